@@ -109,7 +109,7 @@ func IDs() []string {
 }
 
 // HandlerName maps an event id to the function a hook exports for it:
-// before_token → onBeforeToken.
+// before_token → onBeforeToken, before_saml_assertion → onBeforeSamlAssertion.
 func HandlerName(id string) string {
 	var b strings.Builder
 	b.WriteString("on")
@@ -117,12 +117,7 @@ func HandlerName(id string) string {
 		if part == "" {
 			continue
 		}
-		switch part {
-		case "saml", "mfa":
-			b.WriteString(strings.ToUpper(part))
-		default:
-			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
-		}
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
 	}
 	return b.String()
 }
