@@ -1,0 +1,268 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/idphooks/idphooks/sandbox"
+)
+
+// Policy is what a failed sync hook does to the flow.
+type Policy string
+
+const (
+	// Deny stops the flow, as if the hook had denied (the default: a hook
+	// that guards access must not open the door by failing).
+	Deny Policy = "deny"
+	// Continue drops the failed hook's changes and goes on.
+	Continue Policy = "continue"
+)
+
+// Hook is one configured hook: a compiled program and how to run it.
+type Hook struct {
+	// Name identifies the hook in logs and metrics (its file name).
+	Name string
+	// Runner is the compiled program.
+	Runner sandbox.Runner
+	// Mode overrides the event's default mode when set.
+	Mode Mode
+	// Timeout bounds one run.
+	Timeout time.Duration
+	// OnError is the policy for a failed sync run.
+	OnError Policy
+	// Applications limits the hook to these client ids / SP entity ids;
+	// empty means every application.
+	Applications []string
+}
+
+func (h *Hook) appliesTo(app string) bool {
+	if len(h.Applications) == 0 {
+		return true
+	}
+	for _, a := range h.Applications {
+		if a == app {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Hook) mode(spec Spec) Mode {
+	if h.Mode != "" {
+		return h.Mode
+	}
+	return spec.Mode
+}
+
+// Outcome is what the sync hooks of one event asked for.
+type Outcome struct {
+	// Ops are the api calls of every successful hook, in hook order.
+	Ops []sandbox.Op
+	// Denied is set when a hook called api.deny or failed with the deny
+	// policy. Reason is safe to show to the end user.
+	Denied bool
+	Reason string
+	// Ran counts the sync hooks that ran.
+	Ran int
+}
+
+// Options tune a Dispatcher.
+type Options struct {
+	// Budget bounds all sync hooks of one event together.
+	Budget time.Duration
+	// MaxAsync bounds async runs in flight; more are dropped with a log
+	// line (durable delivery is the webhook queue's job, not this one's).
+	MaxAsync int
+	// AsyncTimeout bounds one async run.
+	AsyncTimeout time.Duration
+	Logger       *zap.Logger
+}
+
+// Dispatcher runs the configured hooks of each event.
+type Dispatcher struct {
+	hooks []*Hook
+	opts  Options
+	log   *zap.Logger
+
+	asyncSem chan struct{}
+	asyncWG  sync.WaitGroup
+}
+
+// DefaultBudget bounds the sync hooks of one event when not configured.
+const DefaultBudget = 2 * time.Second
+
+// NewDispatcher returns a dispatcher over hooks, run in the given order.
+func NewDispatcher(hooks []*Hook, opts Options) *Dispatcher {
+	if opts.Budget <= 0 {
+		opts.Budget = DefaultBudget
+	}
+	if opts.MaxAsync <= 0 {
+		opts.MaxAsync = 256
+	}
+	if opts.AsyncTimeout <= 0 {
+		opts.AsyncTimeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	return &Dispatcher{hooks: hooks, opts: opts, log: opts.Logger, asyncSem: make(chan struct{}, opts.MaxAsync)}
+}
+
+// Wants reports whether any hook, sync or async, handles the event for app.
+// Interceptors use it to leave traffic nobody listens to untouched.
+func (d *Dispatcher) Wants(event, app string) bool {
+	if d == nil {
+		return false
+	}
+	handler := HandlerName(event)
+	for _, h := range d.hooks {
+		if h.appliesTo(app) && h.Runner.Exports(handler) {
+			return true
+		}
+	}
+	return false
+}
+
+// Dispatch runs the sync hooks of ev in order, then starts the async ones.
+// check validates each api call as the hook makes it (protected claims…).
+func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox.Op) error) Outcome {
+	var out Outcome
+	if d == nil {
+		return out
+	}
+	spec, ok := Lookup(ev.Type)
+	if !ok {
+		return out
+	}
+	handler := HandlerName(ev.Type)
+	var data map[string]any
+	deadline := time.Now().Add(d.opts.Budget)
+	var async []*Hook
+	for _, h := range d.hooks {
+		if !h.appliesTo(ev.Application) || !h.Runner.Exports(handler) {
+			continue
+		}
+		if h.mode(spec) == Async {
+			async = append(async, h)
+			continue
+		}
+		if out.Denied {
+			continue
+		}
+		if data == nil {
+			data = ev.Map()
+		}
+		timeout := time.Until(deadline)
+		if h.Timeout > 0 && h.Timeout < timeout {
+			timeout = h.Timeout
+		}
+		out.Ran++
+		log := d.log.With(zap.String("hook", h.Name), zap.String("event", ev.Type),
+			zap.String("event_id", ev.ID), zap.String("request_id", ev.Request.ID))
+		if timeout <= 0 {
+			d.fail(&out, h, log, errors.New("event budget exhausted before the hook could run"), 0)
+			continue
+		}
+		res, err := h.Runner.Run(ctx, sandbox.Invocation{
+			Handler: handler, Event: data, API: spec.API(check), Timeout: timeout,
+		})
+		if err != nil {
+			var dur time.Duration
+			if res != nil {
+				dur = res.Duration
+			}
+			d.fail(&out, h, log, err, dur)
+			continue
+		}
+		for _, op := range res.Ops {
+			out.Ops = append(out.Ops, op)
+			if op.Object == "" && op.Method == "deny" {
+				out.Denied = true
+				out.Reason = denyReason(op)
+				log.Info("hook denied", zap.String("reason", out.Reason))
+				break
+			}
+		}
+	}
+	if len(async) > 0 {
+		if data == nil {
+			data = ev.Map()
+		}
+		d.startAsync(ev, data, handler, async)
+	}
+	return out
+}
+
+func (d *Dispatcher) fail(out *Outcome, h *Hook, log *zap.Logger, err error, dur time.Duration) {
+	log.Error("hook failed", zap.Error(err), zap.Duration("duration", dur), zap.String("on_error", string(h.policy())))
+	if h.policy() == Deny {
+		out.Denied = true
+		// The cause stays in the log: the end user sees a generic reason.
+		out.Reason = "request denied by policy"
+	}
+}
+
+func (h *Hook) policy() Policy {
+	if h.OnError == "" {
+		return Deny
+	}
+	return h.OnError
+}
+
+func denyReason(op sandbox.Op) string {
+	if len(op.Args) > 0 {
+		if s, ok := op.Args[0].(string); ok && s != "" {
+			return s
+		}
+	}
+	return "access denied"
+}
+
+// startAsync runs hooks that are told, not asked. Their api is empty and
+// their failures are only logged.
+func (d *Dispatcher) startAsync(ev *Event, data map[string]any, handler string, hooks []*Hook) {
+	for _, h := range hooks {
+		select {
+		case d.asyncSem <- struct{}{}:
+		default:
+			d.log.Warn("async hook dropped: too many in flight",
+				zap.String("hook", h.Name), zap.String("event", ev.Type), zap.String("event_id", ev.ID))
+			continue
+		}
+		d.asyncWG.Add(1)
+		go func(h *Hook) {
+			defer func() { <-d.asyncSem; d.asyncWG.Done() }()
+			timeout := d.opts.AsyncTimeout
+			if h.Timeout > 0 {
+				timeout = h.Timeout
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			_, err := h.Runner.Run(ctx, sandbox.Invocation{Handler: handler, Event: data, Timeout: timeout})
+			if err != nil {
+				d.log.Error("async hook failed", zap.String("hook", h.Name), zap.String("event", ev.Type),
+					zap.String("event_id", ev.ID), zap.Error(err))
+			}
+		}(h)
+	}
+}
+
+// Close waits for async runs in flight, up to ctx.
+func (d *Dispatcher) Close(ctx context.Context) error {
+	if d == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { d.asyncWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("async hooks still running: %w", ctx.Err())
+	}
+}
