@@ -50,6 +50,11 @@ type Invocation struct {
 	// API describes the handler's second argument.
 	API API
 
+	// EventType and RequestID label the hook's console lines. EventType
+	// defaults to Event["type"].
+	EventType string
+	RequestID string
+
 	// Timeout bounds the whole run, including awaited promises and fetch
 	// calls. Zero means the engine default. The run also ends when ctx ends.
 	Timeout time.Duration

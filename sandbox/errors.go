@@ -1,0 +1,39 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kinds of hook failure. A *Error wraps exactly one of them, so callers can
+// pick a metric label or a log message with errors.Is.
+var (
+	// ErrThrown: the handler threw, or its promise rejected.
+	ErrThrown = errors.New("hook threw")
+	// ErrTimeout: the run outlived its timeout or its context.
+	ErrTimeout = errors.New("hook timed out")
+	// ErrLimit: the run exceeded a resource limit (call stack, memory,
+	// output size).
+	ErrLimit = errors.New("hook exceeded a limit")
+	// ErrUnsettled: the handler's promise can never settle (it awaits
+	// something nothing will resolve).
+	ErrUnsettled = errors.New("hook promise never settles")
+)
+
+// Error is a failed run. Detail never holds a secret value: it is redacted
+// before the Error is built.
+type Error struct {
+	Hook    string
+	Handler string
+	Kind    error
+	Detail  string
+}
+
+func (e *Error) Error() string {
+	if e.Detail == "" {
+		return fmt.Sprintf("hook %s: %s: %v", e.Hook, e.Handler, e.Kind)
+	}
+	return fmt.Sprintf("hook %s: %s: %v: %s", e.Hook, e.Handler, e.Kind, e.Detail)
+}
+
+func (e *Error) Unwrap() error { return e.Kind }

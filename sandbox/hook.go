@@ -1,0 +1,142 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dop251/goja"
+	"go.uber.org/zap"
+)
+
+// HookOptions are the settings of one configured hook.
+type HookOptions struct {
+	// Name identifies the hook in logs, metrics and errors.
+	// Default: the file's base name.
+	Name string
+
+	// Timeout bounds one run, including awaited promises and fetch calls.
+	// An Invocation's own Timeout, if shorter, wins. Default: the engine's.
+	Timeout time.Duration
+
+	// Secrets are the values the hook reads as secrets.NAME. They are
+	// redacted from its log lines and from the errors it causes.
+	Secrets map[string]string
+
+	// AllowedHosts, if set, are the only hosts fetch may reach: exact names
+	// or "*.example.com" patterns. A listed host may also resolve to an
+	// address fetch otherwise refuses (private, loopback, ...), except the
+	// cloud metadata addresses. Default: any public host.
+	AllowedHosts []string
+
+	// AllowedCIDRs are address ranges fetch may reach although they are
+	// refused by default, e.g. "10.1.0.0/16" for an internal CRM.
+	AllowedCIDRs []string
+
+	// Logger receives the hook's console output. Default: the engine's,
+	// named after the hook.
+	Logger *zap.Logger
+}
+
+// Hook is a compiled hook file. It is safe for concurrent use: each run
+// gets a runtime of its own.
+type Hook struct {
+	engine  *Engine
+	opts    HookOptions
+	path    string
+	program *goja.Program
+	exports []string // sorted names of the exported functions
+	redactor *strings.Replacer
+}
+
+// Compile reads, compiles and loads the hook at path once, so syntax
+// errors and failing top-level code surface at provision time with the
+// file and line.
+func (e *Engine) Compile(path string, opts HookOptions) (*Hook, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	src, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	prg, err := compileModule(abs, string(src))
+	if err != nil {
+		return nil, err
+	}
+	if opts.Name == "" {
+		opts.Name = filepath.Base(abs)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = e.opts.Timeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = e.opts.Logger.Named(opts.Name)
+	}
+	h := &Hook{engine: e, opts: opts, path: abs, program: prg, redactor: newRedactor(opts.Secrets)}
+	if h.exports, err = h.loadExports(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Name returns the hook's name.
+func (h *Hook) Name() string { return h.opts.Name }
+
+// Path returns the absolute path of the hook file.
+func (h *Hook) Path() string { return h.path }
+
+// Handlers returns the names of the functions the hook exports, sorted.
+func (h *Hook) Handlers() []string { return append([]string(nil), h.exports...) }
+
+// Exports reports whether the hook exports the named function.
+func (h *Hook) Exports(handler string) bool {
+	i := sort.SearchStrings(h.exports, handler)
+	return i < len(h.exports) && h.exports[i] == handler
+}
+
+// loadExports runs the module body once, under the hook's timeout, to learn
+// what it exports.
+func (h *Hook) loadExports() ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.Timeout)
+	defer cancel()
+	c := h.newCall(ctx, Invocation{Handler: "(module)"})
+	defer c.close()
+	exports, err := c.loadModule()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: load %s: %w", h.path, err)
+	}
+	var names []string
+	for _, k := range exports.Keys() {
+		if _, ok := goja.AssertFunction(exports.Get(k)); ok {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Run runs one handler of the hook. See Runner.
+func (h *Hook) Run(ctx context.Context, inv Invocation) (*Result, error) {
+	start := time.Now()
+	timeout := h.opts.Timeout
+	if inv.Timeout > 0 && inv.Timeout < timeout {
+		timeout = inv.Timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	c := h.newCall(ctx, inv)
+	defer c.close()
+	if err := c.run(); err != nil {
+		return nil, err
+	}
+	return &Result{Ops: c.ops, Duration: time.Since(start)}, nil
+}
+
+var _ Runner = (*Hook)(nil)

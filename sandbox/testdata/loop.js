@@ -1,0 +1,1 @@
+exports.onBeforeToken = (event, api) => { for (;;) {} };
