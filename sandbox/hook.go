@@ -45,11 +45,11 @@ type HookOptions struct {
 // Hook is a compiled hook file. It is safe for concurrent use: each run
 // gets a runtime of its own.
 type Hook struct {
-	engine  *Engine
-	opts    HookOptions
-	path    string
-	program *goja.Program
-	exports []string // sorted names of the exported functions
+	engine   *Engine
+	opts     HookOptions
+	path     string
+	program  *goja.Program
+	exports  []string // sorted names of the exported functions
 	redactor *strings.Replacer
 }
 
