@@ -13,6 +13,22 @@
 // login and consent forms, also through a reverse proxy, and returns the
 // callback URL carrying the authorization code.
 //
+// Credentials (identical on both providers):
+//
+//	user   password        sub    email              name
+//	alice  alice-password  alice  alice@example.com  Alice Example   (TestUser)
+//	bob    bob-password    bob    bob@example.com    Bob Example     (SecondUser)
+//
+//	provider       client_id  secret                             auth method          access tokens
+//	zitadel        web        web-secret                         client_secret_basic  opaque
+//	zitadel        web-jwt    web-jwt-secret                     client_secret_basic  JWT
+//	oidc-provider  web-basic  web-basic-secret-0123456789abcdef  client_secret_basic  opaque; JWT (at+jwt) with resource
+//	oidc-provider  web-post   web-post-secret-0123456789abcdef   client_secret_post   opaque; JWT (at+jwt) with resource
+//
+// Refresh tokens need scope offline_access (oidc-provider also needs
+// prompt=consent). oidc-provider's resource indicator is
+// OIDCProviderResource with scope OIDCProviderResourceScope.
+//
 // Redirect URIs are strings the relying party under test chooses; nothing
 // needs to listen on them, since Login stops at the first redirect to the
 // redirect_uri of the authorization request.

@@ -35,17 +35,37 @@ const maxLoginSteps = 20
 // form_post page aimed at the redirect_uri is turned into a URL with the
 // posted fields as query.
 func Login(ctx context.Context, client *http.Client, authorizeURL string, user, password string) (*url.URL, error) {
-	start, err := url.Parse(authorizeURL)
+	return drive(ctx, client, authorizeURL, "redirect_uri", &credentials{user, password})
+}
+
+// Logout drives a provider's RP-initiated logout, starting at endSessionURL
+// (the end_session_endpoint with id_token_hint or client_id and
+// post_logout_redirect_uri), submitting confirmation forms as they are, and
+// returns the URL the provider finally redirects to at the
+// post_logout_redirect_uri (with state, if one was sent). client must carry
+// the cookie jar used for Login, since providers find the session to end
+// by its cookie.
+func Logout(ctx context.Context, client *http.Client, endSessionURL string) (*url.URL, error) {
+	return drive(ctx, client, endSessionURL, "post_logout_redirect_uri", nil)
+}
+
+type credentials struct{ user, password string }
+
+// drive walks pages from startURL, posting their forms, until a redirect (or
+// a form_post page) reaches the URL given by the start URL's parameter
+// targetParam.
+func drive(ctx context.Context, client *http.Client, startURL, targetParam string, creds *credentials) (*url.URL, error) {
+	start, err := url.Parse(startURL)
 	if err != nil {
-		return nil, fmt.Errorf("login: authorize URL: %w", err)
+		return nil, fmt.Errorf("login: start URL: %w", err)
 	}
-	redirectURI := start.Query().Get("redirect_uri")
+	redirectURI := start.Query().Get(targetParam)
 	if redirectURI == "" {
-		return nil, errors.New("login: authorize URL has no redirect_uri")
+		return nil, fmt.Errorf("login: start URL has no %s", targetParam)
 	}
 	target, err := url.Parse(redirectURI)
 	if err != nil {
-		return nil, fmt.Errorf("login: redirect_uri: %w", err)
+		return nil, fmt.Errorf("login: %s: %w", targetParam, err)
 	}
 
 	var c http.Client
@@ -123,14 +143,16 @@ func Login(ctx context.Context, client *http.Client, authorizeURL string, user, 
 			return &u, nil
 		}
 		if form.password != "" {
-			if postedCredentials {
-				return nil, fmt.Errorf("login: failed for %q at %s: %s", user, pageURL, pageText(body, 300))
-			}
-			if form.user == "" {
+			switch {
+			case creds == nil:
+				return nil, fmt.Errorf("login: unexpected login form at %s", pageURL)
+			case postedCredentials:
+				return nil, fmt.Errorf("login: failed for %q at %s: %s", creds.user, pageURL, pageText(body, 300))
+			case form.user == "":
 				return nil, fmt.Errorf("login: login form at %s has no user field", pageURL)
 			}
-			values.Set(form.user, user)
-			values.Set(form.password, password)
+			values.Set(form.user, creds.user)
+			values.Set(form.password, creds.password)
 			postedCredentials = true
 		}
 
@@ -196,6 +218,18 @@ func (f *htmlForm) values() url.Values {
 // form of the page.
 func findForm(doc *html.Node) *htmlForm {
 	var forms []*htmlForm
+	byID := map[string]*htmlForm{}
+	var owned []*html.Node // controls placed by a form="id" attribute
+	add := func(f *htmlForm, n *html.Node) {
+		switch n.DataAtom {
+		case atom.Input:
+			f.addInput(n)
+		case atom.Button:
+			if t := strings.ToLower(attr(n, "type")); t == "" || t == "submit" {
+				f.addSubmit(n)
+			}
+		}
+	}
 	var walk func(n *html.Node, cur *htmlForm)
 	walk = func(n *html.Node, cur *htmlForm) {
 		if n.Type == html.ElementNode {
@@ -203,13 +237,14 @@ func findForm(doc *html.Node) *htmlForm {
 			case atom.Form:
 				cur = &htmlForm{action: attr(n, "action"), method: attr(n, "method")}
 				forms = append(forms, cur)
-			case atom.Input:
-				if cur != nil {
-					cur.addInput(n)
+				if id := attr(n, "id"); id != "" {
+					byID[id] = cur
 				}
-			case atom.Button:
-				if t := strings.ToLower(attr(n, "type")); cur != nil && (t == "" || t == "submit") {
-					cur.addSubmit(n)
+			case atom.Input, atom.Button:
+				if _, ok := attrOK(n, "form"); ok {
+					owned = append(owned, n)
+				} else if cur != nil {
+					add(cur, n)
 				}
 			}
 		}
@@ -218,6 +253,11 @@ func findForm(doc *html.Node) *htmlForm {
 		}
 	}
 	walk(doc, nil)
+	for _, n := range owned {
+		if f := byID[attr(n, "form")]; f != nil {
+			add(f, n)
+		}
+	}
 	for _, f := range forms {
 		if f.password != "" {
 			return f

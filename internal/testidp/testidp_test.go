@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -17,7 +18,10 @@ import (
 	"golang.org/x/oauth2"
 )
 
-const testRedirectURI = "http://127.0.0.1:9/rp/callback"
+const (
+	testRedirectURI   = "http://127.0.0.1:9/rp/callback"
+	testPostLogoutURI = "http://127.0.0.1:9/rp/logged-out"
+)
 
 var (
 	zitadelIdP *Provider
@@ -31,7 +35,10 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	flag.Parse()
 	t0 := time.Now()
-	z, err := StartZitadel(ZitadelOptions{RedirectURIs: []string{testRedirectURI}})
+	z, err := StartZitadel(ZitadelOptions{
+		RedirectURIs:           []string{testRedirectURI},
+		PostLogoutRedirectURIs: []string{testPostLogoutURI},
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start zitadel:", err)
 		return 1
@@ -39,7 +46,10 @@ func run(m *testing.M) int {
 	defer z.Close()
 	zitadelIdP = z
 	t1 := time.Now()
-	n, err := StartOIDCProvider(OIDCProviderOptions{RedirectURIs: []string{testRedirectURI}})
+	n, err := StartOIDCProvider(OIDCProviderOptions{
+		RedirectURIs:           []string{testRedirectURI},
+		PostLogoutRedirectURIs: []string{testPostLogoutURI},
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start oidc-provider:", err)
 		return 1
@@ -69,6 +79,7 @@ type flowResult struct {
 	token    *oauth2.Token
 	idToken  *oidc.IDToken
 	verifier *oidc.IDTokenVerifier
+	browser  *http.Client
 }
 
 // codeFlow runs an authorization code flow with PKCE and nonce for client c
@@ -100,7 +111,8 @@ func codeFlow(t *testing.T, p *Provider, c Client, scopes []string, extra ...oau
 	opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)}, extra...)
 	authURL := conf.AuthCodeURL(state, opts...)
 
-	cb, err := Login(ctx, newBrowser(t), authURL, TestUser.Username, TestUser.Password)
+	browser := newBrowser(t)
+	cb, err := Login(ctx, browser, authURL, TestUser.Username, TestUser.Password)
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}
@@ -140,7 +152,7 @@ func codeFlow(t *testing.T, p *Provider, c Client, scopes []string, extra ...oau
 			t.Fatalf("at_hash: %v", err)
 		}
 	}
-	return &flowResult{rp: rp, disc: disc, conf: conf, token: tok, idToken: idt, verifier: v}
+	return &flowResult{rp: rp, disc: disc, conf: conf, token: tok, idToken: idt, verifier: v, browser: browser}
 }
 
 func (f *flowResult) checkUserinfo(t *testing.T) {
@@ -358,5 +370,37 @@ func TestStartTwice(t *testing.T) {
 	}
 	if err := z.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func (f *flowResult) checkLogout(t *testing.T) {
+	t.Helper()
+	if f.disc.EndSessionEndpoint == "" {
+		t.Fatal("discovery lacks end_session_endpoint")
+	}
+	u, err := url.Parse(f.disc.EndSessionEndpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("id_token_hint", f.token.Extra("id_token").(string))
+	q.Set("post_logout_redirect_uri", testPostLogoutURI)
+	q.Set("state", "bye")
+	u.RawQuery = q.Encode()
+	back, err := Logout(context.Background(), f.browser, u.String())
+	if err != nil {
+		t.Fatalf("logout: %v", err)
+	}
+	if !strings.HasPrefix(back.String(), testPostLogoutURI) || back.Query().Get("state") != "bye" {
+		t.Fatalf("logout returned to %s", back)
+	}
+}
+
+func TestLogout(t *testing.T) {
+	for _, p := range []*Provider{zitadelIdP, nodeIdP} {
+		t.Run(p.Name, func(t *testing.T) {
+			f := codeFlow(t, p, p.Clients[0], []string{"openid"})
+			f.checkLogout(t)
+		})
 	}
 }
