@@ -342,7 +342,7 @@ func TestLoginWrongPassword(t *testing.T) {
 
 func TestStartTwice(t *testing.T) {
 	// a second zitadel provider in the same process is independent
-	z, err := StartZitadel(ZitadelOptions{RedirectURIs: []string{"http://127.0.0.1:9/other"}})
+	z, err := StartZitadel(ZitadelOptions{RedirectURIs: []string{"http://127.0.0.1:9/other"}, IDTokenUserinfoClaims: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,20 +350,38 @@ func TestStartTwice(t *testing.T) {
 	if z.Issuer() == zitadelIdP.Issuer() {
 		t.Fatal("same issuer twice")
 	}
+	ctx := context.Background()
 	c, _ := z.Client(ZitadelWebClientID)
-	conf := &oauth2.Config{ClientID: c.ID, RedirectURL: testRedirectURI, Scopes: []string{"openid"}}
-	d, err := FetchDiscovery(context.Background(), nil, z.Issuer())
+	conf, err := OAuth2Config(ctx, nil, z.Issuer(), c, testRedirectURI, "openid", "email")
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf.Endpoint.AuthURL = d.AuthorizationEndpoint
 	// the first provider's redirect URI is not registered at the second
-	if cb, err := Login(context.Background(), newBrowser(t), conf.AuthCodeURL("s"), TestUser.Username, TestUser.Password); err == nil {
+	if cb, err := Login(ctx, newBrowser(t), conf.AuthCodeURL("s"), TestUser.Username, TestUser.Password); err == nil {
 		t.Fatalf("unregistered redirect URI accepted: %s", cb)
 	}
 	conf.RedirectURL = "http://127.0.0.1:9/other"
-	if _, err := Login(context.Background(), newBrowser(t), conf.AuthCodeURL("s"), TestUser.Username, TestUser.Password); err != nil {
+	cb, err := Login(ctx, newBrowser(t), conf.AuthCodeURL("s"), TestUser.Username, TestUser.Password)
+	if err != nil {
 		t.Fatal(err)
+	}
+	tok, err := conf.Exchange(ctx, cb.Query().Get("code"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err := oidc.NewProvider(ctx, z.Issuer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt, err := rp.Verifier(&oidc.Config{ClientID: c.ID}).Verify(ctx, tok.Extra("id_token").(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		Email string `json:"email"`
+	}
+	if err := idt.Claims(&claims); err != nil || claims.Email != TestUser.Email {
+		t.Fatalf("IDTokenUserinfoClaims: email in ID token = %q (%v)", claims.Email, err)
 	}
 	if err := z.Close(); err != nil {
 		t.Fatal(err)
