@@ -260,6 +260,7 @@ func TestZitadelOpaque(t *testing.T) {
 
 func TestZitadelJWTAccessToken(t *testing.T) {
 	c, _ := zitadelIdP.Client(ZitadelJWTClientID)
+	c.AuthStyle = oauth2.AuthStyleInParams // client_secret_post is accepted too
 	f := codeFlow(t, zitadelIdP, c, fullScopes)
 	if !isJWT(f.token.AccessToken) {
 		t.Fatalf("access token of %s is not a JWT", c.ID)
