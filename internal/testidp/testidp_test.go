@@ -260,7 +260,8 @@ func TestZitadelOpaque(t *testing.T) {
 
 func TestZitadelJWTAccessToken(t *testing.T) {
 	c, _ := zitadelIdP.Client(ZitadelJWTClientID)
-	c.AuthStyle = oauth2.AuthStyleInParams // client_secret_post is accepted too
+	basic := c
+	c.AuthStyle = oauth2.AuthStyleInParams // the token endpoint accepts client_secret_post too
 	f := codeFlow(t, zitadelIdP, c, fullScopes)
 	if !isJWT(f.token.AccessToken) {
 		t.Fatalf("access token of %s is not a JWT", c.ID)
@@ -272,7 +273,7 @@ func TestZitadelJWTAccessToken(t *testing.T) {
 	}
 	f.checkUserinfo(t)
 	nt := f.checkRefresh(t)
-	f.checkIntrospectRevoke(t, c, nt.AccessToken)
+	f.checkIntrospectRevoke(t, basic, nt.AccessToken) // introspection wants Basic
 }
 
 func TestOIDCProviderBasic(t *testing.T) {

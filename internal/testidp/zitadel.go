@@ -43,8 +43,8 @@ type ZitadelOptions struct {
 //
 // It registers ZitadelWebClientID (opaque access tokens) and
 // ZitadelJWTClientID (JWT access tokens), both confidential web clients
-// authenticating with client_secret_basic (client_secret_post is accepted
-// too), with the authorization_code, refresh_token (scope offline_access)
+// authenticating with client_secret_basic (the token endpoint accepts
+// client_secret_post too, introspection only Basic), with the authorization_code, refresh_token (scope offline_access)
 // and token exchange grants. Login with TestUser or SecondUser. The
 // authorization endpoint is /auth; introspection (/oauth/introspect),
 // revocation (/revoke), userinfo (/userinfo) and end_session (/end_session)
