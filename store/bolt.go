@@ -1,0 +1,166 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"go.uber.org/zap"
+)
+
+// BoltOptions tunes OpenBolt.
+type BoltOptions struct {
+	// Timeout bounds the wait for the file lock. bbolt locks its file
+	// exclusively, so a second process (or a second open in this one) waits
+	// for the first to close it; after Timeout it fails instead of hanging.
+	// Default 2 seconds.
+	Timeout time.Duration
+
+	// SweepInterval is how often expired entries are deleted from disk.
+	// Default DefaultSweepInterval; negative disables the sweep.
+	SweepInterval time.Duration
+
+	// FileMode is the mode of a newly created file. Default 0600: entries
+	// are secrets even when sealed.
+	FileMode os.FileMode
+
+	// Logger receives sweep failures. Default: none.
+	Logger *zap.Logger
+
+	// Now is the clock; tests inject one. Default time.Now.
+	Now func() time.Time
+}
+
+// Bolt is a Store file holding several named buckets, each a Store of its own.
+type Bolt struct {
+	db   *bbolt.DB
+	now  func() time.Time
+	log  *zap.Logger
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// OpenBolt opens or creates the bbolt file at path and starts its sweep.
+func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	if opts.SweepInterval == 0 {
+		opts.SweepInterval = DefaultSweepInterval
+	}
+	if opts.FileMode == 0 {
+		opts.FileMode = 0o600
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	db, err := bbolt.Open(path, opts.FileMode, &bbolt.Options{Timeout: opts.Timeout})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("store: %s is already open elsewhere (another Caddy process on the same file, or a second open in this one); gave up waiting for its lock after %s: %w", path, opts.Timeout, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: opening %s: %w", path, err)
+	}
+	b := &Bolt{db: db, now: opts.Now, log: opts.Logger, stop: make(chan struct{}), done: make(chan struct{})}
+	if opts.SweepInterval > 0 {
+		go b.sweepEvery(opts.SweepInterval)
+	} else {
+		close(b.done)
+	}
+	return b, nil
+}
+
+// Bucket returns the Store kept in the bucket called name, created on first
+// Set. Its Close does nothing: the file is closed by (*Bolt).Close.
+func (b *Bolt) Bucket(name string) Store {
+	return &boltBucket{bolt: b, name: []byte(name)}
+}
+
+// Close stops the sweep and closes the file. It is safe to call twice.
+func (b *Bolt) Close() error {
+	var err error
+	b.once.Do(func() {
+		close(b.stop)
+		<-b.done
+		err = b.db.Close()
+	})
+	return err
+}
+
+// Path is the file the store lives in.
+func (b *Bolt) Path() string { return b.db.Path() }
+
+type boltBucket struct {
+	bolt *Bolt
+	name []byte
+}
+
+func (s *boltBucket) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []byte
+	err := s.bolt.db.View(func(tx *bbolt.Tx) error {
+		bk := tx.Bucket(s.name)
+		if bk == nil {
+			return ErrNotFound
+		}
+		raw := bk.Get([]byte(key))
+		if raw == nil {
+			return ErrNotFound
+		}
+		exp, value, err := decodeEntry(raw)
+		if err != nil {
+			return err
+		}
+		// Expired entries vanish here at once; deleting them would need a
+		// write transaction on every read, so the sweep does that.
+		if expired(exp, s.bolt.now()) {
+			return ErrNotFound
+		}
+		// bbolt's memory is only valid inside the transaction.
+		out = append([]byte(nil), value...)
+		return nil
+	})
+	return out, err
+}
+
+func (s *boltBucket) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(s.name) == 0 {
+		return errors.New("store: bucket has no name")
+	}
+	entry := encodeEntry(value, expiryFor(s.bolt.now(), ttl))
+	return s.bolt.db.Update(func(tx *bbolt.Tx) error {
+		bk, err := tx.CreateBucketIfNotExists(s.name)
+		if err != nil {
+			return err
+		}
+		return bk.Put([]byte(key), entry)
+	})
+}
+
+func (s *boltBucket) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.bolt.db.Update(func(tx *bbolt.Tx) error {
+		bk := tx.Bucket(s.name)
+		if bk == nil {
+			return nil
+		}
+		return bk.Delete([]byte(key))
+	})
+}
+
+func (s *boltBucket) Close() error { return nil }

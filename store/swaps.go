@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Labels keep the lookup key and the sealing key of one token unrelated:
+// knowing the lookup key (it is in the store) says nothing of the other.
+const (
+	swapLookupLabel = "idphooks swap lookup v1\x00"
+	swapSealLabel   = "idphooks swap seal v1"
+	swapKeyPrefix   = "swap/"
+	sealFormat      = 1
+)
+
+// Swaps maps a token idphooks issued (after rewriting the IdP's) to what is
+// needed to swap it back, typically the IdP's original token.
+//
+// Entries are filed under a hash of our token and encrypted with a key
+// derived from it, so the store (a file on disk, a shared Redis) reveals no
+// upstream token to someone who does not already hold the matching token of
+// ours, and cannot be used to list or forge swaps.
+type Swaps struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewSwaps keeps swaps in s.
+func NewSwaps(s Store) *Swaps {
+	return &Swaps{store: s, now: time.Now}
+}
+
+// Put files value for ourToken until exp, when ourToken expires too. A
+// token that has already expired is not stored: nobody can use it.
+func (w *Swaps) Put(ctx context.Context, ourToken string, value []byte, exp time.Time) error {
+	ttl := exp.Sub(w.now())
+	if ttl <= 0 {
+		return nil
+	}
+	key := swapLookupKey(ourToken)
+	aead, err := swapAEAD(ourToken)
+	if err != nil {
+		return err
+	}
+	sealed := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(value)+aead.Overhead())
+	sealed[0] = sealFormat
+	if _, err := rand.Read(sealed[1:]); err != nil {
+		return err
+	}
+	// The lookup key is the associated data, so an entry moved under
+	// another key does not open.
+	sealed = aead.Seal(sealed, sealed[1:], value, []byte(key))
+	return w.store.Set(ctx, key, sealed, ttl)
+}
+
+// Get returns what was filed for ourToken, or ErrNotFound.
+func (w *Swaps) Get(ctx context.Context, ourToken string) ([]byte, error) {
+	key := swapLookupKey(ourToken)
+	sealed, err := w.store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := swapAEAD(ourToken)
+	if err != nil {
+		return nil, err
+	}
+	n := aead.NonceSize()
+	if len(sealed) < 1+n || sealed[0] != sealFormat {
+		return nil, errors.New("store: malformed swap entry")
+	}
+	value, err := aead.Open(nil, sealed[1:1+n], sealed[1+n:], []byte(key))
+	if err != nil {
+		return nil, fmt.Errorf("store: swap entry does not open: %w", err)
+	}
+	return value, nil
+}
+
+// Delete forgets the swap for ourToken, for example once it is revoked.
+func (w *Swaps) Delete(ctx context.Context, ourToken string) error {
+	return w.store.Delete(ctx, swapLookupKey(ourToken))
+}
+
+func swapLookupKey(token string) string {
+	h := sha256.New()
+	h.Write([]byte(swapLookupLabel))
+	h.Write([]byte(token))
+	return swapKeyPrefix + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+func swapAEAD(token string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, []byte(token), nil, swapSealLabel, 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
