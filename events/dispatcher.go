@@ -266,3 +266,18 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 		return fmt.Errorf("async hooks still running: %w", ctx.Err())
 	}
 }
+
+// WantsEvent reports whether any hook handles the event, whatever its
+// application filter.
+func (d *Dispatcher) WantsEvent(event string) bool {
+	if d == nil {
+		return false
+	}
+	handler := HandlerName(event)
+	for _, h := range d.hooks {
+		if h.Runner.Exports(handler) {
+			return true
+		}
+	}
+	return false
+}

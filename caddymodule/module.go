@@ -1,0 +1,335 @@
+// Package caddymodule is the Caddy glue of idphooks: module registration,
+// JSON config, Caddyfile parsing, provisioning and cleanup. Everything it
+// wires lives in packages below it that know nothing of Caddy's config.
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/interceptors/oidc"
+	"github.com/idphooks/idphooks/keys"
+	"github.com/idphooks/idphooks/sandbox"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler runs lifecycle hooks on the traffic of an identity provider it
+// sits in front of. It must come before the reverse_proxy to the IdP.
+type Handler struct {
+	// Upstream is the IdP's issuer URL, from which idphooks itself fetches
+	// the discovery document and signing keys (directly, not through
+	// Caddy). Required.
+	Upstream string `json:"upstream,omitempty"`
+
+	// Issuer is the issuer clients see. Empty (the default) keeps the
+	// IdP's issuer; set it when the IdP's issuer is not the public origin,
+	// and idphooks rewrites discovery, every token it passes and the
+	// RFC 9207 iss parameter together.
+	Issuer string `json:"issuer,omitempty"`
+
+	// Hooks are the JavaScript hooks, run in the order given.
+	Hooks []HookConfig `json:"hooks,omitempty"`
+
+	// Signing configures idphooks' own signing keys.
+	Signing *SigningConfig `json:"signing,omitempty"`
+
+	// UpstreamAlgorithms is the allow-list of algorithms accepted on
+	// upstream tokens. Default: RS*, PS*, ES* and EdDSA; HMAC and none are
+	// never accepted.
+	UpstreamAlgorithms []string `json:"upstream_algorithms,omitempty"`
+
+	// UnlockClaims are protected claims (iss, sub, aud, exp, scope, …) that
+	// hooks may nevertheless change. Default: none.
+	UnlockClaims []string `json:"unlock_claims,omitempty"`
+
+	// JWKSPath is where idphooks serves its key set; discovery points
+	// jwks_uri there. Default: /.well-known/idphooks/jwks.json.
+	JWKSPath string `json:"jwks_path,omitempty"`
+
+	// PublishUpstreamKeys adds the IdP's keys to the served key set, so
+	// tokens idphooks did not touch still verify. Default: true. When
+	// false, response types that put ID tokens in the front channel are
+	// removed from discovery.
+	PublishUpstreamKeys *bool `json:"publish_upstream_keys,omitempty"`
+
+	// MaxBody caps the upstream responses and request bodies idphooks
+	// reads, in bytes. Default: 1 MiB.
+	MaxBody int64 `json:"max_body,omitempty"`
+
+	// Budget bounds all sync hooks of one event together. Default: 2s.
+	Budget caddy.Duration `json:"budget,omitempty"`
+
+	// StatePath is the embedded database (bbolt) holding the token swap
+	// table. Default: idphooks/state.db in Caddy's data directory.
+	StatePath string `json:"state_path,omitempty"`
+
+	upstream   *oidc.Upstream
+	dispatcher *events.Dispatcher
+	oidc       *oidc.Interceptor
+	keys       *keys.Manager
+	stateKey   string
+	upKey      string
+	logger     *zap.Logger
+}
+
+// HookConfig is one hook file and how to run it.
+type HookConfig struct {
+	// Path is the hook's JavaScript file.
+	Path string `json:"path"`
+
+	// Mode is sync or async; default: the event's own (see the catalog).
+	Mode string `json:"mode,omitempty"`
+
+	// Timeout bounds one run. Default: 1s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// OnError is what a failed sync run does: deny (the default) or
+	// continue.
+	OnError string `json:"on_error,omitempty"`
+
+	// Applications limits the hook to these OIDC client_ids or SAML SP
+	// entity ids. Default: all applications.
+	Applications []string `json:"applications,omitempty"`
+
+	// AllowHosts are hosts (or *.suffix patterns) and CIDRs the hook's
+	// fetch may reach although they resolve to private addresses.
+	AllowHosts []string `json:"allow_hosts,omitempty"`
+
+	// Secrets are the values the hook reads as secrets.NAME; use
+	// placeholders such as {env.CRM_TOKEN} or {file./run/secrets/crm}.
+	Secrets map[string]string `json:"secrets,omitempty"`
+}
+
+// SigningConfig configures the keys idphooks signs rewritten tokens with.
+type SigningConfig struct {
+	// Algorithm of new keys: RS256 (default), RS384, RS512, PS256, PS384,
+	// PS512, ES256, ES384, ES512 or EdDSA.
+	Algorithm string `json:"algorithm,omitempty"`
+
+	// RotationPeriod is how long one key signs. Default: 30 days.
+	RotationPeriod caddy.Duration `json:"rotation_period,omitempty"`
+
+	// PrePublish is how long a new key is published before it signs.
+	// Default: 48h.
+	PrePublish caddy.Duration `json:"pre_publish,omitempty"`
+
+	// Retention is how long a retired key stays published. Default: 7 days.
+	Retention caddy.Duration `json:"retention,omitempty"`
+
+	// StorageKey names the key set in Caddy's storage, so instances can
+	// keep separate sets. Default: idphooks/keys.
+	StorageKey string `json:"storage_key,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.idp_hooks",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults, loads or creates keys, opens the state store and
+// compiles the hooks.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+
+	if h.StatePath == "" {
+		h.StatePath = filepath.Join(caddy.AppDataDir(), "idphooks", "state.db")
+	}
+	swaps, key, err := openState(h.StatePath)
+	if err != nil {
+		return err
+	}
+	h.stateKey = key
+
+	sc := SigningConfig{}
+	if h.Signing != nil {
+		sc = *h.Signing
+	}
+	km, err := keys.New(ctx, ctx.Storage(), keys.Config{
+		Algorithm:      sc.Algorithm,
+		RotationPeriod: time.Duration(sc.RotationPeriod),
+		PrePublish:     time.Duration(sc.PrePublish),
+		Retention:      time.Duration(sc.Retention),
+		StorageKey:     sc.StorageKey,
+	}, h.logger.Named("keys"))
+	if err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	h.keys = km
+	go km.Run(ctx)
+
+	engine, err := sandbox.New(sandbox.Options{Logger: h.logger.Named("hooks")})
+	if err != nil {
+		return err
+	}
+	hooks := make([]*events.Hook, 0, len(h.Hooks))
+	for _, hc := range h.Hooks {
+		hook, err := compileHook(engine, hc, repl, h.logger)
+		if err != nil {
+			return err
+		}
+		hooks = append(hooks, hook)
+	}
+	h.dispatcher = events.NewDispatcher(hooks, events.Options{
+		Budget: time.Duration(h.Budget),
+		Logger: h.logger.Named("events"),
+	})
+
+	h.upKey = "upstream:" + h.Upstream
+	up, _, err := upstreams.LoadOrNew(h.upKey, func() (caddy.Destructor, error) {
+		return upstreamValue{oidc.NewUpstream(h.Upstream, nil)}, nil
+	})
+	if err != nil {
+		return err
+	}
+	h.upstream = up.(upstreamValue).Upstream
+	if h.MaxBody > 0 {
+		h.upstream.MaxBody = h.MaxBody
+	}
+
+	publish := true
+	if h.PublishUpstreamKeys != nil {
+		publish = *h.PublishUpstreamKeys
+	}
+	h.oidc, err = oidc.New(oidc.Config{
+		Upstream:            h.upstream,
+		Issuer:              h.Issuer,
+		JWKSPath:            h.JWKSPath,
+		PublishUpstreamKeys: publish,
+		Algorithms:          h.UpstreamAlgorithms,
+		UnlockedClaims:      h.UnlockClaims,
+		MaxBody:             h.MaxBody,
+		Dispatcher:          h.dispatcher,
+		Signer:              keySigner{km},
+		Swaps:               swaps,
+		Logger:              h.logger.Named("oidc"),
+	})
+	return err
+}
+
+func compileHook(engine *sandbox.Engine, hc HookConfig, repl *caddy.Replacer, log *zap.Logger) (*events.Hook, error) {
+	secrets := make(map[string]string, len(hc.Secrets))
+	for name, v := range hc.Secrets {
+		val, err := repl.ReplaceOrErr(v, true, true)
+		if err != nil {
+			return nil, fmt.Errorf("hook %s: secret %s: %w", hc.Path, name, err)
+		}
+		secrets[name] = val
+	}
+	var hostsAllowed, cidrs []string
+	for _, a := range hc.AllowHosts {
+		if _, _, err := netParseCIDR(a); err == nil {
+			cidrs = append(cidrs, a)
+		} else {
+			hostsAllowed = append(hostsAllowed, a)
+		}
+	}
+	compiled, err := engine.Compile(hc.Path, sandbox.HookOptions{
+		Name:         filepath.Base(hc.Path),
+		Timeout:      time.Duration(hc.Timeout),
+		Secrets:      secrets,
+		AllowedHosts: hostsAllowed,
+		AllowedCIDRs: cidrs,
+		Logger:       log.Named("hook").With(zap.String("hook", filepath.Base(hc.Path))),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hook %s: %w", hc.Path, err)
+	}
+	return &events.Hook{
+		Name:         filepath.Base(hc.Path),
+		Runner:       compiled,
+		Mode:         events.Mode(hc.Mode),
+		Timeout:      time.Duration(hc.Timeout),
+		OnError:      events.Policy(hc.OnError),
+		Applications: hc.Applications,
+	}, nil
+}
+
+// Validate checks the configuration once provisioned.
+func (h *Handler) Validate() error {
+	if h.Upstream == "" {
+		return errors.New("idp_hooks: upstream is required")
+	}
+	if u, err := url.Parse(h.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("idp_hooks: upstream %q must be an absolute http(s) URL", h.Upstream)
+	}
+	if h.Issuer != "" {
+		if u, err := url.Parse(h.Issuer); err != nil || u.Scheme == "" || u.Host == "" {
+			return fmt.Errorf("idp_hooks: issuer %q must be an absolute URL", h.Issuer)
+		}
+	}
+	for _, hc := range h.Hooks {
+		if err := hc.validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (hc HookConfig) validate() error {
+	switch hc.Mode {
+	case "", string(events.Sync), string(events.Async):
+	default:
+		return fmt.Errorf("idp_hooks: hook %s: mode must be sync or async, not %q", hc.Path, hc.Mode)
+	}
+	switch hc.OnError {
+	case "", string(events.Deny), string(events.Continue):
+	default:
+		return fmt.Errorf("idp_hooks: hook %s: on_error must be deny or continue, not %q", hc.Path, hc.OnError)
+	}
+	if hc.Timeout < 0 {
+		return fmt.Errorf("idp_hooks: hook %s: negative timeout", hc.Path)
+	}
+	if _, err := os.Stat(hc.Path); err != nil {
+		return fmt.Errorf("idp_hooks: hook %s: %w", hc.Path, err)
+	}
+	return nil
+}
+
+// ServeHTTP hands the request to the interceptor.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	return h.oidc.ServeHTTP(w, r, next)
+}
+
+// Cleanup lets async hooks finish (briefly) and releases pooled state.
+func (h *Handler) Cleanup() error {
+	if h.dispatcher != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := h.dispatcher.Close(ctx); err != nil && h.logger != nil {
+			h.logger.Warn("cleanup", zap.Error(err))
+		}
+	}
+	if h.upKey != "" {
+		_, _ = upstreams.Delete(h.upKey)
+	}
+	if h.stateKey != "" {
+		_, _ = states.Delete(h.stateKey)
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,70 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/idphooks/idphooks/interceptors/oidc"
+	"github.com/idphooks/idphooks/store"
+)
+
+// Pools keep state across config reloads: bbolt locks its file, so the
+// new config must reuse the old one's handle rather than open it again; the
+// upstream's discovery and key caches stay warm.
+var (
+	states    = caddy.NewUsagePool()
+	upstreams = caddy.NewUsagePool()
+)
+
+type stateValue struct{ db *store.Bolt }
+
+func (s stateValue) Destruct() error { return s.db.Close() }
+
+type upstreamValue struct{ *oidc.Upstream }
+
+func (upstreamValue) Destruct() error { return nil }
+
+// openState opens (or shares) the embedded database at path and returns
+// the swap table in it.
+func openState(path string) (oidc.Swaps, string, error) {
+	key := "state:" + path
+	v, _, err := states.LoadOrNew(key, func() (caddy.Destructor, error) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		db, err := store.OpenBolt(path, store.BoltOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return stateValue{db}, nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("idp_hooks: state store %s: %w", path, err)
+	}
+	db := v.(stateValue).db
+	return swapStore{store.NewSwaps(db.Bucket("swaps"))}, key, nil
+}
+
+// swapStore adapts store.Swaps to the interceptor's interface.
+type swapStore struct{ s *store.Swaps }
+
+func (w swapStore) Put(ctx context.Context, token string, value []byte, exp time.Time) error {
+	return w.s.Put(ctx, token, value, exp)
+}
+
+func (w swapStore) Get(ctx context.Context, token string) ([]byte, error) {
+	b, err := w.s.Get(ctx, token)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, oidc.ErrSwapNotFound
+	}
+	return b, err
+}
+
+func netParseCIDR(s string) (net.IP, *net.IPNet, error) { return net.ParseCIDR(s) }

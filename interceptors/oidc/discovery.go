@@ -1,0 +1,129 @@
+package oidc
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+// serveDiscovery passes the discovery request to the IdP and rewrites the
+// document clients get: jwks_uri points at idphooks' key set, URLs on the
+// upstream's origin move to the public origin, the issuer follows config,
+// and the algorithm lists name what idphooks signs with.
+func (i *Interceptor) serveDiscovery(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	r.Header.Set("Accept-Encoding", "identity")
+	c := newCapture(i.cfg.MaxBody)
+	defer c.release()
+	err := next.ServeHTTP(c, r)
+	if c.over {
+		return i.badGateway("discovery document too large", errTooLarge)
+	}
+	if err != nil {
+		return err
+	}
+	if c.status != http.StatusOK {
+		c.writeTo(w)
+		return nil
+	}
+	body, err := c.body()
+	if err != nil {
+		return i.badGateway("discovery document unreadable", err)
+	}
+	var doc map[string]any
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		return i.badGateway("discovery document is not a JSON object", err)
+	}
+	d, err := i.up.Discovery(r.Context())
+	if err != nil {
+		return i.badGateway("upstream discovery unavailable", err)
+	}
+	i.rewriteDiscovery(doc, d, publicOrigin(r))
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return i.badGateway("discovery document could not be encoded", err)
+	}
+	c.writeBody(w, "application/json", out)
+	return nil
+}
+
+func (i *Interceptor) rewriteDiscovery(doc map[string]any, d *Discovery, public string) {
+	upstreamOrigins := map[string]bool{}
+	for _, u := range []string{i.up.URL, d.Issuer, d.TokenEndpoint, d.JWKSURI} {
+		if o := originOf(u); o != "" && o != public {
+			upstreamOrigins[o] = true
+		}
+	}
+	issuer, _ := doc["issuer"].(string)
+	for k, v := range doc {
+		if k == "issuer" {
+			continue
+		}
+		doc[k] = moveOrigin(v, upstreamOrigins, public)
+	}
+	doc["jwks_uri"] = public + i.cfg.JWKSPath
+	if i.rewritesIssuer(d) {
+		issuer = i.cfg.Issuer
+		doc["issuer"] = issuer
+	}
+	ours := i.cfg.Signer.Algorithm()
+	if i.cfg.PublishUpstreamKeys {
+		doc["id_token_signing_alg_values_supported"] = addAlg(doc["id_token_signing_alg_values_supported"], ours)
+	} else {
+		doc["id_token_signing_alg_values_supported"] = []any{ours}
+	}
+	if _, ok := doc["userinfo_signing_alg_values_supported"]; ok {
+		doc["userinfo_signing_alg_values_supported"] = addAlg(doc["userinfo_signing_alg_values_supported"], ours)
+	}
+	// Front-channel ID tokens never pass the token endpoint, so idphooks
+	// cannot rewrite them: when clients would not be able to verify them
+	// (upstream keys unpublished, issuer rewritten), those response types go.
+	if !i.cfg.PublishUpstreamKeys || i.rewritesIssuer(d) {
+		if rts, ok := doc["response_types_supported"].([]any); ok {
+			kept := rts[:0:0]
+			for _, rt := range rts {
+				if s, ok := rt.(string); ok && strings.Contains(s, "id_token") {
+					continue
+				}
+				kept = append(kept, rt)
+			}
+			doc["response_types_supported"] = kept
+		}
+	}
+	i.log.Debug("discovery rewritten", zap.String("issuer", issuer), zap.String("public_origin", public))
+}
+
+// moveOrigin replaces an upstream origin at the start of URL strings,
+// recursing into objects such as mtls_endpoint_aliases.
+func moveOrigin(v any, from map[string]bool, to string) any {
+	switch t := v.(type) {
+	case string:
+		for o := range from {
+			if t == o || strings.HasPrefix(t, o+"/") {
+				return to + t[len(o):]
+			}
+		}
+		return t
+	case map[string]any:
+		for k, x := range t {
+			t[k] = moveOrigin(x, from, to)
+		}
+		return t
+	default:
+		return v
+	}
+}
+
+func addAlg(v any, alg string) []any {
+	list, _ := v.([]any)
+	for _, a := range list {
+		if a == alg {
+			return list
+		}
+	}
+	return append([]any{alg}, list...)
+}

@@ -1,0 +1,42 @@
+package oidc
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+// serveJWKS answers with idphooks' public keys and, unless disabled, the
+// upstream's: tokens idphooks re-signed verify with the first, tokens it
+// left alone with the second. It is served both at idphooks' own path and
+// at the upstream's jwks path, so clients that skip discovery still see it.
+func (i *Interceptor) serveJWKS(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return caddyhttp.Error(http.StatusMethodNotAllowed, nil)
+	}
+	keys := append([]json.RawMessage(nil), i.cfg.Signer.PublicKeys()...)
+	if i.cfg.PublishUpstreamKeys {
+		up, err := i.up.Keys.Raw(r.Context())
+		if err != nil {
+			// Our own keys still verify every token we issued.
+			i.log.Warn("upstream JWKS unavailable; serving idphooks keys only", zap.Error(err))
+		}
+		keys = append(keys, up...)
+	}
+	body, err := json.Marshal(map[string]any{"keys": keys})
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/jwk-set+json")
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("Content-Length", itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(body)
+	}
+	return nil
+}

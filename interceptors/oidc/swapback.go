@@ -1,0 +1,167 @@
+package oidc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+// swapEntry is what idphooks remembers about a token it handed out.
+type swapEntry struct {
+	// Upstream is the IdP's original token; empty when the token handed
+	// out is the IdP's own (only its claims edits are remembered).
+	Upstream string `json:"u,omitempty"`
+	// ClientID is the application the token was issued to.
+	ClientID string `json:"c,omitempty"`
+	// IDTokenEdits are the claim edits hooks made to the ID token of the
+	// same response, replayed on userinfo so both agree.
+	IDTokenEdits []claimEdit `json:"e,omitempty"`
+}
+
+func (i *Interceptor) putSwap(ctx context.Context, token string, e swapEntry, exp time.Time) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return i.cfg.Swaps.Put(ctx, token, b, exp)
+}
+
+// lookup returns what is remembered for a token, or nil.
+func (i *Interceptor) lookup(ctx context.Context, token string) *swapEntry {
+	b, err := i.cfg.Swaps.Get(ctx, token)
+	if err != nil {
+		if !errors.Is(err, ErrSwapNotFound) {
+			i.log.Error("swap store lookup failed", zap.Error(err))
+		}
+		return nil
+	}
+	var e swapEntry
+	if err := json.Unmarshal(b, &e); err != nil {
+		i.log.Error("swap store entry unreadable", zap.Error(err))
+		return nil
+	}
+	return &e
+}
+
+// original maps a token idphooks issued back to the IdP's; other tokens
+// are returned unchanged. Only JWTs signed with idphooks' keys can be ours,
+// which keeps the store out of the path of every opaque token.
+func (i *Interceptor) original(ctx context.Context, token string) string {
+	if token == "" || !i.cfg.Signer.Owns(peekKid(token)) {
+		return token
+	}
+	if e := i.lookup(ctx, token); e != nil && e.Upstream != "" {
+		return e.Upstream
+	}
+	// Unknown or expired: the IdP will refuse it, as it should.
+	return token
+}
+
+// swapBearer swaps an Authorization: Bearer token idphooks issued.
+func (i *Interceptor) swapBearer(r *http.Request) {
+	tok, ok := bearer(r)
+	if !ok {
+		return
+	}
+	if orig := i.original(r.Context(), tok); orig != tok {
+		r.Header.Set("Authorization", "Bearer "+orig)
+	}
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:]), true
+	}
+	return "", false
+}
+
+// swapQuery swaps a token in a query parameter.
+func (i *Interceptor) swapQuery(r *http.Request, names ...string) error {
+	q := r.URL.Query()
+	changed := false
+	for _, n := range names {
+		if v := q.Get(n); v != "" {
+			if orig := i.original(r.Context(), v); orig != v {
+				q.Set(n, orig)
+				changed = true
+			}
+		}
+	}
+	if changed {
+		r.URL.RawQuery = q.Encode()
+		r.RequestURI = r.URL.RequestURI()
+	}
+	return nil
+}
+
+// readForm reads an application/x-www-form-urlencoded body (capped) and
+// puts it back so the IdP receives it. It returns nil for other bodies.
+func (i *Interceptor) readForm(r *http.Request) (url.Values, error) {
+	if r.Body == nil || r.Method != http.MethodPost {
+		return nil, nil
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/x-www-form-urlencoded" {
+		return nil, nil
+	}
+	b, err := readCapped(r.Body, i.cfg.MaxBody)
+	r.Body.Close()
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			return nil, caddyhttp.Error(http.StatusRequestEntityTooLarge, err)
+		}
+		return nil, caddyhttp.Error(http.StatusBadRequest, err)
+	}
+	i.setBody(r, b)
+	form, err := url.ParseQuery(string(b))
+	if err != nil {
+		return nil, caddyhttp.Error(http.StatusBadRequest, errors.New("malformed form body"))
+	}
+	return form, nil
+}
+
+func (i *Interceptor) setBody(r *http.Request, b []byte) {
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b))
+	r.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	r.TransferEncoding = nil
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+}
+
+// swapForm swaps tokens in form fields of a POST body.
+func (i *Interceptor) swapForm(r *http.Request, names ...string) error {
+	form, err := i.readForm(r)
+	if err != nil || form == nil {
+		return err
+	}
+	i.swapFormValues(r, form, names...)
+	return nil
+}
+
+func (i *Interceptor) swapFormValues(r *http.Request, form url.Values, names ...string) bool {
+	changed := false
+	for _, n := range names {
+		if v := form.Get(n); v != "" {
+			if orig := i.original(r.Context(), v); orig != v {
+				form.Set(n, orig)
+				changed = true
+			}
+		}
+	}
+	if changed {
+		i.setBody(r, []byte(form.Encode()))
+	}
+	return changed
+}

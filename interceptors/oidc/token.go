@@ -1,0 +1,457 @@
+package oidc
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/keys"
+	"github.com/idphooks/idphooks/sandbox"
+)
+
+// tokenExchange is the RFC 8693 grant type; its subject and actor tokens may
+// be tokens idphooks issued.
+const tokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+// serveToken handles the token endpoint: every grant type goes through
+// before_token (and after_token_refresh for refreshes) when a hook listens,
+// and the rewritten tokens are re-signed with idphooks' keys.
+func (i *Interceptor) serveToken(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, d *Discovery) error {
+	form, err := i.readForm(r)
+	if err != nil {
+		return err
+	}
+	if form == nil {
+		// Not a form POST: the IdP answers it, with an error.
+		return next.ServeHTTP(w, r)
+	}
+	i.swapFormValues(r, form, "subject_token", "actor_token")
+	grant := form.Get("grant_type")
+	clientID := requestClientID(r, form)
+	if !i.wantsToken(grant, clientID) && !i.rewritesIssuer(d) {
+		return next.ServeHTTP(w, r)
+	}
+
+	r.Header.Set("Accept-Encoding", "identity")
+	c := newCapture(i.cfg.MaxBody)
+	defer c.release()
+	err = next.ServeHTTP(c, r)
+	if c.over {
+		i.log.Error("upstream token response exceeds the size limit", zap.Int64("max_body", i.cfg.MaxBody))
+		protocolError(w, http.StatusBadGateway, "server_error", "identity provider response too large")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if c.status != http.StatusOK {
+		// Upstream errors reach the client as they are.
+		c.writeTo(w)
+		return nil
+	}
+	tr, err := i.rewriteTokenResponse(r, c, form, grant, clientID, d)
+	if err != nil {
+		var denied *deniedError
+		if errors.As(err, &denied) {
+			protocolError(w, http.StatusBadRequest, "access_denied", denied.reason)
+			return nil
+		}
+		var unavailable *unavailableError
+		if errors.As(err, &unavailable) {
+			i.log.Error("token response not issued", zap.Error(unavailable.err))
+			protocolError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "please retry")
+			return nil
+		}
+		i.log.Error("upstream token response rejected", zap.String("grant_type", grant), zap.Error(err))
+		protocolError(w, http.StatusBadGateway, "server_error", "identity provider returned an unusable token response")
+		return nil
+	}
+	if tr == nil {
+		c.writeTo(w)
+		return nil
+	}
+	c.writeBody(w, "application/json", tr)
+	return nil
+}
+
+type deniedError struct{ reason string }
+
+func (e *deniedError) Error() string { return "denied: " + e.reason }
+
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string { return e.err.Error() }
+
+func (i *Interceptor) wantsToken(grant, clientID string) bool {
+	d := i.cfg.Dispatcher
+	if grant == "refresh_token" && d.Wants(events.AfterTokenRefresh, clientID) {
+		return true
+	}
+	if d.Wants(events.BeforeToken, clientID) {
+		return true
+	}
+	// The client is not always known before the answer (client assertions
+	// with no client_id): then any hook on the event is reason enough.
+	return clientID == "" && (d.WantsEvent(events.BeforeToken) || d.WantsEvent(events.AfterTokenRefresh))
+}
+
+// rewriteTokenResponse verifies the upstream tokens, runs the hooks and
+// returns the new body, or nil when nothing changed.
+func (i *Interceptor) rewriteTokenResponse(r *http.Request, c *capture, form url.Values, grant, clientID string, d *Discovery) ([]byte, error) {
+	ctx := r.Context()
+	body, err := c.body()
+	if err != nil {
+		return nil, err
+	}
+	var resp map[string]json.RawMessage
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, fmt.Errorf("token response is not a JSON object: %w", err)
+	}
+	at, err := jsonString(resp, "access_token")
+	if err != nil || at == "" {
+		return nil, errors.New("token response has no access_token string")
+	}
+	idt, err := jsonString(resp, "id_token")
+	if err != nil {
+		return nil, err
+	}
+
+	var idTok, atTok *verified
+	if idt != "" {
+		if idTok, err = i.verify.Verify(ctx, idt, true); err != nil {
+			return nil, fmt.Errorf("upstream ID token failed verification: %w", err)
+		}
+		if clientID != "" && !audienceHas(idTok.Claims["aud"], clientID) {
+			return nil, fmt.Errorf("upstream ID token audience does not name client %q", clientID)
+		}
+	}
+	if looksLikeJWS(at) {
+		if atTok, err = i.verify.Verify(ctx, at, false); err != nil {
+			// Access tokens for other resource servers may be signed with
+			// keys the IdP does not publish; idphooks never re-signs what
+			// it could not verify, so such a token is opaque to it.
+			i.log.Debug("access token not verifiable with upstream keys; treated as opaque", zap.Error(err))
+			atTok = nil
+		}
+	}
+	if clientID == "" {
+		clientID = tokenClientID(idTok, atTok)
+	}
+
+	ops, err := i.runTokenHooks(ctx, r, form, grant, clientID, resp, idTok, atTok)
+	if err != nil {
+		return nil, err
+	}
+	idEdits := editsFor(ops, "idToken")
+	atEdits := editsFor(ops, "accessToken")
+	if atTok == nil && len(atEdits) > 0 {
+		i.log.Warn("hook set access token claims, but the access token is opaque: edits ignored",
+			zap.String("client_id", clientID), zap.Int("edits", len(atEdits)))
+	}
+
+	issuer := ""
+	if i.rewritesIssuer(d) {
+		issuer = i.cfg.Issuer
+	}
+	newAT, atChanged := at, false
+	if atTok != nil {
+		claims := maps.Clone(atTok.Claims)
+		changed := i.policy.apply(claims, atEdits)
+		if issuer != "" {
+			claims["iss"], changed = issuer, true
+		}
+		if changed {
+			typ := atTok.Typ()
+			if typ == "" {
+				typ = "JWT"
+			}
+			if newAT, _, err = i.cfg.Signer.Sign(claims, typ); err != nil {
+				return nil, &unavailableError{fmt.Errorf("signing access token: %w", err)}
+			}
+			atChanged = true
+		}
+	}
+	newID := idt
+	if idTok != nil {
+		claims := maps.Clone(idTok.Claims)
+		changed := i.policy.apply(claims, idEdits)
+		if issuer != "" {
+			claims["iss"], changed = issuer, true
+		}
+		if _, ok := claims["at_hash"]; ok && atChanged {
+			changed = true
+		}
+		if changed {
+			alg := i.cfg.Signer.Algorithm()
+			// The hashes bind the ID token to the tokens beside it and are
+			// computed with the ID token's own algorithm, now ours.
+			if _, ok := claims["at_hash"]; ok {
+				claims["at_hash"] = keys.HashClaim(alg, newAT)
+			}
+			if _, ok := claims["c_hash"]; ok && form.Get("code") != "" {
+				claims["c_hash"] = keys.HashClaim(alg, form.Get("code"))
+			}
+			typ := idTok.Typ()
+			if typ == "" {
+				typ = "JWT"
+			}
+			if newID, _, err = i.cfg.Signer.Sign(claims, typ); err != nil {
+				return nil, &unavailableError{fmt.Errorf("signing ID token: %w", err)}
+			}
+		}
+	}
+
+	if err := i.rememberTokens(ctx, resp, at, newAT, atTok, idt, newID, idTok, clientID, idEdits); err != nil {
+		return nil, err
+	}
+	if newAT == at && newID == idt {
+		return nil, nil
+	}
+	resp["access_token"], _ = json.Marshal(newAT)
+	if idt != "" {
+		resp["id_token"], _ = json.Marshal(newID)
+	}
+	return json.Marshal(resp)
+}
+
+// rememberTokens stores what the swap-back and userinfo paths need. A
+// rewritten access token without its swap entry would be refused by the
+// IdP later, so failing to store it fails the response.
+func (i *Interceptor) rememberTokens(ctx context.Context, resp map[string]json.RawMessage,
+	at, newAT string, atTok *verified, idt, newID string, idTok *verified, clientID string, idEdits []claimEdit) error {
+	atExp := tokenExpiry(atTok, resp)
+	switch {
+	case newAT != at:
+		if err := i.putSwap(ctx, newAT, swapEntry{Upstream: at, ClientID: clientID, IDTokenEdits: idEdits}, atExp); err != nil {
+			return &unavailableError{fmt.Errorf("storing access token swap: %w", err)}
+		}
+	case len(idEdits) > 0:
+		if err := i.putSwap(ctx, at, swapEntry{ClientID: clientID, IDTokenEdits: idEdits}, atExp); err != nil {
+			i.log.Error("storing ID token edits for userinfo failed", zap.Error(err))
+		}
+	}
+	if newID != idt {
+		exp := numericDate(idTok.Claims["exp"]).Add(i.cfg.IDTokenGrace)
+		if err := i.putSwap(ctx, newID, swapEntry{Upstream: idt, ClientID: clientID}, exp); err != nil {
+			return &unavailableError{fmt.Errorf("storing ID token swap: %w", err)}
+		}
+	}
+	return nil
+}
+
+// runTokenHooks raises after_token_refresh (refresh grant) then before_token.
+func (i *Interceptor) runTokenHooks(ctx context.Context, r *http.Request, form url.Values, grant, clientID string,
+	resp map[string]json.RawMessage, idTok, atTok *verified) ([]sandbox.Op, error) {
+	disp := i.cfg.Dispatcher
+	refresh := grant == "refresh_token" && disp.Wants(events.AfterTokenRefresh, clientID)
+	before := disp.Wants(events.BeforeToken, clientID)
+	if !refresh && !before {
+		return nil, nil
+	}
+	data := tokenEventData(form, grant, clientID, resp, idTok, atTok)
+	user := tokenUser(idTok, atTok)
+	req := i.eventRequest(r)
+	if refresh {
+		ev := events.New(events.AfterTokenRefresh, clientID, req)
+		ev.User, ev.Data = user, data
+		if out := disp.Dispatch(ctx, ev, nil); out.Denied {
+			return nil, &deniedError{out.Reason}
+		}
+	}
+	if !before {
+		return nil, nil
+	}
+	ev := events.New(events.BeforeToken, clientID, req)
+	ev.User, ev.Data = user, data
+	out := disp.Dispatch(ctx, ev, i.policy.check)
+	if out.Denied {
+		return nil, &deniedError{out.Reason}
+	}
+	return out.Ops, nil
+}
+
+// tokenEventData is the event's own part. It never carries the tokens
+// themselves, the client secret, the code or a password.
+func tokenEventData(form url.Values, grant, clientID string, resp map[string]json.RawMessage, idTok, atTok *verified) map[string]any {
+	data := map[string]any{
+		"grant_type": grant,
+		"client_id":  clientID,
+		"access_token_format": func() string {
+			if atTok != nil {
+				return "jwt"
+			}
+			return "opaque"
+		}(),
+	}
+	scope, _ := jsonString(resp, "scope")
+	if scope == "" {
+		scope = form.Get("scope")
+	}
+	data["scope"] = scope
+	if res := form["resource"]; len(res) > 0 {
+		data["resource"] = append([]string(nil), res...)
+	}
+	if aud := form.Get("audience"); aud != "" {
+		data["audience"] = aud
+	}
+	if idTok != nil {
+		data["id_token"] = plainMap(idTok.Claims)
+	} else {
+		data["id_token"] = nil
+	}
+	if atTok != nil {
+		data["access_token"] = plainMap(atTok.Claims)
+	} else {
+		data["access_token"] = nil
+	}
+	return data
+}
+
+// protocolClaims are left out of event.user: they describe the token, not
+// the person.
+var protocolClaims = map[string]bool{
+	"iss": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
+	"nonce": true, "at_hash": true, "c_hash": true, "s_hash": true, "azp": true,
+	"sid": true, "auth_time": true, "acr": true, "amr": true, "typ": true,
+	"session_state": true, "client_id": true, "scope": true, "cnf": true,
+}
+
+func tokenUser(idTok, atTok *verified) map[string]any {
+	src := map[string]any{}
+	switch {
+	case idTok != nil:
+		src = idTok.Claims
+	case atTok != nil:
+		src = atTok.Claims
+	}
+	user := make(map[string]any, len(src))
+	for k, v := range src {
+		if !protocolClaims[k] {
+			user[k] = plain(v)
+		}
+	}
+	return user
+}
+
+// requestClientID finds the client of a token request: form client_id,
+// HTTP Basic, or the issuer of a client assertion. The IdP authenticates
+// the client; a token response only exists if it succeeded.
+func requestClientID(r *http.Request, form url.Values) string {
+	if id := form.Get("client_id"); id != "" {
+		return id
+	}
+	if id, _, ok := r.BasicAuth(); ok {
+		if u, err := url.QueryUnescape(id); err == nil {
+			return u
+		}
+		return id
+	}
+	if a := form.Get("client_assertion"); a != "" {
+		parts := strings.Split(a, ".")
+		if len(parts) == 3 {
+			if b, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+				var c struct {
+					Iss string `json:"iss"`
+				}
+				if json.Unmarshal(b, &c) == nil {
+					return c.Iss
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func tokenClientID(idTok, atTok *verified) string {
+	if idTok != nil {
+		if azp, ok := idTok.Claims["azp"].(string); ok && azp != "" {
+			return azp
+		}
+		if aud, ok := idTok.Claims["aud"].(string); ok {
+			return aud
+		}
+		if auds, ok := idTok.Claims["aud"].([]any); ok && len(auds) == 1 {
+			if s, ok := auds[0].(string); ok {
+				return s
+			}
+		}
+	}
+	if atTok != nil {
+		for _, k := range []string{"client_id", "azp"} {
+			if s, ok := atTok.Claims[k].(string); ok && s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+func audienceHas(aud any, id string) bool {
+	switch a := aud.(type) {
+	case string:
+		return a == id
+	case []any:
+		for _, x := range a {
+			if x == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func jsonString(m map[string]json.RawMessage, key string) (string, error) {
+	raw, ok := m[key]
+	if !ok || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("token response field %q is not a string", key)
+	}
+	return s, nil
+}
+
+// tokenExpiry is when a swap entry for an access token may go: its exp
+// claim, or expires_in from the response, or an hour.
+func tokenExpiry(atTok *verified, resp map[string]json.RawMessage) time.Time {
+	if atTok != nil {
+		if t := numericDate(atTok.Claims["exp"]); !t.IsZero() {
+			return t
+		}
+	}
+	if raw, ok := resp["expires_in"]; ok {
+		var n json.Number
+		if json.Unmarshal(raw, &n) == nil {
+			if s, err := n.Int64(); err == nil && s > 0 {
+				return time.Now().Add(time.Duration(s) * time.Second)
+			}
+		}
+	}
+	return time.Now().Add(time.Hour)
+}
+
+func numericDate(v any) time.Time {
+	switch n := v.(type) {
+	case json.Number:
+		if f, err := n.Float64(); err == nil {
+			return time.Unix(int64(f), 0)
+		}
+	case float64:
+		return time.Unix(int64(n), 0)
+	case int64:
+		return time.Unix(n, 0)
+	}
+	return time.Time{}
+}

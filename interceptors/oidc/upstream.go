@@ -1,0 +1,158 @@
+package oidc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Discovery is the part of the upstream's discovery document idphooks needs
+// to classify traffic and verify tokens. The full document is kept raw for
+// rewriting.
+type Discovery struct {
+	Issuer                string `json:"issuer"`
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	TokenEndpoint         string `json:"token_endpoint"`
+	UserinfoEndpoint      string `json:"userinfo_endpoint"`
+	JWKSURI               string `json:"jwks_uri"`
+	IntrospectionEndpoint string `json:"introspection_endpoint"`
+	RevocationEndpoint    string `json:"revocation_endpoint"`
+	EndSessionEndpoint    string `json:"end_session_endpoint"`
+}
+
+// Upstream is the IdP as idphooks itself sees it: its discovery document and
+// its signing keys, fetched directly from the upstream URL (not through
+// Caddy) and cached.
+type Upstream struct {
+	URL    string
+	Client *http.Client
+
+	// DiscoveryTTL is how long a fetched discovery document is used before
+	// it is fetched again; RetryAfter how long a failure is remembered so a
+	// down IdP is not hammered.
+	DiscoveryTTL time.Duration
+	RetryAfter   time.Duration
+
+	// MaxBody caps what is read from the upstream.
+	MaxBody int64
+
+	mu      sync.Mutex
+	disc    *Discovery
+	fetched time.Time
+	lastErr error
+	errAt   time.Time
+
+	group singleflight.Group
+	Keys  *KeySet
+}
+
+// NewUpstream returns an Upstream for the issuer URL u.
+func NewUpstream(u string, client *http.Client) *Upstream {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	up := &Upstream{
+		URL: strings.TrimRight(u, "/"), Client: client,
+		DiscoveryTTL: time.Hour, RetryAfter: 2 * time.Second, MaxBody: 1 << 20,
+	}
+	up.Keys = &KeySet{up: up, MinRefresh: 10 * time.Second}
+	return up
+}
+
+// Discovery returns the cached discovery document, fetching it when absent
+// or stale. Concurrent fetches collapse into one.
+func (u *Upstream) Discovery(ctx context.Context) (*Discovery, error) {
+	u.mu.Lock()
+	d, fetched, lastErr, errAt := u.disc, u.fetched, u.lastErr, u.errAt
+	u.mu.Unlock()
+	if d != nil && time.Since(fetched) < u.DiscoveryTTL {
+		return d, nil
+	}
+	if d == nil && lastErr != nil && time.Since(errAt) < u.RetryAfter {
+		return nil, lastErr
+	}
+	v, err, _ := u.group.Do("discovery", func() (any, error) {
+		nd, err := u.fetchDiscovery(ctx)
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if err != nil {
+			u.lastErr, u.errAt = err, time.Now()
+			return nil, err
+		}
+		u.disc, u.fetched, u.lastErr = nd, time.Now(), nil
+		return nd, nil
+	})
+	if err != nil {
+		if d != nil {
+			// A stale document beats none: the IdP's endpoints rarely move.
+			return d, nil
+		}
+		return nil, err
+	}
+	return v.(*Discovery), nil
+}
+
+func (u *Upstream) fetchDiscovery(ctx context.Context) (*Discovery, error) {
+	body, err := u.get(ctx, u.URL+"/.well-known/openid-configuration")
+	if err != nil {
+		return nil, fmt.Errorf("upstream discovery: %w", err)
+	}
+	var d Discovery
+	if err := json.Unmarshal(body, &d); err != nil {
+		return nil, fmt.Errorf("upstream discovery: malformed JSON: %w", err)
+	}
+	if d.Issuer == "" || d.JWKSURI == "" || d.TokenEndpoint == "" {
+		return nil, errors.New("upstream discovery: issuer, jwks_uri and token_endpoint are required")
+	}
+	for _, s := range []string{d.JWKSURI, d.TokenEndpoint} {
+		if pu, err := url.Parse(s); err != nil || pu.Host == "" {
+			return nil, fmt.Errorf("upstream discovery: %q is not an absolute URL", s)
+		}
+	}
+	return &d, nil
+}
+
+// get fetches a URL of the upstream with a size cap; non-200 is an error.
+func (u *Upstream) get(ctx context.Context, target string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := u.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: status %d", target, resp.StatusCode)
+	}
+	body, err := readCapped(resp.Body, u.MaxBody)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", target, err)
+	}
+	return body, nil
+}
+
+// errTooLarge is returned when a body exceeds its cap.
+var errTooLarge = errors.New("body exceeds the size limit")
+
+func readCapped(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
