@@ -42,6 +42,10 @@ func NewSwaps(s Store) *Swaps {
 // Put files value for ourToken until exp, when ourToken expires too. A
 // token that has already expired is not stored: nobody can use it.
 func (w *Swaps) Put(ctx context.Context, ourToken string, value []byte, exp time.Time) error {
+	// An empty token would seal with a key anyone can derive.
+	if ourToken == "" {
+		return errors.New("store: swap for an empty token")
+	}
 	ttl := exp.Sub(w.now())
 	if ttl <= 0 {
 		return nil

@@ -124,6 +124,14 @@ func TestSwapsRejectTamperedEntries(t *testing.T) {
 	}
 }
 
+func TestSwapsRefuseEmptyToken(t *testing.T) {
+	m := NewMemory()
+	defer m.Close()
+	if err := NewSwaps(m).Put(context.Background(), "", []byte("x"), time.Now().Add(time.Hour)); err == nil {
+		t.Fatal("swap for an empty token stored")
+	}
+}
+
 func TestSwapKeysAreDomainSeparated(t *testing.T) {
 	key := swapLookupKey(ourToken)
 	if strings.Contains(key, ourToken) {
