@@ -270,6 +270,5 @@ func validSigningAlg(a string) bool {
 	return false
 }
 
-
 // Interface guard
 var _ caddyfile.Unmarshaler = (*Handler)(nil)
