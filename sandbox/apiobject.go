@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dop251/goja"
@@ -15,28 +16,53 @@ const (
 	maxDepth   = 32
 )
 
-// newAPI builds the api object of one run from its description.
-func (c *call) newAPI() *goja.Object {
+// api returns the api object of this run. Building it costs more than the
+// rest of a trivial run, so each runtime keeps the last one, frozen, and
+// reuses it while runs describe the same shape; its methods find the run
+// through rt.call.
+func (c *call) api() *goja.Object {
+	rt := c.rt
+	if rt.api != nil && sameShape(rt.apiShape, c.inv.API) {
+		return rt.api
+	}
 	api := c.vm.NewObject()
 	for name, methods := range c.inv.API.Objects {
 		o := c.vm.NewObject()
 		for _, m := range methods {
-			_ = o.Set(m, c.apiMethod(name, m))
+			_ = o.Set(m, rt.apiMethod(name, m))
 		}
+		rt.freeze(o)
 		_ = api.Set(name, o)
 	}
 	for _, f := range c.inv.API.Functions {
-		_ = api.Set(f, c.apiMethod("", f))
+		_ = api.Set(f, rt.apiMethod("", f))
 	}
+	rt.freeze(api)
+	rt.api, rt.apiShape = api, c.inv.API
 	return api
 }
 
-func (c *call) apiMethod(object, method string) func(goja.FunctionCall) goja.Value {
+// sameShape reports whether two API descriptions name the same objects,
+// methods and functions.
+func sameShape(a, b API) bool {
+	if len(a.Objects) != len(b.Objects) || !slices.Equal(a.Functions, b.Functions) {
+		return false
+	}
+	for name, ms := range a.Objects {
+		if !slices.Equal(ms, b.Objects[name]) {
+			return false
+		}
+	}
+	return true
+}
+
+func (rt *runtime) apiMethod(object, method string) func(goja.FunctionCall) goja.Value {
 	name := "api." + method
 	if object != "" {
 		name = "api." + object + "." + method
 	}
 	return func(fc goja.FunctionCall) goja.Value {
+		c := rt.call()
 		args := make([]any, len(fc.Arguments))
 		for i, a := range fc.Arguments {
 			v, n, err := plain(a.Export(), 0)

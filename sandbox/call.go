@@ -7,24 +7,27 @@ import (
 	"path/filepath"
 
 	"github.com/dop251/goja"
+	"github.com/dop251/goja_nodejs/require"
 )
 
-// call is one run of one hook: a runtime, the ops recorded so far and the
-// little event loop that brings async host work (fetch, cache) back onto
-// the runtime's goroutine.
+// call is one run of one hook on a pooled runtime: the ops recorded so far
+// and the little event loop that brings async host work (fetch, cache)
+// back onto the runtime's goroutine.
 type call struct {
 	ctx  context.Context
 	hook *Hook
 	inv  Invocation
+	rt   *runtime
 	vm   *goja.Runtime
 
 	ops     []Op
 	opBytes int
 	logged  int // console lines written
+	fetches int // fetch calls made
 
 	// jobs carries the completions of async host work; pending counts the
-	// work started and not yet completed. Both belong to the run goroutine
-	// except the channel sends.
+	// work started and not yet completed. Only the run goroutine touches
+	// pending and runs jobs.
 	jobs    chan func() error
 	pending int
 
@@ -36,30 +39,38 @@ type call struct {
 	// interrupt (limits); it wins over the InterruptedError goja returns.
 	abort error
 
+	// modules is this run's require() cache, made on first use: a module
+	// evaluated in one run is never seen by the next.
+	modules *require.RequireModule
+
+	guard         *guarded
 	stopInterrupt func() bool
 }
 
-func (h *Hook) newCall(ctx context.Context, inv Invocation) *call {
-	c := &call{ctx: ctx, hook: h, inv: inv, jobs: make(chan func() error, 8)}
-	c.vm = h.engine.newRuntime()
-	c.vm.SetPromiseRejectionTracker(c.trackRejection)
-	c.installGlobals()
+func (h *Hook) newCall(ctx context.Context, rt *runtime, inv Invocation) *call {
+	c := &call{ctx: ctx, hook: h, inv: inv, rt: rt, vm: rt.vm, jobs: make(chan func() error, 4)}
+	rt.cur = c
+	c.guard = h.engine.guard.enter(c)
 	// Interrupt stops JavaScript only; host functions watch ctx themselves.
 	c.stopInterrupt = context.AfterFunc(ctx, func() { c.vm.Interrupt(errInterruptDeadline) })
 	return c
 }
 
-var errInterruptDeadline = errors.New("deadline")
+// Interrupt values, told apart in fail.
+var (
+	errInterruptDeadline = errors.New("deadline")
+	errMemory            = errors.New("memory")
+)
 
-func (c *call) close() {
-	c.stopInterrupt()
-}
-
-func (e *Engine) newRuntime() *goja.Runtime {
-	vm := goja.New()
-	vm.SetFieldNameMapper(goja.TagFieldNameMapper("json", true))
-	vm.SetMaxCallStackSize(e.opts.MaxCallStackSize)
-	return vm
+// finish ends the run and reports whether its runtime may serve another
+// one: not if an interrupt fired or may still fire.
+func (c *call) finish() (reusable bool) {
+	c.hook.engine.guard.leave(c.guard)
+	if !c.stopInterrupt() || c.abort != nil {
+		return false
+	}
+	c.vm.ClearInterrupt()
+	return true
 }
 
 func (c *call) trackRejection(p *goja.Promise, op goja.PromiseRejectionOperation) {
@@ -76,6 +87,7 @@ func (c *call) trackRejection(p *goja.Promise, op goja.PromiseRejectionOperation
 }
 
 // loadModule evaluates the hook's module body and returns its exports.
+// It runs on every call, so module-level state starts afresh each time.
 func (c *call) loadModule() (*goja.Object, error) {
 	fn, err := c.vm.RunProgram(c.hook.program)
 	if err != nil {
@@ -86,7 +98,7 @@ func (c *call) loadModule() (*goja.Object, error) {
 	exports := c.vm.NewObject()
 	_ = module.Set("exports", exports)
 	path := c.hook.path
-	if _, err := body(exports, exports, goja.Undefined(), module,
+	if _, err := body(exports, exports, c.vm.Get("require"), module,
 		c.vm.ToValue(path), c.vm.ToValue(filepath.Dir(path))); err != nil {
 		return nil, c.fail(err)
 	}
@@ -108,9 +120,7 @@ func (c *call) run() error {
 	if !ok {
 		return c.errorf(ErrThrown, "%s is not an exported function", c.inv.Handler)
 	}
-	event := toJS(c.vm, c.inv.Event)
-	api := c.newAPI()
-	ret, err := handler(goja.Undefined(), event, api)
+	ret, err := handler(goja.Undefined(), toJS(c.vm, c.inv.Event), c.api())
 	if err != nil {
 		return c.fail(err)
 	}
@@ -146,19 +156,15 @@ func (c *call) settle(ret goja.Value) error {
 		}
 	}
 	if p.State() == goja.PromiseStateRejected {
-		c.forget(p)
+		c.trackRejection(p, goja.PromiseRejectionHandle) // reported below, not twice
 		return c.errorf(ErrThrown, "%s", describe(c.vm, p.Result()))
 	}
 	return nil
 }
 
-// forget drops p from the unhandled rejections: the run already reports it.
-func (c *call) forget(p *goja.Promise) {
-	c.trackRejection(p, goja.PromiseRejectionHandle)
-}
-
 // async starts work off the runtime goroutine and returns the promise it
-// settles. work must honour ctx; its result is converted on the loop.
+// settles. work must honour ctx; the function it returns runs back on the
+// loop, where it may touch the runtime.
 func (c *call) async(work func(ctx context.Context) (func() (goja.Value, error), error)) goja.Value {
 	p, resolve, reject := c.vm.NewPromise()
 	c.pending++
@@ -166,7 +172,7 @@ func (c *call) async(work func(ctx context.Context) (func() (goja.Value, error),
 		done, err := work(c.ctx)
 		job := func() error {
 			if err != nil {
-				return reject(c.vm.NewGoError(c.hook.redactErr(err)))
+				return reject(c.jsError(err))
 			}
 			v, err := done()
 			if err != nil {
@@ -197,11 +203,15 @@ func (c *call) fail(err error) error {
 	}
 	var interrupted *goja.InterruptedError
 	if errors.As(err, &interrupted) {
+		if interrupted.Value() == errMemory {
+			return c.errorf(ErrLimit, "heap grew by more than %d MiB during the run", c.hook.engine.opts.MaxMemory>>20)
+		}
 		return c.deadlineError()
 	}
 	var overflow *goja.StackOverflowError
 	if errors.As(err, &overflow) {
-		return c.errorf(ErrLimit, "maximum call stack size exceeded")
+		c.abort = c.errorf(ErrLimit, "maximum call stack size (%d) exceeded", c.hook.engine.opts.MaxCallStackSize)
+		return c.abort
 	}
 	var ex *goja.Exception
 	if errors.As(err, &ex) {
@@ -226,7 +236,22 @@ func (c *call) errorf(kind error, format string, args ...any) error {
 	}
 }
 
-// jsError is the JavaScript value thrown for a host error.
+// jsError is the JavaScript error thrown for a host error, secrets
+// redacted.
 func (c *call) jsError(err error) goja.Value {
+	var t thrown
+	if errors.As(err, &t) {
+		return t.v
+	}
 	return c.vm.NewGoError(c.hook.redactErr(err))
 }
+
+// typeError makes a TypeError value; host functions panic with it to throw.
+func (c *call) typeError(format string, args ...any) *goja.Object {
+	return c.vm.NewTypeError(c.hook.redact(fmt.Sprintf(format, args...)))
+}
+
+// thrown carries a ready JavaScript error value through a Go error return.
+type thrown struct{ v *goja.Object }
+
+func (thrown) Error() string { return "javascript error" }

@@ -16,8 +16,8 @@ const (
 
 // newConsole builds the console global: each method writes one zap entry
 // labelled with the hook, the event and the request, secrets redacted.
-func (c *call) newConsole() *goja.Object {
-	console := c.vm.NewObject()
+func (rt *runtime) newConsole() *goja.Object {
+	console := rt.vm.NewObject()
 	for name, level := range map[string]zapcore.Level{
 		"debug": zap.DebugLevel,
 		"log":   zap.InfoLevel,
@@ -26,7 +26,7 @@ func (c *call) newConsole() *goja.Object {
 		"error": zap.ErrorLevel,
 	} {
 		_ = console.Set(name, func(fc goja.FunctionCall) goja.Value {
-			c.log(level, fc.Arguments)
+			rt.call().log(level, fc.Arguments)
 			return goja.Undefined()
 		})
 	}

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	goruntime "runtime"
 	"time"
 
 	"go.uber.org/zap"
@@ -10,6 +11,8 @@ import (
 const (
 	DefaultTimeout          = time.Second
 	DefaultMaxCallStackSize = 512
+	DefaultMaxMemory        = 128 << 20
+	DefaultMaxResponseBytes = 1 << 20
 )
 
 // Options configure an Engine: what all hooks it compiles share.
@@ -22,6 +25,30 @@ type Options struct {
 	// fails fast instead of growing the Go heap. Default: 512.
 	MaxCallStackSize int
 
+	// MaxMemory is how far the Go heap may grow while a run is in
+	// progress before that run is stopped. goja has no per-runtime memory
+	// accounting, so this coarse guard samples the process heap; negative
+	// disables it. Default: 128 MiB.
+	MaxMemory int64
+
+	// MaxResponseBytes caps a fetch response body. Default: 1 MiB.
+	MaxResponseBytes int64
+
+	// PoolSize is how many idle runtimes each hook keeps. Default:
+	// GOMAXPROCS.
+	PoolSize int
+
+	// Cache backs the cache global. Entries are namespaced per hook.
+	// Default: an in-memory cache of 10000 entries.
+	Cache Cache
+
+	// Resolver resolves fetch host names before the egress check.
+	// Default: net.DefaultResolver.
+	Resolver Resolver
+
+	// Metrics, if set, counts runs per hook.
+	Metrics *Metrics
+
 	// Logger receives hook console output and sandbox diagnostics.
 	// Default: a no-op logger.
 	Logger *zap.Logger
@@ -29,7 +56,8 @@ type Options struct {
 
 // Engine compiles hooks. It is safe for concurrent use.
 type Engine struct {
-	opts Options
+	opts  Options
+	guard *memoryGuard
 }
 
 // New returns an Engine with the zero fields of opts set to their defaults.
@@ -40,8 +68,23 @@ func New(opts Options) (*Engine, error) {
 	if opts.MaxCallStackSize <= 0 {
 		opts.MaxCallStackSize = DefaultMaxCallStackSize
 	}
+	if opts.MaxMemory == 0 {
+		opts.MaxMemory = DefaultMaxMemory
+	}
+	if opts.MaxResponseBytes <= 0 {
+		opts.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if opts.PoolSize <= 0 {
+		opts.PoolSize = goruntime.GOMAXPROCS(0)
+	}
+	if opts.Cache == nil {
+		opts.Cache = NewMemoryCache(10000)
+	}
+	if opts.Resolver == nil {
+		opts.Resolver = defaultResolver
+	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
-	return &Engine{opts: opts}, nil
+	return &Engine{opts: opts, guard: newMemoryGuard(opts.MaxMemory)}, nil
 }

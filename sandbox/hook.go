@@ -1,8 +1,10 @@
 package sandbox
 
 import (
+	"errors"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+	"github.com/dop251/goja_nodejs/require"
 	"go.uber.org/zap"
 )
 
@@ -51,6 +54,9 @@ type Hook struct {
 	program  *goja.Program
 	exports  []string // sorted names of the exported functions
 	redactor *strings.Replacer
+	pool     pool
+	modules  *require.Registry
+	client   *http.Client
 }
 
 // Compile reads, compiles and loads the hook at path once, so syntax
@@ -78,7 +84,18 @@ func (e *Engine) Compile(path string, opts HookOptions) (*Hook, error) {
 	if opts.Logger == nil {
 		opts.Logger = e.opts.Logger.Named(opts.Name)
 	}
-	h := &Hook{engine: e, opts: opts, path: abs, program: prg, redactor: newRedactor(opts.Secrets)}
+	h := &Hook{
+		engine:   e,
+		opts:     opts,
+		path:     abs,
+		program:  prg,
+		redactor: newRedactor(opts.Secrets),
+		pool:     make(pool, e.opts.PoolSize),
+	}
+	h.modules = h.newRegistry()
+	if h.client, err = e.newClient(opts); err != nil {
+		return nil, fmt.Errorf("sandbox: hook %s: %w", opts.Name, err)
+	}
 	if h.exports, err = h.loadExports(); err != nil {
 		return nil, err
 	}
@@ -101,27 +118,39 @@ func (h *Hook) Exports(handler string) bool {
 }
 
 // loadExports runs the module body once, under the hook's timeout, to learn
-// what it exports.
+// what it exports. The runtime it warms goes to the pool.
 func (h *Hook) loadExports() ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.Timeout)
 	defer cancel()
-	c := h.newCall(ctx, Invocation{Handler: "(module)"})
-	defer c.close()
+	rt, err := h.newRuntime()
+	if err != nil {
+		return nil, err
+	}
+	c := h.newCall(ctx, rt, Invocation{Handler: "(module)"})
 	exports, err := c.loadModule()
+	var names []string
+	if err == nil {
+		for _, k := range exports.Keys() {
+			if _, ok := goja.AssertFunction(exports.Get(k)); ok {
+				names = append(names, k)
+			}
+		}
+	}
+	if c.finish() && err == nil {
+		h.putRuntime(rt)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: load %s: %w", h.path, err)
-	}
-	var names []string
-	for _, k := range exports.Keys() {
-		if _, ok := goja.AssertFunction(exports.Get(k)); ok {
-			names = append(names, k)
-		}
 	}
 	sort.Strings(names)
 	return names, nil
 }
 
 // Run runs one handler of the hook. See Runner.
+//
+// The JavaScript runs on a goroutine of its own, so Run returns at the
+// deadline even when the hook is stuck in a native call that goja cannot
+// interrupt; such a runtime finishes in the background and is dropped.
 func (h *Hook) Run(ctx context.Context, inv Invocation) (*Result, error) {
 	start := time.Now()
 	timeout := h.opts.Timeout
@@ -131,12 +160,54 @@ func (h *Hook) Run(ctx context.Context, inv Invocation) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	c := h.newCall(ctx, inv)
-	defer c.close()
-	if err := c.run(); err != nil {
+	type outcome struct {
+		ops []Op
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		ops, err := h.run(ctx, inv)
+		done <- outcome{ops, err}
+	}()
+	var out outcome
+	select {
+	case out = <-done:
+	case <-ctx.Done():
+		select {
+		case out = <-done:
+		default:
+			out.err = &Error{Hook: h.opts.Name, Handler: inv.Handler, Kind: ErrTimeout, Detail: "abandoned"}
+		}
+	}
+	d := time.Since(start)
+	h.engine.opts.Metrics.observe(h.opts.Name, d, out.err)
+	if out.err != nil {
+		h.opts.Logger.Warn("hook failed",
+			zap.String("hook", h.opts.Name),
+			zap.String("handler", inv.Handler),
+			zap.String("request_id", inv.RequestID),
+			zap.Duration("duration", d),
+			zap.Error(out.err))
+		return nil, out.err
+	}
+	return &Result{Ops: out.ops, Duration: d}, nil
+}
+
+// run does one run on a pooled runtime, on the calling goroutine.
+func (h *Hook) run(ctx context.Context, inv Invocation) ([]Op, error) {
+	rt, err := h.getRuntime()
+	if err != nil {
+		return nil, &Error{Hook: h.opts.Name, Handler: inv.Handler, Kind: ErrLimit, Detail: err.Error()}
+	}
+	c := h.newCall(ctx, rt, inv)
+	err = c.run()
+	if c.finish() && (err == nil || errors.Is(err, ErrThrown)) {
+		h.putRuntime(rt)
+	}
+	if err != nil {
 		return nil, err
 	}
-	return &Result{Ops: c.ops, Duration: time.Since(start)}, nil
+	return c.ops, nil
 }
 
 var _ Runner = (*Hook)(nil)

@@ -1,0 +1,3 @@
+exports.onBeforeToken = (event, api) => {
+  api.idToken.setClaim("tier", "gold");
+};
