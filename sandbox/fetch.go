@@ -43,7 +43,9 @@ func (rt *runtime) fetch(fc goja.FunctionCall) goja.Value {
 	case "manual":
 		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	case "error":
-		client.CheckRedirect = func(*http.Request, []*http.Request) error { return errors.New("redirect refused (redirect: \"error\")") }
+		client.CheckRedirect = func(*http.Request, []*http.Request) error {
+			return errors.New("redirect refused (redirect: \"error\")")
+		}
 	}
 	limit := c.hook.engine.opts.MaxResponseBytes
 	return c.async(func(ctx context.Context) (func() (goja.Value, error), error) {

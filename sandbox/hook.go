@@ -1,8 +1,8 @@
 package sandbox
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
