@@ -24,7 +24,10 @@ import (
 	"github.com/idphooks/idphooks/internal/testidp"
 )
 
-const redirectURI = "http://127.0.0.1:9/callback"
+const (
+	redirectURI = "http://127.0.0.1:9/callback"
+	logoutURI   = "http://127.0.0.1:9/logged-out"
+)
 
 var (
 	zitadel *testidp.Provider
@@ -38,7 +41,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "starting zitadel OP:", err)
 		os.Exit(1)
 	}
-	nodeOP, err = testidp.StartOIDCProvider(testidp.OIDCProviderOptions{RedirectURIs: []string{redirectURI}})
+	nodeOP, err = testidp.StartOIDCProvider(testidp.OIDCProviderOptions{RedirectURIs: []string{redirectURI}, PostLogoutRedirectURIs: []string{logoutURI}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting oidc-provider:", err)
 		zitadel.Close()
