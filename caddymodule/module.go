@@ -217,7 +217,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		UnlockedClaims:      h.UnlockClaims,
 		MaxBody:             h.MaxBody,
 		Dispatcher:          h.dispatcher,
-		Signer:              keySigner{km},
+		Signer:              km,
 		Swaps:               swaps,
 		Logger:              h.logger.Named("oidc"),
 	})

@@ -25,11 +25,11 @@ import (
 type Signer interface {
 	// Sign signs claims with the active key. typ is the JOSE typ header
 	// ("JWT", "at+jwt"); the returned alg is the one used.
-	Sign(claims map[string]any, typ string) (token, alg string, err error)
+	SignJWT(claims map[string]any, typ string) (token, alg string, err error)
 	// Owns reports whether kid names one of idphooks' keys.
 	Owns(kid string) bool
 	// PublicKeys are the JWKs idphooks publishes (active, upcoming, retired).
-	PublicKeys() []json.RawMessage
+	PublicKeyJSON() []json.RawMessage
 	// Algorithm is the algorithm of new signatures.
 	Algorithm() string
 }

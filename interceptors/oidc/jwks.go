@@ -17,7 +17,7 @@ func (i *Interceptor) serveJWKS(w http.ResponseWriter, r *http.Request, next cad
 		w.Header().Set("Allow", "GET, HEAD")
 		return caddyhttp.Error(http.StatusMethodNotAllowed, nil)
 	}
-	keys := append([]json.RawMessage(nil), i.cfg.Signer.PublicKeys()...)
+	keys := append([]json.RawMessage(nil), i.cfg.Signer.PublicKeyJSON()...)
 	if i.cfg.PublishUpstreamKeys {
 		up, err := i.up.Keys.Raw(r.Context())
 		if err != nil {

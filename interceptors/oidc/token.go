@@ -176,7 +176,7 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, c *capture, form url
 			if typ == "" {
 				typ = "JWT"
 			}
-			if newAT, _, err = i.cfg.Signer.Sign(claims, typ); err != nil {
+			if newAT, _, err = i.cfg.Signer.SignJWT(claims, typ); err != nil {
 				return nil, &unavailableError{fmt.Errorf("signing access token: %w", err)}
 			}
 			atChanged = true
@@ -193,20 +193,11 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, c *capture, form url
 			changed = true
 		}
 		if changed {
-			alg := i.cfg.Signer.Algorithm()
-			// The hashes bind the ID token to the tokens beside it and are
-			// computed with the ID token's own algorithm, now ours.
-			if _, ok := claims["at_hash"]; ok {
-				claims["at_hash"] = keys.HashClaim(alg, newAT)
-			}
-			if _, ok := claims["c_hash"]; ok && form.Get("code") != "" {
-				claims["c_hash"] = keys.HashClaim(alg, form.Get("code"))
-			}
 			typ := idTok.Typ()
 			if typ == "" {
 				typ = "JWT"
 			}
-			if newID, _, err = i.cfg.Signer.Sign(claims, typ); err != nil {
+			if newID, err = i.signIDToken(claims, typ, newAT, form.Get("code")); err != nil {
 				return nil, &unavailableError{fmt.Errorf("signing ID token: %w", err)}
 			}
 		}
@@ -223,6 +214,27 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, c *capture, form url
 		resp["id_token"], _ = json.Marshal(newID)
 	}
 	return json.Marshal(resp)
+}
+
+// signIDToken signs an ID token whose at_hash and c_hash are recomputed:
+// they bind it to the tokens beside it and use the hash of the ID token's
+// own algorithm, now ours. Should a key rotation change the algorithm
+// between hashing and signing, it hashes and signs once more.
+func (i *Interceptor) signIDToken(claims map[string]any, typ, accessToken, code string) (string, error) {
+	alg := i.cfg.Signer.Algorithm()
+	for attempt := 0; ; attempt++ {
+		if _, ok := claims["at_hash"]; ok {
+			claims["at_hash"] = keys.HashClaim(alg, accessToken)
+		}
+		if _, ok := claims["c_hash"]; ok && code != "" {
+			claims["c_hash"] = keys.HashClaim(alg, code)
+		}
+		tok, used, err := i.cfg.Signer.SignJWT(claims, typ)
+		if err != nil || used == alg || attempt == 1 {
+			return tok, err
+		}
+		alg = used
+	}
 }
 
 // rememberTokens stores what the swap-back and userinfo paths need. A

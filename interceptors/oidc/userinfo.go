@@ -126,7 +126,7 @@ func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next
 			c.writeTo(w)
 			return nil
 		}
-		tok, _, err := i.cfg.Signer.Sign(claims, "JWT")
+		tok, _, err := i.cfg.Signer.SignJWT(claims, "JWT")
 		if err != nil {
 			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing userinfo: %w", err))
 		}
