@@ -2,6 +2,10 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"testing"
 )
@@ -54,5 +58,43 @@ func BenchmarkCompile(b *testing.B) {
 		if _, err := e.Compile("testdata/trivial.js", HookOptions{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkFetchLoopback measures a hook that fetches JSON from a loopback
+// server; compare with BenchmarkLoopbackBaseline for the sandbox's share.
+func BenchmarkFetchLoopback(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"tier":"gold"}`))
+	}))
+	defer srv.Close()
+	h := mustHook(b, Options{}, allowLoopback, fmt.Sprintf(`
+exports.onBeforeToken = async (event, api) => {
+  const r = await fetch(%q);
+  api.idToken.setClaim("tier", (await r.json()).tier);
+};`, srv.URL))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := runToken(h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoopbackBaseline is the same request made by plain Go.
+func BenchmarkLoopbackBaseline(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"tier":"gold"}`))
+	}))
+	defer srv.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var v map[string]any
+		json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
 	}
 }
