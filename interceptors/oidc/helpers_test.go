@@ -1,0 +1,10 @@
+package oidc
+
+import (
+	"os"
+	"strings"
+)
+
+func writeFile(path, src string) error { return os.WriteFile(path, []byte(src), 0o600) }
+
+func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }

@@ -1,0 +1,350 @@
+package oidc
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+const tierHook = `exports.onBeforeToken = async (event, api) => {
+  api.idToken.setClaim("tier", "gold");
+  api.accessToken.setClaim("tier", "gold");
+};`
+
+func decodeJSON(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, b)
+	}
+	return m
+}
+
+// verifyOurs checks a token against idphooks' published keys.
+func verifyOurs(t *testing.T, h *harness, tok string) jwt.MapClaims {
+	t.Helper()
+	claims := jwt.MapClaims{}
+	if _, err := jwt.NewParser().ParseWithClaims(tok, claims, h.keys.Keyfunc); err != nil {
+		t.Fatalf("token does not verify with idphooks keys: %v", err)
+	}
+	return claims
+}
+
+func TestTokenRewriteAndOpaqueAccessToken(t *testing.T) {
+	h := newHarness(t, newTestIdP(t), []hookSpec{{src: tierHook}}, nil)
+	w := h.do(tokenRequest(codeForm()))
+	if w.Code != 200 {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	resp := decodeJSON(t, w.Body.Bytes())
+	// The opaque access token cannot carry claims; it passes unchanged and
+	// the hook's accessToken edit is only logged.
+	if resp["access_token"] != "opaque-at-123" || resp["refresh_token"] != "rt-1" || resp["scope"] != "openid email" {
+		t.Fatalf("other fields changed: %v", resp)
+	}
+	c := verifyOurs(t, h, resp["id_token"].(string))
+	if c["tier"] != "gold" || c["sub"] != "alice" || c["nonce"] != "n1" {
+		t.Fatalf("claims: %v", c)
+	}
+	if w.Header().Get("Content-Length") != itoa(w.Body.Len()) {
+		t.Errorf("Content-Length %q for %d bytes", w.Header().Get("Content-Length"), w.Body.Len())
+	}
+}
+
+func TestJWTAccessTokenRewriteAndSwapBack(t *testing.T) {
+	idp := newTestIdP(t)
+	upstreamAT := idp.jwtAccessToken()
+	idp.token = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(idp.tokenResponse(upstreamAT))
+	}
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+	resp := decodeJSON(t, h.do(tokenRequest(codeForm())).Body.Bytes())
+	ours := resp["access_token"].(string)
+	if ours == upstreamAT {
+		t.Fatal("JWT access token not rewritten")
+	}
+	hdr, _ := peekHeader(ours)
+	if hdr["typ"] != "at+jwt" {
+		t.Errorf("typ = %v, want at+jwt kept", hdr["typ"])
+	}
+	if c := verifyOurs(t, h, ours); c["tier"] != "gold" || c["client_id"] != "web" {
+		t.Errorf("claims: %v", c)
+	}
+	// at_hash is not in this ID token, so none is added.
+	if c := verifyOurs(t, h, resp["id_token"].(string)); c["at_hash"] != nil {
+		t.Errorf("at_hash appeared: %v", c)
+	}
+
+	// Userinfo and introspection reach the IdP with its own token.
+	r := httptest.NewRequest(http.MethodGet, "http://idp.test/userinfo", nil)
+	r.Header.Set("Authorization", "Bearer "+ours)
+	ui := decodeJSON(t, h.do(r).Body.Bytes())
+	if ui["auth"] != "Bearer "+upstreamAT {
+		t.Errorf("IdP got %v at userinfo", ui["auth"])
+	}
+	if ui["tier"] != "gold" {
+		t.Errorf("userinfo lacks the ID token's hook claim: %v", ui)
+	}
+	r = httptest.NewRequest(http.MethodPost, "http://idp.test/introspect", strings.NewReader("token="+ours))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if in := decodeJSON(t, h.do(r).Body.Bytes()); in["token"] != upstreamAT {
+		t.Errorf("IdP got %v at introspection", in["token"])
+	}
+}
+
+func TestBadUpstreamTokenResponses(t *testing.T) {
+	otherKey := testRSAKey
+	cases := []struct {
+		name   string
+		answer func(idp *testIdP) func(http.ResponseWriter, *http.Request)
+		status int
+		want   string
+	}{
+		{"malformed JSON", body("application/json", `{"access_token": "x", `), 502, "server_error"},
+		{"JSON array", body("application/json", `["x"]`), 502, "server_error"},
+		{"HTML instead of JSON", body("text/html", `<html>oops</html>`), 502, "server_error"},
+		{"no access_token", body("application/json", `{"token_type":"Bearer"}`), 502, "server_error"},
+		{"access_token not a string", body("application/json", `{"access_token":42}`), 502, "server_error"},
+		{"id_token with bad signature", func(idp *testIdP) func(http.ResponseWriter, *http.Request) {
+			tok := idp.idToken()
+			bad := tok[:len(tok)-4] + "AAAA"
+			return body("application/json", `{"access_token":"a","id_token":"`+bad+`"}`)(idp)
+		}, 502, "server_error"},
+		{"id_token signed HS256", func(idp *testIdP) func(http.ResponseWriter, *http.Request) {
+			tok := idp.sign(jwt.MapClaims{"iss": idp.srv.URL, "sub": "alice", "aud": "web", "exp": time.Now().Add(time.Hour).Unix()},
+				jwt.SigningMethodHS256, []byte("client-secret"), "")
+			return body("application/json", `{"access_token":"a","id_token":"`+tok+`"}`)(idp)
+		}, 502, "server_error"},
+		{"id_token expired", func(idp *testIdP) func(http.ResponseWriter, *http.Request) {
+			tok := idp.sign(jwt.MapClaims{"iss": idp.srv.URL, "sub": "alice", "aud": "web", "exp": time.Now().Add(-time.Hour).Unix()},
+				jwt.SigningMethodRS256, otherKey, "")
+			return body("application/json", `{"access_token":"a","id_token":"`+tok+`"}`)(idp)
+		}, 502, "server_error"},
+		{"id_token from another issuer", func(idp *testIdP) func(http.ResponseWriter, *http.Request) {
+			tok := idp.sign(jwt.MapClaims{"iss": "https://evil.example", "sub": "alice", "aud": "web", "exp": time.Now().Add(time.Hour).Unix()},
+				jwt.SigningMethodRS256, otherKey, "")
+			return body("application/json", `{"access_token":"a","id_token":"`+tok+`"}`)(idp)
+		}, 502, "server_error"},
+		{"id_token for another client", func(idp *testIdP) func(http.ResponseWriter, *http.Request) {
+			tok := idp.sign(jwt.MapClaims{"iss": idp.srv.URL, "sub": "alice", "aud": "other", "exp": time.Now().Add(time.Hour).Unix()},
+				jwt.SigningMethodRS256, otherKey, "")
+			return body("application/json", `{"access_token":"a","id_token":"`+tok+`"}`)(idp)
+		}, 502, "server_error"},
+		{"brotli body", func(idp *testIdP) func(http.ResponseWriter, *http.Request) {
+			return func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Encoding", "br")
+				w.Write([]byte{0x1b, 0x00})
+			}
+		}, 502, "server_error"},
+		{"oversized body", body("application/json", `{"access_token":"`+strings.Repeat("a", 2<<20)+`"}`), 502, "too large"},
+		{"gzip bomb", func(idp *testIdP) func(http.ResponseWriter, *http.Request) {
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			zw.Write(bytes.Repeat([]byte(" "), 64<<20))
+			zw.Close()
+			return func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Encoding", "gzip")
+				w.Write(buf.Bytes())
+			}
+		}, 502, "server_error"},
+		{"upstream error passes through", func(idp *testIdP) func(http.ResponseWriter, *http.Request) {
+			return func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(400)
+				w.Write([]byte(`{"error":"invalid_grant"}`))
+			}
+		}, 400, "invalid_grant"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			idp := newTestIdP(t)
+			idp.token = tc.answer(idp)
+			h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+			w := h.do(tokenRequest(codeForm()))
+			if w.Code != tc.status || !strings.Contains(w.Body.String(), tc.want) {
+				t.Fatalf("got %d %s, want %d with %q", w.Code, w.Body, tc.status, tc.want)
+			}
+		})
+	}
+}
+
+func body(ct, s string) func(*testIdP) func(http.ResponseWriter, *http.Request) {
+	return func(*testIdP) func(http.ResponseWriter, *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", ct)
+			w.Write([]byte(s))
+		}
+	}
+}
+
+func TestGzipUpstreamIsDecoded(t *testing.T) {
+	idp := newTestIdP(t)
+	idp.token = func(w http.ResponseWriter, r *http.Request) {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(idp.tokenResponse("opaque"))
+		zw.Close()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(buf.Bytes())
+	}
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+	w := h.do(tokenRequest(codeForm()))
+	if w.Code != 200 || w.Header().Get("Content-Encoding") != "" {
+		t.Fatalf("%d %v %s", w.Code, w.Header(), w.Body)
+	}
+	if c := verifyOurs(t, h, decodeJSON(t, w.Body.Bytes())["id_token"].(string)); c["tier"] != "gold" {
+		t.Fatalf("claims %v", c)
+	}
+}
+
+func TestHookFailurePolicies(t *testing.T) {
+	cases := []struct {
+		name   string
+		hook   hookSpec
+		status int
+		tier   any
+	}{
+		{"throw, deny", hookSpec{src: `exports.onBeforeToken = () => { throw new Error("crm down secret=abc") }`}, 400, nil},
+		{"throw, continue", hookSpec{src: `exports.onBeforeToken = (e, api) => { api.idToken.setClaim("tier","x"); throw "boom" }`, onError: "continue"}, 200, nil},
+		{"infinite loop, deny", hookSpec{src: `exports.onBeforeToken = () => { for(;;){} }`, timeout: 50 * time.Millisecond}, 400, nil},
+		{"rejected promise, continue", hookSpec{src: `exports.onBeforeToken = async () => { await Promise.reject(new Error("no")) }`, onError: "continue"}, 200, nil},
+		{"other application", hookSpec{src: tierHook, apps: []string{"another-app"}}, 200, nil},
+		{"this application", hookSpec{src: tierHook, apps: []string{"web"}}, 200, "gold"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, newTestIdP(t), []hookSpec{tc.hook}, nil)
+			start := time.Now()
+			w := h.do(tokenRequest(codeForm()))
+			if time.Since(start) > 5*time.Second {
+				t.Fatal("request hung")
+			}
+			if w.Code != tc.status {
+				t.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+			resp := decodeJSON(t, w.Body.Bytes())
+			if tc.status != 200 {
+				if resp["error"] != "access_denied" || strings.Contains(w.Body.String(), "secret=abc") {
+					t.Fatalf("deny body leaks or is wrong: %s", w.Body)
+				}
+				return
+			}
+			c := jwt.MapClaims{}
+			jwt.NewParser().ParseUnverified(resp["id_token"].(string), c)
+			if c["tier"] != tc.tier {
+				t.Fatalf("tier = %v, want %v", c["tier"], tc.tier)
+			}
+		})
+	}
+}
+
+func TestDiscoveryDownFailsClosed(t *testing.T) {
+	idp := newTestIdP(t)
+	idp.discoveryDown.Store(true)
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+	if w := h.do(tokenRequest(codeForm())); w.Code != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502 while discovery is down", w.Code)
+	}
+	// Once discovery is back (after the retry delay), traffic flows again.
+	idp.discoveryDown.Store(false)
+	h.ic.up.RetryAfter = 0
+	if w := h.do(tokenRequest(codeForm())); w.Code != 200 {
+		t.Fatalf("status %d after recovery: %s", w.Code, w.Body)
+	}
+}
+
+func TestUnknownKidRefetchesOnceCollapsed(t *testing.T) {
+	idp := newTestIdP(t)
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+	if w := h.do(tokenRequest(codeForm())); w.Code != 200 {
+		t.Fatalf("warm-up: %d %s", w.Code, w.Body)
+	}
+	before := idp.jwksHits.Load()
+	// The IdP rotates: same key material, new kid.
+	idp.mu.Lock()
+	idp.kid = "up-2"
+	idp.mu.Unlock()
+	h.ic.up.Keys.MinRefresh = 0
+	var wg sync.WaitGroup
+	codes := make(chan int, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- h.do(tokenRequest(codeForm())).Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != 200 {
+			t.Fatalf("status %d after upstream key rotation", c)
+		}
+	}
+	if hits := idp.jwksHits.Load() - before; hits < 1 || hits > 2 {
+		t.Fatalf("JWKS fetched %d times for 8 concurrent requests with a new kid", hits)
+	}
+}
+
+func TestPassThroughStreams(t *testing.T) {
+	h := newHarness(t, newTestIdP(t), []hookSpec{{src: tierHook}}, nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ic.ServeHTTP(w, r, h.next)
+	}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 5)
+	done := make(chan error, 1)
+	go func() { _, err := resp.Body.Read(buf); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil || string(buf) != "first" {
+			t.Fatalf("read %q %v", buf, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("pass-through response was buffered: first chunk never arrived")
+	}
+}
+
+func TestDiscoveryAndJWKSRewrite(t *testing.T) {
+	idp := newTestIdP(t)
+	h := newHarness(t, idp, nil, func(c *Config) { c.PublishUpstreamKeys = false })
+	r := httptest.NewRequest(http.MethodGet, "https://auth.example.com/.well-known/openid-configuration", nil)
+	d := decodeJSON(t, h.do(r).Body.Bytes())
+	if d["issuer"] != idp.srv.URL {
+		t.Errorf("issuer changed without config: %v", d["issuer"])
+	}
+	if d["token_endpoint"] != "https://auth.example.com/token" || d["jwks_uri"] != "https://auth.example.com/.well-known/idphooks/jwks.json" {
+		t.Errorf("endpoints not on the public origin: %v", d)
+	}
+	if rts := d["response_types_supported"].([]any); len(rts) != 1 || rts[0] != "code" {
+		t.Errorf("front-channel ID token response types kept: %v", rts)
+	}
+	if algs := d["id_token_signing_alg_values_supported"].([]any); len(algs) != 1 || algs[0] != "ES256" {
+		t.Errorf("algs = %v", algs)
+	}
+	w := h.do(httptest.NewRequest(http.MethodGet, "https://auth.example.com/.well-known/idphooks/jwks.json", nil))
+	var set struct{ Keys []map[string]any }
+	json.Unmarshal(w.Body.Bytes(), &set)
+	if len(set.Keys) != 1 || set.Keys[0]["d"] != nil || set.Keys[0]["alg"] != "ES256" {
+		t.Errorf("JWKS = %s", w.Body)
+	}
+	// The upstream's own jwks path serves the same set.
+	if w2 := h.do(httptest.NewRequest(http.MethodGet, "https://auth.example.com/jwks", nil)); w2.Body.String() != w.Body.String() {
+		t.Errorf("upstream jwks path serves %s", w2.Body)
+	}
+}
