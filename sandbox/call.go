@@ -168,7 +168,7 @@ func (c *call) settle(ret goja.Value) error {
 func (c *call) async(work func(ctx context.Context) (func() (goja.Value, error), error)) goja.Value {
 	p, resolve, reject := c.vm.NewPromise()
 	c.pending++
-	go func() {
+	c.hook.engine.workers.do(func() {
 		done, err := work(c.ctx)
 		job := func() error {
 			if err != nil {
@@ -184,7 +184,7 @@ func (c *call) async(work func(ctx context.Context) (func() (goja.Value, error),
 		case c.jobs <- job:
 		case <-c.ctx.Done():
 		}
-	}()
+	})
 	return c.vm.ToValue(p)
 }
 

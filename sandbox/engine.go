@@ -56,8 +56,9 @@ type Options struct {
 
 // Engine compiles hooks. It is safe for concurrent use.
 type Engine struct {
-	opts  Options
-	guard *memoryGuard
+	opts    Options
+	guard   *memoryGuard
+	workers *workers
 }
 
 // New returns an Engine with the zero fields of opts set to their defaults.
@@ -86,5 +87,5 @@ func New(opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
-	return &Engine{opts: opts, guard: newMemoryGuard(opts.MaxMemory)}, nil
+	return &Engine{opts: opts, guard: newMemoryGuard(opts.MaxMemory), workers: newWorkers()}, nil
 }

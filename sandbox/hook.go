@@ -165,10 +165,10 @@ func (h *Hook) Run(ctx context.Context, inv Invocation) (*Result, error) {
 		err error
 	}
 	done := make(chan outcome, 1)
-	go func() {
+	h.engine.workers.do(func() {
 		ops, err := h.run(ctx, inv)
 		done <- outcome{ops, err}
-	}()
+	})
 	var out outcome
 	select {
 	case out = <-done:
