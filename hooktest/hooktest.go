@@ -182,4 +182,3 @@ func lookup(m map[string]any, keys ...string) any {
 	}
 	return v
 }
-
