@@ -155,37 +155,40 @@ const (
 )
 
 func (i *Interceptor) classify(d *Discovery, path string) endpoint {
-	switch {
-	case path == i.cfg.JWKSPath || path == pathOf(d.JWKSURI):
-		return epJWKS
-	case path == pathOf(d.TokenEndpoint):
-		return epToken
-	case d.UserinfoEndpoint != "" && path == pathOf(d.UserinfoEndpoint):
-		return epUserinfo
-	case d.IntrospectionEndpoint != "" && path == pathOf(d.IntrospectionEndpoint):
-		return epIntrospection
-	case d.RevocationEndpoint != "" && path == pathOf(d.RevocationEndpoint):
-		return epRevocation
-	case d.EndSessionEndpoint != "" && path == pathOf(d.EndSessionEndpoint):
-		return epEndSession
-	case strings.HasSuffix(path, "/.well-known/openid-configuration") || strings.Contains(path, "/.well-known/oauth-authorization-server"):
-		if i.isDiscoveryPath(d, path) {
-			return epDiscovery
-		}
-	}
-	return epOther
+	d.once.Do(func() { i.indexPaths(d) })
+	return d.paths[path]
 }
 
-func (i *Interceptor) isDiscoveryPath(d *Discovery, path string) bool {
-	for _, base := range []string{pathOf(d.Issuer), pathOf(i.up.URL), pathOf(i.cfg.Issuer)} {
-		base = strings.TrimRight(base, "/")
-		if path == base+"/.well-known/openid-configuration" ||
-			path == base+"/.well-known/oauth-authorization-server" ||
-			path == "/.well-known/oauth-authorization-server"+base {
-			return true
+// indexPaths maps each endpoint's path to its kind, once per discovery
+// document. The token endpoint wins over others sharing its path.
+func (i *Interceptor) indexPaths(d *Discovery) {
+	d.paths = map[string]endpoint{}
+	add := func(u string, e endpoint) {
+		if p := pathOf(u); p != "" {
+			if _, taken := d.paths[p]; !taken {
+				d.paths[p] = e
+			}
 		}
 	}
-	return false
+	add(d.TokenEndpoint, epToken)
+	d.paths[i.cfg.JWKSPath] = epJWKS
+	add(d.JWKSURI, epJWKS)
+	add(d.UserinfoEndpoint, epUserinfo)
+	add(d.IntrospectionEndpoint, epIntrospection)
+	add(d.RevocationEndpoint, epRevocation)
+	add(d.EndSessionEndpoint, epEndSession)
+	for _, base := range []string{pathOf(d.Issuer), pathOf(i.up.URL), pathOf(i.cfg.Issuer)} {
+		base = strings.TrimRight(base, "/")
+		for _, p := range []string{
+			base + "/.well-known/openid-configuration",
+			base + "/.well-known/oauth-authorization-server",
+			"/.well-known/oauth-authorization-server" + base,
+		} {
+			if _, taken := d.paths[p]; !taken {
+				d.paths[p] = epDiscovery
+			}
+		}
+	}
 }
 
 // ServeHTTP handles one request on its way to the IdP.

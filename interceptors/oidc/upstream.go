@@ -27,6 +27,11 @@ type Discovery struct {
 	IntrospectionEndpoint string `json:"introspection_endpoint"`
 	RevocationEndpoint    string `json:"revocation_endpoint"`
 	EndSessionEndpoint    string `json:"end_session_endpoint"`
+
+	// paths are the endpoints' URL paths, parsed once per fetch because
+	// every request is classified against them.
+	once  sync.Once
+	paths map[string]endpoint
 }
 
 // Upstream is the IdP as idphooks itself sees it: its discovery document and

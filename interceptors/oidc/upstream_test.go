@@ -147,6 +147,9 @@ type harness struct {
 	ic   *Interceptor
 	keys *keys.Manager
 	next caddyhttp.Handler
+
+	engine *sandbox.Engine
+	hooks  []*events.Hook
 }
 
 type hookSpec struct {
@@ -158,7 +161,13 @@ type hookSpec struct {
 
 func newHarness(t testing.TB, idp *testIdP, hooks []hookSpec, mod func(*Config)) *harness {
 	t.Helper()
-	km, err := keys.New(context.Background(), keys.NewMemoryStorage(), keys.Config{Algorithm: "ES256"}, zap.NewNop())
+	return newHarnessAlg(t, idp, hooks, mod, "ES256")
+}
+
+// newHarnessAlg is newHarness with idphooks signing with alg.
+func newHarnessAlg(t testing.TB, idp *testIdP, hooks []hookSpec, mod func(*Config), alg string) *harness {
+	t.Helper()
+	km, err := keys.New(context.Background(), keys.NewMemoryStorage(), keys.Config{Algorithm: alg}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +209,7 @@ func newHarness(t testing.TB, idp *testIdP, hooks []hookSpec, mod func(*Config))
 		rp.ServeHTTP(w, r)
 		return nil
 	})
-	return &harness{idp: idp, ic: ic, keys: km, next: next}
+	return &harness{idp: idp, ic: ic, keys: km, next: next, engine: engine, hooks: hs}
 }
 
 type memSwaps struct{ s *store.Swaps }
