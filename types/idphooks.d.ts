@@ -1,0 +1,234 @@
+// TypeScript declarations for idphooks hooks: the `event` and `api` each
+// handler receives, and the sandbox globals. Reference it from a hook for
+// editor completion:
+//
+//   /// <reference path="./types/idphooks.d.ts" />
+//   /** @type {IdpHooks.Handlers["onBeforeToken"]} */
+//   exports.onBeforeToken = async (event, api) => { ... };
+//
+// Hooks run in a sandbox: no file system, no process, no host modules.
+// require() takes relative paths inside the hook's folder only. Built-ins
+// and globals are frozen; nothing a run leaves behind is seen by the next.
+
+declare namespace IdpHooks {
+  type JSONValue = string | number | boolean | null | JSONValue[] | { [key: string]: JSONValue };
+  type Claims = { [claim: string]: JSONValue };
+
+  /** What a hook may know of the HTTP request that raised the event. */
+  interface Request {
+    id: string;
+    ip: string;
+    method: string;
+    host: string;
+    path: string;
+    user_agent?: string;
+    /** An allow-list only: cookies and credentials never reach hooks. */
+    headers?: { [name: string]: string };
+  }
+
+  /** Fields every event carries. */
+  interface BaseEvent<T extends EventType> {
+    id: string;
+    type: T;
+    /** RFC 3339 time. */
+    time: string;
+    /** OIDC client_id or SAML SP entity id. */
+    application: string;
+    user: Claims;
+    request: Request;
+  }
+
+  type EventType =
+    | "before_token" | "after_token_refresh" | "before_userinfo" | "before_saml_assertion"
+    | "after_identification" | "before_password_validation" | "at_failed_authentication"
+    | "before_registration" | "after_registration" | "after_external_login"
+    | "before_password_reset" | "after_login" | "after_password_reset"
+    | "after_account_update" | "after_account_deletion" | "after_consent_update"
+    | "after_mfa_change" | "after_logout" | "after_email_verification";
+
+  interface TokenEvent<T extends EventType> extends BaseEvent<T> {
+    grant_type: string;
+    client_id: string;
+    scope: string;
+    access_token_format: "jwt" | "opaque";
+    resource?: string[];
+    audience?: string;
+    /** Claims of the ID token, or null when none was issued. */
+    id_token: Claims | null;
+    /** Claims of a JWT access token, or null when it is opaque. */
+    access_token: Claims | null;
+  }
+
+  interface UserinfoEvent extends BaseEvent<"before_userinfo"> {
+    client_id: string;
+    userinfo: Claims;
+  }
+
+  interface SAMLAssertionEvent extends BaseEvent<"before_saml_assertion"> {
+    sp_entity_id: string;
+    name_id: { value: string; format: string };
+    attributes: { [name: string]: string[] };
+  }
+
+  /** Form fields; passwords are redacted except where noted. */
+  interface FormEvent<T extends EventType> extends BaseEvent<T> {
+    identifier?: string;
+    form?: { [field: string]: string };
+  }
+
+  interface PasswordValidationEvent extends FormEvent<"before_password_validation"> {
+    /** The only event that sees a password. Never log it. */
+    password: string;
+  }
+
+  interface FailedAuthenticationEvent extends FormEvent<"at_failed_authentication"> {
+    error: string;
+    status: number;
+  }
+
+  interface ExternalLoginEvent extends BaseEvent<"after_external_login"> {
+    provider: string;
+    external_user: Claims;
+  }
+
+  /** Async events carry the common fields and an event-specific part. */
+  interface NotifyEvent<T extends EventType> extends BaseEvent<T> {
+    [key: string]: unknown;
+  }
+
+  interface ClaimsAPI {
+    /** Sets a claim. Protected claims (iss, sub, aud, exp, nonce, ...) throw unless unlocked in config. */
+    setClaim(name: string, value: JSONValue): void;
+    removeClaim(name: string): void;
+  }
+  interface Deny {
+    /** Stops the flow with a reason shown to the client. */
+    deny(reason: string): void;
+  }
+  interface Redirect {
+    /** Sends the browser to url instead of continuing. */
+    redirect(url: string): void;
+  }
+
+  interface BeforeTokenAPI extends Deny { idToken: ClaimsAPI; accessToken: ClaimsAPI; }
+  interface AfterTokenRefreshAPI extends Deny {}
+  interface BeforeUserinfoAPI extends Deny { userinfo: ClaimsAPI; }
+  interface BeforeSAMLAssertionAPI extends Deny {
+    assertion: {
+      setAttribute(name: string, values: string | string[]): void;
+      removeAttribute(name: string): void;
+      setNameID(value: string, format?: string): void;
+    };
+  }
+  interface AfterIdentificationAPI extends Deny, Redirect {}
+  interface BeforePasswordValidationAPI {
+    /** The password is valid (e.g. checked against a legacy store). */
+    accept(): void;
+    reject(reason?: string): void;
+  }
+  interface AtFailedAuthenticationAPI extends Redirect {
+    replaceError(message: string): void;
+  }
+  interface BeforeRegistrationAPI extends Deny, Redirect {
+    form: { setField(name: string, value: string): void; removeField(name: string): void; };
+  }
+  interface AfterRegistrationAPI extends Redirect {}
+  interface AfterExternalLoginAPI extends Deny, Redirect {}
+  interface BeforePasswordResetAPI extends Deny {}
+  /** Async hooks are told after the fact and can change nothing. */
+  interface NotifyAPI {}
+
+  type Handler<E, A> = (event: E, api: A) => void | Promise<void>;
+
+  /** The handlers a hook file may export, by name. */
+  interface Handlers {
+    onBeforeToken: Handler<TokenEvent<"before_token">, BeforeTokenAPI>;
+    onAfterTokenRefresh: Handler<TokenEvent<"after_token_refresh">, AfterTokenRefreshAPI>;
+    onBeforeUserinfo: Handler<UserinfoEvent, BeforeUserinfoAPI>;
+    onBeforeSamlAssertion: Handler<SAMLAssertionEvent, BeforeSAMLAssertionAPI>;
+    onAfterIdentification: Handler<FormEvent<"after_identification">, AfterIdentificationAPI>;
+    onBeforePasswordValidation: Handler<PasswordValidationEvent, BeforePasswordValidationAPI>;
+    onAtFailedAuthentication: Handler<FailedAuthenticationEvent, AtFailedAuthenticationAPI>;
+    onBeforeRegistration: Handler<FormEvent<"before_registration">, BeforeRegistrationAPI>;
+    onAfterRegistration: Handler<FormEvent<"after_registration">, AfterRegistrationAPI>;
+    onAfterExternalLogin: Handler<ExternalLoginEvent, AfterExternalLoginAPI>;
+    onBeforePasswordReset: Handler<FormEvent<"before_password_reset">, BeforePasswordResetAPI>;
+    onAfterLogin: Handler<NotifyEvent<"after_login">, NotifyAPI>;
+    onAfterPasswordReset: Handler<NotifyEvent<"after_password_reset">, NotifyAPI>;
+    onAfterAccountUpdate: Handler<NotifyEvent<"after_account_update">, NotifyAPI>;
+    onAfterAccountDeletion: Handler<NotifyEvent<"after_account_deletion">, NotifyAPI>;
+    onAfterConsentUpdate: Handler<NotifyEvent<"after_consent_update">, NotifyAPI>;
+    onAfterMfaChange: Handler<NotifyEvent<"after_mfa_change">, NotifyAPI>;
+    onAfterLogout: Handler<NotifyEvent<"after_logout">, NotifyAPI>;
+    onAfterEmailVerification: Handler<NotifyEvent<"after_email_verification">, NotifyAPI>;
+  }
+
+  interface FetchInit {
+    method?: string;
+    headers?: { [name: string]: string } | [string, string][];
+    /** Strings or bytes; JSON.stringify objects yourself. At most 1 MiB. */
+    body?: string | Uint8Array | ArrayBuffer;
+    redirect?: "follow" | "manual" | "error";
+  }
+  interface Headers {
+    get(name: string): string | null;
+    has(name: string): boolean;
+    forEach(cb: (value: string, name: string) => void): void;
+  }
+  interface Response {
+    readonly status: number;
+    readonly statusText: string;
+    readonly ok: boolean;
+    readonly url: string;
+    readonly redirected: boolean;
+    readonly headers: Headers;
+    text(): Promise<string>;
+    json(): Promise<any>;
+    arrayBuffer(): Promise<ArrayBuffer>;
+  }
+  type Encoding = "hex" | "base64" | "base64url";
+  type Digest = "SHA-256" | "SHA-384" | "SHA-512";
+}
+
+/**
+ * WHATWG-shaped fetch. Bounded by the hook's timeout and a response size
+ * cap; private, loopback, link-local and metadata addresses are refused
+ * (also via DNS and redirects) unless allowed in the hook's config. At most
+ * 20 requests per run.
+ */
+declare function fetch(url: string, init?: IdpHooks.FetchInit): Promise<IdpHooks.Response>;
+
+/** Secrets declared in the hook's config. Read-only; redacted from logs and errors. */
+declare const secrets: { readonly [name: string]: string };
+
+/** Writes to the server log with the hook, event and request id. At most 100 lines of 4 KiB per run. */
+declare const console: {
+  log(...args: unknown[]): void;
+  info(...args: unknown[]): void;
+  debug(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+};
+
+/** A small per-hook cache that survives between runs. Values are stored as JSON (at most 64 KiB). */
+declare const cache: {
+  get(key: string): Promise<IdpHooks.JSONValue | undefined>;
+  /** ttl in seconds; default 300, at most 86400. */
+  set(key: string, value: IdpHooks.JSONValue, options?: { ttl?: number }): Promise<void>;
+  delete(key: string): Promise<void>;
+};
+
+declare const crypto: {
+  randomUUID(): string;
+  getRandomValues<T extends Uint8Array>(array: T): T;
+  digest(algorithm: IdpHooks.Digest, data: string | Uint8Array, encoding?: IdpHooks.Encoding): string;
+  hmac(algorithm: IdpHooks.Digest, key: string | Uint8Array, data: string | Uint8Array, encoding?: IdpHooks.Encoding): string;
+  timingSafeEqual(a: string | Uint8Array, b: string | Uint8Array): boolean;
+};
+
+/** CommonJS: relative paths inside the hook's folder only (.js, .json). */
+declare function require(path: string): any;
+declare const module: { exports: Partial<IdpHooks.Handlers> & { [name: string]: unknown } };
+declare const exports: Partial<IdpHooks.Handlers> & { [name: string]: unknown };
+declare const __filename: string;
+declare const __dirname: string;
