@@ -1,0 +1,181 @@
+package oidc
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// A client_credentials response has no ID token: the JWT access token alone
+// is rewritten, and the hook sees the grant and the client.
+func TestClientCredentialsGrant(t *testing.T) {
+	idp := newTestIdP(t)
+	at := idp.jwtAccessToken()
+	idp.token = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": 60})
+	}
+	h := newHarness(t, idp, []hookSpec{{src: `exports.onBeforeToken = async (event, api) => {
+		api.accessToken.setClaim("grant", event.grant_type + ":" + event.client_id + ":" + (event.id_token === null));
+	};`}}, nil)
+	w := h.do(tokenRequest(url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}))
+	if w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	resp := decodeJSON(t, w.Body.Bytes())
+	if _, ok := resp["id_token"]; ok {
+		t.Fatal("an id_token appeared")
+	}
+	if c := verifyOurs(t, h, resp["access_token"].(string)); c["grant"] != "client_credentials:web:true" {
+		t.Fatalf("claims %v", c)
+	}
+}
+
+func TestRefreshGrantRunsAfterTokenRefresh(t *testing.T) {
+	h := newHarness(t, newTestIdP(t), []hookSpec{{src: `
+		exports.onAfterTokenRefresh = async (event, api) => { if (event.user.email === "alice@example.com") api.deny("session revoked by policy"); };
+		exports.onBeforeToken = async (event, api) => { api.idToken.setClaim("tier", "gold"); };`}}, nil)
+	// The code grant is not a refresh: only before_token runs.
+	if w := h.do(tokenRequest(codeForm())); w.Code != 200 {
+		t.Fatalf("code grant: %d %s", w.Code, w.Body)
+	}
+	w := h.do(tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"rt-1"}}))
+	if w.Code != 400 || !strings.Contains(w.Body.String(), "session revoked by policy") {
+		t.Fatalf("refresh: %d %s", w.Code, w.Body)
+	}
+}
+
+// Token exchange: a subject token idphooks issued goes back to the IdP as
+// the IdP's own.
+func TestTokenExchangeSwapsSubjectToken(t *testing.T) {
+	idp := newTestIdP(t)
+	upstreamAT := idp.jwtAccessToken()
+	var gotSubject string
+	idp.token = func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		if r.PostForm.Get("grant_type") == tokenExchange {
+			gotSubject = r.PostForm.Get("subject_token")
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(idp.tokenResponse(upstreamAT))
+	}
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+	ours := decodeJSON(t, h.do(tokenRequest(codeForm())).Body.Bytes())["access_token"].(string)
+	w := h.do(tokenRequest(url.Values{"grant_type": {tokenExchange}, "subject_token": {ours},
+		"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}}))
+	if w.Code != 200 || gotSubject != upstreamAT {
+		t.Fatalf("%d: IdP got subject_token %.30q…", w.Code, gotSubject)
+	}
+}
+
+// A signed (application/jwt) userinfo answer is verified, edited and
+// re-signed with idphooks' key.
+func TestSignedUserinfo(t *testing.T) {
+	idp := newTestIdP(t)
+	h := newHarness(t, idp, []hookSpec{{src: `exports.onBeforeUserinfo = async (event, api) => {
+		api.userinfo.setClaim("dept", "R&D"); api.userinfo.removeClaim("email");
+	};`}}, nil)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/userinfo", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/jwt; charset=utf-8")
+		w.Write([]byte(idp.sign(jwt.MapClaims{"iss": idp.srv.URL, "sub": "alice", "aud": "web", "email": "a@x"},
+			jwt.SigningMethodRS256, idp.key, "")))
+	})
+	orig := idp.srv.Config.Handler
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/userinfo" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		orig.ServeHTTP(w, r)
+	})
+	r := httptest.NewRequest(http.MethodGet, "http://idp.test/userinfo", nil)
+	r.Header.Set("Authorization", "Bearer opaque")
+	w := h.do(r)
+	if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "application/jwt") {
+		t.Fatalf("%d %v %s", w.Code, w.Header(), w.Body)
+	}
+	c := verifyOurs(t, h, w.Body.String())
+	if c["dept"] != "R&D" || c["email"] != nil || c["sub"] != "alice" {
+		t.Fatalf("claims %v", c)
+	}
+}
+
+// An upstream userinfo answer that is not JSON is a clear 502, not a crash.
+func TestMalformedUserinfo(t *testing.T) {
+	idp := newTestIdP(t)
+	h := newHarness(t, idp, []hookSpec{{src: `exports.onBeforeUserinfo = async (e, api) => { api.userinfo.setClaim("x", 1) };`}}, nil)
+	orig := idp.srv.Config.Handler
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/userinfo" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"sub": "alice"`))
+			return
+		}
+		orig.ServeHTTP(w, r)
+	})
+	r := httptest.NewRequest(http.MethodGet, "http://idp.test/userinfo", nil)
+	r.Header.Set("Authorization", "Bearer opaque")
+	if w := h.do(r); w.Code != http.StatusBadGateway {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+}
+
+// End-session by POST form: the id_token_hint idphooks issued is swapped.
+func TestEndSessionPostSwap(t *testing.T) {
+	idp := newTestIdP(t)
+	var hint string
+	orig := idp.srv.Config.Handler
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/logout" {
+			r.ParseForm()
+			hint = r.Form.Get("id_token_hint")
+			return
+		}
+		orig.ServeHTTP(w, r)
+	})
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+	ours := decodeJSON(t, h.do(tokenRequest(codeForm())).Body.Bytes())["id_token"].(string)
+	r := httptest.NewRequest(http.MethodPost, "http://idp.test/logout", strings.NewReader(url.Values{"id_token_hint": {ours}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	h.do(r)
+	if hint == ours || hint == "" {
+		t.Fatal("IdP received idphooks' ID token as hint")
+	}
+	if _, err := jwt.NewParser().ParseWithClaims(hint, jwt.MapClaims{}, func(*jwt.Token) (any, error) { return idp.key.Public(), nil }); err != nil {
+		t.Fatalf("hint is not the IdP's own token: %v", err)
+	}
+}
+
+// The issuer, when configured, changes together in discovery, tokens and
+// the RFC 9207 iss parameter of authorization redirects.
+func TestIssuerRewriteOnRedirect(t *testing.T) {
+	idp := newTestIdP(t)
+	orig := idp.srv.Config.Handler
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/authorize" {
+			http.Redirect(w, r, "https://rp.example/cb?code=c1&state=s&iss="+url.QueryEscape(idp.srv.URL), http.StatusFound)
+			return
+		}
+		orig.ServeHTTP(w, r)
+	})
+	h := newHarness(t, idp, nil, func(c *Config) { c.Issuer = "https://auth.example.com" })
+	w := h.do(httptest.NewRequest(http.MethodGet, "https://auth.example.com/authorize?client_id=web", nil))
+	loc, _ := url.Parse(w.Header().Get("Location"))
+	if loc.Query().Get("iss") != "https://auth.example.com" || loc.Query().Get("code") != "c1" {
+		t.Fatalf("Location %s", loc)
+	}
+	resp := decodeJSON(t, h.do(tokenRequest(codeForm())).Body.Bytes())
+	if c := verifyOurs(t, h, resp["id_token"].(string)); c["iss"] != "https://auth.example.com" {
+		t.Fatalf("iss %v", c["iss"])
+	}
+	d := decodeJSON(t, h.do(httptest.NewRequest(http.MethodGet, "https://auth.example.com/.well-known/openid-configuration", nil)).Body.Bytes())
+	if d["issuer"] != "https://auth.example.com" {
+		t.Fatalf("discovery issuer %v", d["issuer"])
+	}
+}
