@@ -72,7 +72,13 @@ func startProxy(t *testing.T, p *testidp.Provider, idpHooks map[string]any) *pro
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	dir := t.TempDir()
+	return loadProxy(t, p, idpHooks, addr, t.TempDir())
+}
+
+// loadProxy loads the config on a given address with state and storage
+// under dir; loading it again with the same dir is a config reload.
+func loadProxy(t *testing.T, p *testidp.Provider, idpHooks map[string]any, addr, dir string) *proxy {
+	t.Helper()
 	up, _ := url.Parse(p.Issuer())
 	handler := map[string]any{"handler": "idp_hooks", "upstream": p.Issuer(), "state_path": filepath.Join(dir, "state.db")}
 	for k, v := range idpHooks {
