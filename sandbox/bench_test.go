@@ -8,6 +8,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"testing"
+	"time"
+
+	"github.com/dop251/goja"
 )
 
 func BenchmarkTrivialHook(b *testing.B) {
@@ -96,5 +99,33 @@ func BenchmarkLoopbackBaseline(b *testing.B) {
 		var v map[string]any
 		json.NewDecoder(resp.Body).Decode(&v)
 		resp.Body.Close()
+	}
+}
+
+// BenchmarkFreshRuntime is the design not taken: a new, unfrozen runtime
+// per call (isolated by construction), with the same globals and program.
+func BenchmarkFreshRuntime(b *testing.B) {
+	h := compile(b, "testdata/trivial.js", HookOptions{})
+	inv := Invocation{
+		Handler: "onBeforeToken",
+		Event:   map[string]any{"type": "before_token", "user": map[string]any{"sub": "u1"}},
+		API:     tokenAPI,
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		vm := goja.New()
+		vm.SetFieldNameMapper(goja.TagFieldNameMapper("json", true))
+		rt := &runtime{vm: vm, hook: h}
+		rt.objectFreeze, _ = goja.AssertFunction(vm.Get("Object").ToObject(vm).Get("freeze"))
+		if err := rt.installGlobals(); err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c := h.newCall(ctx, rt, inv)
+		if err := c.run(); err != nil {
+			b.Fatal(err)
+		}
+		c.finish()
+		cancel()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -41,8 +42,9 @@ exports.onBeforeToken = (event) => { console.log("user", event.user.sub, { k: se
 
 func TestConsoleFloodIsCapped(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
-	h := mustHook(t, Options{}, HookOptions{Logger: zap.New(core)}, `
-exports.onBeforeToken = () => { for (let i = 0; i < 1000; i++) console.log("x".repeat(100000)) };`)
+	h := mustHook(t, Options{Timeout: 10 * time.Second}, HookOptions{Logger: zap.New(core)}, `
+const line = "x".repeat(100000);
+exports.onBeforeToken = () => { for (let i = 0; i < 1000; i++) console.log(line) };`)
 	if _, err := runToken(h); err != nil {
 		t.Fatal(err)
 	}

@@ -117,15 +117,20 @@ func (h *Hook) Exports(handler string) bool {
 	return i < len(h.exports) && h.exports[i] == handler
 }
 
+// moduleLoadTimeout is the least time top-level code gets at Compile.
+const moduleLoadTimeout = 2 * time.Second
+
 // loadExports runs the module body once, under the hook's timeout, to learn
 // what it exports. The runtime it warms goes to the pool.
 func (h *Hook) loadExports() ([]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), h.opts.Timeout)
-	defer cancel()
 	rt, err := h.newRuntime()
 	if err != nil {
 		return nil, err
 	}
+	// Top-level code runs at provision, not on a request: it gets a floor
+	// of time, so a slow machine does not fail a sane hook.
+	ctx, cancel := context.WithTimeout(context.Background(), max(h.opts.Timeout, moduleLoadTimeout))
+	defer cancel()
 	c := h.newCall(ctx, rt, Invocation{Handler: "(module)"})
 	exports, err := c.loadModule()
 	var names []string
