@@ -152,7 +152,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.StatePath == "" {
 		h.StatePath = filepath.Join(caddy.AppDataDir(), "idphooks", "state.db")
 	}
-	swaps, key, err := openState(h.StatePath)
+	swaps, cache, key, err := openState(h.StatePath)
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.keys = km
 	go km.Run(ctx)
 
-	engine, err := sandbox.New(sandbox.Options{Logger: h.logger.Named("hooks")})
+	metrics, err := sandbox.NewMetrics(ctx.GetMetricsRegistry())
+	if err != nil {
+		return fmt.Errorf("hook metrics: %w", err)
+	}
+	engine, err := sandbox.New(sandbox.Options{Logger: h.logger.Named("hooks"), Cache: cache, Metrics: metrics})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/idphooks/idphooks/interceptors/oidc"
+	"github.com/idphooks/idphooks/sandbox"
 	"github.com/idphooks/idphooks/store"
 )
 
@@ -32,8 +33,8 @@ type upstreamValue struct{ *oidc.Upstream }
 func (upstreamValue) Destruct() error { return nil }
 
 // openState opens (or shares) the embedded database at path and returns
-// the swap table in it.
-func openState(path string) (oidc.Swaps, string, error) {
+// the swap table and the hooks' cache in it.
+func openState(path string) (oidc.Swaps, sandbox.Cache, string, error) {
 	key := "state:" + path
 	v, _, err := states.LoadOrNew(key, func() (caddy.Destructor, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -46,11 +47,29 @@ func openState(path string) (oidc.Swaps, string, error) {
 		return stateValue{db}, nil
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("idp_hooks: state store %s: %w", path, err)
+		return nil, nil, "", fmt.Errorf("idp_hooks: state store %s: %w", path, err)
 	}
 	db := v.(stateValue).db
-	return swapStore{store.NewSwaps(db.Bucket("swaps"))}, key, nil
+	return swapStore{store.NewSwaps(db.Bucket("swaps"))}, hookCache{db.Bucket("cache")}, key, nil
 }
+
+// hookCache puts the hooks' cache global on the embedded store, so cached
+// values survive restarts and reloads.
+type hookCache struct{ s store.Store }
+
+func (c hookCache) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	b, err := c.s.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	return b, err == nil, err
+}
+
+func (c hookCache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	return c.s.Set(ctx, key, value, ttl)
+}
+
+func (c hookCache) Delete(ctx context.Context, key string) error { return c.s.Delete(ctx, key) }
 
 // swapStore adapts store.Swaps to the interceptor's interface.
 type swapStore struct{ s *store.Swaps }

@@ -170,6 +170,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 		}
 		res, err := h.Runner.Run(ctx, sandbox.Invocation{
 			Handler: handler, Event: data, API: spec.API(check), Timeout: timeout,
+			EventType: ev.Type, RequestID: ev.Request.ID,
 		})
 		if err != nil {
 			var dur time.Duration
@@ -243,7 +244,9 @@ func (d *Dispatcher) startAsync(ev *Event, data map[string]any, handler string, 
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			_, err := h.Runner.Run(ctx, sandbox.Invocation{Handler: handler, Event: data, Timeout: timeout})
+			_, err := h.Runner.Run(ctx, sandbox.Invocation{
+				Handler: handler, Event: data, Timeout: timeout, EventType: ev.Type, RequestID: ev.Request.ID,
+			})
 			if err != nil {
 				d.log.Error("async hook failed", zap.String("hook", h.Name), zap.String("event", ev.Type),
 					zap.String("event_id", ev.ID), zap.Error(err))
