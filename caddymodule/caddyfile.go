@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"math"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -52,7 +53,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
-	if d.NextArg() {
+	inline := d.NextArg()
+	if inline {
 		h.Upstream = d.Val()
 	}
 	if d.NextArg() {
@@ -61,6 +63,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		switch d.Val() {
 		case "upstream":
+			if inline {
+				return d.Errf("upstream given twice: on the directive line and in the block")
+			}
 			if err := oneArg(d, &h.Upstream); err != nil {
 				return err
 			}
@@ -95,8 +100,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			for _, a := range h.UpstreamAlgorithms {
-				if strings.HasPrefix(a, "HS") || strings.EqualFold(a, "none") {
-					return d.Errf("upstream_algorithms: %s is not allowed (symmetric or unsigned)", a)
+				if err := checkUpstreamAlg(a); err != nil {
+					return d.Errf("upstream_algorithms: %v", err)
 				}
 			}
 		case "unlock_claims":
@@ -110,7 +115,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			n, err := humanize.ParseBytes(v)
-			if err != nil || n == 0 {
+			if err != nil || n == 0 || n > math.MaxInt64 {
 				return d.Errf("max_body: invalid size %q", v)
 			}
 			h.MaxBody = int64(n)
@@ -195,15 +200,9 @@ func (hc *HookConfig) parse(d *caddyfile.Dispenser) error {
 				err = d.Errf("on_error must be deny or continue, not %q", hc.OnError)
 			}
 		case "applications":
-			hc.Applications = append(hc.Applications, d.RemainingArgs()...)
-			if len(hc.Applications) == 0 {
-				err = d.ArgErr()
-			}
+			err = appendArgs(d, &hc.Applications)
 		case "allow_hosts":
-			hc.AllowHosts = append(hc.AllowHosts, d.RemainingArgs()...)
-			if len(hc.AllowHosts) == 0 {
-				err = d.ArgErr()
-			}
+			err = appendArgs(d, &hc.AllowHosts)
 		case "secret":
 			args := d.RemainingArgs()
 			if len(args) != 2 {
@@ -223,6 +222,16 @@ func (hc *HookConfig) parse(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// appendArgs adds the remaining arguments of a line, which must not be empty.
+func appendArgs(d *caddyfile.Dispenser, dst *[]string) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	*dst = append(*dst, args...)
 	return nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -196,17 +198,20 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Logger: h.logger.Named("events"),
 	})
 
-	h.upKey = "upstream:" + h.Upstream
+	// The body cap is part of the key: a pooled upstream is shared by
+	// every handler (and config) using it, so its settings never change.
+	h.upKey = fmt.Sprintf("upstream:%s|%d", h.Upstream, h.MaxBody)
 	up, _, err := upstreams.LoadOrNew(h.upKey, func() (caddy.Destructor, error) {
-		return upstreamValue{oidc.NewUpstream(h.Upstream, nil)}, nil
+		u := oidc.NewUpstream(h.Upstream, nil)
+		if h.MaxBody > 0 {
+			u.MaxBody = h.MaxBody
+		}
+		return upstreamValue{u}, nil
 	})
 	if err != nil {
 		return err
 	}
 	h.upstream = up.(upstreamValue).Upstream
-	if h.MaxBody > 0 {
-		h.upstream.MaxBody = h.MaxBody
-	}
 
 	publish := true
 	if h.PublishUpstreamKeys != nil {
@@ -274,6 +279,14 @@ func (h *Handler) Validate() error {
 	if u, err := url.Parse(h.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("idp_hooks: upstream %q must be an absolute http(s) URL", h.Upstream)
 	}
+	if h.JWKSPath != "" && !strings.HasPrefix(h.JWKSPath, "/") {
+		return fmt.Errorf("idp_hooks: jwks_path %q must start with /", h.JWKSPath)
+	}
+	for _, a := range h.UpstreamAlgorithms {
+		if err := checkUpstreamAlg(a); err != nil {
+			return fmt.Errorf("idp_hooks: upstream_algorithms: %v", err)
+		}
+	}
 	if h.Issuer != "" {
 		if u, err := url.Parse(h.Issuer); err != nil || u.Scheme == "" || u.Host == "" {
 			return fmt.Errorf("idp_hooks: issuer %q must be an absolute URL", h.Issuer)
@@ -303,6 +316,16 @@ func (hc HookConfig) validate() error {
 	}
 	if _, err := os.Stat(hc.Path); err != nil {
 		return fmt.Errorf("idp_hooks: hook %s: %w", hc.Path, err)
+	}
+	return nil
+}
+
+// checkUpstreamAlg accepts only the asymmetric JWS algorithms: an HMAC
+// "signature" can be made by anyone holding the client secret.
+func checkUpstreamAlg(a string) error {
+	if !slices.Contains(oidc.DefaultAlgorithms, a) {
+		return fmt.Errorf("%s is not allowed (use one of %s; symmetric and unsigned algorithms are refused)",
+			a, strings.Join(oidc.DefaultAlgorithms, " "))
 	}
 	return nil
 }

@@ -59,8 +59,7 @@ func TestValidate(t *testing.T) {
 		{name: "issuer path only", h: Handler{Upstream: up, Issuer: "/realms/main"}, wantErr: "must be an absolute URL"},
 		{name: "issuer urn", h: Handler{Upstream: up, Issuer: "urn:example:idp"}, wantErr: "must be an absolute URL"},
 
-		{name: "jwks_path without leading slash", h: Handler{Upstream: up, JWKSPath: "keys.json"}, wantErr: "jwks_path",
-			knownBug: "only the Caddyfile parser checks the leading slash; from JSON, discovery advertises <issuer>keys.json and the path never matches"},
+		{name: "jwks_path without leading slash", h: Handler{Upstream: up, JWKSPath: "keys.json"}, wantErr: "jwks_path"},
 
 		{name: "bad mode", h: Handler{Upstream: up, Hooks: []HookConfig{{Path: hook, Mode: "later"}}}, wantErr: `mode must be sync or async, not "later"`},
 		{name: "bad on_error", h: Handler{Upstream: up, Hooks: []HookConfig{{Path: hook, OnError: "ignore"}}}, wantErr: `on_error must be deny or continue, not "ignore"`},
