@@ -58,10 +58,15 @@ func BenchmarkTokenRewriteBare(b *testing.B) {
 			idt := idp.idToken()
 			hook := h.hooks[0].Runner
 			spec, _ := events.Lookup(events.BeforeToken)
-			ev := map[string]any{"user": map[string]any{"sub": "alice"}}
-			if _, err := h.ic.verify.Verify(ctx, idt, true); err != nil {
+			v0, err := h.ic.verify.Verify(ctx, idt, true)
+			if err != nil {
 				b.Fatal(err)
 			}
+			// The same event the full path hands the hook.
+			e := events.New(events.BeforeToken, "web", events.Request{})
+			e.User = tokenUser(v0, nil)
+			e.Data = tokenEventData(codeForm(), "authorization_code", "web", nil, v0, nil)
+			ev := e.Map()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -177,5 +178,65 @@ func TestIssuerRewriteOnRedirect(t *testing.T) {
 	d := decodeJSON(t, h.do(httptest.NewRequest(http.MethodGet, "https://auth.example.com/.well-known/openid-configuration", nil)).Body.Bytes())
 	if d["issuer"] != "https://auth.example.com" {
 		t.Fatalf("discovery issuer %v", d["issuer"])
+	}
+}
+
+// An IdP behind Caddy publishes its public origin in discovery. idphooks
+// must fetch its keys without waiting on itself: from the upstream's
+// origin when the jwks_uri is on the issuer's, and straight through when
+// its own fetch comes back through the proxy anyway.
+func TestUpstreamOnPublicOriginDoesNotLoop(t *testing.T) {
+	idp := newTestIdP(t)
+	var h *harness
+	// The public origin: Caddy with idphooks in front of the test IdP.
+	public := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h.ic.ServeHTTP(w, r, h.next); err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer public.Close()
+	// The IdP's discovery names the public origin, as Keycloak with
+	// KC_HOSTNAME does, but its issuer stays the IdP's for tokens.
+	orig := idp.srv.Config.Handler
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/.well-known/openid-configuration" {
+			json.NewEncoder(w).Encode(map[string]any{
+				"issuer": idp.srv.URL, "token_endpoint": public.URL + "/token", "jwks_uri": public.URL + "/jwks",
+			})
+			return
+		}
+		orig.ServeHTTP(w, r)
+	})
+	// The upstream URL is the public origin itself: every fetch of
+	// idphooks comes back through idphooks.
+	h = newHarness(t, idp, []hookSpec{{src: tierHook}}, func(c *Config) { c.Upstream = NewUpstream(public.URL, nil) })
+	h.ic.up.Client.Timeout = 3 * time.Second
+	start := time.Now()
+	w := h.do(tokenRequest(codeForm()))
+	if w.Code != 200 || time.Since(start) > 2*time.Second {
+		t.Fatalf("status %d after %v: %s", w.Code, time.Since(start), w.Body)
+	}
+	// A client cannot borrow the marker to skip the interceptor.
+	r := tokenRequest(codeForm())
+	r.Header.Set(internalHeader, "guess")
+	if w := h.do(r); w.Code != 200 || !strings.Contains(w.Body.String(), "id_token") {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if c := verifyOurs(t, h, decodeJSON(t, h.do(r).Body.Bytes())["id_token"].(string)); c["tier"] != "gold" {
+		t.Fatal("a forged marker skipped the hooks")
+	}
+}
+
+func TestJWKSURL(t *testing.T) {
+	for _, tc := range []struct{ up, iss, jwks, want string }{
+		{"http://keycloak:8080/realms/a", "https://auth.example.com/realms/a", "https://auth.example.com/realms/a/certs", "http://keycloak:8080/realms/a/certs"},
+		{"http://idp:9000", "http://idp:9000", "http://idp:9000/jwks", "http://idp:9000/jwks"},
+		{"https://accounts.google.com", "https://accounts.google.com", "https://www.googleapis.com/oauth2/v3/certs", "https://www.googleapis.com/oauth2/v3/certs"},
+		{"http://keycloak:8080", "https://auth.example.com", "https://keys.example.net/certs", "https://keys.example.net/certs"},
+	} {
+		u := NewUpstream(tc.up, nil)
+		if got := u.JWKSURL(&Discovery{Issuer: tc.iss, JWKSURI: tc.jwks}); got != tc.want {
+			t.Errorf("JWKSURL(%s, %s, %s) = %s, want %s", tc.up, tc.iss, tc.jwks, got, tc.want)
+		}
 	}
 }

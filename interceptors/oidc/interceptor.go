@@ -193,6 +193,9 @@ func (i *Interceptor) indexPaths(d *Discovery) {
 
 // ServeHTTP handles one request on its way to the IdP.
 func (i *Interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if i.up.IsOwnFetch(r) {
+		return next.ServeHTTP(w, r)
+	}
 	d, err := i.up.Discovery(r.Context())
 	if err != nil {
 		// Fail closed: without discovery idphooks cannot tell a token

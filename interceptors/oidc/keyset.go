@@ -89,7 +89,7 @@ func (ks *KeySet) refresh(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		body, err := ks.up.get(ctx, d.JWKSURI)
+		body, err := ks.up.get(ctx, ks.up.JWKSURL(d))
 		if err != nil {
 			return nil, fmt.Errorf("upstream JWKS: %w", err)
 		}

@@ -2,6 +2,9 @@ package oidc
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,6 +61,27 @@ type Upstream struct {
 
 	group singleflight.Group
 	Keys  *KeySet
+
+	// marker identifies idphooks' own fetches when they come back through
+	// Caddy (an upstream URL or jwks_uri on the public origin): the
+	// interceptor passes such requests straight to the IdP instead of
+	// waiting on the very fetch that sent them. Random per process, so a
+	// client cannot use it to skip the interceptor.
+	marker string
+}
+
+// internalHeader carries Upstream.marker.
+const internalHeader = "X-Idphooks-Internal"
+
+// IsOwnFetch reports whether r is one of this upstream's own fetches, and
+// removes the marker so the IdP never sees it.
+func (u *Upstream) IsOwnFetch(r *http.Request) bool {
+	v := r.Header.Get(internalHeader)
+	if v == "" {
+		return false
+	}
+	r.Header.Del(internalHeader)
+	return subtle.ConstantTimeCompare([]byte(v), []byte(u.marker)) == 1
 }
 
 // NewUpstream returns an Upstream for the issuer URL u.
@@ -65,9 +89,12 @@ func NewUpstream(u string, client *http.Client) *Upstream {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
+	var m [16]byte
+	_, _ = rand.Read(m[:])
 	up := &Upstream{
 		URL: strings.TrimRight(u, "/"), Client: client,
 		DiscoveryTTL: time.Hour, RetryAfter: 2 * time.Second, MaxBody: 1 << 20,
+		marker: hex.EncodeToString(m[:]),
 	}
 	up.Keys = &KeySet{up: up, MinRefresh: 10 * time.Second}
 	return up
@@ -126,6 +153,20 @@ func (u *Upstream) fetchDiscovery(ctx context.Context) (*Discovery, error) {
 	return &d, nil
 }
 
+// JWKSURL is where idphooks fetches the upstream's keys. An IdP behind
+// Caddy publishes its jwks_uri on the public origin (its issuer's); fetched
+// from there, the request would come back through idphooks. When the
+// jwks_uri shares the issuer's origin but the upstream URL has another, the
+// keys are fetched from the upstream's origin instead: the IdP serves the
+// same path on both. A jwks_uri on a host of its own is used as it is.
+func (u *Upstream) JWKSURL(d *Discovery) string {
+	jwks, iss, up := originOf(d.JWKSURI), originOf(d.Issuer), originOf(u.URL)
+	if jwks == "" || jwks != iss || iss == up || up == "" {
+		return d.JWKSURI
+	}
+	return up + d.JWKSURI[len(jwks):]
+}
+
 // get fetches a URL of the upstream with a size cap; non-200 is an error.
 func (u *Upstream) get(ctx context.Context, target string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
@@ -133,6 +174,7 @@ func (u *Upstream) get(ctx context.Context, target string) ([]byte, error) {
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set(internalHeader, u.marker)
 	resp, err := u.Client.Do(req)
 	if err != nil {
 		return nil, err
