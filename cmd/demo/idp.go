@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
@@ -81,50 +77,16 @@ func (demoClient) IDTokenUserinfoClaimsAssertion() bool { return true }
 
 // newIdP returns the zitadel/oidc example OpenID Provider with the public
 // issuer issuer (Caddy's origin, so its redirects after login go through
-// Caddy) and the demo client, which may redirect to redirectURI.
-//
-// direct is the address the OP itself listens on. Requests that reach it
-// directly rather than through Caddy (idphooks fetching the IdP's discovery
-// and keys) get a discovery document whose jwks_uri names that address: a
-// "backchannel" URL, as Keycloak gives with hostname-backchannel-dynamic.
-// Without it idphooks would fetch the IdP's keys from the jwks_uri on the
-// public origin, that is from itself: its own JWKS handler, which merges
-// in the upstream keys it is still fetching, so the token request waits
-// for the upstream client's timeout (10s) and fails with a 502.
-func newIdP(issuer, redirectURI, direct string) http.Handler {
+// Caddy) and the demo client, which may redirect to redirectURI. Its
+// discovery names the public origin everywhere, jwks_uri included, as a
+// Keycloak with KC_HOSTNAME does; idphooks fetches the keys from the
+// upstream's own origin.
+func newIdP(issuer, redirectURI string) http.Handler {
 	clients := map[string]*storage.Client{
 		demoClientID: storage.WebClient(demoClientID, demoClientSecret, redirectURI),
 	}
 	st := opStorage{storage.NewStorageWithClients(userStore{}, clients)}
-	router := exampleop.SetupServer(issuer, st, nil, false)
-	return backchannelDiscovery(router, issuer, "http://"+direct)
-}
-
-// backchannelDiscovery rewrites jwks_uri in discovery documents requested
-// at the OP's own address (Host header direct) from the public origin to
-// the OP's own.
-func backchannelDiscovery(next http.Handler, issuer, direct string) http.Handler {
-	host := strings.TrimPrefix(direct, "http://")
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Host != host || r.URL.Path != "/.well-known/openid-configuration" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		rec := httptest.NewRecorder()
-		next.ServeHTTP(rec, r)
-		body := rec.Body.Bytes()
-		if rec.Code == http.StatusOK {
-			body = bytes.Replace(body,
-				[]byte(`"jwks_uri":"`+issuer+`/`),
-				[]byte(`"jwks_uri":"`+direct+`/`), 1)
-		}
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(body)
-	})
+	return exampleop.SetupServer(issuer, st, nil, false)
 }
 
 // serve runs h on ln until ctx is done, then shuts it down.

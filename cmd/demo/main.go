@@ -139,7 +139,7 @@ func start(ctx context.Context, cfg config) (_ *demo, err error) {
 	d.AppURL = "http://" + withPort(cfg.App, appLn.Addr())
 
 	// 1. The OpenID provider.
-	idp := newIdP(d.Issuer, d.AppURL+"/callback", d.IdPAddr)
+	idp := newIdP(d.Issuer, d.AppURL+"/callback")
 	d.closers = append(d.closers, serve(idpLn, idp))
 
 	// 2. Caddy with idphooks in front of it.
