@@ -129,3 +129,26 @@ func BenchmarkFreshRuntime(b *testing.B) {
 		cancel()
 	}
 }
+
+// BenchmarkTrivialHookParallel runs the trivial hook from 8 goroutines per
+// CPU, as a busy server would: runs beyond the pool's idle runtimes must
+// not each pay for building a frozen runtime.
+func BenchmarkTrivialHookParallel(b *testing.B) {
+	h := compile(b, "testdata/trivial.js", HookOptions{})
+	inv := Invocation{
+		Handler: "onBeforeToken",
+		Event:   map[string]any{"type": "before_token", "user": map[string]any{"sub": "u1"}},
+		API:     tokenAPI,
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := h.Run(ctx, inv); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

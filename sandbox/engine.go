@@ -34,8 +34,10 @@ type Options struct {
 	// MaxResponseBytes caps a fetch response body. Default: 1 MiB.
 	MaxResponseBytes int64
 
-	// PoolSize is how many idle runtimes each hook keeps. Default:
-	// GOMAXPROCS.
+	// PoolSize is how many idle runtimes each hook keeps. Runs waiting on
+	// fetch hold their runtime, so a busy server needs more runtimes than
+	// CPUs; a runtime that finds no idle one costs milliseconds to build
+	// (its globals are frozen). Default: 8 per CPU, at least 16.
 	PoolSize int
 
 	// Cache backs the cache global. Entries are namespaced per hook.
@@ -76,7 +78,7 @@ func New(opts Options) (*Engine, error) {
 		opts.MaxResponseBytes = DefaultMaxResponseBytes
 	}
 	if opts.PoolSize <= 0 {
-		opts.PoolSize = goruntime.GOMAXPROCS(0)
+		opts.PoolSize = max(16, 8*goruntime.GOMAXPROCS(0))
 	}
 	if opts.Cache == nil {
 		opts.Cache = NewMemoryCache(10000)
