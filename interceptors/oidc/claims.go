@@ -64,13 +64,31 @@ func (p claimPolicy) check(op sandbox.Op) error {
 		if len(op.Args) < 2 {
 			return fmt.Errorf("api.%s.setClaim(%q): value required", op.Object, name)
 		}
-		b, err := json.Marshal(op.Args[1])
-		if err != nil {
-			return fmt.Errorf("api.%s.setClaim(%q): value is not JSON: %v", op.Object, name, err)
+		if err := checkClaimValue(op.Args[1]); err != nil {
+			return fmt.Errorf("api.%s.setClaim(%q): %v", op.Object, name, err)
 		}
-		if len(b) > maxClaimValue {
-			return fmt.Errorf("api.%s.setClaim(%q): value larger than %d bytes", op.Object, name, maxClaimValue)
+	}
+	return nil
+}
+
+// checkClaimValue refuses values that are not JSON or too large. Scalars,
+// the common case, are checked without encoding them.
+func checkClaimValue(v any) error {
+	switch t := v.(type) {
+	case nil, bool, int64, int, float64:
+		return nil
+	case string:
+		if len(t) > maxClaimValue {
+			return fmt.Errorf("value larger than %d bytes", maxClaimValue)
 		}
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("value is not JSON: %v", err)
+	}
+	if len(b) > maxClaimValue {
+		return fmt.Errorf("value larger than %d bytes", maxClaimValue)
 	}
 	return nil
 }

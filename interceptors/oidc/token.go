@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -427,6 +428,11 @@ func jsonString(m map[string]json.RawMessage, key string) (string, error) {
 	raw, ok := m[key]
 	if !ok || string(raw) == "null" {
 		return "", nil
+	}
+	// raw was validated with the whole body; a JSON string without a
+	// backslash has no escapes, and tokens never do: skip the decoder.
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : n-1]), nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
