@@ -4,10 +4,22 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 )
+
+// keepCORS copies the IdP's CORS headers from its captured answer, so a
+// browser client (an SPA at the token or userinfo endpoint) can read the
+// error idphooks answers in its place.
+func keepCORS(w http.ResponseWriter, upstream http.Header) {
+	for k, v := range upstream {
+		if strings.HasPrefix(k, "Access-Control-") || k == "Vary" {
+			w.Header()[k] = v
+		}
+	}
+}
 
 // protocolError writes an RFC 6749 §5.2 style error body. The description is
 // meant for the end user; internal causes stay in the log.

@@ -240,3 +240,23 @@ func TestJWKSURL(t *testing.T) {
 		}
 	}
 }
+
+// A browser client must be able to read idphooks' own answers: a denial
+// keeps the IdP's CORS headers, and the key set is readable from any origin.
+func TestCORSOnDenyAndJWKS(t *testing.T) {
+	idp := newTestIdP(t)
+	idp.token = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "https://spa.example")
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(idp.tokenResponse("opaque"))
+	}
+	h := newHarness(t, idp, []hookSpec{{src: `exports.onBeforeToken = (e, api) => api.deny("nope")`}}, nil)
+	w := h.do(tokenRequest(codeForm()))
+	if w.Code != 400 || w.Header().Get("Access-Control-Allow-Origin") != "https://spa.example" {
+		t.Fatalf("%d %v", w.Code, w.Header())
+	}
+	w = h.do(httptest.NewRequest(http.MethodGet, "http://idp.test/.well-known/idphooks/jwks.json", nil))
+	if w.Header().Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("JWKS headers %v", w.Header())
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
@@ -305,11 +306,13 @@ func clientIP(r *http.Request) string {
 	return ""
 }
 
+// requestID is Caddy's id of the request ({http.request.uuid}), the one its
+// access log shows, so hook log lines and access log lines can be joined.
 func requestID(r *http.Request) string {
-	if v, ok := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any); ok {
-		if id, ok := v["uuid"].(interface{ String() string }); ok {
-			return id.String()
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		if id, ok := repl.GetString("http.request.uuid"); ok {
+			return id
 		}
 	}
-	return r.Header.Get("X-Request-Id")
+	return ""
 }

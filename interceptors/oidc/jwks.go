@@ -33,6 +33,8 @@ func (i *Interceptor) serveJWKS(w http.ResponseWriter, r *http.Request, next cad
 	h := w.Header()
 	h.Set("Content-Type", "application/jwk-set+json")
 	h.Set("Cache-Control", "public, max-age=300")
+	// Public keys: browser clients on any origin may fetch them.
+	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Content-Length", itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {

@@ -48,6 +48,7 @@ func (i *Interceptor) serveToken(w http.ResponseWriter, r *http.Request, next ca
 	c := newCapture(i.cfg.MaxBody)
 	defer c.release()
 	err = next.ServeHTTP(c, r)
+	keepCORS(w, c.header)
 	if c.over {
 		i.log.Error("upstream token response exceeds the size limit", zap.Int64("max_body", i.cfg.MaxBody))
 		protocolError(w, http.StatusBadGateway, "server_error", "identity provider response too large")

@@ -109,6 +109,7 @@ func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next
 		ev.Data = map[string]any{"client_id": clientID, "userinfo": plainMap(claims)}
 		out := i.cfg.Dispatcher.Dispatch(ctx, ev, i.policy.check)
 		if out.Denied {
+			keepCORS(w, c.header)
 			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
 			protocolError(w, http.StatusForbidden, "access_denied", out.Reason)
 			return nil
