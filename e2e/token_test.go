@@ -20,6 +20,7 @@ exports.onBeforeToken = async (event, api) => {
   api.idToken.setClaim("tier", "gold");
   api.idToken.setClaim("roles", ["admin", "dev"]);
   api.idToken.setClaim("grant_seen", event.grant_type);
+  api.idToken.setClaim("request_id", event.request.id);
   api.accessToken.setClaim("tier", "gold");
   try { api.idToken.setClaim("sub", "mallory"); } catch (e) { api.idToken.setClaim("sub_error", String(e.message || e)); }
 };
@@ -164,6 +165,9 @@ func TestZitadelIssuerRewriteFullFlow(t *testing.T) {
 	}
 	if claims["iss"] != px.Origin {
 		t.Fatalf("iss = %v", claims["iss"])
+	}
+	if id, _ := claims["request_id"].(string); len(id) != 36 {
+		t.Errorf("event.request.id = %q, want Caddy's request UUID", id)
 	}
 	if claims["grant_seen"] != "authorization_code" {
 		t.Errorf("grant_seen = %v", claims["grant_seen"])

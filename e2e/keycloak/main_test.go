@@ -1,0 +1,176 @@
+// Package keycloak runs idphooks inside a real Caddy in front of a real
+// Keycloak server (testidp.StartKeycloak: the Maven Central distribution
+// under kc.sh start-dev) and checks what it emits with a real relying-party
+// library (coreos/go-oidc) that trusts only what idphooks publishes.
+package keycloak
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/idphooks/idphooks/caddymodule"
+	"github.com/idphooks/idphooks/internal/testidp"
+)
+
+const (
+	redirectURI = "http://127.0.0.1:9/callback"
+	logoutURI   = "http://127.0.0.1:9/logged-out"
+)
+
+var kc *testidp.Provider
+
+func TestMain(m *testing.M) {
+	var log *os.File
+	if os.Getenv("KEYCLOAK_LOG") != "" {
+		log = os.Stderr
+	}
+	opts := testidp.KeycloakOptions{
+		RedirectURIs:           []string{redirectURI},
+		PostLogoutRedirectURIs: []string{logoutURI},
+		Log:                    timingsOnly{log},
+	}
+	start := time.Now()
+	var err error
+	kc, err = testidp.StartKeycloak(opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting keycloak:", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "keycloak %s ready at %s after %s\n", testidp.KeycloakVersion, kc.Issuer(), time.Since(start).Round(time.Millisecond))
+	code := m.Run()
+	_ = caddy.Stop()
+	kc.Close()
+	os.Exit(code)
+}
+
+// timingsOnly passes the harness' own lines ("testidp: ...") to stderr and
+// Keycloak's output only when KEYCLOAK_LOG is set.
+type timingsOnly struct{ all *os.File }
+
+func (w timingsOnly) Write(p []byte) (int, error) {
+	if w.all != nil {
+		return w.all.Write(p)
+	}
+	if len(p) > 9 && string(p[:9]) == "testidp: " {
+		os.Stderr.Write(p)
+	}
+	return len(p), nil
+}
+
+// proxy is one running Caddy config: idp_hooks before reverse_proxy.
+type proxy struct {
+	Origin string
+	Dir    string
+}
+
+// Issuer is the realm's issuer as Keycloak builds it for requests that
+// come through the proxy (from X-Forwarded-Host).
+func (p *proxy) Issuer() string { return p.Origin + "/realms/" + testidp.KeycloakRealm }
+
+// Hostname modes of the realm for a test.
+const (
+	// dynamicHostname: Keycloak builds its URLs, issuer included, from the
+	// request: X-Forwarded-Host through Caddy, its own address directly
+	// (--hostname-strict=false, no frontend URL).
+	dynamicHostname = false
+	// fixedHostname: the realm's frontend URL is the proxy's origin, as
+	// KC_HOSTNAME=https://auth.example.com is in production: the issuer is
+	// the same for requests through Caddy and for idphooks' direct fetches.
+	fixedHostname = true
+)
+
+// startProxy loads a Caddy config with idp_hooks (given as JSON fields)
+// before a reverse_proxy to Keycloak; upstream is the realm's issuer as
+// reached directly. An issuer of "self" becomes the realm's issuer on the
+// proxy's origin. With fixed, the realm's frontend URL is set to the
+// proxy's origin for the test. Caddy is process-global: each call replaces
+// the config.
+func startProxy(t *testing.T, idpHooks map[string]any, fixed bool) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	px := &proxy{Origin: "http://" + addr, Dir: dir}
+	if fixed {
+		if err := testidp.SetKeycloakFrontendURL(testCtx(t), kc, px.Origin); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := testidp.SetKeycloakFrontendURL(context.Background(), kc, ""); err != nil {
+				t.Errorf("resetting the frontend URL: %v", err)
+			}
+		})
+	}
+
+	up, _ := url.Parse(kc.Issuer())
+	handler := map[string]any{"handler": "idp_hooks", "upstream": kc.Issuer(), "state_path": filepath.Join(dir, "state.db")}
+	for k, v := range idpHooks {
+		handler[k] = v
+	}
+	if handler["issuer"] == "self" {
+		handler["issuer"] = px.Issuer()
+	}
+	cfg := map[string]any{
+		"admin":   map[string]any{"disabled": true},
+		"storage": map[string]any{"module": "file_system", "root": filepath.Join(dir, "storage")},
+		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": logLevel()}}},
+		"apps": map[string]any{"http": map[string]any{"servers": map[string]any{"idp": map[string]any{
+			"listen":          []string{addr},
+			"automatic_https": map[string]any{"disable": true},
+			"routes": []any{map[string]any{"handle": []any{
+				handler,
+				map[string]any{"handler": "reverse_proxy", "upstreams": []any{map[string]any{"dial": up.Host}}},
+			}}},
+		}}}},
+	}
+	b, _ := json.Marshal(cfg)
+	if err := caddy.Load(b, true); err != nil {
+		t.Fatalf("loading caddy config: %v", err)
+	}
+	return px
+}
+
+func logLevel() string {
+	if l := os.Getenv("CADDY_LOG_LEVEL"); l != "" {
+		return l
+	}
+	return "ERROR"
+}
+
+// writeHook writes a hook file into dir and returns its path.
+func writeHook(t *testing.T, dir, name, src string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// browser is an HTTP client with a cookie jar, like a user agent.
+func browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
