@@ -40,7 +40,10 @@ func openState(path string) (oidc.Swaps, sandbox.Cache, string, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, err
 		}
-		db, err := store.OpenBolt(path, store.BoltOptions{})
+		// Swap entries are flushed to disk every second rather than on
+		// every token response: a Caddy crash loses none, a machine crash
+		// at most a second of them (those clients log in again).
+		db, err := store.OpenBolt(path, store.BoltOptions{SyncEvery: time.Second})
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,14 @@ func benchStores(b *testing.B, f func(b *testing.B, s Store)) {
 		bolt := openTestBolt(b, filepath.Join(b.TempDir(), "state.db"), nil)
 		f(b, bolt.Bucket("bench"))
 	})
+	b.Run("bolt-sync-every-1s", func(b *testing.B) {
+		bolt, err := OpenBolt(filepath.Join(b.TempDir(), "state.db"), BoltOptions{SweepInterval: -1, SyncEvery: time.Second})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { bolt.Close() })
+		f(b, bolt.Bucket("bench"))
+	})
 	b.Run("memory", func(b *testing.B) {
 		m := NewMemory()
 		b.Cleanup(func() { m.Close() })

@@ -12,19 +12,40 @@ import (
 // bbolt's single writer lock long enough to stall token responses.
 const sweepBatch = 1000
 
-func (b *Bolt) sweepEvery(interval time.Duration) {
+// maintain sweeps expired entries every sweep and, with NoSync, flushes the
+// file to disk every sync, until Close; a non-positive interval turns its
+// task off. The last flush happens on the way out.
+func (b *Bolt) maintain(sweep, sync time.Duration) {
 	defer close(b.done)
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	var sweepC, syncC <-chan time.Time
+	if sweep > 0 {
+		t := time.NewTicker(sweep)
+		defer t.Stop()
+		sweepC = t.C
+	}
+	if sync > 0 {
+		t := time.NewTicker(sync)
+		defer t.Stop()
+		syncC = t.C
+		defer b.flush()
+	}
 	for {
 		select {
 		case <-b.stop:
 			return
-		case <-t.C:
+		case <-sweepC:
 			if _, err := b.Sweep(); err != nil {
 				b.log.Warn("sweeping expired entries failed", zap.String("path", b.db.Path()), zap.Error(err))
 			}
+		case <-syncC:
+			b.flush()
 		}
+	}
+}
+
+func (b *Bolt) flush() {
+	if err := b.db.Sync(); err != nil {
+		b.log.Error("flushing the state file to disk failed", zap.String("path", b.db.Path()), zap.Error(err))
 	}
 }
 

@@ -264,3 +264,29 @@ func rawCount(t *testing.T, b *Bolt, bucket string) int {
 	}
 	return n
 }
+
+// With SyncEvery, writes are flushed in the background and on Close, and
+// what was written is there after a reopen.
+func TestBoltSyncEvery(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	b, err := OpenBolt(path, BoltOptions{SyncEvery: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := b.Bucket("x").Set(ctx, "k", []byte("v"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b2, err := OpenBolt(path, BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	if v, err := b2.Bucket("x").Get(ctx, "k"); err != nil || string(v) != "v" {
+		t.Fatalf("after reopen: %q %v", v, err)
+	}
+}
