@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -137,4 +138,28 @@ func copyHeader(dst, src http.Header) {
 	for k, v := range src {
 		dst[k] = v
 	}
+}
+
+// callUpstream sends r on to the IdP, asking for an identity-encoded answer,
+// and captures what comes back. When it returns a nil capture the request is
+// over: a non-200 answer went to the client as it is (IdP errors are the
+// IdP's to give), or err is reverse_proxy's own error, to be returned as is.
+// Otherwise the caller owns c (and releases it) and body is the decoded
+// 200 answer, unless err says why it is unusable (too large, undecodable).
+func (i *Interceptor) callUpstream(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (c *capture, body []byte, err error) {
+	r.Header.Set("Accept-Encoding", "identity")
+	c = newCapture(i.cfg.MaxBody)
+	err = next.ServeHTTP(c, r)
+	if c.over {
+		return c, nil, errTooLarge
+	}
+	if err != nil || c.status != http.StatusOK {
+		if err == nil {
+			c.writeTo(w)
+		}
+		c.release()
+		return nil, nil, err
+	}
+	body, err = c.body()
+	return c, body, err
 }

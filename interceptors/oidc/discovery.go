@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -14,26 +15,16 @@ import (
 // upstream's origin move to the public origin, the issuer follows config,
 // and the algorithm lists name what idphooks signs with.
 func (i *Interceptor) serveDiscovery(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	r.Header.Set("Accept-Encoding", "identity")
-	c := newCapture(i.cfg.MaxBody)
-	defer c.release()
-	err := next.ServeHTTP(c, r)
-	if c.over {
-		return i.badGateway("discovery document too large", errTooLarge)
-	}
-	if err != nil {
+	c, body, err := i.callUpstream(w, r, next)
+	if c == nil {
 		return err
 	}
-	if c.status != http.StatusOK {
-		c.writeTo(w)
-		return nil
-	}
-	body, err := c.body()
+	defer c.release()
 	if err != nil {
-		return i.badGateway("discovery document unreadable", err)
+		return i.badGateway("discovery document unusable", err)
 	}
 	var doc map[string]any
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&doc); err != nil {
 		return i.badGateway("discovery document is not a JSON object", err)

@@ -44,25 +44,21 @@ func (i *Interceptor) serveToken(w http.ResponseWriter, r *http.Request, next ca
 		return next.ServeHTTP(w, r)
 	}
 
-	r.Header.Set("Accept-Encoding", "identity")
-	c := newCapture(i.cfg.MaxBody)
+	c, body, err := i.callUpstream(w, r, next)
+	if c == nil {
+		return err
+	}
 	defer c.release()
-	err = next.ServeHTTP(c, r)
 	keepCORS(w, c.header)
-	if c.over {
+	if errors.Is(err, errTooLarge) {
 		i.log.Error("upstream token response exceeds the size limit", zap.Int64("max_body", i.cfg.MaxBody))
 		protocolError(w, http.StatusBadGateway, "server_error", "identity provider response too large")
 		return nil
 	}
-	if err != nil {
-		return err
+	var tr []byte
+	if err == nil {
+		tr, err = i.rewriteTokenResponse(r, body, form, grant, clientID, d)
 	}
-	if c.status != http.StatusOK {
-		// Upstream errors reach the client as they are.
-		c.writeTo(w)
-		return nil
-	}
-	tr, err := i.rewriteTokenResponse(r, c, form, grant, clientID, d)
 	if err != nil {
 		var denied *deniedError
 		if errors.As(err, &denied) {
@@ -110,12 +106,8 @@ func (i *Interceptor) wantsToken(grant, clientID string) bool {
 
 // rewriteTokenResponse verifies the upstream tokens, runs the hooks and
 // returns the new body, or nil when nothing changed.
-func (i *Interceptor) rewriteTokenResponse(r *http.Request, c *capture, form url.Values, grant, clientID string, d *Discovery) ([]byte, error) {
+func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form url.Values, grant, clientID string, d *Discovery) ([]byte, error) {
 	ctx := r.Context()
-	body, err := c.body()
-	if err != nil {
-		return nil, err
-	}
 	var resp map[string]json.RawMessage
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return nil, fmt.Errorf("token response is not a JSON object: %w", err)

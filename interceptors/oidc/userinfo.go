@@ -57,23 +57,13 @@ func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next
 		return next.ServeHTTP(w, r)
 	}
 
-	r.Header.Set("Accept-Encoding", "identity")
-	c := newCapture(i.cfg.MaxBody)
-	defer c.release()
-	err = next.ServeHTTP(c, r)
-	if c.over {
-		return i.badGateway("userinfo response too large", errTooLarge)
-	}
-	if err != nil {
+	c, body, err := i.callUpstream(w, r, next)
+	if c == nil {
 		return err
 	}
-	if c.status != http.StatusOK {
-		c.writeTo(w)
-		return nil
-	}
-	body, err := c.body()
+	defer c.release()
 	if err != nil {
-		return i.badGateway("userinfo response unreadable", err)
+		return i.badGateway("userinfo response unusable", err)
 	}
 	mt, _, _ := mime.ParseMediaType(c.header.Get("Content-Type"))
 
