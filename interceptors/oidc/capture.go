@@ -98,7 +98,8 @@ func (c *capture) body() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s body: %w", enc, err)
 	}
-	c.header.Del("Content-Encoding")
+	// The header stays: writeTo sends the captured bytes as they came,
+	// writeBody drops the encoding of what it writes.
 	return b, nil
 }
 

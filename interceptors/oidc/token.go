@@ -122,6 +122,12 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form ur
 	}
 
 	var idTok, atTok *verified
+	if strings.Count(idt, ".") == 4 {
+		// An encrypted (JWE) ID token: idphooks cannot read it, so it
+		// passes unchanged and hooks see no ID token claims.
+		i.log.Warn("encrypted ID token passed unchanged; hooks cannot edit it")
+		idt = ""
+	}
 	if idt != "" {
 		if idTok, err = i.verify.Verify(ctx, idt, true); err != nil {
 			return nil, fmt.Errorf("upstream ID token failed verification: %w", err)

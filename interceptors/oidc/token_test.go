@@ -348,3 +348,42 @@ func TestDiscoveryAndJWKSRewrite(t *testing.T) {
 		t.Errorf("upstream jwks path serves %s", w2.Body)
 	}
 }
+
+// A compressed answer that no hook changes goes out as it came, encoding
+// header included.
+func TestGzipUnchangedPassesAsIs(t *testing.T) {
+	idp := newTestIdP(t)
+	var sent []byte
+	idp.token = func(w http.ResponseWriter, r *http.Request) {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(idp.tokenResponse("opaque"))
+		zw.Close()
+		sent = buf.Bytes()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(sent)
+	}
+	h := newHarness(t, idp, []hookSpec{{src: `exports.onBeforeToken = async () => {}`}}, nil)
+	w := h.do(tokenRequest(codeForm()))
+	if w.Code != 200 || w.Header().Get("Content-Encoding") != "gzip" || !bytes.Equal(w.Body.Bytes(), sent) {
+		t.Fatalf("%d %v: body changed or lost its encoding", w.Code, w.Header())
+	}
+}
+
+// An encrypted ID token cannot be read: it passes unchanged, the rest of
+// the answer is still handled.
+func TestEncryptedIDTokenPasses(t *testing.T) {
+	idp := newTestIdP(t)
+	jwe := "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d"
+	idp.token = body("application/json", `{"access_token":"`+idp.jwtAccessToken()+`","id_token":"`+jwe+`"}`)(idp)
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+	w := h.do(tokenRequest(codeForm()))
+	resp := decodeJSON(t, w.Body.Bytes())
+	if w.Code != 200 || resp["id_token"] != jwe {
+		t.Fatalf("%d %v", w.Code, resp)
+	}
+	if c := verifyOurs(t, h, resp["access_token"].(string)); c["tier"] != "gold" {
+		t.Fatalf("access token claims %v", c)
+	}
+}
