@@ -6,6 +6,19 @@
 //   /** @type {IdpHooks.Handlers["onBeforeToken"]} */
 //   exports.onBeforeToken = async (event, api) => { ... };
 //
+// or, for a whole module at once:
+//
+//   module.exports = /** @type {Partial<IdpHooks.Handlers>} */ ({
+//     async onBeforeToken(event, api) { ... },
+//   });
+//
+// Without one of these annotations TypeScript types `event` and `api` as
+// any: it does not type `exports.x = ...` from the declarations below.
+//
+// These declarations are type-checked, with example hooks, by
+// `go test ./types` (see types_test.go), which also checks that Handlers
+// matches the event catalog (events/catalog.go).
+//
 // Hooks run in a sandbox: no file system, no process, no host modules.
 // require() takes relative paths inside the hook's folder only. Built-ins
 // and globals are frozen; nothing a run leaves behind is seen by the next.
@@ -21,7 +34,8 @@ declare namespace IdpHooks {
     method: string;
     host: string;
     path: string;
-    user_agent?: string;
+    /** Empty when the request had none. */
+    user_agent: string;
     /** An allow-list only: cookies and credentials never reach hooks. */
     headers?: { [name: string]: string };
   }
@@ -140,7 +154,11 @@ declare namespace IdpHooks {
 
   type Handler<E, A> = (event: E, api: A) => void | Promise<void>;
 
-  /** The handlers a hook file may export, by name. */
+  /**
+   * The handlers a hook file may export, by name: "on" and the event id in
+   * CamelCase. The api types are those of each event's default mode; a hook
+   * configured to run async gets an empty api whatever the event.
+   */
   interface Handlers {
     onBeforeToken: Handler<TokenEvent<"before_token">, BeforeTokenAPI>;
     onAfterTokenRefresh: Handler<TokenEvent<"after_token_refresh">, AfterTokenRefreshAPI>;
@@ -186,7 +204,10 @@ declare namespace IdpHooks {
     json(): Promise<any>;
     arrayBuffer(): Promise<ArrayBuffer>;
   }
+  /** Bytes for crypto: strings are taken as UTF-8. */
+  type BytesLike = string | Uint8Array | ArrayBuffer;
   type Encoding = "hex" | "base64" | "base64url";
+  /** The sandbox also accepts these case-insensitively and without the dash. */
   type Digest = "SHA-256" | "SHA-384" | "SHA-512";
 }
 
@@ -210,7 +231,11 @@ declare const console: {
   error(...args: unknown[]): void;
 };
 
-/** A small per-hook cache that survives between runs. Values are stored as JSON (at most 64 KiB). */
+/**
+ * A small per-hook cache that survives between runs. Values are stored as
+ * JSON (at most 64 KiB), so get returns a copy. Keys are 1 to 512 bytes.
+ * Bad arguments throw a TypeError at once rather than rejecting.
+ */
 declare const cache: {
   get(key: string): Promise<IdpHooks.JSONValue | undefined>;
   /** ttl in seconds; default 300, at most 86400. */
@@ -218,16 +243,29 @@ declare const cache: {
   delete(key: string): Promise<void>;
 };
 
+/**
+ * Not WebCrypto: digests and MACs are synchronous and return encoded
+ * strings (hex unless an encoding is given).
+ */
 declare const crypto: {
   randomUUID(): string;
+  /** Fills the array in place and returns it. At most 65536 bytes. */
   getRandomValues<T extends Uint8Array>(array: T): T;
-  digest(algorithm: IdpHooks.Digest, data: string | Uint8Array, encoding?: IdpHooks.Encoding): string;
-  hmac(algorithm: IdpHooks.Digest, key: string | Uint8Array, data: string | Uint8Array, encoding?: IdpHooks.Encoding): string;
-  timingSafeEqual(a: string | Uint8Array, b: string | Uint8Array): boolean;
+  digest(algorithm: IdpHooks.Digest, data: IdpHooks.BytesLike, encoding?: IdpHooks.Encoding): string;
+  hmac(algorithm: IdpHooks.Digest, key: IdpHooks.BytesLike, data: IdpHooks.BytesLike, encoding?: IdpHooks.Encoding): string;
+  /** Constant-time comparison; false when the lengths differ. */
+  timingSafeEqual(a: IdpHooks.BytesLike, b: IdpHooks.BytesLike): boolean;
 };
 
-/** CommonJS: relative paths inside the hook's folder only (.js, .json). */
-declare function require(path: string): any;
+// A hook file is a CommonJS module: require, module, exports, __filename
+// and __dirname are its module wrapper's parameters, as in Node.
+
+/**
+ * CommonJS: paths starting with ./ or ../ that stay inside the hook's folder
+ * (.js, .cjs, .json, or a folder's index.js); no host modules, no
+ * node_modules.
+ */
+declare function require(path: `./${string}` | `../${string}`): any;
 declare const module: { exports: Partial<IdpHooks.Handlers> & { [name: string]: unknown } };
 declare const exports: Partial<IdpHooks.Handlers> & { [name: string]: unknown };
 declare const __filename: string;
