@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +41,9 @@ func TestMain(m *testing.M) {
 		RedirectURIs:           []string{redirectURI},
 		PostLogoutRedirectURIs: []string{logoutURI},
 		Log:                    timingsOnly{log},
+	}
+	if a := os.Getenv("KEYCLOAK_ARGS"); a != "" {
+		opts.Args = strings.Fields(a)
 	}
 	start := time.Now()
 	var err error
@@ -99,6 +103,10 @@ const (
 // the config.
 func startProxy(t *testing.T, idpHooks map[string]any, fixed bool) *proxy {
 	t.Helper()
+	// idp_hooks keeps the upstream's discovery (with its issuer) in a pool
+	// across config reloads for an hour. Tests here change Keycloak's
+	// issuer (frontend URL, proxy address), so each starts a fresh Caddy.
+	_ = caddy.Stop()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
