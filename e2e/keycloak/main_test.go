@@ -7,6 +7,7 @@ package keycloak
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -33,6 +34,11 @@ const (
 var kc *testidp.Provider
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Fprintln(os.Stderr, "e2e/keycloak: -short: Keycloak not started, tests skipped")
+		os.Exit(0)
+	}
 	var log *os.File
 	if os.Getenv("KEYCLOAK_LOG") != "" {
 		log = os.Stderr
