@@ -212,6 +212,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.upstream = up.(upstreamValue).Upstream
+	// A reload may follow a change of the IdP (hostname, issuer): fetch
+	// its discovery again, keeping the cached one should that fail.
+	h.upstream.Invalidate()
 
 	publish := true
 	if h.PublishUpstreamKeys != nil {

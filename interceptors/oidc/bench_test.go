@@ -65,7 +65,7 @@ func BenchmarkTokenRewriteBare(b *testing.B) {
 			idt := idp.idToken()
 			hook := h.hooks[0].Runner
 			spec, _ := events.Lookup(events.BeforeToken)
-			v0, err := h.ic.verify.Verify(ctx, idt, true)
+			v0, err := h.ic.verify.Verify(ctx, idt, true, "http://idp.test")
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -77,7 +77,7 @@ func BenchmarkTokenRewriteBare(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				v, err := h.ic.verify.Verify(ctx, idt, true)
+				v, err := h.ic.verify.Verify(ctx, idt, true, "http://idp.test")
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -260,3 +260,25 @@ func TestCORSOnDenyAndJWKS(t *testing.T) {
 		t.Fatalf("JWKS headers %v", w.Header())
 	}
 }
+
+// An IdP that takes its issuer from the request's host (Keycloak without a
+// fixed hostname) signs tokens issued through the proxy with the public
+// origin; discovery fetched directly names the upstream's. Both are the
+// IdP's.
+func TestIssuerOnPublicOriginAccepted(t *testing.T) {
+	idp := newTestIdP(t)
+	idp.token = func(w http.ResponseWriter, r *http.Request) {
+		tok := idp.sign(jwt.MapClaims{"iss": "http://idp.test", "sub": "alice", "aud": "web", "exp": time.Now().Add(time.Hour).Unix()},
+			jwt.SigningMethodRS256, idp.key, "")
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"access_token":"a","id_token":"` + tok + `"}`))
+	}
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+	w := h.do(tokenRequest(codeForm()))
+	if w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if c := verifyOurs(t, h, decodeJSON(t, w.Body.Bytes())["id_token"].(string)); c["iss"] != "http://idp.test" || c["tier"] != "gold" {
+		t.Fatalf("claims %v", c)
+	}
+}

@@ -130,12 +130,12 @@ func New(cfg Config) (*Interceptor, error) {
 		Keys:       cfg.Upstream.Keys,
 		Algorithms: cfg.Algorithms,
 		Leeway:     cfg.Leeway,
-		Issuer: func(ctx context.Context) (string, error) {
+		Issuers: func(ctx context.Context, public string) ([]string, error) {
 			d, err := cfg.Upstream.Discovery(ctx)
 			if err != nil {
-				return "", err
+				return nil, err
 			}
-			return d.Issuer, nil
+			return d.acceptedIssuers(public), nil
 		},
 	}
 	return i, nil

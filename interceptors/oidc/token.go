@@ -129,7 +129,7 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form ur
 		idt = ""
 	}
 	if idt != "" {
-		if idTok, err = i.verify.Verify(ctx, idt, true); err != nil {
+		if idTok, err = i.verify.Verify(ctx, idt, true, publicOrigin(r)); err != nil {
 			return nil, fmt.Errorf("upstream ID token failed verification: %w", err)
 		}
 		if clientID != "" && !audienceHas(idTok.Claims["aud"], clientID) {
@@ -137,7 +137,7 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form ur
 		}
 	}
 	if looksLikeJWS(at) {
-		if atTok, err = i.verify.Verify(ctx, at, false); err != nil {
+		if atTok, err = i.verify.Verify(ctx, at, false, publicOrigin(r)); err != nil {
 			// Access tokens for other resource servers may be signed with
 			// keys the IdP does not publish; idphooks never re-signs what
 			// it could not verify, so such a token is opaque to it.

@@ -153,6 +153,29 @@ func (u *Upstream) fetchDiscovery(ctx context.Context) (*Discovery, error) {
 	return &d, nil
 }
 
+// acceptedIssuers are the issuers upstream tokens may carry: the one
+// discovery gave idphooks, and the same on the public origin. IdPs that
+// derive their issuer from the request's host (Keycloak without a fixed
+// hostname, behind Caddy's X-Forwarded-Host) name the public origin in
+// tokens issued through Caddy, the upstream's in discovery fetched
+// directly. The signature is what proves the token is the IdP's.
+func (d *Discovery) acceptedIssuers(public string) []string {
+	iss := []string{d.Issuer}
+	if o := originOf(d.Issuer); o != "" && public != "" && o != public {
+		iss = append(iss, public+d.Issuer[len(o):])
+	}
+	return iss
+}
+
+// Invalidate makes the next use fetch discovery again, keeping the current
+// document as the fallback should the fetch fail. A config reload calls it:
+// the IdP may have moved (a new hostname, a new issuer) since.
+func (u *Upstream) Invalidate() {
+	u.mu.Lock()
+	u.fetched = time.Time{}
+	u.mu.Unlock()
+}
+
 // JWKSURL is where idphooks fetches the upstream's keys. An IdP behind
 // Caddy publishes its jwks_uri on the public origin (its issuer's); fetched
 // from there, the request would come back through idphooks. When the

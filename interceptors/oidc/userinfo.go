@@ -71,7 +71,7 @@ func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next
 	var signed *verified
 	switch mt {
 	case "application/jwt":
-		if signed, err = i.verify.Verify(ctx, string(bytes.TrimSpace(body)), false); err != nil {
+		if signed, err = i.verify.Verify(ctx, string(bytes.TrimSpace(body)), false, publicOrigin(r)); err != nil {
 			return i.badGateway("signed userinfo response failed verification", err)
 		}
 		claims = maps.Clone(signed.Claims)

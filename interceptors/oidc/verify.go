@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,23 +33,25 @@ func (v *verified) Typ() string {
 
 // Verifier checks upstream tokens before anything is re-signed.
 type Verifier struct {
-	Keys       *KeySet
-	Issuer     func(context.Context) (string, error)
+	Keys *KeySet
+	// Issuers returns the issuers accepted for a request reaching idphooks
+	// on the public origin.
+	Issuers    func(ctx context.Context, public string) ([]string, error)
 	Algorithms []string
 	Leeway     time.Duration
 	Now        func() time.Time
 }
 
 // Verify checks signature (allow-listed algorithm, upstream key), issuer and
-// time claims. requireExp is set for ID tokens, where exp is mandatory.
-func (v *Verifier) Verify(ctx context.Context, raw string, requireExp bool) (*verified, error) {
-	iss, err := v.Issuer(ctx)
+// time claims. requireExp is set for ID tokens, where exp is mandatory;
+// public is the origin the client reached idphooks on.
+func (v *Verifier) Verify(ctx context.Context, raw string, requireExp bool, public string) (*verified, error) {
+	issuers, err := v.Issuers(ctx, public)
 	if err != nil {
 		return nil, err
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(v.Algorithms),
-		jwt.WithIssuer(iss),
 		jwt.WithLeeway(v.Leeway),
 		jwt.WithJSONNumber(),
 	}
@@ -80,6 +83,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string, requireExp bool) (*ve
 	})
 	if err != nil {
 		return nil, err
+	}
+	iss, _ := claims["iss"].(string)
+	if !slices.Contains(issuers, iss) {
+		return nil, fmt.Errorf("token issuer %q is not the upstream's (%s)", iss, strings.Join(issuers, " or "))
 	}
 	return &verified{Raw: raw, Header: tok.Header, Claims: claims}, nil
 }
