@@ -162,8 +162,11 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 			timeout = h.Timeout
 		}
 		out.Ran++
-		log := d.log.With(zap.String("hook", h.Name), zap.String("event", ev.Type),
-			zap.String("event_id", ev.ID), zap.String("request_id", ev.Request.ID))
+		// Built only when something is logged: most runs log nothing.
+		log := func() *zap.Logger {
+			return d.log.With(zap.String("hook", h.Name), zap.String("event", ev.Type),
+				zap.String("event_id", ev.ID), zap.String("request_id", ev.Request.ID))
+		}
 		if timeout <= 0 {
 			d.fail(&out, h, log, errors.New("event budget exhausted before the hook could run"), 0)
 			continue
@@ -185,7 +188,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 			if op.Object == "" && op.Method == "deny" {
 				out.Denied = true
 				out.Reason = denyReason(op)
-				log.Info("hook denied", zap.String("reason", out.Reason))
+				log().Info("hook denied", zap.String("reason", out.Reason))
 				break
 			}
 		}
@@ -199,8 +202,8 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 	return out
 }
 
-func (d *Dispatcher) fail(out *Outcome, h *Hook, log *zap.Logger, err error, dur time.Duration) {
-	log.Error("hook failed", zap.Error(err), zap.Duration("duration", dur), zap.String("on_error", string(h.policy())))
+func (d *Dispatcher) fail(out *Outcome, h *Hook, log func() *zap.Logger, err error, dur time.Duration) {
+	log().Error("hook failed", zap.Error(err), zap.Duration("duration", dur), zap.String("on_error", string(h.policy())))
 	if h.policy() == Deny {
 		out.Denied = true
 		// The cause stays in the log: the end user sees a generic reason.
