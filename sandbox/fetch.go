@@ -156,8 +156,10 @@ func (c *call) newResponse(req *http.Request, resp *http.Response, body []byte) 
 		_ = resolve(v)
 		return vm.ToValue(p)
 	}
-	_ = r.Set("text", func() goja.Value { return resolved(vm.ToValue(string(body))) })
-	_ = r.Set("json", func() goja.Value {
+	// Methods take goja.FunctionCall: goja calls that signature directly,
+	// where any other func type goes through reflection on every call.
+	_ = r.Set("text", func(goja.FunctionCall) goja.Value { return resolved(vm.ToValue(string(body))) })
+	_ = r.Set("json", func(goja.FunctionCall) goja.Value {
 		p, resolve, reject := vm.NewPromise()
 		parse, _ := goja.AssertFunction(vm.Get("JSON").ToObject(vm).Get("parse"))
 		v, err := parse(goja.Undefined(), vm.ToValue(string(body)))
@@ -173,7 +175,9 @@ func (c *call) newResponse(req *http.Request, resp *http.Response, body []byte) 
 		}
 		return vm.ToValue(p)
 	})
-	_ = r.Set("arrayBuffer", func() goja.Value { return resolved(vm.ToValue(vm.NewArrayBuffer(bytes.Clone(body)))) })
+	_ = r.Set("arrayBuffer", func(goja.FunctionCall) goja.Value {
+		return resolved(vm.ToValue(vm.NewArrayBuffer(bytes.Clone(body))))
+	})
 	return r
 }
 
@@ -181,14 +185,16 @@ func (c *call) newResponse(req *http.Request, resp *http.Response, body []byte) 
 func (c *call) newHeaders(h http.Header) *goja.Object {
 	vm := c.vm
 	o := vm.NewObject()
-	_ = o.Set("get", func(name string) goja.Value {
-		vs := h.Values(name)
+	_ = o.Set("get", func(fc goja.FunctionCall) goja.Value {
+		vs := h.Values(fc.Argument(0).String())
 		if len(vs) == 0 {
 			return goja.Null()
 		}
 		return vm.ToValue(strings.Join(vs, ", "))
 	})
-	_ = o.Set("has", func(name string) bool { return len(h.Values(name)) > 0 })
+	_ = o.Set("has", func(fc goja.FunctionCall) goja.Value {
+		return vm.ToValue(len(h.Values(fc.Argument(0).String())) > 0)
+	})
 	_ = o.Set("forEach", func(fc goja.FunctionCall) goja.Value {
 		cb, ok := goja.AssertFunction(fc.Argument(0))
 		if !ok {
