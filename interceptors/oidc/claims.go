@@ -75,7 +75,12 @@ func (p claimPolicy) check(op sandbox.Op) error {
 // the common case, are checked without encoding them.
 func checkClaimValue(v any) error {
 	switch t := v.(type) {
-	case nil, bool, int64, int, float64:
+	case nil, bool, int64, int:
+		return nil
+	case float64:
+		if math.IsNaN(t) || math.IsInf(t, 0) {
+			return fmt.Errorf("value %v is not a JSON number", t)
+		}
 		return nil
 	case string:
 		if len(t) > maxClaimValue {

@@ -282,3 +282,21 @@ func TestIssuerOnPublicOriginAccepted(t *testing.T) {
 		t.Fatalf("claims %v", c)
 	}
 }
+
+// Values JSON cannot carry are refused in the hook, where the author sees
+// them, instead of failing the signature later.
+func TestNonJSONClaimValueThrowsInHook(t *testing.T) {
+	h := newHarness(t, newTestIdP(t), []hookSpec{{src: `exports.onBeforeToken = async (e, api) => {
+		for (const v of [NaN, Infinity, [1, NaN]]) {
+			try { api.idToken.setClaim("bad", v); } catch (err) { api.idToken.setClaim("caught_" + String(v), true); }
+		}
+	};`}}, nil)
+	w := h.do(tokenRequest(codeForm()))
+	if w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	c := verifyOurs(t, h, decodeJSON(t, w.Body.Bytes())["id_token"].(string))
+	if c["caught_NaN"] != true || c["caught_Infinity"] != true || c["caught_1,NaN"] != true || c["bad"] != nil {
+		t.Fatalf("claims %v", c)
+	}
+}
