@@ -169,7 +169,7 @@ func (c *call) async(work func(ctx context.Context) (func() (goja.Value, error),
 	p, resolve, reject := c.vm.NewPromise()
 	c.pending++
 	c.hook.engine.workers.do(func() {
-		done, err := work(c.ctx)
+		done, err := safeWork(c.ctx, work)
 		job := func() error {
 			if err != nil {
 				return reject(c.jsError(err))
@@ -186,6 +186,17 @@ func (c *call) async(work func(ctx context.Context) (func() (goja.Value, error),
 		}
 	})
 	return c.vm.ToValue(p)
+}
+
+// safeWork runs work, turning a Go panic in it into an error: it runs on a
+// worker goroutine, where a panic would end the whole process.
+func safeWork(ctx context.Context, work func(ctx context.Context) (func() (goja.Value, error), error)) (done func() (goja.Value, error), err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			done, err = nil, fmt.Errorf("internal error: %v", x)
+		}
+	}()
+	return work(ctx)
 }
 
 // abortf stops the run with an error the hook cannot catch.

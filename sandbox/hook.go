@@ -199,12 +199,23 @@ func (h *Hook) Run(ctx context.Context, inv Invocation) (*Result, error) {
 }
 
 // run does one run on a pooled runtime, on the calling goroutine.
-func (h *Hook) run(ctx context.Context, inv Invocation) ([]Op, error) {
-	rt, err := h.getRuntime()
-	if err != nil {
-		return nil, &Error{Hook: h.opts.Name, Handler: inv.Handler, Kind: ErrLimit, Detail: err.Error()}
+func (h *Hook) run(ctx context.Context, inv Invocation) (ops []Op, err error) {
+	rt, rerr := h.getRuntime()
+	if rerr != nil {
+		return nil, &Error{Hook: h.opts.Name, Handler: inv.Handler, Kind: ErrLimit, Detail: rerr.Error()}
 	}
 	c := h.newCall(ctx, rt, inv)
+	defer func() {
+		// A Go panic inside the engine or a host function must not take
+		// Caddy down from a worker goroutine: the run fails, the runtime
+		// (in an unknown state) is dropped.
+		if x := recover(); x != nil {
+			c.finish()
+			h.opts.Logger.Error("hook run panicked", zap.String("hook", h.opts.Name),
+				zap.String("handler", inv.Handler), zap.Any("panic", x), zap.Stack("stack"))
+			ops, err = nil, &Error{Hook: h.opts.Name, Handler: inv.Handler, Kind: ErrThrown, Detail: "internal error in the sandbox"}
+		}
+	}()
 	err = c.run()
 	if c.finish() && (err == nil || errors.Is(err, ErrThrown)) {
 		h.putRuntime(rt)

@@ -28,7 +28,7 @@ func (w *workers) loop(f func()) {
 	t := time.NewTimer(workerIdle)
 	defer t.Stop()
 	for {
-		f()
+		runTask(f)
 		t.Reset(workerIdle)
 		select {
 		case f = <-w.tasks:
@@ -36,4 +36,12 @@ func (w *workers) loop(f func()) {
 			return
 		}
 	}
+}
+
+// runTask runs one task; a panic that its own recovery missed ends the task,
+// not the process (tasks report their results themselves, so there is
+// nothing else to do here).
+func runTask(f func()) {
+	defer func() { _ = recover() }()
+	f()
 }

@@ -1,0 +1,54 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// panicCache is a Cache whose backend is broken in the worst way.
+type panicCache struct{}
+
+func (panicCache) Get(context.Context, string) ([]byte, bool, error) { panic("backend exploded") }
+func (panicCache) Set(context.Context, string, []byte, time.Duration) error {
+	panic("backend exploded")
+}
+func (panicCache) Delete(context.Context, string) error { panic("backend exploded") }
+
+// A Go panic under a hook, in a host function on the runtime goroutine or
+// in async work on another, fails that run only: Caddy's process lives on
+// and the next run works.
+func TestGoPanicsFailTheRunNotTheProcess(t *testing.T) {
+	e, err := New(Options{Cache: panicCache{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "h.js")
+	os.WriteFile(path, []byte(`
+exports.onBeforeToken = async (event, api) => {
+  if (event.mode === "cache") { await cache.get("k"); }
+  api.idToken.setClaim("x", 1);
+};`), 0o600)
+	h, err := e.Compile(path, HookOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	panicking := API{Objects: tokenAPI.Objects, Functions: tokenAPI.Functions, Check: func(Op) error { panic("check exploded") }}
+	for _, tc := range []struct {
+		mode string
+		api  API
+	}{{"cache", tokenAPI}, {"check", panicking}} {
+		_, err := h.Run(context.Background(), Invocation{Handler: "onBeforeToken", Event: map[string]any{"mode": tc.mode}, API: tc.api})
+		if !errors.Is(err, ErrThrown) {
+			t.Errorf("%s: err = %v, want a failed run", tc.mode, err)
+		}
+	}
+	res, err := h.Run(context.Background(), Invocation{Handler: "onBeforeToken", Event: map[string]any{}, API: tokenAPI})
+	if err != nil || len(res.Ops) != 1 {
+		t.Fatalf("the next run: %v %v", res, err)
+	}
+}
