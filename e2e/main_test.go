@@ -5,22 +5,14 @@
 package e2e
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	"golang.org/x/oauth2"
 
-	_ "github.com/idphooks/idphooks/caddymodule"
+	"github.com/idphooks/idphooks/internal/e2etest"
 	"github.com/idphooks/idphooks/internal/testidp"
 )
 
@@ -66,66 +58,29 @@ type proxy struct {
 // call replaces the previous config.
 func startProxy(t *testing.T, p *testidp.Provider, idpHooks map[string]any) *proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return loadProxy(t, p, idpHooks, addr, t.TempDir())
+	return loadProxy(t, p, idpHooks, e2etest.FreeAddr(t), t.TempDir())
 }
 
 // loadProxy loads the config on a given address with state and storage
 // under dir; loading it again with the same dir is a config reload.
 func loadProxy(t *testing.T, p *testidp.Provider, idpHooks map[string]any, addr, dir string) *proxy {
 	t.Helper()
-	up, _ := url.Parse(p.Issuer())
-	handler := map[string]any{"handler": "idp_hooks", "upstream": p.Issuer(), "state_path": filepath.Join(dir, "state.db")}
-	for k, v := range idpHooks {
-		handler[k] = v
-	}
-	// "self" stands for the proxy's own origin, known only here.
-	if handler["issuer"] == "self" {
-		handler["issuer"] = "http://" + addr
-	}
-	cfg := map[string]any{
-		"admin":   map[string]any{"disabled": true},
-		"storage": map[string]any{"module": "file_system", "root": filepath.Join(dir, "storage")},
-		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": "ERROR"}}},
-		"apps": map[string]any{"http": map[string]any{"servers": map[string]any{"idp": map[string]any{
-			"listen":          []string{addr},
-			"automatic_https": map[string]any{"disable": true},
-			"routes": []any{map[string]any{"handle": []any{
-				handler,
-				map[string]any{"handler": "reverse_proxy", "upstreams": []any{map[string]any{"dial": up.Host}}},
-			}}},
-		}}}},
-	}
-	b, _ := json.Marshal(cfg)
-	if err := caddy.Load(b, true); err != nil {
-		t.Fatalf("loading caddy config: %v", err)
-	}
-	return &proxy{Origin: "http://" + addr, Dir: dir}
+	origin := e2etest.LoadCaddy(t, e2etest.Config{
+		Addr: addr, Dir: dir, Upstream: p.Issuer(), Handler: idpHooks,
+		SelfIssuer: "http://" + addr,
+	})
+	return &proxy{Origin: origin, Dir: dir}
 }
 
-// writeHook writes a hook file into dir and returns its path.
-func writeHook(t *testing.T, dir, name, src string) string {
+// codeFlow runs e2etest.CodeFlow through px with discovery from its
+// origin; issuer is what the RP expects in discovery. at_hash is optional
+// in the code flow here (oidc-provider leaves it out) and checked when
+// present.
+func codeFlow(t *testing.T, px *proxy, issuer string, c testidp.Client, user, password string, extra ...oauth2.AuthCodeOption) (*e2etest.Flow, error) {
 	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// browser is an HTTP client with a cookie jar, like a user agent.
-func browser() *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Timeout: 15 * time.Second}
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+	return e2etest.CodeFlow(t, e2etest.FlowConfig{
+		DiscoveryURL: px.Origin, Issuer: issuer, Client: c, User: user, Password: password,
+		RedirectURI: redirectURI,
+		AuthOptions: append([]oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "consent")}, extra...),
+	})
 }

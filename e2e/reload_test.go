@@ -1,10 +1,10 @@
 package e2e
 
 import (
-	"io"
 	"strings"
 	"testing"
 
+	"github.com/idphooks/idphooks/internal/e2etest"
 	"github.com/idphooks/idphooks/internal/testidp"
 )
 
@@ -13,28 +13,28 @@ import (
 // reload rather than reopened while the old config still holds its lock).
 func TestReloadKeepsKeysAndSwaps(t *testing.T) {
 	dir := t.TempDir()
-	hook := writeHook(t, dir, "claims.js", claimsHook)
-	px := startProxy(t, zitadel, map[string]any{"hooks": []any{map[string]any{"path": hook}}})
+	hook := e2etest.WriteHook(t, dir, "claims.js", e2etest.ClaimsHook)
+	px := startProxy(t, zitadel, e2etest.Hooks(hook))
 	c, _ := zitadel.Client(testidp.ZitadelJWTClientID)
 	f, err := codeFlow(t, px, zitadel.Issuer(), c, testidp.TestUser.Username, testidp.TestUser.Password)
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwksBefore := get(t, px.Origin+"/.well-known/idphooks/jwks.json")
+	jwksBefore := e2etest.Get(t, px.Origin+"/.well-known/idphooks/jwks.json")
 
 	// Reload with a changed hook: new hook code takes effect, old tokens
 	// keep working.
-	hook2 := writeHook(t, dir, "claims2.js", strings.Replace(claimsHook, `"gold"`, `"platinum"`, -1))
+	hook2 := e2etest.WriteHook(t, dir, "claims2.js", strings.Replace(e2etest.ClaimsHook, `"gold"`, `"platinum"`, -1))
 	addr := strings.TrimPrefix(px.Origin, "http://")
-	px2 := loadProxy(t, zitadel, map[string]any{"hooks": []any{map[string]any{"path": hook2}}}, addr, px.Dir)
+	px2 := loadProxy(t, zitadel, e2etest.Hooks(hook2), addr, px.Dir)
 
-	if jwksAfter := get(t, px2.Origin+"/.well-known/idphooks/jwks.json"); jwksAfter != jwksBefore {
+	if jwksAfter := e2etest.Get(t, px2.Origin+"/.well-known/idphooks/jwks.json"); jwksAfter != jwksBefore {
 		t.Errorf("signing keys changed across a reload:\n%s\n%s", jwksBefore, jwksAfter)
 	}
-	if _, err := f.verifier.Verify(testCtx(t), f.rawID); err != nil {
+	if _, err := f.Verifier.Verify(e2etest.Ctx(t), f.RawID); err != nil {
 		t.Errorf("ID token issued before the reload no longer verifies: %v", err)
 	}
-	ui := userinfo(t, f, px2)
+	ui := e2etest.Userinfo(t, f, f.Token)
 	if ui["tier"] != "gold" || ui["userinfo_hook"] != true {
 		t.Errorf("userinfo with a pre-reload access token: %v", ui)
 	}
@@ -42,21 +42,7 @@ func TestReloadKeepsKeysAndSwaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claimsOf(t, f2.idToken)["tier"] != "platinum" {
+	if e2etest.ClaimsOf(t, f2.IDToken)["tier"] != "platinum" {
 		t.Errorf("reloaded hook not in effect")
 	}
-}
-
-func get(t *testing.T, u string) string {
-	t.Helper()
-	resp, err := browser().Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/idphooks/idphooks/internal/e2etest"
 	"github.com/idphooks/idphooks/internal/testidp"
 )
 
@@ -18,7 +18,7 @@ import (
 // everywhere, and jwks_uri is idphooks' own.
 func TestKeycloakDiscoveryThroughCaddy(t *testing.T) {
 	px := startProxy(t, nil, dynamicHostname)
-	d := discovery(t, px)
+	d := e2etest.Discovery(t, px.Issuer())
 	t.Logf("discovery through idphooks: issuer=%v token_endpoint=%v jwks_uri=%v", d["issuer"], d["token_endpoint"], d["jwks_uri"])
 	for _, k := range []string{"authorization_endpoint", "token_endpoint", "userinfo_endpoint", "introspection_endpoint", "revocation_endpoint", "end_session_endpoint", "jwks_uri"} {
 		if s, _ := d[k].(string); !strings.HasPrefix(s, px.Origin+"/") {
@@ -28,7 +28,7 @@ func TestKeycloakDiscoveryThroughCaddy(t *testing.T) {
 	if d["jwks_uri"] != px.Origin+"/.well-known/idphooks/jwks.json" {
 		t.Errorf("jwks_uri = %v, want idphooks' key set", d["jwks_uri"])
 	}
-	direct, err := testidp.FetchDiscovery(testCtx(t), nil, kc.Issuer())
+	direct, err := testidp.FetchDiscovery(e2etest.Ctx(t), nil, kc.Issuer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,8 +42,8 @@ func TestKeycloakDiscoveryThroughCaddy(t *testing.T) {
 // the same through Caddy and directly.
 func TestKeycloakFixedHostnameDiscovery(t *testing.T) {
 	px := startProxy(t, nil, fixedHostname)
-	d := discovery(t, px)
-	direct, err := testidp.FetchDiscovery(testCtx(t), nil, kc.Issuer())
+	d := e2etest.Discovery(t, px.Issuer())
+	direct, err := testidp.FetchDiscovery(e2etest.Ctx(t), nil, kc.Issuer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestKeycloakFixedHostnameDiscovery(t *testing.T) {
 func TestKeycloakDynamicHostname(t *testing.T) {
 	for _, issuer := range []string{"", "self"} {
 		t.Run("issuer="+issuer, func(t *testing.T) {
-			cfg := map[string]any{"hooks": []any{map[string]any{"path": writeHook(t, t.TempDir(), "claims.js", claimsHook)}}}
+			cfg := e2etest.Hooks(e2etest.WriteHook(t, t.TempDir(), "claims.js", e2etest.ClaimsHook))
 			if issuer != "" {
 				cfg["issuer"] = issuer
 			}
@@ -94,7 +94,7 @@ func TestKeycloakFullFlow(t *testing.T) {
 		{"issuerRewrite", testidp.KeycloakWebClientID, "JWT", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := map[string]any{"hooks": []any{map[string]any{"path": writeHook(t, t.TempDir(), "claims.js", claimsHook)}}}
+			cfg := e2etest.Hooks(e2etest.WriteHook(t, t.TempDir(), "claims.js", e2etest.ClaimsHook))
 			px := startProxy(t, cfg, fixedHostname)
 			issuer := px.Issuer()
 			if tc.rewrite {
@@ -116,10 +116,10 @@ func TestKeycloakFullFlow(t *testing.T) {
 
 // fullFlow checks the tokens of a finished code flow f, then userinfo,
 // refresh, introspection, revocation and logout through the proxy.
-func fullFlow(t *testing.T, px *proxy, c testidp.Client, typ, issuer string, f *flow) {
+func fullFlow(t *testing.T, px *proxy, c testidp.Client, typ, issuer string, f *e2etest.Flow) {
 	t.Helper()
-	claims := claimsOf(t, f.idToken)
-	assertHookClaims(t, claims, testidp.TestUser.Subject)
+	claims := e2etest.ClaimsOf(t, f.IDToken)
+	e2etest.AssertHookClaims(t, claims, testidp.TestUser.Subject)
 	if claims["iss"] != issuer {
 		t.Errorf("ID token iss = %v, want %v", claims["iss"], issuer)
 	}
@@ -132,7 +132,7 @@ func fullFlow(t *testing.T, px *proxy, c testidp.Client, typ, issuer string, f *
 
 	// The JWT access token is re-signed by idphooks, keeps Keycloak's typ
 	// and carries the hook's claim.
-	h, p := jwtParts(t, f.token.AccessToken)
+	h, p := e2etest.JWTParts(t, f.Token.AccessToken)
 	if h["typ"] != typ {
 		t.Errorf("access token typ = %v, want Keycloak's %q", h["typ"], typ)
 	}
@@ -142,73 +142,34 @@ func fullFlow(t *testing.T, px *proxy, c testidp.Client, typ, issuer string, f *
 	if p["tier"] != "gold" || p["iss"] != issuer || p["azp"] != c.ID || p["sub"] != testidp.TestUser.Subject {
 		t.Errorf("access token claims: %v", p)
 	}
-	jwksURI := discovery(t, px)["jwks_uri"].(string)
-	ks := oidc.NewRemoteKeySet(oidc.ClientContext(testCtx(t), f.client), jwksURI)
-	if _, err := ks.VerifySignature(testCtx(t), f.token.AccessToken); err != nil {
-		t.Errorf("access token does not verify with the published JWKS: %v", err)
-	}
+	jwksURI := e2etest.Discovery(t, px.Issuer())["jwks_uri"].(string)
+	e2etest.AssertJWKSSigned(t, f, jwksURI)
 
 	// Userinfo with the rewritten access token: Keycloak gets its own
 	// token back; the answer carries the hook claims.
-	ui := userinfo(t, f, f.token)
+	ui := e2etest.Userinfo(t, f, f.Token)
 	if ui["tier"] != "gold" || ui["userinfo_hook"] != true || ui["sub"] != testidp.TestUser.Subject || ui["email"] != testidp.TestUser.Email {
 		t.Errorf("userinfo claims: %v", ui)
 	}
 
 	// Refresh: a new ID token, hooks ran again, at_hash matches.
-	ts := f.oauth.TokenSource(oidc.ClientContext(testCtx(t), f.client), &oauth2.Token{RefreshToken: f.token.RefreshToken})
-	nt, err := ts.Token()
-	if err != nil {
-		t.Fatalf("refresh through idphooks: %v", err)
-	}
-	if raw, _ := nt.Extra("id_token").(string); raw == "" {
-		t.Error("refresh response has no id_token")
-	} else {
-		idt, err := f.verifier.Verify(testCtx(t), raw)
-		if err != nil {
-			t.Fatalf("refreshed ID token rejected: %v", err)
-		}
-		if err := idt.VerifyAccessToken(nt.AccessToken); err != nil {
-			t.Fatalf("refreshed at_hash: %v", err)
-		}
-		if c := claimsOf(t, idt); c["grant_seen"] != "refresh_token" || c["tier"] != "gold" {
-			t.Errorf("refreshed claims: %v", c)
-		}
-	}
-	if _, p := jwtParts(t, nt.AccessToken); p["tier"] != "gold" {
+	nt := e2etest.Refresh(t, f)
+	if _, p := e2etest.JWTParts(t, nt.AccessToken); p["tier"] != "gold" {
 		t.Errorf("refreshed access token claims: %v", p)
 	}
 
 	// Introspection and revocation reach Keycloak with the original token.
-	d := discovery(t, px)
-	intro, rev := d["introspection_endpoint"].(string), d["revocation_endpoint"].(string)
-	res, err := testidp.Introspect(testCtx(t), f.client, intro, c, nt.AccessToken)
-	if err != nil || res["active"] != true {
-		t.Fatalf("introspection of the rewritten token: %v %v", res, err)
-	}
+	res := e2etest.IntrospectRevoke(t, f, e2etest.Discovery(t, px.Issuer()), c, nt.AccessToken)
 	if res["sub"] != testidp.TestUser.Subject || res["client_id"] != c.ID {
 		t.Errorf("introspection answer: %v", res)
-	}
-	if err := testidp.Revoke(testCtx(t), f.client, rev, c, nt.AccessToken, "access_token"); err != nil {
-		t.Fatalf("revocation: %v", err)
-	}
-	res, err = testidp.Introspect(testCtx(t), f.client, intro, c, nt.AccessToken)
-	if err != nil || res["active"] == true {
-		t.Fatalf("token still active after revocation: %v %v", res, err)
 	}
 
 	// RP-initiated logout with the rewritten ID token as id_token_hint:
 	// Keycloak receives its own token back and redirects at once.
-	back, err := testidp.Logout(testCtx(t), f.client, endSessionURL(t, px, f.rawID))
-	if err != nil {
-		t.Fatalf("logout with the rewritten id_token_hint: %v", err)
-	}
-	if back.Query().Get("state") != "bye" {
-		t.Errorf("logout redirect: %s", back)
-	}
+	e2etest.Logout(t, f, e2etest.Discovery(t, px.Issuer()), logoutURI)
 	// Keycloak ended the browser session: a silent authorization request
 	// (prompt=none) with the same cookies now asks for a login.
-	cb, err := testidp.Login(testCtx(t), f.client, f.oauth.AuthCodeURL("again", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "", "")
+	cb, err := testidp.Login(e2etest.Ctx(t), f.Client, f.OAuth.AuthCodeURL("again", oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "", "")
 	if err != nil {
 		t.Fatalf("silent authorization after logout: %v", err)
 	}
@@ -218,14 +179,8 @@ func fullFlow(t *testing.T, px *proxy, c testidp.Client, typ, issuer string, f *
 }
 
 func TestKeycloakDeniedTokenGetsOAuthError(t *testing.T) {
-	px := startProxy(t, map[string]any{"hooks": []any{map[string]any{"path": writeHook(t, t.TempDir(), "claims.js", claimsHook)}}}, fixedHostname)
+	px := startProxy(t, e2etest.Hooks(e2etest.WriteHook(t, t.TempDir(), "claims.js", e2etest.ClaimsHook)), fixedHostname)
 	c, _ := kc.Client(testidp.KeycloakWebClientID)
 	_, err := codeFlow(t, px, px.Issuer(), c, testidp.SecondUser.Username, testidp.SecondUser.Password)
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) {
-		t.Fatalf("expected an OAuth error, got %v", err)
-	}
-	if re.ErrorCode != "access_denied" || re.ErrorDescription != "bob is blocked in the CRM" || re.Response.StatusCode != http.StatusBadRequest {
-		t.Fatalf("deny answer: %d %q %q", re.Response.StatusCode, re.ErrorCode, re.ErrorDescription)
-	}
+	e2etest.AssertDenied(t, err)
 }

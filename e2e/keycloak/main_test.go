@@ -6,23 +6,16 @@ package keycloak
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	_ "github.com/idphooks/idphooks/caddymodule"
+	"github.com/idphooks/idphooks/internal/e2etest"
 	"github.com/idphooks/idphooks/internal/testidp"
 )
 
@@ -51,6 +44,8 @@ func TestMain(m *testing.M) {
 	if a := os.Getenv("KEYCLOAK_ARGS"); a != "" {
 		opts.Args = strings.Fields(a)
 	}
+	// Keycloak answers more slowly than the in-process providers of e2e.
+	e2etest.ClientTimeout, e2etest.CtxTimeout = 30*time.Second, 90*time.Second
 	start := time.Now()
 	var err error
 	kc, err = testidp.StartKeycloak(opts)
@@ -113,16 +108,11 @@ func startProxy(t *testing.T, idpHooks map[string]any, fixed bool) *proxy {
 	// across config reloads for an hour. Tests here change Keycloak's
 	// issuer (frontend URL, proxy address), so each starts a fresh Caddy.
 	_ = caddy.Stop()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := e2etest.FreeAddr(t)
 	dir := t.TempDir()
 	px := &proxy{Origin: "http://" + addr, Dir: dir}
 	if fixed {
-		if err := testidp.SetKeycloakFrontendURL(testCtx(t), kc, px.Origin); err != nil {
+		if err := testidp.SetKeycloakFrontendURL(e2etest.Ctx(t), kc, px.Origin); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
@@ -132,31 +122,10 @@ func startProxy(t *testing.T, idpHooks map[string]any, fixed bool) *proxy {
 		})
 	}
 
-	up, _ := url.Parse(kc.Issuer())
-	handler := map[string]any{"handler": "idp_hooks", "upstream": kc.Issuer(), "state_path": filepath.Join(dir, "state.db")}
-	for k, v := range idpHooks {
-		handler[k] = v
-	}
-	if handler["issuer"] == "self" {
-		handler["issuer"] = px.Issuer()
-	}
-	cfg := map[string]any{
-		"admin":   map[string]any{"disabled": true},
-		"storage": map[string]any{"module": "file_system", "root": filepath.Join(dir, "storage")},
-		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": logLevel()}}},
-		"apps": map[string]any{"http": map[string]any{"servers": map[string]any{"idp": map[string]any{
-			"listen":          []string{addr},
-			"automatic_https": map[string]any{"disable": true},
-			"routes": []any{map[string]any{"handle": []any{
-				handler,
-				map[string]any{"handler": "reverse_proxy", "upstreams": []any{map[string]any{"dial": up.Host}}},
-			}}},
-		}}}},
-	}
-	b, _ := json.Marshal(cfg)
-	if err := caddy.Load(b, true); err != nil {
-		t.Fatalf("loading caddy config: %v", err)
-	}
+	e2etest.LoadCaddy(t, e2etest.Config{
+		Addr: addr, Dir: dir, Upstream: kc.Issuer(), Handler: idpHooks,
+		SelfIssuer: px.Issuer(), LogLevel: logLevel(),
+	})
 	return px
 }
 
@@ -165,26 +134,4 @@ func logLevel() string {
 		return l
 	}
 	return "ERROR"
-}
-
-// writeHook writes a hook file into dir and returns its path.
-func writeHook(t *testing.T, dir, name, src string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// browser is an HTTP client with a cookie jar, like a user agent.
-func browser() *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Timeout: 30 * time.Second}
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }
