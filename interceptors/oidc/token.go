@@ -209,11 +209,36 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form ur
 	if newAT == at && newID == idt {
 		return nil, nil
 	}
-	resp["access_token"], _ = json.Marshal(newAT)
-	if idt != "" {
-		resp["id_token"], _ = json.Marshal(newID)
+	return spliceTokens(body, resp, map[string]string{"access_token": newAT, "id_token": newID}), nil
+}
+
+// spliceTokens replaces token values in the upstream's body where they
+// stand, keeping every other byte (field order, formatting, unknown
+// fields) as the IdP wrote it. A token's JSON text is unique in the body,
+// which is checked; should it not be, the object is encoded anew.
+func spliceTokens(body []byte, resp map[string]json.RawMessage, tokens map[string]string) []byte {
+	out := body
+	for field, tok := range tokens {
+		old, ok := resp[field]
+		if !ok || tok == "" {
+			continue
+		}
+		nv, _ := json.Marshal(tok)
+		if bytes.Equal(old, nv) {
+			continue
+		}
+		if bytes.Count(out, old) != 1 {
+			for f, t := range tokens {
+				if _, ok := resp[f]; ok && t != "" {
+					resp[f], _ = json.Marshal(t)
+				}
+			}
+			b, _ := json.Marshal(resp)
+			return b
+		}
+		out = bytes.Replace(out, old, nv, 1)
 	}
-	return json.Marshal(resp)
+	return out
 }
 
 // signIDToken signs an ID token whose at_hash and c_hash are recomputed:

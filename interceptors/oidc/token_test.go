@@ -387,3 +387,22 @@ func TestEncryptedIDTokenPasses(t *testing.T) {
 		t.Fatalf("access token claims %v", c)
 	}
 }
+
+func TestSpliceTokens(t *testing.T) {
+	body := []byte(`{"token_type":"Bearer","access_token":"A1", "id_token":"I1","x":{"keep":[1,2]}}`)
+	var resp map[string]json.RawMessage
+	json.Unmarshal(body, &resp)
+	got := spliceTokens(body, resp, map[string]string{"access_token": "A2", "id_token": "I2"})
+	if want := `{"token_type":"Bearer","access_token":"A2", "id_token":"I2","x":{"keep":[1,2]}}`; string(got) != want {
+		t.Fatalf("got %s", got)
+	}
+	// The same text twice: encoded anew rather than guessed.
+	body = []byte(`{"access_token":"T","refresh_token":"T"}`)
+	json.Unmarshal(body, &resp)
+	resp = map[string]json.RawMessage{}
+	json.Unmarshal(body, &resp)
+	got = spliceTokens(body, resp, map[string]string{"access_token": "N"})
+	if string(got) != `{"access_token":"N","refresh_token":"T"}` {
+		t.Fatalf("got %s", got)
+	}
+}
