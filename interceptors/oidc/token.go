@@ -1,9 +1,7 @@
 package oidc
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,14 +9,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/idphooks/idphooks/events"
 	"github.com/idphooks/idphooks/keys"
-	"github.com/idphooks/idphooks/sandbox"
 )
 
 // tokenExchange is the RFC 8693 grant type; its subject and actor tokens may
@@ -212,35 +208,6 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form ur
 	return spliceTokens(body, resp, map[string]string{"access_token": newAT, "id_token": newID}), nil
 }
 
-// spliceTokens replaces token values in the upstream's body where they
-// stand, keeping every other byte (field order, formatting, unknown
-// fields) as the IdP wrote it. A token's JSON text is unique in the body,
-// which is checked; should it not be, the object is encoded anew.
-func spliceTokens(body []byte, resp map[string]json.RawMessage, tokens map[string]string) []byte {
-	out := body
-	for field, tok := range tokens {
-		old, ok := resp[field]
-		if !ok || tok == "" {
-			continue
-		}
-		nv, _ := json.Marshal(tok)
-		if bytes.Equal(old, nv) {
-			continue
-		}
-		if bytes.Count(out, old) != 1 {
-			for f, t := range tokens {
-				if _, ok := resp[f]; ok && t != "" {
-					resp[f], _ = json.Marshal(t)
-				}
-			}
-			b, _ := json.Marshal(resp)
-			return b
-		}
-		out = bytes.Replace(out, old, nv, 1)
-	}
-	return out
-}
-
 // signIDToken signs an ID token whose at_hash and c_hash are recomputed:
 // they bind it to the tokens beside it and use the hash of the ID token's
 // own algorithm, now ours. Should a key rotation change the algorithm
@@ -285,215 +252,4 @@ func (i *Interceptor) rememberTokens(ctx context.Context, resp map[string]json.R
 		}
 	}
 	return nil
-}
-
-// runTokenHooks raises after_token_refresh (refresh grant) then before_token.
-func (i *Interceptor) runTokenHooks(ctx context.Context, r *http.Request, form url.Values, grant, clientID string,
-	resp map[string]json.RawMessage, idTok, atTok *verified) ([]sandbox.Op, error) {
-	disp := i.cfg.Dispatcher
-	refresh := grant == "refresh_token" && disp.Wants(events.AfterTokenRefresh, clientID)
-	before := disp.Wants(events.BeforeToken, clientID)
-	if !refresh && !before {
-		return nil, nil
-	}
-	data := tokenEventData(form, grant, clientID, resp, idTok, atTok)
-	user := tokenUser(idTok, atTok)
-	req := i.eventRequest(r)
-	if refresh {
-		ev := events.New(events.AfterTokenRefresh, clientID, req)
-		ev.User, ev.Data = user, data
-		if out := disp.Dispatch(ctx, ev, nil); out.Denied {
-			return nil, &deniedError{out.Reason}
-		}
-	}
-	if !before {
-		return nil, nil
-	}
-	ev := events.New(events.BeforeToken, clientID, req)
-	ev.User, ev.Data = user, data
-	out := disp.Dispatch(ctx, ev, i.policy.check)
-	if out.Denied {
-		return nil, &deniedError{out.Reason}
-	}
-	return out.Ops, nil
-}
-
-// tokenEventData is the event's own part. It never carries the tokens
-// themselves, the client secret, the code or a password.
-func tokenEventData(form url.Values, grant, clientID string, resp map[string]json.RawMessage, idTok, atTok *verified) map[string]any {
-	data := map[string]any{
-		"grant_type": grant,
-		"client_id":  clientID,
-		"access_token_format": func() string {
-			if atTok != nil {
-				return "jwt"
-			}
-			return "opaque"
-		}(),
-	}
-	scope, _ := jsonString(resp, "scope")
-	if scope == "" {
-		scope = form.Get("scope")
-	}
-	data["scope"] = scope
-	if res := form["resource"]; len(res) > 0 {
-		data["resource"] = append([]string(nil), res...)
-	}
-	if aud := form.Get("audience"); aud != "" {
-		data["audience"] = aud
-	}
-	if idTok != nil {
-		data["id_token"] = plainMap(idTok.Claims)
-	} else {
-		data["id_token"] = nil
-	}
-	if atTok != nil {
-		data["access_token"] = plainMap(atTok.Claims)
-	} else {
-		data["access_token"] = nil
-	}
-	return data
-}
-
-// protocolClaims are left out of event.user: they describe the token, not
-// the person.
-var protocolClaims = map[string]bool{
-	"iss": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
-	"nonce": true, "at_hash": true, "c_hash": true, "s_hash": true, "azp": true,
-	"sid": true, "auth_time": true, "acr": true, "amr": true, "typ": true,
-	"session_state": true, "client_id": true, "scope": true, "cnf": true,
-}
-
-func tokenUser(idTok, atTok *verified) map[string]any {
-	src := map[string]any{}
-	switch {
-	case idTok != nil:
-		src = idTok.Claims
-	case atTok != nil:
-		src = atTok.Claims
-	}
-	user := make(map[string]any, len(src))
-	for k, v := range src {
-		if !protocolClaims[k] {
-			user[k] = plain(v)
-		}
-	}
-	return user
-}
-
-// requestClientID finds the client of a token request: form client_id,
-// HTTP Basic, or the issuer of a client assertion. The IdP authenticates
-// the client; a token response only exists if it succeeded.
-func requestClientID(r *http.Request, form url.Values) string {
-	if id := form.Get("client_id"); id != "" {
-		return id
-	}
-	if id, _, ok := r.BasicAuth(); ok {
-		if u, err := url.QueryUnescape(id); err == nil {
-			return u
-		}
-		return id
-	}
-	if a := form.Get("client_assertion"); a != "" {
-		parts := strings.Split(a, ".")
-		if len(parts) == 3 {
-			if b, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
-				var c struct {
-					Iss string `json:"iss"`
-				}
-				if json.Unmarshal(b, &c) == nil {
-					return c.Iss
-				}
-			}
-		}
-	}
-	return ""
-}
-
-func tokenClientID(idTok, atTok *verified) string {
-	if idTok != nil {
-		if azp, ok := idTok.Claims["azp"].(string); ok && azp != "" {
-			return azp
-		}
-		if aud, ok := idTok.Claims["aud"].(string); ok {
-			return aud
-		}
-		if auds, ok := idTok.Claims["aud"].([]any); ok && len(auds) == 1 {
-			if s, ok := auds[0].(string); ok {
-				return s
-			}
-		}
-	}
-	if atTok != nil {
-		for _, k := range []string{"client_id", "azp"} {
-			if s, ok := atTok.Claims[k].(string); ok && s != "" {
-				return s
-			}
-		}
-	}
-	return ""
-}
-
-func audienceHas(aud any, id string) bool {
-	switch a := aud.(type) {
-	case string:
-		return a == id
-	case []any:
-		for _, x := range a {
-			if x == id {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func jsonString(m map[string]json.RawMessage, key string) (string, error) {
-	raw, ok := m[key]
-	if !ok || string(raw) == "null" {
-		return "", nil
-	}
-	// raw was validated with the whole body; a JSON string without a
-	// backslash has no escapes, and tokens never do: skip the decoder.
-	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw[1 : n-1]), nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Errorf("token response field %q is not a string", key)
-	}
-	return s, nil
-}
-
-// tokenExpiry is when a swap entry for an access token may go: its exp
-// claim, or expires_in from the response, or an hour.
-func tokenExpiry(atTok *verified, resp map[string]json.RawMessage) time.Time {
-	if atTok != nil {
-		if t := numericDate(atTok.Claims["exp"]); !t.IsZero() {
-			return t
-		}
-	}
-	if raw, ok := resp["expires_in"]; ok {
-		var n json.Number
-		if json.Unmarshal(raw, &n) == nil {
-			if s, err := n.Int64(); err == nil && s > 0 {
-				return time.Now().Add(time.Duration(s) * time.Second)
-			}
-		}
-	}
-	return time.Now().Add(time.Hour)
-}
-
-func numericDate(v any) time.Time {
-	switch n := v.(type) {
-	case json.Number:
-		if f, err := n.Float64(); err == nil {
-			return time.Unix(int64(f), 0)
-		}
-	case float64:
-		return time.Unix(int64(n), 0)
-	case int64:
-		return time.Unix(n, 0)
-	}
-	return time.Time{}
 }

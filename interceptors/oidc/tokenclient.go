@@ -1,0 +1,76 @@
+package oidc
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// requestClientID finds the client of a token request: form client_id,
+// HTTP Basic, or the issuer of a client assertion. The IdP authenticates
+// the client; a token response only exists if it succeeded.
+func requestClientID(r *http.Request, form url.Values) string {
+	if id := form.Get("client_id"); id != "" {
+		return id
+	}
+	if id, _, ok := r.BasicAuth(); ok {
+		if u, err := url.QueryUnescape(id); err == nil {
+			return u
+		}
+		return id
+	}
+	if a := form.Get("client_assertion"); a != "" {
+		parts := strings.Split(a, ".")
+		if len(parts) == 3 {
+			if b, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+				var c struct {
+					Iss string `json:"iss"`
+				}
+				if json.Unmarshal(b, &c) == nil {
+					return c.Iss
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func tokenClientID(idTok, atTok *verified) string {
+	if idTok != nil {
+		if azp, ok := idTok.Claims["azp"].(string); ok && azp != "" {
+			return azp
+		}
+		if aud, ok := idTok.Claims["aud"].(string); ok {
+			return aud
+		}
+		if auds, ok := idTok.Claims["aud"].([]any); ok && len(auds) == 1 {
+			if s, ok := auds[0].(string); ok {
+				return s
+			}
+		}
+	}
+	if atTok != nil {
+		for _, k := range []string{"client_id", "azp"} {
+			if s, ok := atTok.Claims[k].(string); ok && s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+func audienceHas(aud any, id string) bool {
+	switch a := aud.(type) {
+	case string:
+		return a == id
+	case []any:
+		for _, x := range a {
+			if x == id {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,105 @@
+package oidc
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+
+	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/sandbox"
+)
+
+// runTokenHooks raises after_token_refresh (refresh grant) then before_token.
+func (i *Interceptor) runTokenHooks(ctx context.Context, r *http.Request, form url.Values, grant, clientID string,
+	resp map[string]json.RawMessage, idTok, atTok *verified) ([]sandbox.Op, error) {
+	disp := i.cfg.Dispatcher
+	refresh := grant == "refresh_token" && disp.Wants(events.AfterTokenRefresh, clientID)
+	before := disp.Wants(events.BeforeToken, clientID)
+	if !refresh && !before {
+		return nil, nil
+	}
+	data := tokenEventData(form, grant, clientID, resp, idTok, atTok)
+	user := tokenUser(idTok, atTok)
+	req := i.eventRequest(r)
+	if refresh {
+		ev := events.New(events.AfterTokenRefresh, clientID, req)
+		ev.User, ev.Data = user, data
+		if out := disp.Dispatch(ctx, ev, nil); out.Denied {
+			return nil, &deniedError{out.Reason}
+		}
+	}
+	if !before {
+		return nil, nil
+	}
+	ev := events.New(events.BeforeToken, clientID, req)
+	ev.User, ev.Data = user, data
+	out := disp.Dispatch(ctx, ev, i.policy.check)
+	if out.Denied {
+		return nil, &deniedError{out.Reason}
+	}
+	return out.Ops, nil
+}
+
+// tokenEventData is the event's own part. It never carries the tokens
+// themselves, the client secret, the code or a password.
+func tokenEventData(form url.Values, grant, clientID string, resp map[string]json.RawMessage, idTok, atTok *verified) map[string]any {
+	data := map[string]any{
+		"grant_type": grant,
+		"client_id":  clientID,
+		"access_token_format": func() string {
+			if atTok != nil {
+				return "jwt"
+			}
+			return "opaque"
+		}(),
+	}
+	scope, _ := jsonString(resp, "scope")
+	if scope == "" {
+		scope = form.Get("scope")
+	}
+	data["scope"] = scope
+	if res := form["resource"]; len(res) > 0 {
+		data["resource"] = append([]string(nil), res...)
+	}
+	if aud := form.Get("audience"); aud != "" {
+		data["audience"] = aud
+	}
+	if idTok != nil {
+		data["id_token"] = plainMap(idTok.Claims)
+	} else {
+		data["id_token"] = nil
+	}
+	if atTok != nil {
+		data["access_token"] = plainMap(atTok.Claims)
+	} else {
+		data["access_token"] = nil
+	}
+	return data
+}
+
+// protocolClaims are left out of event.user: they describe the token, not
+// the person.
+var protocolClaims = map[string]bool{
+	"iss": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
+	"nonce": true, "at_hash": true, "c_hash": true, "s_hash": true, "azp": true,
+	"sid": true, "auth_time": true, "acr": true, "amr": true, "typ": true,
+	"session_state": true, "client_id": true, "scope": true, "cnf": true,
+}
+
+func tokenUser(idTok, atTok *verified) map[string]any {
+	src := map[string]any{}
+	switch {
+	case idTok != nil:
+		src = idTok.Claims
+	case atTok != nil:
+		src = atTok.Claims
+	}
+	user := make(map[string]any, len(src))
+	for k, v := range src {
+		if !protocolClaims[k] {
+			user[k] = plain(v)
+		}
+	}
+	return user
+}
