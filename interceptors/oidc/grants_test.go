@@ -300,3 +300,50 @@ func TestNonJSONClaimValueThrowsInHook(t *testing.T) {
 		t.Fatalf("claims %v", c)
 	}
 }
+
+// Spellings of the token endpoint's path that IdP frameworks accept, and
+// token requests that are not form posts, still go through the hooks.
+func TestTokenEndpointVariantsCannotSkipHooks(t *testing.T) {
+	idp := newTestIdP(t)
+	orig := idp.srv.Config.Handler
+	// Like Keycloak (JAX-RS), the IdP answers every spelling.
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/token") || strings.HasPrefix(r.URL.Path, "//token") || strings.HasPrefix(r.URL.Path, "/x/../token") {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(idp.tokenResponse("opaque"))
+			return
+		}
+		orig.ServeHTTP(w, r)
+	})
+	h := newHarness(t, idp, []hookSpec{{src: `exports.onBeforeToken = (e, api) => api.deny("blocked")`}}, nil)
+	for _, p := range []string{"/token", "/token/", "//token", "/token;jsessionid=1", "/x/../token"} {
+		r := httptest.NewRequest(http.MethodPost, "http://idp.test"+p, strings.NewReader(codeForm().Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth("web", "secret")
+		if w := h.do(r); w.Code != 400 || !strings.Contains(w.Body.String(), "blocked") {
+			t.Errorf("%s: %d %s", p, w.Code, w.Body)
+		}
+	}
+	for _, ct := range []string{"", "application/json", "text/plain"} {
+		r := httptest.NewRequest(http.MethodPost, "http://idp.test/token", strings.NewReader(codeForm().Encode()))
+		if ct != "" {
+			r.Header.Set("Content-Type", ct)
+		}
+		r.SetBasicAuth("web", "secret")
+		if w := h.do(r); w.Code != 400 || !strings.Contains(w.Body.String(), "blocked") {
+			t.Errorf("content type %q: %d %s", ct, w.Code, w.Body)
+		}
+	}
+}
+
+// idphooks' own fetch marker opens only GETs of discovery and keys: a
+// leaked one does not skip the hooks.
+func TestLeakedMarkerOpensNothing(t *testing.T) {
+	idp := newTestIdP(t)
+	h := newHarness(t, idp, []hookSpec{{src: `exports.onBeforeToken = (e, api) => api.deny("blocked")`}}, nil)
+	r := tokenRequest(codeForm())
+	r.Header.Set(internalHeader, h.ic.up.marker)
+	if w := h.do(r); w.Code != 400 {
+		t.Fatalf("token request with the marker: %d %s", w.Code, w.Body)
+	}
+}

@@ -12,7 +12,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -83,6 +85,7 @@ type Config struct {
 
 // Interceptor is the OIDC interceptor. It is safe for concurrent use.
 type Interceptor struct {
+	index  atomic.Pointer[pathIndex]
 	cfg    Config
 	up     *Upstream
 	verify *Verifier
@@ -155,46 +158,79 @@ const (
 	epEndSession
 )
 
-func (i *Interceptor) classify(d *Discovery, path string) endpoint {
-	d.once.Do(func() { i.indexPaths(d) })
-	return d.paths[path]
+// pathIndex maps the normalised endpoint paths of one discovery document
+// to their kind. Each interceptor keeps its own: the document is shared by
+// every handler on the same upstream, the paths depend on this one's config.
+type pathIndex struct {
+	d     *Discovery
+	paths map[string]endpoint
 }
 
-// indexPaths maps each endpoint's path to its kind, once per discovery
-// document. The token endpoint wins over others sharing its path.
-func (i *Interceptor) indexPaths(d *Discovery) {
-	d.paths = map[string]endpoint{}
+func (i *Interceptor) classify(d *Discovery, p string) endpoint {
+	idx := i.index.Load()
+	if idx == nil || idx.d != d {
+		idx = i.buildIndex(d)
+		i.index.Store(idx)
+	}
+	return idx.paths[normalizePath(p)]
+}
+
+// buildIndex maps each endpoint's path (and its mTLS alias) to its kind.
+// The token endpoint wins over others sharing its path.
+func (i *Interceptor) buildIndex(d *Discovery) *pathIndex {
+	idx := &pathIndex{d: d, paths: map[string]endpoint{}}
 	add := func(u string, e endpoint) {
-		if p := pathOf(u); p != "" {
-			if _, taken := d.paths[p]; !taken {
-				d.paths[p] = e
-			}
+		if u == "" {
+			return
+		}
+		p := normalizePath(pathOf(u))
+		if _, taken := idx.paths[p]; !taken {
+			idx.paths[p] = e
 		}
 	}
-	add(d.TokenEndpoint, epToken)
-	d.paths[i.cfg.JWKSPath] = epJWKS
+	for _, ep := range []struct {
+		key string
+		e   endpoint
+	}{
+		{"token_endpoint", epToken}, {"userinfo_endpoint", epUserinfo},
+		{"introspection_endpoint", epIntrospection}, {"revocation_endpoint", epRevocation},
+		{"end_session_endpoint", epEndSession},
+	} {
+		add(d.endpoint(ep.key), ep.e)
+		add(d.MTLSEndpointAliases[ep.key], ep.e)
+	}
+	add(i.cfg.JWKSPath, epJWKS)
 	add(d.JWKSURI, epJWKS)
-	add(d.UserinfoEndpoint, epUserinfo)
-	add(d.IntrospectionEndpoint, epIntrospection)
-	add(d.RevocationEndpoint, epRevocation)
-	add(d.EndSessionEndpoint, epEndSession)
 	for _, base := range []string{pathOf(d.Issuer), pathOf(i.up.URL), pathOf(i.cfg.Issuer)} {
 		base = strings.TrimRight(base, "/")
-		for _, p := range []string{
-			base + "/.well-known/openid-configuration",
-			base + "/.well-known/oauth-authorization-server",
-			"/.well-known/oauth-authorization-server" + base,
-		} {
-			if _, taken := d.paths[p]; !taken {
-				d.paths[p] = epDiscovery
+		add(base+"/.well-known/openid-configuration", epDiscovery)
+		add(base+"/.well-known/oauth-authorization-server", epDiscovery)
+		add("/.well-known/oauth-authorization-server"+base, epDiscovery)
+	}
+	return idx
+}
+
+// normalizePath folds the spellings of a path that IdP web frameworks
+// treat alike — "/token/", "//token", "/a/../token", "/token;jsessionid=1"
+// (JAX-RS matrix parameters, as Keycloak accepts) — so that none of them
+// slips a token request past the hooks.
+func normalizePath(p string) string {
+	if strings.IndexByte(p, ';') >= 0 {
+		segs := strings.Split(p, "/")
+		for k, s := range segs {
+			if j := strings.IndexByte(s, ';'); j >= 0 {
+				segs[k] = s[:j]
 			}
 		}
+		p = strings.Join(segs, "/")
 	}
+	p = path.Clean("/" + p)
+	return p
 }
 
 // ServeHTTP handles one request on its way to the IdP.
 func (i *Interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if i.up.IsOwnFetch(r) {
+	if i.up.IsOwnFetch(r) && i.ownFetchPassable(r) {
 		return next.ServeHTTP(w, r)
 	}
 	d, err := i.up.Discovery(r.Context())
@@ -230,6 +266,23 @@ func (i *Interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 		w = &issRewriter{ResponseWriter: w, from: d.Issuer, to: i.cfg.Issuer}
 	}
 	return next.ServeHTTP(w, r)
+}
+
+// ownFetchPassable limits what idphooks' own fetches may skip it for to
+// what they are: GETs of the discovery document or the key set, public
+// data. A marker that leaked (an IdP logging headers) opens nothing else.
+func (i *Interceptor) ownFetchPassable(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	p := normalizePath(r.URL.Path)
+	if strings.HasSuffix(p, "/.well-known/openid-configuration") || strings.Contains(p, "/.well-known/oauth-authorization-server") {
+		return true
+	}
+	if d := i.up.Cached(); d != nil {
+		return i.classify(d, p) == epJWKS
+	}
+	return false
 }
 
 // rewritesIssuer reports whether clients see another issuer than the IdP's.

@@ -33,6 +33,14 @@ var errUnknownKey = errors.New("no upstream key matches the token's kid")
 // Lookup returns the upstream public key with the given kid (or, for tokens
 // without kid, every key), fetching the key set when it is unknown.
 func (ks *KeySet) Lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
+	ks.mu.RLock()
+	stale := !ks.fetched.IsZero() && time.Since(ks.fetched) > ks.up.DiscoveryTTL
+	ks.mu.RUnlock()
+	if stale {
+		// A key the IdP withdrew must stop verifying; keep the old set if
+		// the refetch fails.
+		_ = ks.refresh(ctx)
+	}
 	if keys := ks.find(kid); len(keys) > 0 {
 		return keys, nil
 	}
@@ -85,6 +93,8 @@ func (ks *KeySet) find(kid string) []jose.JSONWebKey {
 
 func (ks *KeySet) refresh(ctx context.Context) error {
 	_, err, _ := ks.up.group.Do("jwks", func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+		defer cancel()
 		d, err := ks.up.Discovery(ctx)
 		if err != nil {
 			return nil, err

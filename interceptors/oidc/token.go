@@ -30,8 +30,9 @@ func (i *Interceptor) serveToken(w http.ResponseWriter, r *http.Request, next ca
 		return err
 	}
 	if form == nil {
-		// Not a form POST: the IdP answers it, with an error.
-		return next.ServeHTTP(w, r)
+		// Not a form POST: the IdP should refuse it, but whatever it
+		// answers is looked at like any token response (fail closed).
+		form = url.Values{}
 	}
 	i.swapFormValues(r, form, "subject_token", "actor_token")
 	grant := form.Get("grant_type")

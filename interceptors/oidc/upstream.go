@@ -30,11 +30,26 @@ type Discovery struct {
 	IntrospectionEndpoint string `json:"introspection_endpoint"`
 	RevocationEndpoint    string `json:"revocation_endpoint"`
 	EndSessionEndpoint    string `json:"end_session_endpoint"`
+	// MTLSEndpointAliases (RFC 8705) are the same endpoints for clients
+	// using mutual TLS; requests there are intercepted alike.
+	MTLSEndpointAliases map[string]string `json:"mtls_endpoint_aliases"`
+}
 
-	// paths are the endpoints' URL paths, parsed once per fetch because
-	// every request is classified against them.
-	once  sync.Once
-	paths map[string]endpoint
+// endpoint returns an endpoint URL by its discovery name.
+func (d *Discovery) endpoint(name string) string {
+	switch name {
+	case "token_endpoint":
+		return d.TokenEndpoint
+	case "userinfo_endpoint":
+		return d.UserinfoEndpoint
+	case "introspection_endpoint":
+		return d.IntrospectionEndpoint
+	case "revocation_endpoint":
+		return d.RevocationEndpoint
+	case "end_session_endpoint":
+		return d.EndSessionEndpoint
+	}
+	return ""
 }
 
 // Upstream is the IdP as idphooks itself sees it: its discovery document and
@@ -84,10 +99,20 @@ func (u *Upstream) IsOwnFetch(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(v), []byte(u.marker)) == 1
 }
 
+// fetchTimeout bounds one fetch of discovery or keys.
+const fetchTimeout = 10 * time.Second
+
 // NewUpstream returns an Upstream for the issuer URL u.
 func NewUpstream(u string, client *http.Client) *Upstream {
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		client = &http.Client{Timeout: fetchTimeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			// The marker stays with the first hop.
+			req.Header.Del(internalHeader)
+			if len(via) >= 5 {
+				return errors.New("stopped after 5 redirects")
+			}
+			return nil
+		}}
 	}
 	var m [16]byte
 	_, _ = rand.Read(m[:])
@@ -113,7 +138,11 @@ func (u *Upstream) Discovery(ctx context.Context) (*Discovery, error) {
 		return nil, lastErr
 	}
 	v, err, _ := u.group.Do("discovery", func() (any, error) {
-		nd, err := u.fetchDiscovery(ctx)
+		// The fetch serves every waiter: the first caller hanging up must
+		// not fail the others.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+		defer cancel()
+		nd, err := u.fetchDiscovery(fctx)
 		u.mu.Lock()
 		defer u.mu.Unlock()
 		if err != nil {
@@ -165,6 +194,13 @@ func (d *Discovery) acceptedIssuers(public string) []string {
 		iss = append(iss, public+d.Issuer[len(o):])
 	}
 	return iss
+}
+
+// Cached returns the discovery document in hand, fresh or not, or nil.
+func (u *Upstream) Cached() *Discovery {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.disc
 }
 
 // Invalidate makes the next use fetch discovery again, keeping the current
