@@ -287,3 +287,18 @@ func (d *Dispatcher) WantsEvent(event string) bool {
 	}
 	return false
 }
+
+// HasFilteredHook reports whether a hook on the event is limited to some
+// applications: then the application of each occurrence must be known.
+func (d *Dispatcher) HasFilteredHook(event string) bool {
+	if d == nil {
+		return false
+	}
+	handler := HandlerName(event)
+	for _, h := range d.hooks {
+		if len(h.Applications) > 0 && h.Runner.Exports(handler) {
+			return true
+		}
+	}
+	return false
+}

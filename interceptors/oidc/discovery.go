@@ -15,6 +15,9 @@ import (
 // upstream's origin move to the public origin, the issuer follows config,
 // and the algorithm lists name what idphooks signs with.
 func (i *Interceptor) serveDiscovery(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if r.Method == http.MethodHead {
+		return next.ServeHTTP(w, r)
+	}
 	c, body, err := i.callUpstream(w, r, next)
 	if c == nil {
 		return err

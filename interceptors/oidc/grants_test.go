@@ -347,3 +347,55 @@ func TestLeakedMarkerOpensNothing(t *testing.T) {
 		t.Fatalf("token request with the marker: %d %s", w.Code, w.Body)
 	}
 }
+
+// A userinfo hook limited to one application runs for that application's
+// tokens even when no token hook touched them: the client is remembered at
+// the token endpoint, or read from the JWT the IdP accepted.
+func TestFilteredUserinfoHookKnowsTheClient(t *testing.T) {
+	idp := newTestIdP(t)
+	h := newHarness(t, idp, []hookSpec{{src: `exports.onBeforeUserinfo = (e, api) => api.deny("web may not read userinfo")`, apps: []string{"web"}}}, nil)
+	// An opaque token issued through idphooks.
+	resp := decodeJSON(t, h.do(tokenRequest(codeForm())).Body.Bytes())
+	for _, tok := range []string{resp["access_token"].(string), idp.jwtAccessToken()} {
+		r := httptest.NewRequest(http.MethodGet, "http://idp.test/userinfo", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		if w := h.do(r); w.Code != http.StatusForbidden {
+			t.Errorf("token %.12s…: %d %s", tok, w.Code, w.Body)
+		}
+	}
+	// Another client's token: the hook does not apply.
+	r := httptest.NewRequest(http.MethodGet, "http://idp.test/userinfo", nil)
+	r.Header.Set("Authorization", "Bearer never-seen")
+	if w := h.do(r); w.Code != 200 {
+		t.Errorf("unknown client: %d %s", w.Code, w.Body)
+	}
+}
+
+// Tokens issued to another client than the one hooks were chosen for are
+// refused; DPoP-bound access tokens are never rewritten.
+func TestClientMismatchAndDPoP(t *testing.T) {
+	idp := newTestIdP(t)
+	at := idp.jwtAccessToken() // client_id "web"
+	idp.token = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"access_token": at, "token_type": "DPoP"})
+	}
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+	r := httptest.NewRequest(http.MethodPost, "http://idp.test/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.SetBasicAuth("other", "secret")
+	if w := h.do(r); w.Code != http.StatusBadGateway {
+		t.Fatalf("mismatched client: %d %s", w.Code, w.Body)
+	}
+	w := h.do(tokenRequest(url.Values{"grant_type": {"client_credentials"}}))
+	if w.Code != 200 || decodeJSON(t, w.Body.Bytes())["access_token"] != at {
+		t.Fatalf("DPoP token: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestHeadDiscoveryPassesThrough(t *testing.T) {
+	h := newHarness(t, newTestIdP(t), nil, nil)
+	if w := h.do(httptest.NewRequest(http.MethodHead, "http://idp.test/.well-known/openid-configuration", nil)); w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+}

@@ -90,6 +90,11 @@ func (e *unavailableError) Error() string { return e.err.Error() }
 
 func (i *Interceptor) wantsToken(grant, clientID string) bool {
 	d := i.cfg.Dispatcher
+	// Userinfo hooks limited to some applications need to know, later,
+	// which client a token belongs to: remember it from here.
+	if d.HasFilteredHook(events.BeforeUserinfo) {
+		return true
+	}
 	if grant == "refresh_token" && d.Wants(events.AfterTokenRefresh, clientID) {
 		return true
 	}
@@ -142,8 +147,22 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form ur
 			atTok = nil
 		}
 	}
+	if atTok != nil && clientID != "" {
+		// Hooks were chosen for clientID: the tokens must be its own.
+		for _, k := range []string{"azp", "client_id"} {
+			if c, _ := atTok.Claims[k].(string); c != "" && c != clientID {
+				return nil, fmt.Errorf("upstream access token %s %q is not the requesting client %q", k, c, clientID)
+			}
+		}
+	}
 	if clientID == "" {
 		clientID = tokenClientID(idTok, atTok)
+	}
+	if atTok != nil && isDPoP(resp, atTok) {
+		// A DPoP proof hashes the access token (ath): a rewritten one
+		// would no longer match the client's proofs.
+		i.log.Warn("DPoP-bound access token passed unchanged; hooks cannot edit it", zap.String("client_id", clientID))
+		atTok = nil
 	}
 
 	ops, err := i.runTokenHooks(ctx, r, form, grant, clientID, resp, idTok, atTok)
@@ -241,9 +260,9 @@ func (i *Interceptor) rememberTokens(ctx context.Context, resp map[string]json.R
 		if err := i.putSwap(ctx, newAT, swapEntry{Upstream: at, ClientID: clientID, IDTokenEdits: idEdits}, atExp); err != nil {
 			return &unavailableError{fmt.Errorf("storing access token swap: %w", err)}
 		}
-	case len(idEdits) > 0:
+	case len(idEdits) > 0 || (clientID != "" && i.cfg.Dispatcher.HasFilteredHook(events.BeforeUserinfo)):
 		if err := i.putSwap(ctx, at, swapEntry{ClientID: clientID, IDTokenEdits: idEdits}, atExp); err != nil {
-			i.log.Error("storing ID token edits for userinfo failed", zap.Error(err))
+			i.log.Error("storing the client and ID token edits for userinfo failed", zap.Error(err))
 		}
 	}
 	if newID != idt {
@@ -253,4 +272,15 @@ func (i *Interceptor) rememberTokens(ctx context.Context, resp map[string]json.R
 		}
 	}
 	return nil
+}
+
+// isDPoP reports a DPoP-bound access token (RFC 9449): by token_type or by
+// a JWK thumbprint confirmation.
+func isDPoP(resp map[string]json.RawMessage, atTok *verified) bool {
+	if tt, _ := jsonString(resp, "token_type"); strings.EqualFold(tt, "DPoP") {
+		return true
+	}
+	cnf, _ := atTok.Claims["cnf"].(map[string]any)
+	_, ok := cnf["jkt"]
+	return ok
 }

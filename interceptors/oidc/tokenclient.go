@@ -12,13 +12,15 @@ import (
 // HTTP Basic, or the issuer of a client assertion. The IdP authenticates
 // the client; a token response only exists if it succeeded.
 func requestClientID(r *http.Request, form url.Values) string {
-	if id := form.Get("client_id"); id != "" {
-		return id
-	}
+	// HTTP Basic first: it is what the IdP authenticates; a form client_id
+	// beside it is not.
 	if id, _, ok := r.BasicAuth(); ok {
 		if u, err := url.QueryUnescape(id); err == nil {
 			return u
 		}
+		return id
+	}
+	if id := form.Get("client_id"); id != "" {
 		return id
 	}
 	if a := form.Get("client_assertion"); a != "" {
@@ -59,6 +61,30 @@ func tokenClientID(idTok, atTok *verified) string {
 		}
 	}
 	return ""
+}
+
+// bearerClientID names the client of an access token the IdP has just
+// accepted (a 200 at userinfo): its azp or client_id claim. The token is
+// not verified here; the IdP's acceptance of it is the proof.
+func bearerClientID(tok string) string {
+	if strings.Count(tok, ".") != 2 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Azp      string `json:"azp"`
+		ClientID string `json:"client_id"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return ""
+	}
+	if c.Azp != "" {
+		return c.Azp
+	}
+	return c.ClientID
 }
 
 func audienceHas(aud any, id string) bool {

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"net/url"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -20,8 +21,13 @@ import (
 // are verified and re-signed; JSON answers are rewritten in place.
 func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	ctx := r.Context()
+	if r.Method == http.MethodHead {
+		// No body to rewrite.
+		i.swapBearer(r)
+		return next.ServeHTTP(w, r)
+	}
 	tok, fromHeader := bearer(r)
-	var form map[string][]string
+	var form url.Values
 	if !fromHeader {
 		f, err := i.readForm(r)
 		if err != nil {
@@ -31,23 +37,33 @@ func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next
 		if f != nil {
 			tok = f.Get("access_token")
 		}
+		if tok == "" {
+			// RFC 6750 §2.3, discouraged but in use.
+			tok = r.URL.Query().Get("access_token")
+		}
 	}
 	var entry *swapEntry
 	if tok != "" {
 		entry = i.lookup(ctx, tok)
 	}
 	if entry != nil && entry.Upstream != "" {
-		if fromHeader {
+		switch {
+		case fromHeader:
 			r.Header.Set("Authorization", "Bearer "+entry.Upstream)
-		} else if form != nil {
+		case form != nil && form.Get("access_token") != "":
 			i.swapFormValues(r, form, "access_token")
+		default:
+			_ = i.swapQuery(r, "access_token")
 		}
 	}
 	clientID := ""
 	if entry != nil {
 		clientID = entry.ClientID
 	}
-	hooks := i.cfg.Dispatcher.Wants(events.BeforeUserinfo, clientID)
+	// With an unknown client, the answer is read whenever any userinfo
+	// hook exists: the client is learnt from the token the IdP accepted.
+	hooks := i.cfg.Dispatcher.Wants(events.BeforeUserinfo, clientID) ||
+		(clientID == "" && i.cfg.Dispatcher.WantsEvent(events.BeforeUserinfo))
 	edits := entry != nil && len(entry.IDTokenEdits) > 0
 	d, err := i.up.Discovery(ctx)
 	if err != nil {
@@ -92,6 +108,19 @@ func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next
 	changed := false
 	if entry != nil {
 		changed = i.policy.apply(claims, entry.IDTokenEdits)
+	}
+	if clientID == "" {
+		sent := tok
+		if entry != nil && entry.Upstream != "" {
+			sent = entry.Upstream
+		}
+		clientID = bearerClientID(sent)
+		if clientID == "" {
+			if aud, ok := claims["aud"].(string); ok && signed != nil {
+				clientID = aud
+			}
+		}
+		hooks = i.cfg.Dispatcher.Wants(events.BeforeUserinfo, clientID)
 	}
 	if hooks {
 		ev := events.New(events.BeforeUserinfo, clientID, i.eventRequest(r))
