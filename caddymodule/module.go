@@ -285,6 +285,13 @@ func (h *Handler) Validate() error {
 	if h.JWKSPath != "" && !strings.HasPrefix(h.JWKSPath, "/") {
 		return fmt.Errorf("idp_hooks: jwks_path %q must start with /", h.JWKSPath)
 	}
+	for _, c := range h.UnlockClaims {
+		if c == "iss" {
+			// A hook must never make idphooks sign for another issuer;
+			// the issuer option is the one way to change it.
+			return errors.New("idp_hooks: unlock_claims: iss cannot be unlocked (use the issuer option)")
+		}
+	}
 	for _, a := range h.UpstreamAlgorithms {
 		if err := checkUpstreamAlg(a); err != nil {
 			return fmt.Errorf("idp_hooks: upstream_algorithms: %v", err)

@@ -61,6 +61,7 @@ func TestValidate(t *testing.T) {
 
 		{name: "jwks_path without leading slash", h: Handler{Upstream: up, JWKSPath: "keys.json"}, wantErr: "jwks_path"},
 
+		{name: "iss unlocked", h: Handler{Upstream: up, UnlockClaims: []string{"scope", "iss"}}, wantErr: "iss cannot be unlocked"},
 		{name: "bad mode", h: Handler{Upstream: up, Hooks: []HookConfig{{Path: hook, Mode: "later"}}}, wantErr: `mode must be sync or async, not "later"`},
 		{name: "bad on_error", h: Handler{Upstream: up, Hooks: []HookConfig{{Path: hook, OnError: "ignore"}}}, wantErr: `on_error must be deny or continue, not "ignore"`},
 		{name: "negative timeout", h: Handler{Upstream: up, Hooks: []HookConfig{{Path: hook, Timeout: -1}}}, wantErr: "negative timeout"},

@@ -263,7 +263,7 @@ func (i *Interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 	}
 	i.swapBearer(r)
 	if i.rewritesIssuer(d) {
-		w = &issRewriter{ResponseWriter: w, from: d.Issuer, to: i.cfg.Issuer}
+		w = &issRewriter{ResponseWriter: w, from: d.acceptedIssuers(publicOrigin(r)), to: i.cfg.Issuer}
 	}
 	return next.ServeHTTP(w, r)
 }
@@ -291,12 +291,37 @@ func (i *Interceptor) rewritesIssuer(d *Discovery) bool {
 }
 
 // publicOrigin is the scheme and host the client used to reach idphooks.
+// Behind a TLS-terminating load balancer that Caddy trusts (its
+// trusted_proxies), the forwarded scheme and host are the public ones; from
+// anyone else they are ignored.
 func publicOrigin(r *http.Request) string {
-	scheme := "http"
+	scheme, host := "http", r.Host
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host
+	if trustedProxy(r) {
+		if p := firstValue(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
+			scheme = p
+		}
+		if h := firstValue(r.Header.Get("X-Forwarded-Host")); h != "" {
+			host = h
+		}
+	}
+	return scheme + "://" + host
+}
+
+func trustedProxy(r *http.Request) bool {
+	v, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any)
+	t, _ := v[caddyhttp.TrustedProxyVarKey].(bool)
+	return t
+}
+
+// firstValue is the first of a comma-separated header's values.
+func firstValue(v string) string {
+	if i := strings.IndexByte(v, ','); i >= 0 {
+		v = v[:i]
+	}
+	return strings.TrimSpace(v)
 }
 
 func pathOf(u string) string {

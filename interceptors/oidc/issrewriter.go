@@ -3,6 +3,7 @@ package oidc
 import (
 	"net/http"
 	"net/url"
+	"slices"
 )
 
 // issRewriter changes the RFC 9207 iss parameter of authorization
@@ -10,8 +11,9 @@ import (
 // at the Location header, so the body still streams.
 type issRewriter struct {
 	http.ResponseWriter
-	from, to string
-	done     bool
+	from []string // the IdP's issuers (see acceptedIssuers)
+	to   string
+	done bool
 }
 
 func (w *issRewriter) WriteHeader(status int) {
@@ -37,20 +39,21 @@ func (w *issRewriter) Write(p []byte) (int, error) {
 // hijack), as Caddy's own wrappers do.
 func (w *issRewriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// rewriteIssParam replaces iss=from in the query or fragment of a redirect.
-func rewriteIssParam(loc, from, to string) (string, bool) {
+// rewriteIssParam replaces iss=<one of from> in the query or fragment of a
+// redirect.
+func rewriteIssParam(loc string, from []string, to string) (string, bool) {
 	u, err := url.Parse(loc)
 	if err != nil {
 		return loc, false
 	}
 	changed := false
-	if q := u.Query(); q.Get("iss") == from {
+	if q := u.Query(); q.Has("iss") && slices.Contains(from, q.Get("iss")) {
 		q.Set("iss", to)
 		u.RawQuery = q.Encode()
 		changed = true
 	}
 	if u.Fragment != "" {
-		if f, err := url.ParseQuery(u.Fragment); err == nil && f.Get("iss") == from {
+		if f, err := url.ParseQuery(u.Fragment); err == nil && f.Has("iss") && slices.Contains(from, f.Get("iss")) {
 			f.Set("iss", to)
 			u.Fragment = f.Encode()
 			u.RawFragment = ""
