@@ -10,31 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idphooks/idphooks/internal/fakeclock"
+
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 )
 
 var allAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-
-// fakeClock is a settable clock for rotation tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // countingStorage counts writes, to see who generated keys.
 type countingStorage struct {
@@ -199,7 +181,7 @@ func TestManagersSharingStorageGenerateOnce(t *testing.T) {
 }
 
 func TestRotationPrePublishesAndRetains(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	cfg := Config{Algorithm: "ES256", Now: clock.Now}
 	st := &countingStorage{Storage: NewMemoryStorage()}
 	ctx := context.Background()
@@ -275,7 +257,7 @@ func TestRotationPrePublishesAndRetains(t *testing.T) {
 }
 
 func TestAlgorithmChangeRotatesWithPrePublication(t *testing.T) {
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	st := NewMemoryStorage()
 	mustNew(t, st, Config{Algorithm: "RS256", Now: clock.Now})
 	clock.Add(time.Hour)

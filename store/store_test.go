@@ -6,31 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/idphooks/idphooks/internal/fakeclock"
+
 	"go.etcd.io/bbolt"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func openTestBolt(t testing.TB, path string, now func() time.Time) *Bolt {
 	t.Helper()
@@ -43,14 +25,14 @@ func openTestBolt(t testing.TB, path string, now func() time.Time) *Bolt {
 }
 
 // implementations runs f against every Store, each on the given clock.
-func implementations(t *testing.T, f func(t *testing.T, s Store, clock *fakeClock)) {
+func implementations(t *testing.T, f func(t *testing.T, s Store, clock *fakeclock.Clock)) {
 	t.Run("bolt", func(t *testing.T) {
-		clock := newFakeClock()
+		clock := fakeclock.New()
 		b := openTestBolt(t, filepath.Join(t.TempDir(), "state.db"), clock.Now)
 		f(t, b.Bucket("test"), clock)
 	})
 	t.Run("memory", func(t *testing.T) {
-		clock := newFakeClock()
+		clock := fakeclock.New()
 		m := newMemory(clock.Now, time.Hour)
 		t.Cleanup(func() { m.Close() })
 		f(t, m, clock)
@@ -58,7 +40,7 @@ func implementations(t *testing.T, f func(t *testing.T, s Store, clock *fakeCloc
 }
 
 func TestStoreContract(t *testing.T) {
-	implementations(t, func(t *testing.T, s Store, clock *fakeClock) {
+	implementations(t, func(t *testing.T, s Store, clock *fakeclock.Clock) {
 		ctx := context.Background()
 		if _, err := s.Get(ctx, "missing"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("Get missing = %v, want ErrNotFound", err)
@@ -122,7 +104,7 @@ func TestStoreContract(t *testing.T) {
 
 func TestStoreSweep(t *testing.T) {
 	ctx := context.Background()
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	b := openTestBolt(t, filepath.Join(t.TempDir(), "state.db"), clock.Now)
 	m := newMemory(clock.Now, time.Hour)
 	defer m.Close()
@@ -175,7 +157,7 @@ func TestStoreSweep(t *testing.T) {
 
 func TestBackgroundSweepRunsAndStops(t *testing.T) {
 	ctx := context.Background()
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	b, err := OpenBolt(filepath.Join(t.TempDir(), "state.db"), BoltOptions{Now: clock.Now, SweepInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +189,7 @@ func TestBackgroundSweepRunsAndStops(t *testing.T) {
 
 func TestBoltPersistsAcrossReopen(t *testing.T) {
 	ctx := context.Background()
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	path := filepath.Join(t.TempDir(), "state.db")
 	b, err := OpenBolt(path, BoltOptions{Now: clock.Now})
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idphooks/idphooks/internal/fakeclock"
+
 	"go.etcd.io/bbolt"
 )
 
@@ -19,7 +21,7 @@ const (
 )
 
 func TestSwapsRoundTrip(t *testing.T) {
-	implementations(t, func(t *testing.T, s Store, clock *fakeClock) {
+	implementations(t, func(t *testing.T, s Store, clock *fakeclock.Clock) {
 		ctx := context.Background()
 		w := NewSwaps(s)
 		w.now = clock.Now
