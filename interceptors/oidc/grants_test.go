@@ -399,3 +399,24 @@ func TestHeadDiscoveryPassesThrough(t *testing.T) {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 }
+
+// On a refresh there is no code to hash again: a c_hash that the new
+// algorithm would compute differently is dropped, one it computes alike is
+// kept.
+func TestCHashOnRefresh(t *testing.T) {
+	for alg, kept := range map[string]bool{"ES256": true, "EdDSA": false} {
+		idp := newTestIdP(t)
+		idp.token = func(w http.ResponseWriter, r *http.Request) {
+			tok := idp.sign(jwt.MapClaims{"iss": idp.srv.URL, "sub": "alice", "aud": "web", "exp": time.Now().Add(time.Hour).Unix(), "c_hash": "abc"},
+				jwt.SigningMethodRS256, idp.key, "")
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"access_token":"a","id_token":"` + tok + `"}`))
+		}
+		h := newHarnessAlg(t, idp, []hookSpec{{src: tierHook}}, nil, alg)
+		w := h.do(tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"r"}}))
+		c := verifyOurs(t, h, decodeJSON(t, w.Body.Bytes())["id_token"].(string))
+		if _, ok := c["c_hash"]; ok != kept {
+			t.Errorf("%s: c_hash kept = %v, want %v", alg, ok, kept)
+		}
+	}
+}

@@ -213,7 +213,8 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form ur
 			if typ == "" {
 				typ = "JWT"
 			}
-			if newID, err = i.signIDToken(claims, typ, newAT, form.Get("code")); err != nil {
+			upAlg, _ := idTok.Header["alg"].(string)
+			if newID, err = i.signIDToken(claims, typ, newAT, form.Get("code"), upAlg); err != nil {
 				return nil, &unavailableError{fmt.Errorf("signing ID token: %w", err)}
 			}
 		}
@@ -232,14 +233,22 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form ur
 // they bind it to the tokens beside it and use the hash of the ID token's
 // own algorithm, now ours. Should a key rotation change the algorithm
 // between hashing and signing, it hashes and signs once more.
-func (i *Interceptor) signIDToken(claims map[string]any, typ, accessToken, code string) (string, error) {
+func (i *Interceptor) signIDToken(claims map[string]any, typ, accessToken, code, upstreamAlg string) (string, error) {
 	alg := i.cfg.Signer.Algorithm()
 	for attempt := 0; ; attempt++ {
 		if _, ok := claims["at_hash"]; ok {
 			claims["at_hash"] = keys.HashClaim(alg, accessToken)
 		}
-		if _, ok := claims["c_hash"]; ok && code != "" {
-			claims["c_hash"] = keys.HashClaim(alg, code)
+		if _, ok := claims["c_hash"]; ok {
+			switch {
+			case code != "":
+				claims["c_hash"] = keys.HashClaim(alg, code)
+			case keys.HashClaim(alg, "x") != keys.HashClaim(upstreamAlg, "x"):
+				// No code to hash again (a refresh) and another hash
+				// than the IdP's: a stale c_hash would be wrong; it
+				// only matters in front-channel responses anyway.
+				delete(claims, "c_hash")
+			}
 		}
 		tok, used, err := i.cfg.Signer.SignJWT(claims, typ)
 		if err != nil || used == alg || attempt == 1 {
