@@ -116,8 +116,11 @@ func (e *egress) hostListed(host string) bool {
 	return false
 }
 
-// allowed reports why ip may not be reached, or nil.
+// allowed reports why ip may not be reached, or nil. The zone of a
+// scoped IPv6 address ("[::1%lo]") is dropped first: netip prefixes never
+// contain zoned addresses, so a zone would otherwise slip past every check.
 func (e *egress) allowed(ip netip.Addr, hostListed bool) error {
+	ip = ip.WithZone("")
 	switch {
 	case contains(e.cidrs, ip):
 		return nil
