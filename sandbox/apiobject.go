@@ -26,16 +26,24 @@ func (c *call) api() *goja.Object {
 		return rt.api
 	}
 	api := c.vm.NewObject()
+	// Everything reachable from the reused api object is frozen, the
+	// method functions too: a property a hook hung on one would be there
+	// for the next call.
+	method := func(object, name string) goja.Value {
+		fn := c.vm.ToValue(rt.apiMethod(object, name))
+		rt.freeze(fn.ToObject(c.vm))
+		return fn
+	}
 	for name, methods := range c.inv.API.Objects {
 		o := c.vm.NewObject()
 		for _, m := range methods {
-			_ = o.Set(m, rt.apiMethod(name, m))
+			_ = o.Set(m, method(name, m))
 		}
 		rt.freeze(o)
 		_ = api.Set(name, o)
 	}
 	for _, f := range c.inv.API.Functions {
-		_ = api.Set(f, rt.apiMethod("", f))
+		_ = api.Set(f, method("", f))
 	}
 	rt.freeze(api)
 	rt.api, rt.apiShape = api, c.inv.API
@@ -49,7 +57,7 @@ func sameShape(a, b API) bool {
 		return false
 	}
 	for name, ms := range a.Objects {
-		if !slices.Equal(ms, b.Objects[name]) {
+		if bs, ok := b.Objects[name]; !ok || !slices.Equal(ms, bs) {
 			return false
 		}
 	}

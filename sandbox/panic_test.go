@@ -52,3 +52,30 @@ exports.onBeforeToken = async (event, api) => {
 		t.Fatalf("the next run: %v %v", res, err)
 	}
 }
+
+// The api object is reused across calls of a runtime: nothing a call hangs
+// on it, its objects or its methods reaches the next call.
+func TestAPIObjectCarriesNothingBetweenCalls(t *testing.T) {
+	e, err := New(Options{PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "h.js")
+	os.WriteFile(path, []byte(`
+exports.onBeforeToken = async (event, api) => {
+  for (const target of [api, api.idToken, api.idToken.setClaim, api.deny]) {
+    try { if (target.stash) { api.deny("leak: " + target.stash); return; } } catch (e) {}
+    try { target.stash = event.user.sub; } catch (e) {}
+  }
+};`), 0o600)
+	h, err := e.Compile(path, HookOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, user := range []string{"user0", "user1", "user2"} {
+		res, err := h.Run(context.Background(), Invocation{Handler: "onBeforeToken", Event: map[string]any{"user": map[string]any{"sub": user}}, API: tokenAPI})
+		if err != nil || len(res.Ops) != 0 {
+			t.Fatalf("call %d: %v %+v", i, err, res)
+		}
+	}
+}
