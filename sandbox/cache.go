@@ -90,14 +90,16 @@ func (rt *runtime) newCache() *goja.Object {
 	return o
 }
 
-// cacheKey namespaces the key by hook, so hooks never read each other's
-// entries.
+// cacheKey namespaces the key by hook file, so hooks never read each
+// other's entries: by the hash of the file's absolute path, not its name
+// (two tenants' enrich.js differ), fixed-length so no key can reach into
+// another namespace.
 func (c *call) cacheKey(fc goja.FunctionCall) string {
 	k := c.argString(fc, 0, "cache")
 	if len(k) == 0 || len(k) > maxCacheKey {
 		panic(c.typeError("cache: key must be 1 to %d bytes", maxCacheKey))
 	}
-	return "hook/" + c.hook.opts.Name + "/" + k
+	return "hook/" + c.hook.cacheNS + "/" + k
 }
 
 // MemoryCache is the default Cache: a bounded map in process memory.

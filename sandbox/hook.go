@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -51,6 +53,7 @@ type Hook struct {
 	engine   *Engine
 	opts     HookOptions
 	path     string
+	cacheNS  string // see cacheKey
 	program  *goja.Program
 	exports  []string // sorted names of the exported functions
 	redactor *strings.Replacer
@@ -88,6 +91,7 @@ func (e *Engine) Compile(path string, opts HookOptions) (*Hook, error) {
 		engine:   e,
 		opts:     opts,
 		path:     abs,
+		cacheNS:  cacheNamespace(abs),
 		program:  prg,
 		redactor: newRedactor(opts.Secrets),
 		pool:     make(pool, e.opts.PoolSize),
@@ -104,6 +108,11 @@ func (e *Engine) Compile(path string, opts HookOptions) (*Hook, error) {
 
 // Name returns the hook's name.
 func (h *Hook) Name() string { return h.opts.Name }
+
+func cacheNamespace(abs string) string {
+	sum := sha256.Sum256([]byte(abs))
+	return hex.EncodeToString(sum[:16])
+}
 
 // Path returns the absolute path of the hook file.
 func (h *Hook) Path() string { return h.path }

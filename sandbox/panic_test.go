@@ -79,3 +79,35 @@ exports.onBeforeToken = async (event, api) => {
 		}
 	}
 }
+
+// Two hooks with the same file name in different folders (two tenants'
+// enrich.js) do not share their cache.
+func TestCacheNamespacedByFile(t *testing.T) {
+	e, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hooks []*Hook
+	for _, who := range []string{"a", "b"} {
+		dir := filepath.Join(t.TempDir(), who)
+		os.MkdirAll(dir, 0o700)
+		path := filepath.Join(dir, "enrich.js")
+		os.WriteFile(path, []byte(`
+exports.onBeforeToken = async (event, api) => {
+  const seen = await cache.get("k");
+  if (seen !== undefined) api.deny("saw " + seen);
+  await cache.set("k", "`+who+`");
+};`), 0o600)
+		h, err := e.Compile(path, HookOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hooks = append(hooks, h)
+	}
+	for _, h := range hooks {
+		res, err := h.Run(context.Background(), Invocation{Handler: "onBeforeToken", Event: map[string]any{}, API: tokenAPI})
+		if err != nil || len(res.Ops) != 0 {
+			t.Fatalf("%s: %v %+v", h.Path(), err, res)
+		}
+	}
+}
