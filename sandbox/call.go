@@ -243,7 +243,7 @@ func (c *call) errorf(kind error, format string, args ...any) error {
 		Hook:    c.hook.opts.Name,
 		Handler: c.inv.Handler,
 		Kind:    kind,
-		Detail:  c.hook.redact(fmt.Sprintf(format, args...)),
+		Detail:  truncate(c.hook.redact(fmt.Sprintf(format, args...)), maxDetail),
 	}
 }
 

@@ -45,7 +45,7 @@ func (c *call) log(level zapcore.Level, args []goja.Value) {
 	}
 	// Check first: formatting is wasted on a disabled level.
 	if ce := logger.Check(level, ""); ce != nil {
-		ce.Message = c.hook.redact(c.format(args))
+		ce.Message = truncate(c.hook.redact(c.format(args)), maxLogLine)
 		ce.Write(c.logFields()...)
 	}
 }
@@ -71,15 +71,13 @@ func (c *call) format(args []goja.Value) string {
 			b.WriteByte(' ')
 		}
 		b.WriteString(stringify(c.vm, a))
-		if b.Len() > maxLogLine {
+		// Bound the work; the line is cut to maxLogLine after redaction,
+		// with room kept for a secret straddling the cut.
+		if b.Len() > 16*maxLogLine {
 			break
 		}
 	}
-	s := b.String()
-	if len(s) > maxLogLine {
-		s = s[:maxLogLine] + "…"
-	}
-	return s
+	return b.String()
 }
 
 func stringify(vm *goja.Runtime, v goja.Value) (s string) {

@@ -28,8 +28,10 @@ func describe(vm *goja.Runtime, v goja.Value) (s string) {
 		if recover() != nil {
 			s = "unprintable thrown value"
 		}
-		if len(s) > maxDetail {
-			s = s[:maxDetail] + "…"
+		// Bound the work, not the text: errorf redacts, then truncates
+		// to maxDetail.
+		if len(s) > 64*maxDetail {
+			s = s[:64*maxDetail]
 		}
 	}()
 	switch {

@@ -108,3 +108,33 @@ exports.onBeforeToken = (event, api) => {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// Secrets are hidden in every form they take in a log line or an error:
+// JSON-escaped (a PEM key logged inside an object), URL-escaped, and cut at
+// the length limit (redacted before the cut, so no prefix shows).
+func TestRedactionCoversEscapedAndCutForms(t *testing.T) {
+	pem := "-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END KEY-----"
+	core, logs := observer.New(zap.DebugLevel)
+	h := mustHook(t, Options{}, HookOptions{Logger: zap.New(core), Secrets: map[string]string{"PEM": pem, "T": "tok_ABCDEFGH12345"}}, `
+exports.onBeforeToken = () => {
+  console.log({ key: secrets.PEM });
+  console.log(encodeURIComponent(secrets.PEM));
+  console.log("x".repeat(4090) + secrets.T);
+  throw { key: secrets.PEM, t: secrets.T };
+};`)
+	_, err := h.Run(context.Background(), Invocation{Handler: "onBeforeToken", Event: map[string]any{}, API: tokenAPI})
+	if err == nil {
+		t.Fatal("the hook threw")
+	}
+	texts := []string{err.Error()}
+	for _, e := range logs.All() {
+		texts = append(texts, e.Message)
+	}
+	for _, s := range texts {
+		for _, leak := range []string{"MIIBOgIBAAJBAKj34", "tok_A", "BEGIN%20KEY", "BEGIN+KEY"} {
+			if strings.Contains(s, leak) {
+				t.Errorf("secret piece %q in %q", leak, s[:min(len(s), 200)])
+			}
+		}
+	}
+}

@@ -221,7 +221,7 @@ func (h *Hook) run(ctx context.Context, inv Invocation) (ops []Op, err error) {
 		if x := recover(); x != nil {
 			c.finish()
 			h.opts.Logger.Error("hook run panicked", zap.String("hook", h.opts.Name),
-				zap.String("handler", inv.Handler), zap.Any("panic", x), zap.Stack("stack"))
+				zap.String("handler", inv.Handler), zap.String("panic", h.redact(fmt.Sprint(x))), zap.Stack("stack"))
 			ops, err = nil, &Error{Hook: h.opts.Name, Handler: inv.Handler, Kind: ErrThrown, Detail: "internal error in the sandbox"}
 		}
 	}()

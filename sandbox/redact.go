@@ -1,21 +1,42 @@
 package sandbox
 
 import (
+	"encoding/json"
 	"errors"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 const redacted = "[REDACTED]"
 
-// newRedactor replaces every secret value with a marker. Longer values come
-// first so a secret containing another is hidden whole.
+// newRedactor replaces every secret value with a marker, in the forms it
+// takes in text: as it is, JSON- or Go-quoted (a PEM key's newlines become
+// \n when a hook logs an object or throws one), and URL-escaped. Longer
+// values come first so a secret containing another is hidden whole.
 func newRedactor(secrets map[string]string) *strings.Replacer {
-	values := make([]string, 0, len(secrets))
-	for _, v := range secrets {
-		if v != "" {
+	seen := map[string]bool{}
+	values := make([]string, 0, 4*len(secrets))
+	add := func(v string) {
+		if v != "" && !seen[v] {
+			seen[v] = true
 			values = append(values, v)
 		}
+	}
+	for _, v := range secrets {
+		if v == "" {
+			continue
+		}
+		add(v)
+		if b, err := json.Marshal(v); err == nil {
+			add(string(b[1 : len(b)-1]))
+		}
+		q := strconv.Quote(v)
+		add(q[1 : len(q)-1])
+		add(url.QueryEscape(v))
+		add(url.PathEscape(v))
 	}
 	if len(values) == 0 {
 		return nil
@@ -26,6 +47,19 @@ func newRedactor(secrets map[string]string) *strings.Replacer {
 		pairs = append(pairs, v, redacted)
 	}
 	return strings.NewReplacer(pairs...)
+}
+
+// truncate cuts s to n bytes (on a rune boundary), marking the cut.
+// Redact first, then truncate: cut first, a secret split at the edge
+// would no longer match and its start would leak.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func (h *Hook) redact(s string) string {
