@@ -4,6 +4,8 @@ import (
 	goruntime "runtime"
 	"time"
 
+	"github.com/dlclark/regexp2/v2"
+
 	"go.uber.org/zap"
 )
 
@@ -55,6 +57,17 @@ type Options struct {
 	// Default: a no-op logger.
 	Logger *zap.Logger
 }
+
+func init() {
+	// goja hands regular expressions Go's regexp cannot run (backreferences,
+	// lookaround) to regexp2, whose backtracking is native code an
+	// interrupt cannot stop: bound every match instead. A timed-out match
+	// is no match.
+	regexp2.DefaultMatchTimeout = regexpTimeout
+}
+
+// regexpTimeout bounds one regular expression match in a hook.
+const regexpTimeout = time.Second
 
 // Engine compiles hooks. It is safe for concurrent use.
 type Engine struct {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dop251/goja"
@@ -47,13 +48,18 @@ type HookOptions struct {
 	Logger *zap.Logger
 }
 
+// maxStuck is how many abandoned runs of one hook may still be running
+// before further runs fail at once.
+const maxStuck = 2
+
 // Hook is a compiled hook file. It is safe for concurrent use: each run
 // gets a runtime of its own.
 type Hook struct {
 	engine   *Engine
 	opts     HookOptions
 	path     string
-	cacheNS  string // see cacheKey
+	cacheNS  string       // see cacheKey
+	stuck    atomic.Int32 // abandoned runs still running
 	program  *goja.Program
 	exports  []string // sorted names of the exported functions
 	redactor *strings.Replacer
@@ -178,19 +184,35 @@ func (h *Hook) Run(ctx context.Context, inv Invocation) (*Result, error) {
 		ops []Op
 		err error
 	}
-	done := make(chan outcome, 1)
-	h.engine.workers.do(func() {
-		ops, err := h.run(ctx, inv)
-		done <- outcome{ops, err}
-	})
 	var out outcome
-	select {
-	case out = <-done:
-	case <-ctx.Done():
+	if n := h.stuck.Load(); n >= maxStuck {
+		// Runs stuck in native code go on using CPU and memory until they
+		// end; a hook that keeps causing them must not pile them up.
+		out.err = &Error{Hook: h.opts.Name, Handler: inv.Handler, Kind: ErrLimit,
+			Detail: fmt.Sprintf("%d earlier runs are still stuck in a native call", n)}
+	} else {
+		done := make(chan outcome, 1)
+		// state settles the race between the run ending and Run giving up
+		// on it: exactly one side wins, and only an abandoned run that
+		// later ends gives its stuck count back.
+		const running, finished, abandoned = 0, 1, 2
+		var state atomic.Int32
+		h.engine.workers.do(func() {
+			ops, err := h.run(ctx, inv)
+			if !state.CompareAndSwap(running, finished) {
+				h.stuck.Add(-1)
+			}
+			done <- outcome{ops, err}
+		})
 		select {
 		case out = <-done:
-		default:
-			out.err = &Error{Hook: h.opts.Name, Handler: inv.Handler, Kind: ErrTimeout, Detail: "abandoned"}
+		case <-ctx.Done():
+			if state.CompareAndSwap(running, abandoned) {
+				h.stuck.Add(1)
+				out.err = &Error{Hook: h.opts.Name, Handler: inv.Handler, Kind: ErrTimeout, Detail: "abandoned"}
+			} else {
+				out = <-done
+			}
 		}
 	}
 	d := time.Since(start)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -109,5 +110,41 @@ exports.onBeforeToken = async (event, api) => {
 		if err != nil || len(res.Ops) != 0 {
 			t.Fatalf("%s: %v %+v", h.Path(), err, res)
 		}
+	}
+}
+
+// A catastrophic regular expression ends at the match timeout (as no
+// match) instead of burning a core after its run was given up.
+func TestCatastrophicRegexpIsBounded(t *testing.T) {
+	h := mustHook(t, Options{Timeout: 5 * time.Second}, HookOptions{}, `
+exports.onBeforeToken = (e, api) => { api.deny(String(/^(?=(a+)+$)\1b/.test("a".repeat(32) + "!"))) };`)
+	res, err := h.Run(context.Background(), Invocation{Handler: "onBeforeToken", Event: map[string]any{}, API: tokenAPI})
+	if err != nil || res.Ops[0].Args[0] != "false" {
+		t.Fatalf("%v %+v", err, res)
+	}
+}
+
+// Runs stuck in a native call past their deadline are counted; while too
+// many are, the hook's next runs fail at once instead of piling up.
+func TestStuckRunsAreCapped(t *testing.T) {
+	h := mustHook(t, Options{}, HookOptions{}, `exports.onBeforeToken = (e, api) => { api.deny("x") };`)
+	release := make(chan struct{})
+	blocking := API{Objects: tokenAPI.Objects, Functions: tokenAPI.Functions, Check: func(Op) error { <-release; return nil }}
+	for i := 0; i < maxStuck; i++ {
+		_, err := h.Run(context.Background(), Invocation{Handler: "onBeforeToken", Event: map[string]any{}, API: blocking, Timeout: 20 * time.Millisecond})
+		if !errors.Is(err, ErrTimeout) {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	_, err := h.Run(context.Background(), Invocation{Handler: "onBeforeToken", Event: map[string]any{}, API: tokenAPI})
+	if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "stuck") {
+		t.Fatalf("with %d runs stuck: %v", maxStuck, err)
+	}
+	close(release)
+	for deadline := time.Now().Add(5 * time.Second); h.stuck.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := h.Run(context.Background(), Invocation{Handler: "onBeforeToken", Event: map[string]any{}, API: tokenAPI}); err != nil {
+		t.Fatalf("after the stuck runs ended: %v", err)
 	}
 }

@@ -49,6 +49,60 @@
   guard(Array, "from", (_, [src]) => {
     if (src != null && src.length > maxArray) tooBig("Array.from");
   });
+  guard(Array.prototype, "toLocaleString", (a) => {
+    if (a != null && a.length > maxArray) tooBig("Array.prototype.toLocaleString on a huge array");
+  });
+
+  // Methods whose output is far larger than their input: bound the total,
+  // counted in JavaScript (interruptible) before the native call.
+  function joinedLength(a, sep) {
+    let n = a.length > 0 ? (a.length - 1) * sep : 0;
+    for (let i = 0; i < a.length && n <= maxString; i++) {
+      const e = a[i];
+      if (e != null) n += String(e).length;
+    }
+    return n;
+  }
+  for (const m of ["join", "toString", "toLocaleString"]) {
+    guard(Array.prototype, m, (a, [sep]) => {
+      if (a != null && joinedLength(a, m === "join" && sep !== undefined ? strLen(sep) : 1) > maxString) {
+        tooBig("Array.prototype." + m);
+      }
+    });
+  }
+  for (const m of ["replace", "replaceAll"]) {
+    guard(String.prototype, m, (s, [, r]) => {
+      if (typeof r === "string" && strLen(s) * Math.max(1, r.length) > maxString) tooBig("String.prototype." + m);
+    });
+  }
+  guard(String.prototype, "concat", (s, args) => {
+    let n = strLen(s);
+    for (const a of args) n += strLen(a);
+    if (n > maxString) tooBig("String.prototype.concat");
+  });
+  guard(Array.prototype, "concat", (a, args) => {
+    let n = a.length;
+    for (const x of args) n += x != null && typeof x.length === "number" ? x.length : 1;
+    if (n > maxArray) tooBig("Array.prototype.concat");
+  });
+  // JSON.stringify's output size, estimated by a walk that stops at the
+  // limit; cycles are left to stringify's own error.
+  function jsonSize(v, seen, budget) {
+    if (v === null || typeof v !== "object") {
+      return typeof v === "string" ? v.length + 2 : 24;
+    }
+    if (seen.has(v)) return 0;
+    seen.add(v);
+    let n = 2;
+    for (const k of Object.keys(v)) {
+      n += k.length + 4 + jsonSize(v[k], seen, budget - n);
+      if (n > budget) break;
+    }
+    return n;
+  }
+  guard(JSON, "stringify", (_, [v]) => {
+    if (jsonSize(v, new WeakSet(), maxString) > maxString) tooBig("JSON.stringify");
+  });
 
   // Constructors whose numeric argument is an allocation size.
   function sized(name, limit) {
@@ -67,6 +121,9 @@
       },
     });
     defineProperty(G, name, { value: P, writable: true, configurable: true });
+    // Instances lead back to their constructor: [].constructor must be
+    // the guarded one too.
+    if (C.prototype) defineProperty(C.prototype, "constructor", { value: P, writable: true, configurable: true });
   }
   sized("Array", maxArray);
   sized("ArrayBuffer", maxString);
