@@ -2,9 +2,11 @@ package oidc
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -418,5 +420,41 @@ func TestCHashOnRefresh(t *testing.T) {
 		if _, ok := c["c_hash"]; ok != kept {
 			t.Errorf("%s: c_hash kept = %v, want %v", alg, ok, kept)
 		}
+	}
+}
+
+// With the issuer rewritten, a form_post authorization response (an HTML
+// page posting code, state and iss) carries the public issuer too; other
+// pages pass as they are.
+func TestIssuerRewriteInFormPost(t *testing.T) {
+	idp := newTestIdP(t)
+	orig := idp.srv.Config.Handler
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/authorize":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, `<!DOCTYPE html><html><body onload="document.forms[0].submit()"><FORM method='post' action="https://rp.example/cb">
+<input type="hidden" name="code" value="c1"/><INPUT TYPE=hidden VALUE="%s" NAME=iss><input type="hidden" name="state" value="a&amp;b"/></FORM></body></html>`, idp.srv.URL)
+		case "/login-page":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, `<html><body><form><input name="username"></form></body></html>`)
+		default:
+			orig.ServeHTTP(w, r)
+		}
+	})
+	h := newHarness(t, idp, nil, func(c *Config) { c.Issuer = "https://auth.example.com" })
+	r := httptest.NewRequest(http.MethodGet, "https://auth.example.com/authorize?response_mode=form_post", nil)
+	r.Header.Set("Accept", "text/html")
+	w := h.do(r)
+	page := w.Body.String()
+	if !strings.Contains(page, `VALUE="https://auth.example.com" NAME=iss`) || strings.Contains(page, idp.srv.URL) {
+		t.Fatalf("form_post page: %s", page)
+	}
+	if !strings.Contains(page, `value="a&amp;b"`) || w.Header().Get("Content-Length") != strconv.Itoa(len(page)) {
+		t.Fatalf("rest of the page or length changed: %v %s", w.Header(), page)
+	}
+	r = httptest.NewRequest(http.MethodGet, "https://auth.example.com/login-page", nil)
+	if w := h.do(r); w.Body.String() != `<html><body><form><input name="username"></form></body></html>` {
+		t.Fatalf("other page: %s", w.Body)
 	}
 }

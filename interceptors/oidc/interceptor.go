@@ -263,7 +263,14 @@ func (i *Interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 	}
 	i.swapBearer(r)
 	if i.rewritesIssuer(d) {
-		w = &issRewriter{ResponseWriter: w, from: d.acceptedIssuers(publicOrigin(r)), to: i.cfg.Issuer}
+		if strings.Contains(r.Header.Get("Accept"), "text/html") {
+			// A form_post page must come uncompressed to be rewritten.
+			r.Header.Set("Accept-Encoding", "identity")
+		}
+		iw := &issRewriter{ResponseWriter: w, from: d.acceptedIssuers(publicOrigin(r)), to: i.cfg.Issuer, limit: i.cfg.MaxBody}
+		err := next.ServeHTTP(iw, r)
+		iw.finish()
+		return err
 	}
 	return next.ServeHTTP(w, r)
 }
