@@ -55,6 +55,9 @@ type Config struct {
 	// for the proxy's own issuer and is known only once Addr is.
 	SelfIssuer string
 	LogLevel   string // Caddy's default log level; empty: ERROR
+	// Plain leaves idp_hooks out: reverse_proxy alone, the baseline of
+	// pass-through measurements.
+	Plain bool
 }
 
 // LoadCaddy loads c into the process-global Caddy (admin endpoint off,
@@ -89,10 +92,7 @@ func LoadCaddy(t testing.TB, c Config) string {
 		"apps": map[string]any{"http": map[string]any{"servers": map[string]any{"idp": map[string]any{
 			"listen":          []string{c.Addr},
 			"automatic_https": map[string]any{"disable": true},
-			"routes": []any{map[string]any{"handle": []any{
-				handler,
-				map[string]any{"handler": "reverse_proxy", "upstreams": []any{map[string]any{"dial": dial}}},
-			}}},
+			"routes": []any{map[string]any{"handle": handlers(c.Plain, handler, dial)}},
 		}}}},
 	}
 	b, err := json.Marshal(cfg)
@@ -103,6 +103,14 @@ func LoadCaddy(t testing.TB, c Config) string {
 		t.Fatalf("loading caddy config: %v", err)
 	}
 	return "http://" + c.Addr
+}
+
+func handlers(plain bool, idpHooks map[string]any, dial string) []any {
+	proxy := map[string]any{"handler": "reverse_proxy", "upstreams": []any{map[string]any{"dial": dial}}}
+	if plain {
+		return []any{proxy}
+	}
+	return []any{idpHooks, proxy}
 }
 
 // WriteHook writes a hook file into dir and returns its path.
