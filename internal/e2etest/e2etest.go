@@ -92,7 +92,7 @@ func LoadCaddy(t testing.TB, c Config) string {
 		"apps": map[string]any{"http": map[string]any{"servers": map[string]any{"idp": map[string]any{
 			"listen":          []string{c.Addr},
 			"automatic_https": map[string]any{"disable": true},
-			"routes": []any{map[string]any{"handle": handlers(c.Plain, handler, dial)}},
+			"routes":          []any{map[string]any{"handle": handlers(c.Plain, handler, dial)}},
 		}}}},
 	}
 	b, err := json.Marshal(cfg)
