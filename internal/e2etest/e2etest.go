@@ -55,6 +55,9 @@ type Config struct {
 	// for the proxy's own issuer and is known only once Addr is.
 	SelfIssuer string
 	LogLevel   string // Caddy's default log level; empty: ERROR
+	// Admin, when set, is the admin endpoint's address (metrics are
+	// served there); empty turns the admin endpoint off.
+	Admin string
 	// Plain leaves idp_hooks out: reverse_proxy alone, the baseline of
 	// pass-through measurements.
 	Plain bool
@@ -86,7 +89,7 @@ func LoadCaddy(t testing.TB, c Config) string {
 		handler["issuer"] = c.SelfIssuer
 	}
 	cfg := map[string]any{
-		"admin":   map[string]any{"disabled": true},
+		"admin":   adminConfig(c.Admin),
 		"storage": map[string]any{"module": "file_system", "root": filepath.Join(c.Dir, "storage")},
 		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": level}}},
 		"apps": map[string]any{"http": map[string]any{"servers": map[string]any{"idp": map[string]any{
@@ -103,6 +106,13 @@ func LoadCaddy(t testing.TB, c Config) string {
 		t.Fatalf("loading caddy config: %v", err)
 	}
 	return "http://" + c.Addr
+}
+
+func adminConfig(addr string) map[string]any {
+	if addr == "" {
+		return map[string]any{"disabled": true}
+	}
+	return map[string]any{"listen": addr}
 }
 
 func handlers(plain bool, idpHooks map[string]any, dial string) []any {
