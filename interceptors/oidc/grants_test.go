@@ -458,3 +458,17 @@ func TestIssuerRewriteInFormPost(t *testing.T) {
 		t.Fatalf("other page: %s", w.Body)
 	}
 }
+
+// A token request naming two different clients (Basic and form) cannot
+// steer hook selection: the client comes from the tokens.
+func TestConflictingClientIdentities(t *testing.T) {
+	h := newHarness(t, newTestIdP(t), []hookSpec{{src: `exports.onBeforeToken = (e, api) => api.deny("web is locked")`, apps: []string{"web"}}}, nil)
+	form := codeForm()
+	form.Set("client_id", "web")
+	r := httptest.NewRequest(http.MethodPost, "http://idp.test/token", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.SetBasicAuth("someone-else", "")
+	if w := h.do(r); w.Code != 400 || !strings.Contains(w.Body.String(), "web is locked") {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+}

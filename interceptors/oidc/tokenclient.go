@@ -12,16 +12,22 @@ import (
 // HTTP Basic, or the issuer of a client assertion. The IdP authenticates
 // the client; a token response only exists if it succeeded.
 func requestClientID(r *http.Request, form url.Values) string {
-	// HTTP Basic first: it is what the IdP authenticates; a form client_id
-	// beside it is not.
+	// HTTP Basic first: it is what the IdP authenticates. A form client_id
+	// that disagrees with it makes the client unknown until the tokens
+	// name it: hooks are then chosen from the answer, never skipped on a
+	// claim the IdP may not have checked.
+	formID := form.Get("client_id")
 	if id, _, ok := r.BasicAuth(); ok {
 		if u, err := url.QueryUnescape(id); err == nil {
-			return u
+			id = u
+		}
+		if formID != "" && formID != id {
+			return ""
 		}
 		return id
 	}
-	if id := form.Get("client_id"); id != "" {
-		return id
+	if formID != "" {
+		return formID
 	}
 	if a := form.Get("client_assertion"); a != "" {
 		parts := strings.Split(a, ".")
