@@ -15,6 +15,15 @@ func toJS(vm *goja.Runtime, v any) goja.Value {
 		return goja.Null()
 	case string, bool, float64, float32, int, int64, int32, uint, uint64, uint32:
 		return vm.ToValue(v)
+	case json.Number:
+		// Claims decoded with UseNumber: integral ones as integers.
+		if i, err := v.Int64(); err == nil {
+			return vm.ToValue(i)
+		}
+		if f, err := v.Float64(); err == nil {
+			return vm.ToValue(f)
+		}
+		return vm.ToValue(string(v))
 	case map[string]any:
 		obj := vm.NewObject()
 		for k, e := range v {

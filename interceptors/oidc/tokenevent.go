@@ -65,13 +65,15 @@ func tokenEventData(form url.Values, grant, clientID string, resp map[string]jso
 	if aud := form.Get("audience"); aud != "" {
 		data["audience"] = aud
 	}
+	// The claims go as decoded (numbers as json.Number): the sandbox
+	// copies them into the hook's own objects, nothing shares them.
 	if idTok != nil {
-		data["id_token"] = plainMap(idTok.Claims)
+		data["id_token"] = idTok.Claims
 	} else {
 		data["id_token"] = nil
 	}
 	if atTok != nil {
-		data["access_token"] = plainMap(atTok.Claims)
+		data["access_token"] = atTok.Claims
 	} else {
 		data["access_token"] = nil
 	}
@@ -98,7 +100,7 @@ func tokenUser(idTok, atTok *verified) map[string]any {
 	user := make(map[string]any, len(src))
 	for k, v := range src {
 		if !protocolClaims[k] {
-			user[k] = plain(v)
+			user[k] = v
 		}
 	}
 	return user
