@@ -86,10 +86,15 @@ var catalog = map[string]Spec{
 	AfterEmailVerification: {Mode: Async},
 }
 
+// handlerNames caches HandlerName for the catalog: it is asked on every
+// request that may raise an event.
+var handlerNames = map[string]string{}
+
 func init() {
 	for id, s := range catalog {
 		s.ID = id
 		catalog[id] = s
+		handlerNames[id] = handlerName(id)
 	}
 }
 
@@ -111,6 +116,13 @@ func IDs() []string {
 // HandlerName maps an event id to the function a hook exports for it:
 // before_token → onBeforeToken, before_saml_assertion → onBeforeSamlAssertion.
 func HandlerName(id string) string {
+	if n, ok := handlerNames[id]; ok {
+		return n
+	}
+	return handlerName(id)
+}
+
+func handlerName(id string) string {
 	var b strings.Builder
 	b.WriteString("on")
 	for _, part := range strings.Split(id, "_") {

@@ -116,7 +116,15 @@ func (i *Interceptor) readForm(r *http.Request) (url.Values, error) {
 	if mt != "application/x-www-form-urlencoded" {
 		return nil, nil
 	}
-	b, err := readCapped(r.Body, i.cfg.MaxBody)
+	var b []byte
+	var err error
+	if n := r.ContentLength; n >= 0 && n <= i.cfg.MaxBody {
+		// The usual case: a declared length, read in one allocation.
+		b = make([]byte, n)
+		_, err = io.ReadFull(r.Body, b)
+	} else {
+		b, err = readCapped(r.Body, i.cfg.MaxBody)
+	}
 	r.Body.Close()
 	if err != nil {
 		if errors.Is(err, errTooLarge) {

@@ -110,9 +110,9 @@ func (i *Interceptor) wantsToken(grant, clientID string) bool {
 // returns the new body, or nil when nothing changed.
 func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form url.Values, grant, clientID string, d *Discovery) ([]byte, error) {
 	ctx := r.Context()
-	var resp map[string]json.RawMessage
-	if err := json.Unmarshal(body, &resp); err != nil {
-		return nil, fmt.Errorf("token response is not a JSON object: %w", err)
+	resp, err := tokenFields(body)
+	if err != nil {
+		return nil, err
 	}
 	at, err := jsonString(resp, "access_token")
 	if err != nil || at == "" {

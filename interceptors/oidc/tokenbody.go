@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -18,22 +20,78 @@ func spliceTokens(body []byte, resp map[string]json.RawMessage, tokens map[strin
 		if !ok || tok == "" {
 			continue
 		}
-		nv, _ := json.Marshal(tok)
+		nv := jsonQuote(tok)
 		if bytes.Equal(old, nv) {
 			continue
 		}
-		if bytes.Count(out, old) != 1 {
+		i := bytes.Index(out, old)
+		if i < 0 || bytes.Contains(out[i+len(old):], old) {
+			// Encode the whole object anew, every field of the IdP's kept.
+			var all map[string]json.RawMessage
+			if err := json.Unmarshal(body, &all); err != nil {
+				return body
+			}
 			for f, t := range tokens {
-				if _, ok := resp[f]; ok && t != "" {
-					resp[f], _ = json.Marshal(t)
+				if _, ok := all[f]; ok && t != "" {
+					all[f] = jsonQuote(t)
 				}
 			}
-			b, _ := json.Marshal(resp)
+			b, _ := json.Marshal(all)
 			return b
 		}
-		out = bytes.Replace(out, old, nv, 1)
+		spliced := make([]byte, 0, len(out)-len(old)+len(nv))
+		spliced = append(spliced, out[:i]...)
+		spliced = append(spliced, nv...)
+		out = append(spliced, out[i+len(old):]...)
 	}
 	return out
+}
+
+// tokenFields decodes the fields of a token response idphooks reads,
+// validating the whole body as a JSON object; the other fields stay in the
+// body, which is spliced rather than encoded anew.
+func tokenFields(body []byte) (map[string]json.RawMessage, error) {
+	var f struct {
+		AccessToken json.RawMessage `json:"access_token"`
+		IDToken     json.RawMessage `json:"id_token"`
+		Scope       json.RawMessage `json:"scope"`
+		TokenType   json.RawMessage `json:"token_type"`
+		ExpiresIn   json.RawMessage `json:"expires_in"`
+	}
+	if err := json.Unmarshal(body, &f); err != nil {
+		return nil, fmt.Errorf("token response is not a JSON object: %w", err)
+	}
+	if bytes.HasPrefix(bytes.TrimSpace(body), []byte("null")) {
+		return nil, fmt.Errorf("token response is not a JSON object: null")
+	}
+	resp := make(map[string]json.RawMessage, 5)
+	add := func(k string, v json.RawMessage) {
+		if v != nil {
+			resp[k] = v
+		}
+	}
+	add("access_token", f.AccessToken)
+	add("id_token", f.IDToken)
+	add("scope", f.Scope)
+	add("token_type", f.TokenType)
+	add("expires_in", f.ExpiresIn)
+	return resp, nil
+}
+
+// jsonQuote encodes a token as a JSON string. Tokens (base64url, dots,
+// hyphens) need no escaping; anything else goes through the encoder.
+func jsonQuote(tok string) []byte {
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(tok)
+			return b
+		}
+	}
+	b := make([]byte, 0, len(tok)+2)
+	b = append(b, '"')
+	b = append(b, tok...)
+	return append(b, '"')
 }
 
 func jsonString(m map[string]json.RawMessage, key string) (string, error) {
@@ -62,11 +120,9 @@ func tokenExpiry(atTok *verified, resp map[string]json.RawMessage) time.Time {
 		}
 	}
 	if raw, ok := resp["expires_in"]; ok {
-		var n json.Number
-		if json.Unmarshal(raw, &n) == nil {
-			if s, err := n.Int64(); err == nil && s > 0 {
-				return time.Now().Add(time.Duration(s) * time.Second)
-			}
+		// A number, or a numeric string as some IdPs send.
+		if s, err := strconv.ParseInt(strings.Trim(string(raw), `"`), 10, 64); err == nil && s > 0 {
+			return time.Now().Add(time.Duration(s) * time.Second)
 		}
 	}
 	return time.Now().Add(time.Hour)

@@ -33,6 +33,9 @@ type Discovery struct {
 	// MTLSEndpointAliases (RFC 8705) are the same endpoints for clients
 	// using mutual TLS; requests there are intercepted alike.
 	MTLSEndpointAliases map[string]string `json:"mtls_endpoint_aliases"`
+
+	// issuerOrigin is Issuer's scheme://host, parsed once per fetch.
+	issuerOrigin string
 }
 
 // endpoint returns an endpoint URL by its discovery name.
@@ -179,6 +182,7 @@ func (u *Upstream) fetchDiscovery(ctx context.Context) (*Discovery, error) {
 			return nil, fmt.Errorf("upstream discovery: %q is not an absolute URL", s)
 		}
 	}
+	d.issuerOrigin = originOf(d.Issuer)
 	return &d, nil
 }
 
@@ -190,7 +194,11 @@ func (u *Upstream) fetchDiscovery(ctx context.Context) (*Discovery, error) {
 // directly. The signature is what proves the token is the IdP's.
 func (d *Discovery) acceptedIssuers(public string) []string {
 	iss := []string{d.Issuer}
-	if o := originOf(d.Issuer); o != "" && public != "" && o != public {
+	o := d.issuerOrigin
+	if o == "" {
+		o = originOf(d.Issuer)
+	}
+	if o != "" && public != "" && o != public {
 		iss = append(iss, public+d.Issuer[len(o):])
 	}
 	return iss
