@@ -40,10 +40,12 @@ func openState(path string) (oidc.Swaps, sandbox.Cache, string, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, err
 		}
-		// Swap entries are flushed to disk every second rather than on
-		// every token response: a Caddy crash loses none, a machine crash
-		// at most a second of them (those clients log in again).
-		db, err := store.OpenBolt(path, store.BoltOptions{SyncEvery: time.Second})
+		// Swap entries are committed in batches every 50 ms and flushed
+		// to disk every second, rather than a transaction and an fsync on
+		// every token response (38 µs and 400 µs): a Caddy crash loses at
+		// most 50 ms of them, a machine crash a second; those clients log
+		// in again.
+		db, err := store.OpenBolt(path, store.BoltOptions{SyncEvery: time.Second, WriteBehind: 50 * time.Millisecond})
 		if err != nil {
 			return nil, err
 		}

@@ -22,6 +22,14 @@ func benchStores(b *testing.B, f func(b *testing.B, s Store)) {
 		b.Cleanup(func() { bolt.Close() })
 		f(b, bolt.Bucket("bench"))
 	})
+	b.Run("bolt-write-behind", func(b *testing.B) {
+		bolt, err := OpenBolt(filepath.Join(b.TempDir(), "state.db"), BoltOptions{SweepInterval: -1, SyncEvery: time.Second, WriteBehind: 50 * time.Millisecond})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { bolt.Close() })
+		f(b, bolt.Bucket("bench"))
+	})
 	b.Run("memory", func(b *testing.B) {
 		m := NewMemory()
 		b.Cleanup(func() { m.Close() })

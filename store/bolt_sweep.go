@@ -15,23 +15,25 @@ const sweepBatch = 1000
 // maintain sweeps expired entries every sweep and, with NoSync, flushes the
 // file to disk every sync, until Close; a non-positive interval turns its
 // task off. The last flush happens on the way out.
-func (b *Bolt) maintain(sweep, sync time.Duration) {
+func (b *Bolt) maintain(sweep, sync, writeBehind time.Duration) {
 	defer close(b.done)
-	var sweepC, syncC <-chan time.Time
-	if sweep > 0 {
-		t := time.NewTicker(sweep)
-		defer t.Stop()
-		sweepC = t.C
+	ticker := func(d time.Duration) <-chan time.Time {
+		if d <= 0 {
+			return nil
+		}
+		t := time.NewTicker(d)
+		go func() { <-b.stop; t.Stop() }()
+		return t.C
 	}
-	if sync > 0 {
-		t := time.NewTicker(sync)
-		defer t.Stop()
-		syncC = t.C
-		defer b.flush()
-	}
+	sweepC, syncC, commitC := ticker(sweep), ticker(sync), ticker(writeBehind)
 	for {
 		select {
 		case <-b.stop:
+			// Pending writes go into the file, then the file to disk.
+			b.commit()
+			if sync > 0 {
+				b.flush()
+			}
 			return
 		case <-sweepC:
 			if _, err := b.Sweep(); err != nil {
@@ -39,6 +41,8 @@ func (b *Bolt) maintain(sweep, sync time.Duration) {
 			}
 		case <-syncC:
 			b.flush()
+		case <-commitC:
+			b.commit()
 		}
 	}
 }

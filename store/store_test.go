@@ -272,3 +272,50 @@ func TestBoltSyncEvery(t *testing.T) {
 		t.Fatalf("after reopen: %q %v", v, err)
 	}
 }
+
+// With WriteBehind, writes are readable at once, committed in the
+// background, and on Close; deletions too.
+func TestBoltWriteBehind(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	b, err := OpenBolt(path, BoltOptions{WriteBehind: 5 * time.Millisecond, SyncEvery: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s := b.Bucket("x")
+	for i := range 100 {
+		if err := s.Set(ctx, fmt.Sprint("k", i), []byte(fmt.Sprint("v", i)), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := s.Get(ctx, fmt.Sprint("k", i)); err != nil || string(v) != fmt.Sprint("v", i) {
+			t.Fatalf("read-your-write %d: %q %v", i, v, err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // a background commit
+	if err := s.Delete(ctx, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "k1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted entry: %v", err)
+	}
+	if err := s.Set(ctx, "late", []byte("v"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b2, err := OpenBolt(path, BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	s2 := b2.Bucket("x")
+	for _, k := range []string{"k0", "k99", "late"} {
+		if _, err := s2.Get(ctx, k); err != nil {
+			t.Errorf("%s after reopen: %v", k, err)
+		}
+	}
+	if _, err := s2.Get(ctx, "k1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("k1 after reopen: %v", err)
+	}
+}
