@@ -54,11 +54,11 @@ type BoltOptions struct {
 type Bolt struct {
 	pending *pendingWrites // nil without WriteBehind
 	db      *bbolt.DB
-	now  func() time.Time
-	log  *zap.Logger
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	now     func() time.Time
+	log     *zap.Logger
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 }
 
 // OpenBolt opens or creates the bbolt file at path and starts its sweep.
