@@ -2,7 +2,6 @@ package oidc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -114,13 +113,9 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form ur
 	if err != nil {
 		return nil, err
 	}
-	at, err := jsonString(resp, "access_token")
-	if err != nil || at == "" {
+	at, idt := resp.AccessToken, resp.IDToken
+	if at == "" {
 		return nil, errors.New("token response has no access_token string")
-	}
-	idt, err := jsonString(resp, "id_token")
-	if err != nil {
-		return nil, err
 	}
 
 	var idTok, atTok *verified
@@ -226,7 +221,8 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form ur
 	if newAT == at && newID == idt {
 		return nil, nil
 	}
-	return spliceTokens(body, resp, map[string]string{"access_token": newAT, "id_token": newID}), nil
+	return spliceTokens(body, map[string]string{"access_token": at, "id_token": idt},
+		map[string]string{"access_token": newAT, "id_token": newID}), nil
 }
 
 // signIDToken signs an ID token whose at_hash and c_hash are recomputed:
@@ -261,7 +257,7 @@ func (i *Interceptor) signIDToken(claims map[string]any, typ, accessToken, code,
 // rememberTokens stores what the swap-back and userinfo paths need. A
 // rewritten access token without its swap entry would be refused by the
 // IdP later, so failing to store it fails the response.
-func (i *Interceptor) rememberTokens(ctx context.Context, resp map[string]json.RawMessage,
+func (i *Interceptor) rememberTokens(ctx context.Context, resp *tokenAnswer,
 	at, newAT string, atTok *verified, idt, newID string, idTok *verified, clientID string, idEdits []claimEdit) error {
 	atExp := tokenExpiry(atTok, resp)
 	switch {
@@ -285,8 +281,8 @@ func (i *Interceptor) rememberTokens(ctx context.Context, resp map[string]json.R
 
 // isDPoP reports a DPoP-bound access token (RFC 9449): by token_type or by
 // a JWK thumbprint confirmation.
-func isDPoP(resp map[string]json.RawMessage, atTok *verified) bool {
-	if tt, _ := jsonString(resp, "token_type"); strings.EqualFold(tt, "DPoP") {
+func isDPoP(resp *tokenAnswer, atTok *verified) bool {
+	if strings.EqualFold(resp.TokenType, "DPoP") {
 		return true
 	}
 	cnf, _ := atTok.Claims["cnf"].(map[string]any)

@@ -390,19 +390,18 @@ func TestEncryptedIDTokenPasses(t *testing.T) {
 
 func TestSpliceTokens(t *testing.T) {
 	body := []byte(`{"token_type":"Bearer","access_token":"A1", "id_token":"I1","x":{"keep":[1,2]}}`)
-	var resp map[string]json.RawMessage
-	json.Unmarshal(body, &resp)
-	got := spliceTokens(body, resp, map[string]string{"access_token": "A2", "id_token": "I2"})
+	got := spliceTokens(body, map[string]string{"access_token": "A1", "id_token": "I1"},
+		map[string]string{"access_token": "A2", "id_token": "I2"})
 	if want := `{"token_type":"Bearer","access_token":"A2", "id_token":"I2","x":{"keep":[1,2]}}`; string(got) != want {
 		t.Fatalf("got %s", got)
 	}
-	// The same text twice: encoded anew rather than guessed.
-	body = []byte(`{"access_token":"T","refresh_token":"T"}`)
-	json.Unmarshal(body, &resp)
-	resp = map[string]json.RawMessage{}
-	json.Unmarshal(body, &resp)
-	got = spliceTokens(body, resp, map[string]string{"access_token": "N"})
-	if string(got) != `{"access_token":"N","refresh_token":"T"}` {
-		t.Fatalf("got %s", got)
+	// The same text twice, or written with escapes: encoded anew rather
+	// than guessed.
+	for _, body := range []string{`{"access_token":"T","refresh_token":"T"}`, `{"access_token":"\u0054","refresh_token":"R"}`} {
+		got = spliceTokens([]byte(body), map[string]string{"access_token": "T"}, map[string]string{"access_token": "N"})
+		var m map[string]string
+		if err := json.Unmarshal(got, &m); err != nil || m["access_token"] != "N" || m["refresh_token"] == "" {
+			t.Fatalf("%s → %s", body, got)
+		}
 	}
 }

@@ -11,71 +11,66 @@ import (
 
 // spliceTokens replaces token values in the upstream's body where they
 // stand, keeping every other byte (field order, formatting, unknown
-// fields) as the IdP wrote it. A token's JSON text is unique in the body,
-// which is checked; should it not be, the object is encoded anew.
-func spliceTokens(body []byte, resp map[string]json.RawMessage, tokens map[string]string) []byte {
+// fields) as the IdP wrote it. old and new map a field to its token. Where
+// a token's JSON text is not found exactly once (an IdP escaping '/', say)
+// the object is encoded anew.
+func spliceTokens(body []byte, old, new map[string]string) []byte {
 	out := body
-	for field, tok := range tokens {
-		old, ok := resp[field]
-		if !ok || tok == "" {
+	for field, tok := range new {
+		prev := old[field]
+		if tok == "" || prev == "" || tok == prev {
 			continue
 		}
-		nv := jsonQuote(tok)
-		if bytes.Equal(old, nv) {
-			continue
+		ov, nv := jsonQuote(prev), jsonQuote(tok)
+		i := bytes.Index(out, ov)
+		if i < 0 || bytes.Contains(out[i+len(ov):], ov) {
+			return reencodeTokens(body, new)
 		}
-		i := bytes.Index(out, old)
-		if i < 0 || bytes.Contains(out[i+len(old):], old) {
-			// Encode the whole object anew, every field of the IdP's kept.
-			var all map[string]json.RawMessage
-			if err := json.Unmarshal(body, &all); err != nil {
-				return body
-			}
-			for f, t := range tokens {
-				if _, ok := all[f]; ok && t != "" {
-					all[f] = jsonQuote(t)
-				}
-			}
-			b, _ := json.Marshal(all)
-			return b
-		}
-		spliced := make([]byte, 0, len(out)-len(old)+len(nv))
+		spliced := make([]byte, 0, len(out)-len(ov)+len(nv))
 		spliced = append(spliced, out[:i]...)
 		spliced = append(spliced, nv...)
-		out = append(spliced, out[i+len(old):]...)
+		out = append(spliced, out[i+len(ov):]...)
 	}
 	return out
 }
 
-// tokenFields decodes the fields of a token response idphooks reads,
-// validating the whole body as a JSON object; the other fields stay in the
-// body, which is spliced rather than encoded anew.
-func tokenFields(body []byte) (map[string]json.RawMessage, error) {
-	var f struct {
-		AccessToken json.RawMessage `json:"access_token"`
-		IDToken     json.RawMessage `json:"id_token"`
-		Scope       json.RawMessage `json:"scope"`
-		TokenType   json.RawMessage `json:"token_type"`
-		ExpiresIn   json.RawMessage `json:"expires_in"`
+// reencodeTokens encodes the whole object anew with the new tokens, every
+// other field of the IdP's kept.
+func reencodeTokens(body []byte, tokens map[string]string) []byte {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(body, &all); err != nil {
+		return body
 	}
-	if err := json.Unmarshal(body, &f); err != nil {
-		return nil, fmt.Errorf("token response is not a JSON object: %w", err)
+	for f, t := range tokens {
+		if _, ok := all[f]; ok && t != "" {
+			all[f] = jsonQuote(t)
+		}
 	}
+	b, _ := json.Marshal(all)
+	return b
+}
+
+// tokenAnswer is what idphooks reads of a token response; the other
+// fields stay in the body, which is spliced rather than encoded anew.
+type tokenAnswer struct {
+	AccessToken string          `json:"access_token"`
+	IDToken     string          `json:"id_token"`
+	Scope       string          `json:"scope"`
+	TokenType   string          `json:"token_type"`
+	ExpiresIn   json.RawMessage `json:"expires_in"`
+}
+
+// tokenFields decodes a token response, validating the whole body as a
+// JSON object whose token fields are strings.
+func tokenFields(body []byte) (*tokenAnswer, error) {
 	if bytes.HasPrefix(bytes.TrimSpace(body), []byte("null")) {
 		return nil, fmt.Errorf("token response is not a JSON object: null")
 	}
-	resp := make(map[string]json.RawMessage, 5)
-	add := func(k string, v json.RawMessage) {
-		if v != nil {
-			resp[k] = v
-		}
+	var f tokenAnswer
+	if err := json.Unmarshal(body, &f); err != nil {
+		return nil, fmt.Errorf("token response is not a JSON object with string tokens: %w", err)
 	}
-	add("access_token", f.AccessToken)
-	add("id_token", f.IDToken)
-	add("scope", f.Scope)
-	add("token_type", f.TokenType)
-	add("expires_in", f.ExpiresIn)
-	return resp, nil
+	return &f, nil
 }
 
 // jsonQuote encodes a token as a JSON string. Tokens (base64url, dots,
@@ -94,32 +89,15 @@ func jsonQuote(tok string) []byte {
 	return append(b, '"')
 }
 
-func jsonString(m map[string]json.RawMessage, key string) (string, error) {
-	raw, ok := m[key]
-	if !ok || string(raw) == "null" {
-		return "", nil
-	}
-	// raw was validated with the whole body; a JSON string without a
-	// backslash has no escapes, and tokens never do: skip the decoder.
-	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw[1 : n-1]), nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Errorf("token response field %q is not a string", key)
-	}
-	return s, nil
-}
-
 // tokenExpiry is when a swap entry for an access token may go: its exp
 // claim, or expires_in from the response, or an hour.
-func tokenExpiry(atTok *verified, resp map[string]json.RawMessage) time.Time {
+func tokenExpiry(atTok *verified, ans *tokenAnswer) time.Time {
 	if atTok != nil {
 		if t := numericDate(atTok.Claims["exp"]); !t.IsZero() {
 			return t
 		}
 	}
-	if raw, ok := resp["expires_in"]; ok {
+	if raw := ans.ExpiresIn; raw != nil {
 		// A number, or a numeric string as some IdPs send.
 		if s, err := strconv.ParseInt(strings.Trim(string(raw), `"`), 10, 64); err == nil && s > 0 {
 			return time.Now().Add(time.Duration(s) * time.Second)

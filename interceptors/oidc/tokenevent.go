@@ -2,7 +2,6 @@ package oidc
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 
@@ -12,7 +11,7 @@ import (
 
 // runTokenHooks raises after_token_refresh (refresh grant) then before_token.
 func (i *Interceptor) runTokenHooks(ctx context.Context, r *http.Request, form url.Values, grant, clientID string,
-	resp map[string]json.RawMessage, idTok, atTok *verified) ([]sandbox.Op, error) {
+	resp *tokenAnswer, idTok, atTok *verified) ([]sandbox.Op, error) {
 	disp := i.cfg.Dispatcher
 	refresh := grant == "refresh_token" && disp.Wants(events.AfterTokenRefresh, clientID)
 	before := disp.Wants(events.BeforeToken, clientID)
@@ -43,7 +42,7 @@ func (i *Interceptor) runTokenHooks(ctx context.Context, r *http.Request, form u
 
 // tokenEventData is the event's own part. It never carries the tokens
 // themselves, the client secret, the code or a password.
-func tokenEventData(form url.Values, grant, clientID string, resp map[string]json.RawMessage, idTok, atTok *verified) map[string]any {
+func tokenEventData(form url.Values, grant, clientID string, resp *tokenAnswer, idTok, atTok *verified) map[string]any {
 	data := map[string]any{
 		"grant_type": grant,
 		"client_id":  clientID,
@@ -54,7 +53,10 @@ func tokenEventData(form url.Values, grant, clientID string, resp map[string]jso
 			return "opaque"
 		}(),
 	}
-	scope, _ := jsonString(resp, "scope")
+	scope := ""
+	if resp != nil {
+		scope = resp.Scope
+	}
 	if scope == "" {
 		scope = form.Get("scope")
 	}
