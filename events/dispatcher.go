@@ -116,12 +116,17 @@ func NewDispatcher(hooks []*Hook, opts Options) *Dispatcher {
 // Wants reports whether any hook, sync or async, handles the event for app.
 // Interceptors use it to leave traffic nobody listens to untouched.
 func (d *Dispatcher) Wants(event, app string) bool {
+	return d.anyHook(event, func(h *Hook) bool { return h.appliesTo(app) })
+}
+
+// anyHook reports whether a hook handling event satisfies match.
+func (d *Dispatcher) anyHook(event string, match func(*Hook) bool) bool {
 	if d == nil {
 		return false
 	}
 	handler := HandlerName(event)
 	for _, h := range d.hooks {
-		if h.appliesTo(app) && h.Runner.Exports(handler) {
+		if match(h) && h.Runner.Exports(handler) {
 			return true
 		}
 	}
@@ -276,29 +281,11 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 // WantsEvent reports whether any hook handles the event, whatever its
 // application filter.
 func (d *Dispatcher) WantsEvent(event string) bool {
-	if d == nil {
-		return false
-	}
-	handler := HandlerName(event)
-	for _, h := range d.hooks {
-		if h.Runner.Exports(handler) {
-			return true
-		}
-	}
-	return false
+	return d.anyHook(event, func(*Hook) bool { return true })
 }
 
 // HasFilteredHook reports whether a hook on the event is limited to some
 // applications: then the application of each occurrence must be known.
 func (d *Dispatcher) HasFilteredHook(event string) bool {
-	if d == nil {
-		return false
-	}
-	handler := HandlerName(event)
-	for _, h := range d.hooks {
-		if len(h.Applications) > 0 && h.Runner.Exports(handler) {
-			return true
-		}
-	}
-	return false
+	return d.anyHook(event, func(h *Hook) bool { return len(h.Applications) > 0 })
 }
