@@ -90,16 +90,7 @@ func bearer(r *http.Request) (string, bool) {
 // swapQuery swaps a token in a query parameter.
 func (i *Interceptor) swapQuery(r *http.Request, names ...string) error {
 	q := r.URL.Query()
-	changed := false
-	for _, n := range names {
-		if v := q.Get(n); v != "" {
-			if orig := i.original(r.Context(), v); orig != v {
-				q.Set(n, orig)
-				changed = true
-			}
-		}
-	}
-	if changed {
+	if i.swapValues(r.Context(), q, names) {
 		r.URL.RawQuery = q.Encode()
 		r.RequestURI = r.URL.RequestURI()
 	}
@@ -159,17 +150,24 @@ func (i *Interceptor) swapForm(r *http.Request, names ...string) error {
 }
 
 func (i *Interceptor) swapFormValues(r *http.Request, form url.Values, names ...string) bool {
+	changed := i.swapValues(r.Context(), form, names)
+	if changed {
+		i.setBody(r, []byte(form.Encode()))
+	}
+	return changed
+}
+
+// swapValues replaces, in query or form values, the named tokens idphooks
+// issued with the IdP's originals, reporting whether any changed.
+func (i *Interceptor) swapValues(ctx context.Context, vals url.Values, names []string) bool {
 	changed := false
 	for _, n := range names {
-		if v := form.Get(n); v != "" {
-			if orig := i.original(r.Context(), v); orig != v {
-				form.Set(n, orig)
+		if v := vals.Get(n); v != "" {
+			if orig := i.original(ctx, v); orig != v {
+				vals.Set(n, orig)
 				changed = true
 			}
 		}
-	}
-	if changed {
-		i.setBody(r, []byte(form.Encode()))
 	}
 	return changed
 }
