@@ -32,6 +32,7 @@ type snapshot struct {
 	public  []PublicKey
 	byKid   map[string]PublicKey
 	jwks    []byte
+	keyJSON []json.RawMessage // jwks' keys one by one, for merged sets
 }
 
 type signerAt struct {
@@ -177,6 +178,13 @@ func newSnapshot(keys []privateKey, now time.Time) (*snapshot, error) {
 	var err error
 	if s.jwks, err = json.Marshal(set); err != nil {
 		return nil, fmt.Errorf("keys: encoding JWKS: %w", err)
+	}
+	for _, k := range set.Keys {
+		b, err := k.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("keys: encoding JWK: %w", err)
+		}
+		s.keyJSON = append(s.keyJSON, b)
 	}
 	return s, nil
 }

@@ -26,13 +26,10 @@ func (m *Manager) Owns(kid string) bool {
 }
 
 // PublicKeyJSON returns each published key as its JWK JSON object, for
-// merging into a served key set.
+// merging into a served key set. Encoded once per key set; the caller must
+// not modify it.
 func (m *Manager) PublicKeyJSON() []json.RawMessage {
-	var set struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	_ = json.Unmarshal(m.PublicJWKS(), &set)
-	return set.Keys
+	return m.snap.Load().keyJSON
 }
 
 // Algorithm is the algorithm of the key signing now.
