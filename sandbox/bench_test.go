@@ -15,11 +15,7 @@ import (
 
 func BenchmarkTrivialHook(b *testing.B) {
 	h := compile(b, "testdata/trivial.js", HookOptions{})
-	inv := Invocation{
-		Handler: "onBeforeToken",
-		Event:   map[string]any{"type": "before_token", "user": map[string]any{"sub": "u1"}},
-		API:     tokenAPI,
-	}
+	inv := trivialInvocation()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -33,11 +29,7 @@ func BenchmarkTrivialHook(b *testing.B) {
 // and running the hook anew on every call.
 func BenchmarkCompileAndRun(b *testing.B) {
 	e := newEngine(b)
-	inv := Invocation{
-		Handler: "onBeforeToken",
-		Event:   map[string]any{"type": "before_token", "user": map[string]any{"sub": "u1"}},
-		API:     tokenAPI,
-	}
+	inv := trivialInvocation()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -106,11 +98,7 @@ func BenchmarkLoopbackBaseline(b *testing.B) {
 // per call (isolated by construction), with the same globals and program.
 func BenchmarkFreshRuntime(b *testing.B) {
 	h := compile(b, "testdata/trivial.js", HookOptions{})
-	inv := Invocation{
-		Handler: "onBeforeToken",
-		Event:   map[string]any{"type": "before_token", "user": map[string]any{"sub": "u1"}},
-		API:     tokenAPI,
-	}
+	inv := trivialInvocation()
 	b.ReportAllocs()
 	for b.Loop() {
 		vm := goja.New()
@@ -135,11 +123,7 @@ func BenchmarkFreshRuntime(b *testing.B) {
 // not each pay for building a frozen runtime.
 func BenchmarkTrivialHookParallel(b *testing.B) {
 	h := compile(b, "testdata/trivial.js", HookOptions{})
-	inv := Invocation{
-		Handler: "onBeforeToken",
-		Event:   map[string]any{"type": "before_token", "user": map[string]any{"sub": "u1"}},
-		API:     tokenAPI,
-	}
+	inv := trivialInvocation()
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.SetParallelism(8)
@@ -151,4 +135,13 @@ func BenchmarkTrivialHookParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// trivialInvocation is the call every trivial-hook benchmark makes.
+func trivialInvocation() Invocation {
+	return Invocation{
+		Handler: "onBeforeToken",
+		Event:   map[string]any{"type": "before_token", "user": map[string]any{"sub": "u1"}},
+		API:     tokenAPI,
+	}
 }
