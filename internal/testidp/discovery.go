@@ -42,17 +42,9 @@ func FetchDiscovery(ctx context.Context, httpClient *http.Client, baseURL string
 	if err != nil {
 		return nil, err
 	}
-	resp, err := httpClient.Do(req)
+	body, err := doOK(httpClient, req)
 	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("discovery %s: HTTP %d: %.200s", u, resp.StatusCode, body)
+		return nil, fmt.Errorf("discovery: %w", err)
 	}
 	var d Discovery
 	if err := json.Unmarshal(body, &d); err != nil {
@@ -131,6 +123,13 @@ func postClientForm(ctx context.Context, httpClient *http.Client, endpoint strin
 	if useBasic {
 		req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
 	}
+	return doOK(httpClient, req)
+}
+
+// doOK sends req and returns the body (at most 1 MiB) of a 200 answer; any
+// other status is an error quoting the start of the body, which is also
+// returned.
+func doOK(httpClient *http.Client, req *http.Request) ([]byte, error) {
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		return nil, err
@@ -141,7 +140,7 @@ func postClientForm(ctx context.Context, httpClient *http.Client, endpoint strin
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("POST %s: HTTP %d: %.300s", endpoint, resp.StatusCode, body)
+		return body, fmt.Errorf("%s %s: HTTP %d: %.300s", req.Method, req.URL, resp.StatusCode, body)
 	}
 	return body, nil
 }
