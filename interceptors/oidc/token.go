@@ -221,8 +221,7 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form ur
 	if newAT == at && newID == idt {
 		return nil, nil
 	}
-	return spliceTokens(body, map[string]string{"access_token": at, "id_token": idt},
-		map[string]string{"access_token": newAT, "id_token": newID}), nil
+	return spliceTokens(body, resp, newAT, newID), nil
 }
 
 // signIDToken signs an ID token whose at_hash and c_hash are recomputed:

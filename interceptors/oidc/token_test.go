@@ -389,19 +389,50 @@ func TestEncryptedIDTokenPasses(t *testing.T) {
 }
 
 func TestSpliceTokens(t *testing.T) {
-	body := []byte(`{"token_type":"Bearer","access_token":"A1", "id_token":"I1","x":{"keep":[1,2]}}`)
-	got := spliceTokens(body, map[string]string{"access_token": "A1", "id_token": "I1"},
-		map[string]string{"access_token": "A2", "id_token": "I2"})
-	if want := `{"token_type":"Bearer","access_token":"A2", "id_token":"I2","x":{"keep":[1,2]}}`; string(got) != want {
+	splice := func(body, at, id string) string {
+		t.Helper()
+		f, err := tokenFields([]byte(body))
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		return string(spliceTokens([]byte(body), f, at, id))
+	}
+	// Every other byte stays where the IdP wrote it, in either field order.
+	if got, want := splice(`{"token_type":"Bearer","access_token":"A1", "id_token":"I1","x":{"keep":[1,2]}}`, "A2", "I2"),
+		`{"token_type":"Bearer","access_token":"A2", "id_token":"I2","x":{"keep":[1,2]}}`; got != want {
 		t.Fatalf("got %s", got)
 	}
-	// The same text twice, or written with escapes: encoded anew rather
-	// than guessed.
-	for _, body := range []string{`{"access_token":"T","refresh_token":"T"}`, `{"access_token":"\u0054","refresh_token":"R"}`} {
-		got = spliceTokens([]byte(body), map[string]string{"access_token": "T"}, map[string]string{"access_token": "N"})
-		var m map[string]string
-		if err := json.Unmarshal(got, &m); err != nil || m["access_token"] != "N" || m["refresh_token"] == "" {
-			t.Fatalf("%s → %s", body, got)
+	if got, want := splice(`{"id_token":"I1" ,"access_token":"A1"}`, "A2", "I22"), `{"id_token":"I22" ,"access_token":"A2"}`; got != want {
+		t.Fatalf("got %s", got)
+	}
+	// The same text in another field stays; an escaped token is replaced
+	// whole; an unchanged or empty new token leaves its field alone.
+	for body, want := range map[string]string{
+		`{"refresh_token":"T","access_token":"T"}`:         `{"refresh_token":"T","access_token":"N"}`,
+		`{"access_token":"\u0054","scope":"a\/b"}`:         `{"access_token":"N","scope":"a\/b"}`,
+		`{"access_token":"T","id_token":"I","scope":"s"}`:  `{"access_token":"N","id_token":"I","scope":"s"}`,
+		`{"access_token":"T","id_token":null,"scope":"s"}`: `{"access_token":"N","id_token":null,"scope":"s"}`,
+	} {
+		if got := splice(body, "N", ""); got != want {
+			t.Fatalf("%s → %s, want %s", body, got, want)
 		}
+	}
+}
+
+// tokenFields is strict where a lenient reader would let idphooks and the
+// client see different tokens.
+func TestTokenFieldsRefuses(t *testing.T) {
+	for _, body := range []string{
+		``, `null`, `[]`, `"x"`, `{"access_token":"a"`, `{"access_token":"a"}{}`, `{"access_token":"a"} x`,
+		`{"access_token":"a","access_token":"b"}`, `{"access_token":1}`, `{"id_token":{}}`, `{"scope":["a"]}`,
+		"{\"access_token\":\"a\xff\"}", `{"access_token":"a",}`,
+	} {
+		if f, err := tokenFields([]byte(body)); err == nil {
+			t.Errorf("%q accepted: %+v", body, f)
+		}
+	}
+	f, err := tokenFields([]byte(` {"access_token":"a","id_token":null,"expires_in":"300","x":[{"y":1}]} ` + "\n"))
+	if err != nil || f.AccessToken != "a" || f.IDToken != "" || string(f.ExpiresIn) != `"300"` {
+		t.Fatalf("%+v %v", f, err)
 	}
 }

@@ -3,87 +3,186 @@ package oidc
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
-
-// spliceTokens replaces token values in the upstream's body where they
-// stand, keeping every other byte (field order, formatting, unknown
-// fields) as the IdP wrote it. old and new map a field to its token. Where
-// a token's JSON text is not found exactly once (an IdP escaping '/', say)
-// the object is encoded anew.
-func spliceTokens(body []byte, old, new map[string]string) []byte {
-	out := body
-	for field, tok := range new {
-		prev := old[field]
-		if tok == "" || prev == "" || tok == prev {
-			continue
-		}
-		ov, nv := jsonQuote(prev), jsonQuote(tok)
-		i := bytes.Index(out, ov)
-		if i < 0 || bytes.Contains(out[i+len(ov):], ov) {
-			return reencodeTokens(body, new)
-		}
-		spliced := make([]byte, 0, len(out)-len(ov)+len(nv))
-		spliced = append(spliced, out[:i]...)
-		spliced = append(spliced, nv...)
-		out = append(spliced, out[i+len(ov):]...)
-	}
-	return out
-}
-
-// reencodeTokens encodes the whole object anew with the new tokens, every
-// other field of the IdP's kept.
-func reencodeTokens(body []byte, tokens map[string]string) []byte {
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(body, &all); err != nil {
-		return body
-	}
-	for f, t := range tokens {
-		if _, ok := all[f]; ok && t != "" {
-			all[f] = jsonQuote(t)
-		}
-	}
-	b, _ := json.Marshal(all)
-	return b
-}
 
 // tokenAnswer is what idphooks reads of a token response; the other
 // fields stay in the body, which is spliced rather than encoded anew.
 type tokenAnswer struct {
-	AccessToken string          `json:"access_token"`
-	IDToken     string          `json:"id_token"`
-	Scope       string          `json:"scope"`
-	TokenType   string          `json:"token_type"`
-	ExpiresIn   json.RawMessage `json:"expires_in"`
+	AccessToken string
+	IDToken     string
+	Scope       string
+	TokenType   string
+	ExpiresIn   []byte // the raw JSON value: a number, or a numeric string
+
+	// Where the access_token and id_token values stand in the body, as
+	// written (quotes and any escapes included), for spliceTokens.
+	atSpan, idSpan span
 }
 
-// tokenFields decodes a token response, validating the whole body as a
-// JSON object whose token fields are strings.
+type span struct{ start, end int }
+
+// tokenFields reads a token response in one pass with a strict JSON
+// tokenizer: the body must be a single JSON object of valid UTF-8 with no
+// duplicate names (two access_token fields would let idphooks and the
+// client read different tokens), and the fields idphooks reads must be
+// strings or null. It also records where the two token values stand.
 func tokenFields(body []byte) (*tokenAnswer, error) {
-	if bytes.HasPrefix(bytes.TrimSpace(body), []byte("null")) {
-		return nil, fmt.Errorf("token response is not a JSON object: null")
-	}
+	r := tokenReaders.Get().(*tokenReader)
+	r.in = *bytes.NewBuffer(body) // read in place, not copied
+	r.dec.Reset(&r.in)
 	var f tokenAnswer
-	if err := json.Unmarshal(body, &f); err != nil {
+	err := f.read(&r.dec)
+	// Let go of body before the reader goes back to the pool.
+	r.in = bytes.Buffer{}
+	r.dec.Reset(&r.in)
+	tokenReaders.Put(r)
+	if err != nil {
 		return nil, fmt.Errorf("token response is not a JSON object with string tokens: %w", err)
 	}
 	return &f, nil
 }
 
-// jsonQuote encodes a token as a JSON string. Tokens (base64url, dots,
-// hyphens) need no escaping; anything else goes through the encoder.
-func jsonQuote(tok string) []byte {
+// tokenReader is a reusable decoder: a fresh one costs more than the
+// whole parse of a typical token response.
+type tokenReader struct {
+	in  bytes.Buffer
+	dec jsontext.Decoder
+}
+
+var tokenReaders = sync.Pool{New: func() any { return new(tokenReader) }}
+
+func (f *tokenAnswer) read(d *jsontext.Decoder) error {
+	if k := d.PeekKind(); k != '{' {
+		if _, err := d.ReadToken(); err != nil {
+			return err
+		}
+		return fmt.Errorf("found %v, not an object", k)
+	}
+	if _, err := d.ReadToken(); err != nil {
+		return err
+	}
+	for d.PeekKind() != '}' {
+		name, err := d.ReadToken()
+		if err != nil {
+			return err
+		}
+		var dst *string
+		var at *span
+		n := name.String()
+		switch n {
+		case "access_token":
+			dst, at = &f.AccessToken, &f.atSpan
+		case "id_token":
+			dst, at = &f.IDToken, &f.idSpan
+		case "scope":
+			dst = &f.Scope
+		case "token_type":
+			dst = &f.TokenType
+		case "expires_in":
+			v, err := d.ReadValue()
+			if err != nil {
+				return err
+			}
+			f.ExpiresIn = bytes.Clone(v)
+			continue
+		default:
+			if err := d.SkipValue(); err != nil {
+				return err
+			}
+			continue
+		}
+		v, err := d.ReadValue()
+		if err != nil {
+			return err
+		}
+		end := int(d.InputOffset())
+		switch v.Kind() {
+		case 'n':
+			// null reads as absent, as RPs treat it.
+		case '"':
+			if bytes.IndexByte(v, '\\') < 0 {
+				// The usual token: no escapes, and the tokenizer has
+				// checked it is valid UTF-8.
+				*dst = string(v[1 : len(v)-1])
+			} else {
+				s, err := jsontext.AppendUnquote(nil, v)
+				if err != nil {
+					return err
+				}
+				*dst = string(s)
+			}
+			if at != nil {
+				*at = span{end - len(v), end}
+			}
+		default:
+			return fmt.Errorf("%s is a JSON %v, not a string", n, v.Kind())
+		}
+	}
+	if _, err := d.ReadToken(); err != nil { // the closing brace
+		return err
+	}
+	// Nothing but whitespace may follow the object.
+	if _, err := d.ReadToken(); err != io.EOF {
+		if err == nil {
+			return errors.New("data after the JSON object")
+		}
+		return err
+	}
+	return nil
+}
+
+// spliceTokens replaces the token values in the upstream's body where they
+// stand, keeping every other byte (field order, formatting, unknown
+// fields, an escaped '/' elsewhere) as the IdP wrote it. An empty new
+// token leaves its field alone.
+func spliceTokens(body []byte, f *tokenAnswer, newAT, newID string) []byte {
+	type edit struct {
+		at  span
+		val string
+	}
+	edits := make([]edit, 0, 2)
+	if newAT != "" && newAT != f.AccessToken && f.atSpan.end > 0 {
+		edits = append(edits, edit{f.atSpan, newAT})
+	}
+	if newID != "" && newID != f.IDToken && f.idSpan.end > 0 {
+		edits = append(edits, edit{f.idSpan, newID})
+	}
+	if len(edits) == 2 && edits[1].at.start < edits[0].at.start {
+		edits[0], edits[1] = edits[1], edits[0]
+	}
+	size := len(body)
+	for _, e := range edits {
+		size += len(e.val) + 2 - (e.at.end - e.at.start)
+	}
+	out := make([]byte, 0, size)
+	last := 0
+	for _, e := range edits {
+		out = append(out, body[last:e.at.start]...)
+		out = appendJSONString(out, e.val)
+		last = e.at.end
+	}
+	return append(out, body[last:]...)
+}
+
+// appendJSONString appends a token as a JSON string. Tokens (base64url,
+// dots, hyphens) need no escaping; anything else goes through the encoder.
+func appendJSONString(b []byte, tok string) []byte {
 	for i := 0; i < len(tok); i++ {
 		c := tok[i]
 		if c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(tok)
-			return b
+			q, _ := json.Marshal(tok)
+			return append(b, q...)
 		}
 	}
-	b := make([]byte, 0, len(tok)+2)
 	b = append(b, '"')
 	b = append(b, tok...)
 	return append(b, '"')
