@@ -94,10 +94,20 @@ func (w *Swaps) Delete(ctx context.Context, ourToken string) error {
 }
 
 func swapLookupKey(token string) string {
-	h := sha256.New()
-	h.Write([]byte(swapLookupLabel))
-	h.Write([]byte(token))
-	return swapKeyPrefix + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+	sum := labelledHash(swapLookupLabel, token)
+	b := make([]byte, len(swapKeyPrefix)+base64.RawURLEncoding.EncodedLen(len(sum)))
+	copy(b, swapKeyPrefix)
+	base64.RawURLEncoding.Encode(b[len(swapKeyPrefix):], sum[:])
+	return string(b)
+}
+
+// labelledHash is SHA-256(label ‖ token), hashed from a stack buffer: a
+// token response hashes its tokens four times, and a hash.Hash plus a
+// []byte copy of each token were most of what storing a swap allocated.
+func labelledHash(label, token string) [sha256.Size]byte {
+	var stack [2048]byte
+	b := append(stack[:0], label...)
+	return sha256.Sum256(append(b, token...))
 }
 
 // swapAEAD derives the sealing key as SHA-256(label ‖ token). The tokens are
@@ -106,12 +116,9 @@ func swapLookupKey(token string) string {
 // non-uniform input, cost twice the time and ten times the allocations on
 // every token response.
 func swapAEAD(token string) (cipher.AEAD, error) {
-	h := sha256.New()
-	h.Write([]byte(swapSealLabel))
-	h.Write([]byte(token))
-	var key [sha256.Size]byte
+	key := labelledHash(swapSealLabel, token)
 	// ChaCha20-Poly1305 rather than AES-GCM: a key is used for one small
 	// value, and AES-GCM's per-key setup allocated 5 KiB on every token
 	// response.
-	return chacha20poly1305.New(h.Sum(key[:0]))
+	return chacha20poly1305.New(key[:])
 }

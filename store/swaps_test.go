@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -141,5 +142,23 @@ func TestSwapKeysAreDomainSeparated(t *testing.T) {
 	}
 	if swapLookupKey("a") == swapLookupKey("b") {
 		t.Fatal("distinct tokens share a lookup key")
+	}
+}
+
+// The lookup and sealing keys are stored state: entries written by an
+// earlier build must still be found and opened after an upgrade. These are
+// SHA-256(label ‖ token) computed outside Go, for a short token and for
+// one longer than the stack buffer labelledHash starts with.
+func TestSwapKeyDerivationIsStable(t *testing.T) {
+	for _, c := range []struct{ token, lookup, seal string }{
+		{"token-a", "swap/zZ1aj-mKOt1QUrhpVnp6AczEpfITq4OjHfn26bQGeIM", "6f34d9e87fe218c8f44497a5cf6e86ea5f67aa28ca451542bf03fda97b1a8b0c"},
+		{strings.Repeat("token-a", 300), "swap/Gb-TnvJ3oETWxiLTohK0qjVLdrDbsQXQ0U-JTjf9AY8", "9b49a675053a0e902779c52066437572aed04d895873136771ca264f76b56cae"},
+	} {
+		if got := swapLookupKey(c.token); got != c.lookup {
+			t.Errorf("lookup key of a %d-byte token: %s, want %s", len(c.token), got, c.lookup)
+		}
+		if seal := labelledHash(swapSealLabel, c.token); hex.EncodeToString(seal[:]) != c.seal {
+			t.Errorf("seal key of a %d-byte token: %x", len(c.token), seal)
+		}
 	}
 }
