@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -30,11 +31,50 @@ type swapEntry struct {
 }
 
 func (i *Interceptor) putSwap(ctx context.Context, token string, e swapEntry, exp time.Time) error {
-	b, err := json.Marshal(e)
+	buf := swapBufs.Get().(*[]byte)
+	defer swapBufs.Put(buf)
+	b, err := e.appendJSON((*buf)[:0])
 	if err != nil {
 		return err
 	}
+	*buf = b
+	// Put seals b into storage of its own: the buffer can be reused.
 	return i.cfg.Swaps.Put(ctx, token, b, exp)
+}
+
+var swapBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// appendJSON encodes e as json.Marshal would (lookup decodes it with
+// json.Unmarshal), without reflection: two of these are written for every
+// token response, and the upstream token is most of their bytes.
+func (e *swapEntry) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, '{')
+	start := len(b)
+	if e.Upstream != "" {
+		b = appendJSONString(appendJSONName(b, start, "u"), e.Upstream)
+	}
+	if e.ClientID != "" {
+		b = appendJSONString(appendJSONName(b, start, "c"), e.ClientID)
+	}
+	if len(e.IDTokenEdits) > 0 {
+		edits, err := json.Marshal(e.IDTokenEdits)
+		if err != nil {
+			return nil, err
+		}
+		b = append(appendJSONName(b, start, "e"), edits...)
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONName appends an object member name (plain ASCII), after a
+// comma unless it is the first since start.
+func appendJSONName(b []byte, start int, name string) []byte {
+	if len(b) > start {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, name...)
+	return append(b, '"', ':')
 }
 
 // lookup returns what is remembered for a token, or nil.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -434,5 +435,28 @@ func TestTokenFieldsRefuses(t *testing.T) {
 	f, err := tokenFields([]byte(` {"access_token":"a","id_token":null,"expires_in":"300","x":[{"y":1}]} ` + "\n"))
 	if err != nil || f.AccessToken != "a" || f.IDToken != "" || string(f.ExpiresIn) != `"300"` {
 		t.Fatalf("%+v %v", f, err)
+	}
+}
+
+// Swap entries are written without reflection but read with
+// json.Unmarshal: both must agree, whatever the strings hold.
+func TestSwapEntryJSON(t *testing.T) {
+	for _, e := range []swapEntry{
+		{},
+		{Upstream: "a.b.c"},
+		{ClientID: "web"},
+		{Upstream: "a.b-_c", ClientID: `we"b\<&>` + "\u2028\x01é"},
+		{ClientID: "web", IDTokenEdits: []claimEdit{{Name: "tier", Value: "gold"}, {Name: "x", Remove: true}, {Name: "n", Value: json.Number("1.5")}}},
+		{Upstream: "u", IDTokenEdits: []claimEdit{{Name: "m", Value: map[string]any{"a": []any{1.0, "b"}}}}},
+	} {
+		b, err := e.appendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(e)
+		var got, exp any
+		if json.Unmarshal(b, &got) != nil || json.Unmarshal(want, &exp) != nil || !reflect.DeepEqual(got, exp) {
+			t.Fatalf("%+v: wrote %s, json.Marshal writes %s", e, b, want)
+		}
 	}
 }
