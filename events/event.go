@@ -33,6 +33,10 @@ type Event struct {
 	Data map[string]any `json:"-"`
 }
 
+// CommonFields is how many top-level fields Map adds to Data: room to
+// leave when making a Data map.
+const CommonFields = 6
+
 // New starts an event of the given type with a fresh id and the current time.
 func New(typ, application string, req Request) *Event {
 	return &Event{ID: newID(), Type: typ, Time: time.Now().UTC(), Application: application, Request: req}
@@ -40,10 +44,14 @@ func New(typ, application string, req Request) *Event {
 
 // Map renders the event as the plain data hooks receive. Data keys never
 // shadow the common fields.
+//
+// It builds on Data, which the event owns: the common fields are added to
+// it rather than to a copy (this runs on every token response), so a Data
+// map must not be shared with another event.
 func (e *Event) Map() map[string]any {
-	m := make(map[string]any, len(e.Data)+6)
-	for k, v := range e.Data {
-		m[k] = v
+	m := e.Data
+	if m == nil {
+		m = make(map[string]any, CommonFields)
 	}
 	req := map[string]any{
 		"id": e.Request.ID, "ip": e.Request.IP, "method": e.Request.Method,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -126,7 +127,7 @@ func (c *capture) writeBody(w http.ResponseWriter, contentType string, body []by
 	if contentType != "" {
 		h.Set("Content-Type", contentType)
 	}
-	h.Set("Content-Length", fmt.Sprint(len(body)))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	status := c.status
 	if status == 0 {
 		status = http.StatusOK

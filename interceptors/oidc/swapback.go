@@ -57,13 +57,36 @@ func (e *swapEntry) appendJSON(b []byte) ([]byte, error) {
 		b = appendJSONString(appendJSONName(b, start, "c"), e.ClientID)
 	}
 	if len(e.IDTokenEdits) > 0 {
-		edits, err := json.Marshal(e.IDTokenEdits)
-		if err != nil {
-			return nil, err
+		b = append(appendJSONName(b, start, "e"), '[')
+		for k, c := range e.IDTokenEdits {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(append(b, `{"n":`...), c.Name)
+			if c.Remove {
+				b = append(b, `,"r":true`...)
+			}
+			if c.Value != nil {
+				var err error
+				if b, err = appendJSONValue(append(b, `,"v":`...), c.Value); err != nil {
+					return nil, err
+				}
+			}
+			b = append(b, '}')
 		}
-		b = append(appendJSONName(b, start, "e"), edits...)
+		b = append(b, ']')
 	}
 	return append(b, '}'), nil
+}
+
+// appendJSONValue appends a claim value: strings, the usual case, without
+// reflection.
+func appendJSONValue(b []byte, v any) ([]byte, error) {
+	if s, ok := v.(string); ok {
+		return appendJSONString(b, s), nil
+	}
+	j, err := json.Marshal(v)
+	return append(b, j...), err
 }
 
 // appendJSONName appends an object member name (plain ASCII), after a
@@ -143,8 +166,7 @@ func (i *Interceptor) readForm(r *http.Request) (url.Values, error) {
 	if r.Body == nil || r.Method != http.MethodPost {
 		return nil, nil
 	}
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "application/x-www-form-urlencoded" {
+	if !isForm(r.Header.Get("Content-Type")) {
 		return nil, nil
 	}
 	var b []byte
@@ -169,6 +191,17 @@ func (i *Interceptor) readForm(r *http.Request) (url.Values, error) {
 		return nil, caddyhttp.Error(http.StatusBadRequest, errors.New("malformed form body"))
 	}
 	return form, nil
+}
+
+// isForm tells a form-encoded body by its media type; the exact usual
+// value is recognised without parsing.
+func isForm(contentType string) bool {
+	const form = "application/x-www-form-urlencoded"
+	if contentType == form {
+		return true
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == form
 }
 
 func (i *Interceptor) setBody(r *http.Request, b []byte) {

@@ -446,7 +446,7 @@ func TestSwapEntryJSON(t *testing.T) {
 		{Upstream: "a.b.c"},
 		{ClientID: "web"},
 		{Upstream: "a.b-_c", ClientID: `we"b\<&>` + "\u2028\x01é"},
-		{ClientID: "web", IDTokenEdits: []claimEdit{{Name: "tier", Value: "gold"}, {Name: "x", Remove: true}, {Name: "n", Value: json.Number("1.5")}}},
+		{ClientID: "web", IDTokenEdits: []claimEdit{{Name: "tier", Value: "gold"}, {Name: "x", Remove: true}, {Name: "n", Value: json.Number("1.5")}, {Name: "s", Value: "<\\x\""}, {Name: "b", Value: false}, {Name: "z", Value: ""}}},
 		{Upstream: "u", IDTokenEdits: []claimEdit{{Name: "m", Value: map[string]any{"a": []any{1.0, "b"}}}}},
 	} {
 		b, err := e.appendJSON(nil)

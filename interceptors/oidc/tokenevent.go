@@ -18,12 +18,12 @@ func (i *Interceptor) runTokenHooks(ctx context.Context, r *http.Request, form u
 	if !refresh && !before {
 		return nil, nil
 	}
-	data := tokenEventData(form, grant, clientID, resp, idTok, atTok)
 	user := tokenUser(idTok, atTok)
 	req := i.eventRequest(r)
 	if refresh {
 		ev := events.New(events.AfterTokenRefresh, clientID, req)
-		ev.User, ev.Data = user, data
+		// Each event owns its Data (Map adds to it).
+		ev.User, ev.Data = user, tokenEventData(form, grant, clientID, resp, idTok, atTok)
 		if out := disp.Dispatch(ctx, ev, nil); out.Denied {
 			return nil, &deniedError{out.Reason}
 		}
@@ -32,7 +32,7 @@ func (i *Interceptor) runTokenHooks(ctx context.Context, r *http.Request, form u
 		return nil, nil
 	}
 	ev := events.New(events.BeforeToken, clientID, req)
-	ev.User, ev.Data = user, data
+	ev.User, ev.Data = user, tokenEventData(form, grant, clientID, resp, idTok, atTok)
 	out := disp.Dispatch(ctx, ev, i.policy.check)
 	if out.Denied {
 		return nil, &deniedError{out.Reason}
@@ -43,15 +43,12 @@ func (i *Interceptor) runTokenHooks(ctx context.Context, r *http.Request, form u
 // tokenEventData is the event's own part. It never carries the tokens
 // themselves, the client secret, the code or a password.
 func tokenEventData(form url.Values, grant, clientID string, resp *tokenAnswer, idTok, atTok *verified) map[string]any {
-	data := map[string]any{
-		"grant_type": grant,
-		"client_id":  clientID,
-		"access_token_format": func() string {
-			if atTok != nil {
-				return "jwt"
-			}
-			return "opaque"
-		}(),
+	data := make(map[string]any, 8+events.CommonFields)
+	data["grant_type"] = grant
+	data["client_id"] = clientID
+	data["access_token_format"] = "opaque"
+	if atTok != nil {
+		data["access_token_format"] = "jwt"
 	}
 	scope := ""
 	if resp != nil {
