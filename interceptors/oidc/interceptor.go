@@ -224,8 +224,12 @@ func normalizePath(p string) string {
 		}
 		p = strings.Join(segs, "/")
 	}
-	p = path.Clean("/" + p)
-	return p
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	// Clean allocates only when it changes something: the usual clean
+	// path passes for free.
+	return path.Clean(p)
 }
 
 // ServeHTTP handles one request on its way to the IdP.

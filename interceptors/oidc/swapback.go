@@ -143,7 +143,10 @@ func (i *Interceptor) swapBearer(r *http.Request) {
 }
 
 func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
+	var h string
+	if vs := r.Header["Authorization"]; len(vs) > 0 { // canonical: see IsOwnFetch
+		h = vs[0]
+	}
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		return strings.TrimSpace(h[7:]), true
 	}

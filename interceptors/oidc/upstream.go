@@ -12,7 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -71,11 +71,9 @@ type Upstream struct {
 	// MaxBody caps what is read from the upstream.
 	MaxBody int64
 
-	mu      sync.Mutex
-	disc    *Discovery
-	fetched time.Time
-	lastErr error
-	errAt   time.Time
+	// state is swapped whole, never changed in place: every request
+	// reads it, and a lock there would be shared by all cores.
+	state atomic.Pointer[discState]
 
 	group singleflight.Group
 	Keys  *KeySet
@@ -94,11 +92,14 @@ const internalHeader = "X-Idphooks-Internal"
 // IsOwnFetch reports whether r is one of this upstream's own fetches, and
 // removes the marker so the IdP never sees it.
 func (u *Upstream) IsOwnFetch(r *http.Request) bool {
-	v := r.Header.Get(internalHeader)
-	if v == "" {
+	// Indexed directly: the name is canonical, as Go's server stores
+	// it, and Get would canonicalise it again on every request.
+	vs := r.Header[internalHeader]
+	if len(vs) == 0 {
 		return false
 	}
-	r.Header.Del(internalHeader)
+	v := vs[0]
+	delete(r.Header, internalHeader)
 	return subtle.ConstantTimeCompare([]byte(v), []byte(u.marker)) == 1
 }
 
@@ -131,14 +132,16 @@ func NewUpstream(u string, client *http.Client) *Upstream {
 // Discovery returns the cached discovery document, fetching it when absent
 // or stale. Concurrent fetches collapse into one.
 func (u *Upstream) Discovery(ctx context.Context) (*Discovery, error) {
-	u.mu.Lock()
-	d, fetched, lastErr, errAt := u.disc, u.fetched, u.lastErr, u.errAt
-	u.mu.Unlock()
-	if d != nil && time.Since(fetched) < u.DiscoveryTTL {
-		return d, nil
-	}
-	if d == nil && lastErr != nil && time.Since(errAt) < u.RetryAfter {
-		return nil, lastErr
+	st := u.state.Load()
+	var d *Discovery
+	if st != nil {
+		d = st.disc
+		if d != nil && time.Since(st.fetched) < u.DiscoveryTTL {
+			return d, nil
+		}
+		if d == nil && st.err != nil && time.Since(st.errAt) < u.RetryAfter {
+			return nil, st.err
+		}
 	}
 	v, err, _ := u.group.Do("discovery", func() (any, error) {
 		// The fetch serves every waiter: the first caller hanging up must
@@ -146,13 +149,12 @@ func (u *Upstream) Discovery(ctx context.Context) (*Discovery, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
 		defer cancel()
 		nd, err := u.fetchDiscovery(fctx)
-		u.mu.Lock()
-		defer u.mu.Unlock()
 		if err != nil {
-			u.lastErr, u.errAt = err, time.Now()
+			// The document in hand, if any, stays the fallback.
+			u.update(func(st *discState) { st.err, st.errAt = err, time.Now() })
 			return nil, err
 		}
-		u.disc, u.fetched, u.lastErr = nd, time.Now(), nil
+		u.update(func(st *discState) { *st = discState{disc: nd, fetched: time.Now()} })
 		return nd, nil
 	})
 	if err != nil {
@@ -206,18 +208,40 @@ func (d *Discovery) acceptedIssuers(public string) []string {
 
 // Cached returns the discovery document in hand, fresh or not, or nil.
 func (u *Upstream) Cached() *Discovery {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.disc
+	if st := u.state.Load(); st != nil {
+		return st.disc
+	}
+	return nil
+}
+
+// discState is what Upstream knows of discovery at one moment.
+type discState struct {
+	disc    *Discovery
+	fetched time.Time
+	err     error // the last failed fetch, and when
+	errAt   time.Time
+}
+
+// update replaces the state with a changed copy of it.
+func (u *Upstream) update(change func(*discState)) {
+	for {
+		old := u.state.Load()
+		next := new(discState)
+		if old != nil {
+			*next = *old
+		}
+		change(next)
+		if u.state.CompareAndSwap(old, next) {
+			return
+		}
+	}
 }
 
 // Invalidate makes the next use fetch discovery again, keeping the current
 // document as the fallback should the fetch fail. A config reload calls it:
 // the IdP may have moved (a new hostname, a new issuer) since.
 func (u *Upstream) Invalidate() {
-	u.mu.Lock()
-	u.fetched = time.Time{}
-	u.mu.Unlock()
+	u.update(func(st *discState) { st.fetched = time.Time{} })
 }
 
 // JWKSURL is where idphooks fetches the upstream's keys. An IdP behind
