@@ -41,6 +41,9 @@ type Signer interface {
 // Keys are the tokens themselves; implementations must not store them in
 // the clear.
 type Swaps interface {
+	// Put stores value for token until exp. value is only lent: the
+	// caller reuses its bytes once Put returns, so an implementation
+	// keeps a copy (a sealed one, say), never the slice itself.
 	Put(ctx context.Context, token string, value []byte, exp time.Time) error
 	// Get returns ErrSwapNotFound when nothing is stored for token.
 	Get(ctx context.Context, token string) ([]byte, error)

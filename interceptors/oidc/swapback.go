@@ -32,14 +32,20 @@ type swapEntry struct {
 
 func (i *Interceptor) putSwap(ctx context.Context, token string, e swapEntry, exp time.Time) error {
 	buf := swapBufs.Get().(*[]byte)
-	defer swapBufs.Put(buf)
 	b, err := e.appendJSON((*buf)[:0])
-	if err != nil {
-		return err
+	if err == nil {
+		// Swaps.Put copies what it keeps (see Swaps): the buffer can be
+		// reused.
+		err = i.cfg.Swaps.Put(ctx, token, b, exp)
 	}
-	*buf = b
-	// Put seals b into storage of its own: the buffer can be reused.
-	return i.cfg.Swaps.Put(ctx, token, b, exp)
+	// The plaintext upstream token does not linger in the pool, nor does
+	// the buffer of an unusually large entry.
+	clear(b)
+	if cap(b) <= 16<<10 {
+		*buf = b[:0]
+		swapBufs.Put(buf)
+	}
+	return err
 }
 
 var swapBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}

@@ -426,7 +426,10 @@ func TestTokenFieldsRefuses(t *testing.T) {
 	for _, body := range []string{
 		``, `null`, `[]`, `"x"`, `{"access_token":"a"`, `{"access_token":"a"}{}`, `{"access_token":"a"} x`,
 		`{"access_token":"a","access_token":"b"}`, `{"access_token":1}`, `{"id_token":{}}`, `{"scope":["a"]}`,
-		"{\"access_token\":\"a\xff\"}", `{"access_token":"a",}`,
+		"{\"access_token\":\"a\xff\"}", `{"access_token":"a\udc00"}`, `{"access_token":"a",}`,
+		// Go clients match names without case and keep the last.
+		`{"access_token":"A","ACCESS_TOKEN":"B"}`, `{"Access_Token":"A"}`, `{"access_token":"A","Id_Token":"x"}`,
+		`{"id_token":"a","id\u005ftoken":"b"}`, `{"access_token":"a","expires_in":1,"expires_in":2}`,
 	} {
 		if f, err := tokenFields([]byte(body)); err == nil {
 			t.Errorf("%q accepted: %+v", body, f)
@@ -434,6 +437,12 @@ func TestTokenFieldsRefuses(t *testing.T) {
 	}
 	f, err := tokenFields([]byte(` {"access_token":"a","id_token":null,"expires_in":"300","x":[{"y":1}]} ` + "\n"))
 	if err != nil || f.AccessToken != "a" || f.IDToken != "" || string(f.ExpiresIn) != `"300"` {
+		t.Fatalf("%+v %v", f, err)
+	}
+	// What idphooks does not read is the IdP's business: repeated names
+	// or invalid UTF-8 there pass as they are.
+	body := "{\"authorization_details\":[{\"t\":1,\"t\":2}],\"access_token\":\"a\",\"note\":\"\xff\",\"refresh_token\":\"r\",\"refresh_token\":\"r\"}"
+	if f, err = tokenFields([]byte(body)); err != nil || f.AccessToken != "a" {
 		t.Fatalf("%+v %v", f, err)
 	}
 }

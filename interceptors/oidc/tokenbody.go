@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -30,15 +32,19 @@ type tokenAnswer struct {
 
 type span struct{ start, end int }
 
-// tokenFields reads a token response in one pass with a strict JSON
-// tokenizer: the body must be a single JSON object of valid UTF-8 with no
-// duplicate names (two access_token fields would let idphooks and the
-// client read different tokens), and the fields idphooks reads must be
-// strings or null. It also records where the two token values stand.
+// tokenFields reads a token response in one pass and records where the
+// two token values stand. The body must be a single JSON object. The
+// members idphooks reads must be strings (or null) of valid UTF-8 and
+// appear once, with no other member differing from them only in case:
+// otherwise idphooks and the client could read different tokens, as
+// clients keep the first or the last of a repeated member, and Go's
+// encoding/json matches names without case. Elsewhere the IdP's bytes are
+// not idphooks' to judge (a repeated name deep in authorization_details,
+// say): they pass as they are.
 func tokenFields(body []byte) (*tokenAnswer, error) {
 	r := tokenReaders.Get().(*tokenReader)
 	r.in = *bytes.NewBuffer(body) // read in place, not copied
-	r.dec.Reset(&r.in)
+	r.dec.Reset(&r.in, tokenDecoding...)
 	var f tokenAnswer
 	err := f.read(&r.dec)
 	// Let go of body before the reader goes back to the pool.
@@ -51,6 +57,10 @@ func tokenFields(body []byte) (*tokenAnswer, error) {
 	return &f, nil
 }
 
+// tokenDecoding leaves repeated names and invalid UTF-8 to read, which
+// checks them where they matter.
+var tokenDecoding = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+
 // tokenReader is a reusable decoder: a fresh one costs more than the
 // whole parse of a typical token response.
 type tokenReader struct {
@@ -59,6 +69,9 @@ type tokenReader struct {
 }
 
 var tokenReaders = sync.Pool{New: func() any { return new(tokenReader) }}
+
+// tokenMembers are the members read; their index is their bit in seen.
+var tokenMembers = [...]string{"access_token", "id_token", "scope", "token_type", "expires_in"}
 
 func (f *tokenAnswer) read(d *jsontext.Decoder) error {
 	if k := d.PeekKind(); k != '{' {
@@ -70,61 +83,68 @@ func (f *tokenAnswer) read(d *jsontext.Decoder) error {
 	if _, err := d.ReadToken(); err != nil {
 		return err
 	}
+	var seen uint
 	for d.PeekKind() != '}' {
 		name, err := d.ReadToken()
 		if err != nil {
 			return err
 		}
-		var dst *string
-		var at *span
 		n := name.String()
-		switch n {
-		case "access_token":
-			dst, at = &f.AccessToken, &f.atSpan
-		case "id_token":
-			dst, at = &f.IDToken, &f.idSpan
-		case "scope":
-			dst = &f.Scope
-		case "token_type":
-			dst = &f.TokenType
-		case "expires_in":
-			v, err := d.ReadValue()
-			if err != nil {
-				return err
+		k := slices.Index(tokenMembers[:], n)
+		if k < 0 {
+			for _, m := range tokenMembers {
+				if strings.EqualFold(n, m) {
+					return fmt.Errorf("member %q differs from %q only in case", n, m)
+				}
 			}
-			f.ExpiresIn = bytes.Clone(v)
-			continue
-		default:
 			if err := d.SkipValue(); err != nil {
 				return err
 			}
 			continue
 		}
+		if seen&(1<<k) != 0 {
+			return fmt.Errorf("member %q appears twice", n)
+		}
+		seen |= 1 << k
 		v, err := d.ReadValue()
 		if err != nil {
 			return err
 		}
 		end := int(d.InputOffset())
+		if n == "expires_in" {
+			f.ExpiresIn = bytes.Clone(v)
+			continue
+		}
+		var s string
 		switch v.Kind() {
 		case 'n':
 			// null reads as absent, as RPs treat it.
+			continue
 		case '"':
 			if bytes.IndexByte(v, '\\') < 0 {
-				// The usual token: no escapes, and the tokenizer has
-				// checked it is valid UTF-8.
-				*dst = string(v[1 : len(v)-1])
+				s = string(v[1 : len(v)-1]) // the usual token: no escapes
 			} else {
-				s, err := jsontext.AppendUnquote(nil, v)
+				u, err := jsontext.AppendUnquote(nil, v)
 				if err != nil {
 					return err
 				}
-				*dst = string(s)
+				s = string(u)
 			}
-			if at != nil {
-				*at = span{end - len(v), end}
+			if !utf8.ValidString(s) {
+				return fmt.Errorf("%s is not valid UTF-8", n)
 			}
 		default:
 			return fmt.Errorf("%s is a JSON %v, not a string", n, v.Kind())
+		}
+		switch n {
+		case "access_token":
+			f.AccessToken, f.atSpan = s, span{end - len(v), end}
+		case "id_token":
+			f.IDToken, f.idSpan = s, span{end - len(v), end}
+		case "scope":
+			f.Scope = s
+		case "token_type":
+			f.TokenType = s
 		}
 	}
 	if _, err := d.ReadToken(); err != nil { // the closing brace
