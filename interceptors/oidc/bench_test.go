@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -260,5 +261,65 @@ func BenchmarkPutSwap(b *testing.B) {
 		if err := h.ic.putSwap(ctx, idt, e, exp); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkUserinfo is a userinfo call with an access token idphooks
+// rewrote: find its swap entry, send the IdP its own token, replay the ID
+// token's hook edits on the answer and run a before_userinfo hook. The
+// IdP's answer comes from memory. swap-back is the same request with no
+// userinfo hook and nothing to replay (only the swap).
+func BenchmarkUserinfo(b *testing.B) {
+	userinfoHook := `exports.onBeforeUserinfo = (event, api) => { api.userinfo.setClaim("seen", true) };`
+	for _, c := range []struct {
+		name  string
+		hooks []hookSpec
+	}{
+		{"hook+replay", []hookSpec{{src: tierHook}, {src: userinfoHook}}},
+		{"swap-back", nil},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			idp := newTestIdP(b)
+			idp.token = func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.Write(idp.tokenResponse(idp.jwtAccessToken()))
+			}
+			hooks := c.hooks
+			if hooks == nil {
+				// A token hook makes the rewrite; it is not run again.
+				hooks = []hookSpec{{src: tierHook}}
+			}
+			h := newHarness(b, idp, hooks, nil)
+			resp := decodeJSON(b, h.do(tokenRequest(codeForm())).Body.Bytes())
+			ours, _ := resp["access_token"].(string)
+			if ours == "" {
+				b.Fatalf("no access token: %v", resp)
+			}
+			if c.hooks == nil {
+				// Keep the swap entry, drop the hooks: a plain swap-back.
+				h.ic.cfg.Dispatcher = events.NewDispatcher(nil, events.Options{})
+			}
+			answer := []byte(`{"sub":"alice","email":"alice@example.com","email_verified":true,"name":"Alice"}`)
+			next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				if r.Header.Get("Authorization") == "Bearer "+ours {
+					return errors.New("the IdP got idphooks' token")
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_, err := w.Write(answer)
+				return err
+			})
+			u, _ := url.Parse("http://idp.test/userinfo")
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				r := (&http.Request{Method: http.MethodGet, URL: u, Host: u.Host,
+					Header: http.Header{"Authorization": {"Bearer " + ours}}}).WithContext(context.Background())
+				clear(w.h)
+				w.status = 0
+				if err := h.ic.ServeHTTP(w, r, next); err != nil || w.status != 200 {
+					b.Fatalf("%v %d", err, w.status)
+				}
+			}
+		})
 	}
 }

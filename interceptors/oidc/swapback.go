@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/go-json-experiment/json/jsontext"
 	"go.uber.org/zap"
 )
 
@@ -115,12 +117,86 @@ func (i *Interceptor) lookup(ctx context.Context, token string) *swapEntry {
 		}
 		return nil
 	}
-	var e swapEntry
-	if err := json.Unmarshal(b, &e); err != nil {
+	e, err := readSwapEntry(b)
+	if err != nil {
 		i.log.Error("swap store entry unreadable", zap.Error(err))
 		return nil
 	}
-	return &e
+	return e
+}
+
+// readSwapEntry decodes what appendJSON wrote, as json.Unmarshal would,
+// in one pass: every userinfo, introspection or logout call with a token
+// of idphooks' reads one, and the upstream token is most of its bytes.
+func readSwapEntry(b []byte) (*swapEntry, error) {
+	r := tokenReaders.Get().(*tokenReader)
+	r.in = *bytes.NewBuffer(b)
+	r.dec.Reset(&r.in)
+	var e swapEntry
+	err := e.read(&r.dec)
+	r.in = bytes.Buffer{}
+	r.dec.Reset(&r.in)
+	tokenReaders.Put(r)
+	if err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+func (e *swapEntry) read(d *jsontext.Decoder) error {
+	if tok, err := d.ReadToken(); err != nil {
+		return err
+	} else if tok.Kind() != '{' {
+		return fmt.Errorf("found %v, not an object", tok.Kind())
+	}
+	for d.PeekKind() != '}' {
+		name, err := d.ReadToken()
+		if err != nil {
+			return err
+		}
+		var dst *string
+		n := name.String()
+		switch n {
+		case "u":
+			dst = &e.Upstream
+		case "c":
+			dst = &e.ClientID
+		case "e":
+			v, err := d.ReadValue()
+			if err != nil {
+				return err
+			}
+			// Claim values of any shape: the reflective decoder, on a
+			// few bytes.
+			if err := json.Unmarshal(v, &e.IDTokenEdits); err != nil {
+				return err
+			}
+			continue
+		default:
+			if err := d.SkipValue(); err != nil {
+				return err
+			}
+			continue
+		}
+		v, err := d.ReadValue()
+		if err != nil {
+			return err
+		}
+		if v.Kind() != '"' {
+			return fmt.Errorf("%s is a JSON %v, not a string", n, v.Kind())
+		}
+		if bytes.IndexByte(v, '\\') < 0 {
+			*dst = string(v[1 : len(v)-1])
+		} else {
+			u, err := jsontext.AppendUnquote(nil, v)
+			if err != nil {
+				return err
+			}
+			*dst = string(u)
+		}
+	}
+	_, err := d.ReadToken()
+	return err
 }
 
 // original maps a token idphooks issued back to the IdP's; other tokens

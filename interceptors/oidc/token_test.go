@@ -20,7 +20,7 @@ const tierHook = `exports.onBeforeToken = async (event, api) => {
   api.accessToken.setClaim("tier", "gold");
 };`
 
-func decodeJSON(t *testing.T, b []byte) map[string]any {
+func decodeJSON(t testing.TB, b []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -450,6 +450,15 @@ func TestTokenFieldsRefuses(t *testing.T) {
 // Swap entries are written without reflection but read with
 // json.Unmarshal: both must agree, whatever the strings hold.
 func TestSwapEntryJSON(t *testing.T) {
+	for _, bad := range []string{``, `[]`, `{"u":1}`, `{"u":"a"`, `{"e":{}}`, `{"u":"a","u":"b"}`} {
+		if e, err := readSwapEntry([]byte(bad)); err == nil {
+			t.Errorf("%q read as %+v", bad, e)
+		}
+	}
+	// Members a later version may add are skipped.
+	if e, err := readSwapEntry([]byte(`{"x":[1,{"y":2}],"u":"a\/b"}`)); err != nil || e.Upstream != "a/b" {
+		t.Errorf("%+v %v", e, err)
+	}
 	for _, e := range []swapEntry{
 		{},
 		{Upstream: "a.b.c"},
@@ -466,6 +475,12 @@ func TestSwapEntryJSON(t *testing.T) {
 		var got, exp any
 		if json.Unmarshal(b, &got) != nil || json.Unmarshal(want, &exp) != nil || !reflect.DeepEqual(got, exp) {
 			t.Fatalf("%+v: wrote %s, json.Marshal writes %s", e, b, want)
+		}
+		// Read back in one pass as json.Unmarshal reads it.
+		var std swapEntry
+		read, err := readSwapEntry(b)
+		if err != nil || json.Unmarshal(b, &std) != nil || !reflect.DeepEqual(*read, std) {
+			t.Fatalf("%s: read %+v (%v), json.Unmarshal reads %+v", b, read, err, std)
 		}
 	}
 }
