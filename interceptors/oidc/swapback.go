@@ -182,6 +182,9 @@ func (e *swapEntry) read(d *jsontext.Decoder) error {
 		if err != nil {
 			return err
 		}
+		if v.Kind() == 'n' {
+			continue // null leaves the field empty, as json.Unmarshal does
+		}
 		if v.Kind() != '"' {
 			return fmt.Errorf("%s is a JSON %v, not a string", n, v.Kind())
 		}
@@ -195,8 +198,16 @@ func (e *swapEntry) read(d *jsontext.Decoder) error {
 			*dst = string(u)
 		}
 	}
-	_, err := d.ReadToken()
-	return err
+	if _, err := d.ReadToken(); err != nil { // the closing brace
+		return err
+	}
+	if _, err := d.ReadToken(); err != io.EOF {
+		if err == nil {
+			return errors.New("data after the JSON object")
+		}
+		return err
+	}
+	return nil
 }
 
 // original maps a token idphooks issued back to the IdP's; other tokens

@@ -450,13 +450,13 @@ func TestTokenFieldsRefuses(t *testing.T) {
 // Swap entries are written without reflection but read with
 // json.Unmarshal: both must agree, whatever the strings hold.
 func TestSwapEntryJSON(t *testing.T) {
-	for _, bad := range []string{``, `[]`, `{"u":1}`, `{"u":"a"`, `{"e":{}}`, `{"u":"a","u":"b"}`} {
+	for _, bad := range []string{``, `[]`, `{"u":1}`, `{"u":"a"`, `{"e":{}}`, `{"u":"a","u":"b"}`, `{"u":"a"}x`, `{"u":"a"}{}`} {
 		if e, err := readSwapEntry([]byte(bad)); err == nil {
 			t.Errorf("%q read as %+v", bad, e)
 		}
 	}
 	// Members a later version may add are skipped.
-	if e, err := readSwapEntry([]byte(`{"x":[1,{"y":2}],"u":"a\/b"}`)); err != nil || e.Upstream != "a/b" {
+	if e, err := readSwapEntry([]byte(`{"x":[1,{"y":2}],"u":"a\/b","c":null,"e":null}`)); err != nil || e.Upstream != "a/b" {
 		t.Errorf("%+v %v", e, err)
 	}
 	for _, e := range []swapEntry{
