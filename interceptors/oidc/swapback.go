@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -129,85 +128,40 @@ func (i *Interceptor) lookup(ctx context.Context, token string) *swapEntry {
 // in one pass: every userinfo, introspection or logout call with a token
 // of idphooks' reads one, and the upstream token is most of its bytes.
 func readSwapEntry(b []byte) (*swapEntry, error) {
-	r := tokenReaders.Get().(*tokenReader)
-	r.in = *bytes.NewBuffer(b)
-	r.dec.Reset(&r.in)
 	var e swapEntry
-	err := e.read(&r.dec)
-	r.in = bytes.Buffer{}
-	r.dec.Reset(&r.in)
-	tokenReaders.Put(r)
-	if err != nil {
+	if err := readObject(b, nil, e.member); err != nil {
 		return nil, err
 	}
 	return &e, nil
 }
 
-func (e *swapEntry) read(d *jsontext.Decoder) error {
-	if tok, err := d.ReadToken(); err != nil {
-		return err
-	} else if tok.Kind() != '{' {
-		return fmt.Errorf("found %v, not an object", tok.Kind())
-	}
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return err
-		}
-		var dst *string
-		n := name.String()
-		switch n {
-		case "u":
-			dst = &e.Upstream
-		case "c":
-			dst = &e.ClientID
-		case "e":
-			v, err := d.ReadValue()
-			if err != nil {
-				return err
-			}
-			// Claim values of any shape: the reflective decoder, on a
-			// few bytes.
-			if err := json.Unmarshal(v, &e.IDTokenEdits); err != nil {
-				return err
-			}
-			continue
-		default:
-			if err := d.SkipValue(); err != nil {
-				return err
-			}
-			continue
-		}
+// member reads one member of a swap entry; unknown ones, which a later
+// version may add, are skipped.
+func (e *swapEntry) member(d *jsontext.Decoder, n string) error {
+	var dst *string
+	switch n {
+	case "u":
+		dst = &e.Upstream
+	case "c":
+		dst = &e.ClientID
+	case "e":
 		v, err := d.ReadValue()
 		if err != nil {
 			return err
 		}
-		if v.Kind() == 'n' {
-			continue // null leaves the field empty, as json.Unmarshal does
-		}
-		if v.Kind() != '"' {
-			return fmt.Errorf("%s is a JSON %v, not a string", n, v.Kind())
-		}
-		if bytes.IndexByte(v, '\\') < 0 {
-			*dst = string(v[1 : len(v)-1])
-		} else {
-			u, err := jsontext.AppendUnquote(nil, v)
-			if err != nil {
-				return err
-			}
-			*dst = string(u)
-		}
+		// Claim values of any shape: the reflective decoder, on a few
+		// bytes.
+		return json.Unmarshal(v, &e.IDTokenEdits)
+	default:
+		return d.SkipValue()
 	}
-	if _, err := d.ReadToken(); err != nil { // the closing brace
+	v, err := d.ReadValue()
+	if err != nil {
 		return err
 	}
-	if _, err := d.ReadToken(); err != io.EOF {
-		if err == nil {
-			return errors.New("data after the JSON object")
-		}
-		return err
-	}
-	return nil
+	// null leaves the field empty, as json.Unmarshal does.
+	*dst, _, err = stringValue(n, v)
+	return err
 }
 
 // original maps a token idphooks issued back to the IdP's; other tokens

@@ -3,15 +3,11 @@ package oidc
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -42,120 +38,61 @@ type span struct{ start, end int }
 // not idphooks' to judge (a repeated name deep in authorization_details,
 // say): they pass as they are.
 func tokenFields(body []byte) (*tokenAnswer, error) {
-	r := tokenReaders.Get().(*tokenReader)
-	r.in = *bytes.NewBuffer(body) // read in place, not copied
-	r.dec.Reset(&r.in, tokenDecoding...)
 	var f tokenAnswer
-	err := f.read(&r.dec)
-	// Let go of body before the reader goes back to the pool.
-	r.in = bytes.Buffer{}
-	r.dec.Reset(&r.in)
-	tokenReaders.Put(r)
-	if err != nil {
+	var seen uint
+	if err := readObject(body, tokenDecoding, func(d *jsontext.Decoder, n string) error {
+		return f.member(d, n, &seen)
+	}); err != nil {
 		return nil, fmt.Errorf("token response is not a JSON object with string tokens: %w", err)
 	}
 	return &f, nil
 }
 
-// tokenDecoding leaves repeated names and invalid UTF-8 to read, which
+// tokenDecoding leaves repeated names and invalid UTF-8 to member, which
 // checks them where they matter.
 var tokenDecoding = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
-
-// tokenReader is a reusable decoder: a fresh one costs more than the
-// whole parse of a typical token response.
-type tokenReader struct {
-	in  bytes.Buffer
-	dec jsontext.Decoder
-}
-
-var tokenReaders = sync.Pool{New: func() any { return new(tokenReader) }}
 
 // tokenMembers are the members read; their index is their bit in seen.
 var tokenMembers = [...]string{"access_token", "id_token", "scope", "token_type", "expires_in"}
 
-func (f *tokenAnswer) read(d *jsontext.Decoder) error {
-	if k := d.PeekKind(); k != '{' {
-		if _, err := d.ReadToken(); err != nil {
-			return err
+// member reads one top-level member of a token response.
+func (f *tokenAnswer) member(d *jsontext.Decoder, n string, seen *uint) error {
+	k := slices.Index(tokenMembers[:], n)
+	if k < 0 {
+		for _, m := range tokenMembers {
+			if strings.EqualFold(n, m) {
+				return fmt.Errorf("member %q differs from %q only in case", n, m)
+			}
 		}
-		return fmt.Errorf("found %v, not an object", k)
+		return d.SkipValue()
 	}
-	if _, err := d.ReadToken(); err != nil {
+	if *seen&(1<<k) != 0 {
+		return fmt.Errorf("member %q appears twice", n)
+	}
+	*seen |= 1 << k
+	v, err := d.ReadValue()
+	if err != nil {
 		return err
 	}
-	var seen uint
-	for d.PeekKind() != '}' {
-		name, err := d.ReadToken()
-		if err != nil {
-			return err
-		}
-		n := name.String()
-		k := slices.Index(tokenMembers[:], n)
-		if k < 0 {
-			for _, m := range tokenMembers {
-				if strings.EqualFold(n, m) {
-					return fmt.Errorf("member %q differs from %q only in case", n, m)
-				}
-			}
-			if err := d.SkipValue(); err != nil {
-				return err
-			}
-			continue
-		}
-		if seen&(1<<k) != 0 {
-			return fmt.Errorf("member %q appears twice", n)
-		}
-		seen |= 1 << k
-		v, err := d.ReadValue()
-		if err != nil {
-			return err
-		}
-		end := int(d.InputOffset())
-		if n == "expires_in" {
-			f.ExpiresIn = bytes.Clone(v)
-			continue
-		}
-		var s string
-		switch v.Kind() {
-		case 'n':
-			// null reads as absent, as RPs treat it.
-			continue
-		case '"':
-			if bytes.IndexByte(v, '\\') < 0 {
-				s = string(v[1 : len(v)-1]) // the usual token: no escapes
-			} else {
-				u, err := jsontext.AppendUnquote(nil, v)
-				if err != nil {
-					return err
-				}
-				s = string(u)
-			}
-			if !utf8.ValidString(s) {
-				return fmt.Errorf("%s is not valid UTF-8", n)
-			}
-		default:
-			return fmt.Errorf("%s is a JSON %v, not a string", n, v.Kind())
-		}
-		switch n {
-		case "access_token":
-			f.AccessToken, f.atSpan = s, span{end - len(v), end}
-		case "id_token":
-			f.IDToken, f.idSpan = s, span{end - len(v), end}
-		case "scope":
-			f.Scope = s
-		case "token_type":
-			f.TokenType = s
-		}
+	end := int(d.InputOffset())
+	if n == "expires_in" {
+		f.ExpiresIn = bytes.Clone(v)
+		return nil
 	}
-	if _, err := d.ReadToken(); err != nil { // the closing brace
+	s, null, err := stringValue(n, v)
+	if err != nil || null {
+		// null reads as absent, as RPs treat it.
 		return err
 	}
-	// Nothing but whitespace may follow the object.
-	if _, err := d.ReadToken(); err != io.EOF {
-		if err == nil {
-			return errors.New("data after the JSON object")
-		}
-		return err
+	switch n {
+	case "access_token":
+		f.AccessToken, f.atSpan = s, span{end - len(v), end}
+	case "id_token":
+		f.IDToken, f.idSpan = s, span{end - len(v), end}
+	case "scope":
+		f.Scope = s
+	case "token_type":
+		f.TokenType = s
 	}
 	return nil
 }
