@@ -95,6 +95,8 @@ func (w *Swaps) Delete(ctx context.Context, ourToken string) error {
 
 func swapLookupKey(token string) string {
 	sum := labelledHash(swapLookupLabel, token)
+	// Encoded after the prefix in one buffer: EncodeToString and a
+	// concatenation would copy the key once more.
 	b := make([]byte, len(swapKeyPrefix)+base64.RawURLEncoding.EncodedLen(len(sum)))
 	copy(b, swapKeyPrefix)
 	base64.RawURLEncoding.Encode(b[len(swapKeyPrefix):], sum[:])
