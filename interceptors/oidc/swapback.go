@@ -51,9 +51,9 @@ func (i *Interceptor) putSwap(ctx context.Context, token string, e swapEntry, ex
 
 var swapBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
-// appendJSON encodes e as json.Marshal would (lookup decodes it with
-// json.Unmarshal), without reflection: two of these are written for every
-// token response, and the upstream token is most of their bytes.
+// appendJSON encodes e as json.Marshal would (entries written by earlier
+// versions are that), without reflection: two of these are written for
+// every token response, and the upstream token is most of their bytes.
 func (e *swapEntry) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, '{')
 	start := len(b)
