@@ -202,11 +202,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// every handler (and config) using it, so its settings never change.
 	h.upKey = fmt.Sprintf("upstream:%s|%d", h.Upstream, h.MaxBody)
 	up, _, err := upstreams.LoadOrNew(h.upKey, func() (caddy.Destructor, error) {
-		u := oidc.NewUpstream(h.Upstream, nil)
-		if h.MaxBody > 0 {
-			u.MaxBody = h.MaxBody
-		}
-		return upstreamValue{u}, nil
+		return upstreamValue{oidc.NewUpstream(h.Upstream, h.MaxBody)}, nil
 	})
 	if err != nil {
 		return err

@@ -160,8 +160,8 @@ func TestProvision(t *testing.T) {
 	if h.oidc == nil || h.keys == nil || h.dispatcher == nil || h.upstream == nil {
 		t.Fatalf("Provision left parts unset: oidc=%v keys=%v dispatcher=%v upstream=%v", h.oidc != nil, h.keys != nil, h.dispatcher != nil, h.upstream != nil)
 	}
-	if h.upstream.MaxBody != 4096 {
-		t.Errorf("upstream MaxBody = %d, want 4096", h.upstream.MaxBody)
+	if h.upstream.Client.MaxBody() != 4096 {
+		t.Errorf("upstream MaxBody = %d, want 4096", h.upstream.Client.MaxBody())
 	}
 	if _, err := os.Stat(h.StatePath); err != nil {
 		t.Errorf("state database not created (parent directories included): %v", err)

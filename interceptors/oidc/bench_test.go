@@ -89,7 +89,7 @@ func rewriteBench(b *testing.B, alg string, swaps Swaps) (full, bare func()) {
 	// The same event the full path hands the hook.
 	e := events.New(events.BeforeToken, "web", events.Request{})
 	e.User = tokenUser(v0, nil)
-	e.Data = tokenEventData(codeForm(), "authorization_code", "web", nil, v0, nil)
+	e.Data = tokenEventData(&tokenRound{params: codeForm(), grant: "authorization_code", clientID: "web", idTok: v0})
 	ev := e.Map()
 	bare = func() {
 		v, err := h.ic.verify.Verify(ctx, idt, true, "http://idp.test")

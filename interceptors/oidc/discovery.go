@@ -8,6 +8,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/idphooks/idphooks/interception"
 )
 
 // serveDiscovery passes the discovery request to the IdP and rewrites the
@@ -18,11 +20,12 @@ func (i *Interceptor) serveDiscovery(w http.ResponseWriter, r *http.Request, nex
 	if r.Method == http.MethodHead {
 		return next.ServeHTTP(w, r)
 	}
-	c, body, err := i.callUpstream(w, r, next)
+	c, err := i.callUpstream(w, r, next)
 	if c == nil {
 		return err
 	}
-	defer c.release()
+	defer c.Release()
+	body, err := c.Body()
 	if err != nil {
 		return i.badGateway("discovery document unusable", err)
 	}
@@ -36,19 +39,19 @@ func (i *Interceptor) serveDiscovery(w http.ResponseWriter, r *http.Request, nex
 	if err != nil {
 		return i.badGateway("upstream discovery unavailable", err)
 	}
-	i.rewriteDiscovery(doc, d, publicOrigin(r))
+	i.rewriteDiscovery(doc, d, interception.PublicOrigin(r))
 	out, err := json.Marshal(doc)
 	if err != nil {
 		return i.badGateway("discovery document could not be encoded", err)
 	}
-	c.writeBody(w, "application/json", out)
+	c.WriteBody("application/json", out)
 	return nil
 }
 
 func (i *Interceptor) rewriteDiscovery(doc map[string]any, d *Discovery, public string) {
 	upstreamOrigins := map[string]bool{}
 	for _, u := range []string{i.up.URL, d.Issuer, d.TokenEndpoint, d.JWKSURI} {
-		if o := originOf(u); o != "" && o != public {
+		if o := interception.OriginOf(u); o != "" && o != public {
 			upstreamOrigins[o] = true
 		}
 	}

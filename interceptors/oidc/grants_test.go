@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/idphooks/idphooks/upstream"
 )
 
 // A client_credentials response has no ID token: the JWT access token alone
@@ -211,8 +213,8 @@ func TestUpstreamOnPublicOriginDoesNotLoop(t *testing.T) {
 	})
 	// The upstream URL is the public origin itself: every fetch of
 	// idphooks comes back through idphooks.
-	h = newHarness(t, idp, []hookSpec{{src: tierHook}}, func(c *Config) { c.Upstream = NewUpstream(public.URL, nil) })
-	h.ic.up.Client.Timeout = 3 * time.Second
+	h = newHarness(t, idp, []hookSpec{{src: tierHook}}, func(c *Config) { c.Upstream = NewUpstream(public.URL, 0) })
+	h.ic.up.Client.SetTimeout(3 * time.Second)
 	start := time.Now()
 	w := h.do(tokenRequest(codeForm()))
 	if w.Code != 200 || time.Since(start) > 2*time.Second {
@@ -220,7 +222,7 @@ func TestUpstreamOnPublicOriginDoesNotLoop(t *testing.T) {
 	}
 	// A client cannot borrow the marker to skip the interceptor.
 	r := tokenRequest(codeForm())
-	r.Header.Set(internalHeader, "guess")
+	r.Header.Set(upstream.Header, "guess")
 	w = h.do(r)
 	if w.Code != 200 || !strings.Contains(w.Body.String(), "id_token") {
 		t.Fatalf("%d %s", w.Code, w.Body)
@@ -237,7 +239,7 @@ func TestJWKSURL(t *testing.T) {
 		{"https://accounts.google.com", "https://accounts.google.com", "https://www.googleapis.com/oauth2/v3/certs", "https://www.googleapis.com/oauth2/v3/certs"},
 		{"http://keycloak:8080", "https://auth.example.com", "https://keys.example.net/certs", "https://keys.example.net/certs"},
 	} {
-		u := NewUpstream(tc.up, nil)
+		u := NewUpstream(tc.up, 0)
 		if got := u.JWKSURL(&Discovery{Issuer: tc.iss, JWKSURI: tc.jwks}); got != tc.want {
 			t.Errorf("JWKSURL(%s, %s, %s) = %s, want %s", tc.up, tc.iss, tc.jwks, got, tc.want)
 		}
@@ -345,7 +347,9 @@ func TestLeakedMarkerOpensNothing(t *testing.T) {
 	idp := newTestIdP(t)
 	h := newHarness(t, idp, []hookSpec{{src: `exports.onBeforeToken = (e, api) => api.deny("blocked")`}}, nil)
 	r := tokenRequest(codeForm())
-	r.Header.Set(internalHeader, h.ic.up.marker)
+	marker, done := h.ic.up.Client.Mark()
+	defer done()
+	r.Header.Set(upstream.Header, marker)
 	if w := h.do(r); w.Code != 400 {
 		t.Fatalf("token request with the marker: %d %s", w.Code, w.Body)
 	}

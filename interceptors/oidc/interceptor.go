@@ -9,19 +9,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
-	"net/url"
-	"path"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/interception"
 )
 
 // Signer is idphooks' own signing key set, as the interceptor needs it.
@@ -92,7 +89,7 @@ type Interceptor struct {
 	cfg    Config
 	up     *Upstream
 	verify *Verifier
-	policy claimPolicy
+	policy events.ClaimPolicy
 	log    *zap.Logger
 }
 
@@ -128,10 +125,10 @@ func New(cfg Config) (*Interceptor, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	if cfg.RequestHeaders == nil {
-		cfg.RequestHeaders = []string{"Accept-Language", "Origin", "Referer"}
+		cfg.RequestHeaders = interception.DefaultRequestHeaders
 	}
 	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
-	i := &Interceptor{cfg: cfg, up: cfg.Upstream, policy: newClaimPolicy(cfg.UnlockedClaims), log: cfg.Logger}
+	i := &Interceptor{cfg: cfg, up: cfg.Upstream, policy: events.NewClaimPolicy(cfg.UnlockedClaims), log: cfg.Logger}
 	i.verify = &Verifier{
 		Keys:       cfg.Upstream.Keys,
 		Algorithms: cfg.Algorithms,
@@ -147,96 +144,12 @@ func New(cfg Config) (*Interceptor, error) {
 	return i, nil
 }
 
-// endpoint is what a request path is, for this interceptor.
-type endpoint int
-
-const (
-	epOther endpoint = iota
-	epDiscovery
-	epJWKS
-	epToken
-	epUserinfo
-	epIntrospection
-	epRevocation
-	epEndSession
-)
-
-// pathIndex maps the normalised endpoint paths of one discovery document
-// to their kind. Each interceptor keeps its own: the document is shared by
-// every handler on the same upstream, the paths depend on this one's config.
-type pathIndex struct {
-	d     *Discovery
-	paths map[string]endpoint
-}
-
-func (i *Interceptor) classify(d *Discovery, p string) endpoint {
-	idx := i.index.Load()
-	if idx == nil || idx.d != d {
-		idx = i.buildIndex(d)
-		i.index.Store(idx)
-	}
-	return idx.paths[normalizePath(p)]
-}
-
-// buildIndex maps each endpoint's path (and its mTLS alias) to its kind.
-// The token endpoint wins over others sharing its path.
-func (i *Interceptor) buildIndex(d *Discovery) *pathIndex {
-	idx := &pathIndex{d: d, paths: map[string]endpoint{}}
-	add := func(u string, e endpoint) {
-		if u == "" {
-			return
-		}
-		p := normalizePath(pathOf(u))
-		if _, taken := idx.paths[p]; !taken {
-			idx.paths[p] = e
-		}
-	}
-	for _, ep := range []struct {
-		key string
-		e   endpoint
-	}{
-		{"token_endpoint", epToken}, {"userinfo_endpoint", epUserinfo},
-		{"introspection_endpoint", epIntrospection}, {"revocation_endpoint", epRevocation},
-		{"end_session_endpoint", epEndSession},
-	} {
-		add(d.endpoint(ep.key), ep.e)
-		add(d.MTLSEndpointAliases[ep.key], ep.e)
-	}
-	add(i.cfg.JWKSPath, epJWKS)
-	add(d.JWKSURI, epJWKS)
-	for _, base := range []string{pathOf(d.Issuer), pathOf(i.up.URL), pathOf(i.cfg.Issuer)} {
-		base = strings.TrimRight(base, "/")
-		add(base+"/.well-known/openid-configuration", epDiscovery)
-		add(base+"/.well-known/oauth-authorization-server", epDiscovery)
-		add("/.well-known/oauth-authorization-server"+base, epDiscovery)
-	}
-	return idx
-}
-
-// normalizePath folds the spellings of a path that IdP web frameworks
-// treat alike — "/token/", "//token", "/a/../token", "/token;jsessionid=1"
-// (JAX-RS matrix parameters, as Keycloak accepts) — so that none of them
-// slips a token request past the hooks.
-func normalizePath(p string) string {
-	if strings.IndexByte(p, ';') >= 0 {
-		segs := strings.Split(p, "/")
-		for k, s := range segs {
-			if j := strings.IndexByte(s, ';'); j >= 0 {
-				segs[k] = s[:j]
-			}
-		}
-		p = strings.Join(segs, "/")
-	}
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p
-	}
-	// Clean allocates only when it changes something: the usual clean
-	// path passes for free.
-	return path.Clean(p)
-}
-
 // ServeHTTP handles one request on its way to the IdP.
 func (i *Interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	return interception.Respond(w, i.serve(w, r, next))
+}
+
+func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if i.up.IsOwnFetch(r) && i.ownFetchPassable(r) {
 		return next.ServeHTTP(w, r)
 	}
@@ -255,41 +168,33 @@ func (i *Interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 	case epToken:
 		return i.serveToken(w, r, next, d)
 	case epUserinfo:
-		return i.serveUserinfo(w, r, next)
+		return i.serveUserinfo(w, r, next, d)
 	case epIntrospection, epRevocation:
 		if err := i.swapForm(r, "token"); err != nil {
 			return err
 		}
 	case epEndSession:
-		if err := i.swapQuery(r, "id_token_hint"); err != nil {
-			return err
-		}
-		if err := i.swapForm(r, "id_token_hint"); err != nil {
+		if err := i.swapQueryAndForm(r, "id_token_hint"); err != nil {
 			return err
 		}
 	}
-	i.swapBearer(r)
-	if i.rewritesIssuer(d) {
-		if strings.Contains(r.Header.Get("Accept"), "text/html") {
-			// A form_post page must come uncompressed to be rewritten.
-			r.Header.Set("Accept-Encoding", "identity")
-		}
-		iw := &issRewriter{ResponseWriter: w, from: d.acceptedIssuers(publicOrigin(r)), to: i.cfg.Issuer, limit: i.cfg.MaxBody}
-		err := next.ServeHTTP(iw, r)
-		iw.finish()
+	if err := i.swapBearer(r); err != nil {
 		return err
+	}
+	if i.rewritesIssuer(d) {
+		return i.serveRewritingIss(w, r, next, d)
 	}
 	return next.ServeHTTP(w, r)
 }
 
 // ownFetchPassable limits what idphooks' own fetches may skip it for to
 // what they are: GETs of the discovery document or the key set, public
-// data. A marker that leaked (an IdP logging headers) opens nothing else.
+// data. A marker seen while its fetch runs opens nothing else.
 func (i *Interceptor) ownFetchPassable(r *http.Request) bool {
 	if r.Method != http.MethodGet {
 		return false
 	}
-	p := normalizePath(r.URL.Path)
+	p := interception.NormalizePath(r.URL.Path)
 	if strings.HasSuffix(p, "/.well-known/openid-configuration") || strings.Contains(p, "/.well-known/oauth-authorization-server") {
 		return true
 	}
@@ -304,107 +209,7 @@ func (i *Interceptor) rewritesIssuer(d *Discovery) bool {
 	return i.cfg.Issuer != "" && i.cfg.Issuer != d.Issuer
 }
 
-// publicOrigin is the scheme and host the client used to reach idphooks.
-// Behind a TLS-terminating load balancer that Caddy trusts (its
-// trusted_proxies), the forwarded scheme and host are the public ones; from
-// anyone else they are ignored.
-func publicOrigin(r *http.Request) string {
-	scheme, host := "http", r.Host
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if trustedProxy(r) {
-		if p := firstValue(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
-			scheme = p
-		}
-		if h := firstValue(r.Header.Get("X-Forwarded-Host")); h != "" {
-			host = h
-		}
-	}
-	return scheme + "://" + host
-}
-
-func trustedProxy(r *http.Request) bool {
-	v, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any)
-	t, _ := v[caddyhttp.TrustedProxyVarKey].(bool)
-	return t
-}
-
-// firstValue is the first of a comma-separated header's values.
-func firstValue(v string) string {
-	if i := strings.IndexByte(v, ','); i >= 0 {
-		v = v[:i]
-	}
-	return strings.TrimSpace(v)
-}
-
-func pathOf(u string) string {
-	if u == "" {
-		return ""
-	}
-	pu, err := url.Parse(u)
-	if err != nil {
-		return ""
-	}
-	if pu.Path == "" {
-		return "/"
-	}
-	return pu.Path
-}
-
-func originOf(u string) string {
-	pu, err := url.Parse(u)
-	if err != nil || pu.Host == "" {
-		return ""
-	}
-	return pu.Scheme + "://" + pu.Host
-}
-
-// eventRequest is the request as hooks may see it: no cookies, no
-// credentials, only allow-listed headers.
+// eventRequest is the request as hooks may see it.
 func (i *Interceptor) eventRequest(r *http.Request) events.Request {
-	req := events.Request{
-		Method: r.Method, Host: r.Host, Path: r.URL.Path, UserAgent: r.UserAgent(),
-	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		req.IP = host
-	} else {
-		req.IP = r.RemoteAddr
-	}
-	if ip := clientIP(r); ip != "" {
-		req.IP = ip
-	}
-	if id := requestID(r); id != "" {
-		req.ID = id
-	}
-	for _, h := range i.cfg.RequestHeaders {
-		if v := r.Header.Get(h); v != "" {
-			if req.Headers == nil {
-				req.Headers = make(map[string]string, len(i.cfg.RequestHeaders))
-			}
-			req.Headers[strings.ToLower(h)] = v
-		}
-	}
-	return req
-}
-
-// clientIP is the client address Caddy determined (trusted proxies applied).
-func clientIP(r *http.Request) string {
-	if v, ok := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any); ok {
-		if ip, ok := v[caddyhttp.ClientIPVarKey].(string); ok {
-			return ip
-		}
-	}
-	return ""
-}
-
-// requestID is Caddy's id of the request ({http.request.uuid}), the one its
-// access log shows, so hook log lines and access log lines can be joined.
-func requestID(r *http.Request) string {
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		if id, ok := repl.GetString("http.request.uuid"); ok {
-			return id
-		}
-	}
-	return ""
+	return interception.EventRequest(r, i.cfg.RequestHeaders)
 }

@@ -3,6 +3,7 @@ package oidc
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -35,7 +36,7 @@ func (i *Interceptor) serveJWKS(w http.ResponseWriter, r *http.Request, next cad
 	h.Set("Cache-Control", "public, max-age=300")
 	// Public keys: browser clients on any origin may fetch them.
 	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Content-Length", itoa(len(body)))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(body)

@@ -1,22 +1,19 @@
 package oidc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/go-json-experiment/json/jsontext"
 	"go.uber.org/zap"
+
+	"github.com/idphooks/idphooks/interception"
 )
 
 // swapEntry is what idphooks remembers about a token it handed out.
@@ -178,93 +175,48 @@ func (i *Interceptor) original(ctx context.Context, token string) string {
 	return token
 }
 
-// swapBearer swaps an Authorization: Bearer token idphooks issued.
-func (i *Interceptor) swapBearer(r *http.Request) {
-	tok, ok := bearer(r)
-	if !ok {
-		return
+// swapBearer swaps an Authorization: Bearer token idphooks issued. A
+// request with two Authorization headers is refused: idphooks would swap
+// one while the IdP may read the other.
+func (i *Interceptor) swapBearer(r *http.Request) error {
+	tok, ok, err := bearer(r)
+	if err != nil || !ok {
+		return err
 	}
 	if orig := i.original(r.Context(), tok); orig != tok {
 		r.Header.Set("Authorization", "Bearer "+orig)
 	}
-}
-
-func bearer(r *http.Request) (string, bool) {
-	var h string
-	if vs := r.Header["Authorization"]; len(vs) > 0 { // canonical: see IsOwnFetch
-		h = vs[0]
-	}
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:]), true
-	}
-	return "", false
-}
-
-// swapQuery swaps a token in a query parameter.
-func (i *Interceptor) swapQuery(r *http.Request, names ...string) error {
-	q := r.URL.Query()
-	if i.swapValues(r.Context(), q, names) {
-		r.URL.RawQuery = q.Encode()
-		r.RequestURI = r.URL.RequestURI()
-	}
 	return nil
 }
 
-// readForm reads an application/x-www-form-urlencoded body (capped) and
-// puts it back so the IdP receives it. It returns nil for other bodies.
-func (i *Interceptor) readForm(r *http.Request) (url.Values, error) {
-	if r.Body == nil || r.Method != http.MethodPost {
-		return nil, nil
-	}
-	if !isForm(r.Header.Get("Content-Type")) {
-		return nil, nil
-	}
-	var b []byte
-	var err error
-	if n := r.ContentLength; n >= 0 && n <= i.cfg.MaxBody {
-		// The usual case: a declared length, read in one allocation.
-		b = make([]byte, n)
-		_, err = io.ReadFull(r.Body, b)
-	} else {
-		b, err = readCapped(r.Body, i.cfg.MaxBody)
-	}
-	r.Body.Close()
+// bearer is the request's Authorization: Bearer token.
+func bearer(r *http.Request) (string, bool, error) {
+	h, err := interception.SingleHeader(r, "Authorization")
 	if err != nil {
-		if errors.Is(err, errTooLarge) {
-			return nil, caddyhttp.Error(http.StatusRequestEntityTooLarge, err)
-		}
-		return nil, caddyhttp.Error(http.StatusBadRequest, err)
+		return "", false, err
 	}
-	i.setBody(r, b)
-	form, err := url.ParseQuery(string(b))
-	if err != nil {
-		return nil, caddyhttp.Error(http.StatusBadRequest, errors.New("malformed form body"))
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:]), true, nil
+	}
+	return "", false, nil
+}
+
+// readForm reads a form POST body under the repeated-parameter rule for
+// the parameters idphooks reads (names); nil for other bodies.
+func (i *Interceptor) readForm(r *http.Request, names ...string) (url.Values, error) {
+	form, err := interception.ReadForm(r, i.cfg.MaxBody)
+	if err != nil || form == nil {
+		return form, err
+	}
+	if err := interception.Single(names, form); err != nil {
+		return nil, interception.RepeatedError(err)
 	}
 	return form, nil
 }
 
-// isForm tells a form-encoded body by its media type; the exact usual
-// value is recognised without parsing.
-func isForm(contentType string) bool {
-	const form = "application/x-www-form-urlencoded"
-	if contentType == form {
-		return true
-	}
-	mt, _, _ := mime.ParseMediaType(contentType)
-	return mt == form
-}
-
-func (i *Interceptor) setBody(r *http.Request, b []byte) {
-	r.Body = io.NopCloser(bytes.NewReader(b))
-	r.ContentLength = int64(len(b))
-	r.Header.Set("Content-Length", strconv.Itoa(len(b)))
-	r.TransferEncoding = nil
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-}
-
 // swapForm swaps tokens in form fields of a POST body.
 func (i *Interceptor) swapForm(r *http.Request, names ...string) error {
-	form, err := i.readForm(r)
+	form, err := i.readForm(r, names...)
 	if err != nil || form == nil {
 		return err
 	}
@@ -272,10 +224,33 @@ func (i *Interceptor) swapForm(r *http.Request, names ...string) error {
 	return nil
 }
 
+// swapQueryAndForm swaps tokens sent in the query or in a form body; each
+// may stand once in one of the two (an IdP may read either, or both).
+func (i *Interceptor) swapQueryAndForm(r *http.Request, names ...string) error {
+	q, err := interception.Query(r)
+	if err != nil {
+		return err
+	}
+	form, err := interception.ReadForm(r, i.cfg.MaxBody)
+	if err != nil {
+		return err
+	}
+	if err := interception.Single(names, q, form); err != nil {
+		return interception.RepeatedError(err)
+	}
+	if i.swapValues(r.Context(), q, names) {
+		interception.SetQuery(r, q)
+	}
+	if form != nil {
+		i.swapFormValues(r, form, names...)
+	}
+	return nil
+}
+
 func (i *Interceptor) swapFormValues(r *http.Request, form url.Values, names ...string) bool {
 	changed := i.swapValues(r.Context(), form, names)
 	if changed {
-		i.setBody(r, []byte(form.Encode()))
+		interception.SetBody(r, []byte(form.Encode()))
 	}
 	return changed
 }

@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/interception"
 	"github.com/idphooks/idphooks/keys"
 )
 
@@ -20,72 +20,108 @@ import (
 // be tokens idphooks issued.
 const tokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
 
+// tokenParams are the token request parameters idphooks reads. Each may be
+// sent once, in the form or the query: an IdP that reads the last of two
+// values, or merges the query into the form, would otherwise act on a
+// value the hooks were not chosen for.
+var tokenParams = []string{
+	"grant_type", "client_id", "client_assertion", "client_assertion_type",
+	"scope", "code", "subject_token", "actor_token",
+}
+
+// tokenRound is one token request and its answer as the steps of the token
+// path see them: read the request, verify the IdP's tokens, run the hooks,
+// sign what they changed, remember the swaps, splice the answer.
+type tokenRound struct {
+	r        *http.Request
+	d        *Discovery
+	params   url.Values // the request's parameters (form, then query)
+	grant    string
+	clientID string
+
+	body         []byte       // the IdP's answer
+	resp         *tokenAnswer // what idphooks reads of it
+	at, idt      string       // the IdP's tokens (idt empty when encrypted)
+	atTok, idTok *verified    // their verified claims; atTok nil when opaque
+
+	idEdits, atEdits []claimEdit
+	newAT, newID     string
+}
+
 // serveToken handles the token endpoint: every grant type goes through
 // before_token (and after_token_refresh for refreshes) when a hook listens,
 // and the rewritten tokens are re-signed with idphooks' keys.
 func (i *Interceptor) serveToken(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, d *Discovery) error {
-	form, err := i.readForm(r)
+	t, err := i.readTokenRequest(r, d)
 	if err != nil {
 		return err
 	}
-	if form == nil {
-		// Not a form POST: the IdP should refuse it, but whatever it
-		// answers is looked at like any token response (fail closed).
-		form = url.Values{}
-	}
-	i.swapFormValues(r, form, "subject_token", "actor_token")
-	grant := form.Get("grant_type")
-	clientID := requestClientID(r, form)
-	if !i.wantsToken(grant, clientID) && !i.rewritesIssuer(d) {
+	if !i.wantsToken(t.grant, t.clientID) && !i.rewritesIssuer(d) {
 		return next.ServeHTTP(w, r)
 	}
-
-	c, body, err := i.callUpstream(w, r, next)
+	c, err := i.callUpstream(w, r, next)
 	if c == nil {
 		return err
 	}
-	defer c.release()
-	keepCORS(w, c.header)
-	if errors.Is(err, errTooLarge) {
+	defer c.Release()
+	interception.KeepCORS(w, c.Header())
+	if c.Over() {
 		i.log.Error("upstream token response exceeds the size limit", zap.Int64("max_body", i.cfg.MaxBody))
-		protocolError(w, http.StatusBadGateway, "server_error", "identity provider response too large")
+		interception.WriteError(w, http.StatusBadGateway, "server_error", "identity provider response too large")
 		return nil
 	}
-	var tr []byte
-	if err == nil {
-		tr, err = i.rewriteTokenResponse(r, body, form, grant, clientID, d)
+	if t.body, err = c.Body(); err == nil {
+		err = i.rewriteTokenResponse(t)
 	}
-	if err != nil {
-		var denied *deniedError
-		if errors.As(err, &denied) {
-			protocolError(w, http.StatusBadRequest, "access_denied", denied.reason)
-			return nil
-		}
-		var unavailable *unavailableError
-		if errors.As(err, &unavailable) {
-			i.log.Error("token response not issued", zap.Error(unavailable.err))
-			protocolError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "please retry")
-			return nil
-		}
-		i.log.Error("upstream token response rejected", zap.String("grant_type", grant), zap.Error(err))
-		protocolError(w, http.StatusBadGateway, "server_error", "identity provider returned an unusable token response")
-		return nil
+	var denied *interception.Denied
+	var unavailable *interception.Unavailable
+	switch {
+	case err == nil && t.changed():
+		c.WriteBody("application/json", spliceTokens(t.body, t.resp, t.newAT, t.newID))
+	case err == nil:
+		c.WriteHeld()
+	case errors.As(err, &denied):
+		interception.WriteError(w, http.StatusBadRequest, "access_denied", denied.Reason)
+	case errors.As(err, &unavailable):
+		i.log.Error("token response not issued", zap.Error(unavailable.Err))
+		interception.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "please retry")
+	default:
+		i.log.Error("upstream token response rejected", zap.String("grant_type", t.grant), zap.Int("status", c.Status()), zap.Error(err))
+		interception.WriteError(w, http.StatusBadGateway, "server_error", "identity provider returned an unusable token response")
 	}
-	if tr == nil {
-		c.writeTo(w)
-		return nil
-	}
-	c.writeBody(w, "application/json", tr)
 	return nil
 }
 
-type deniedError struct{ reason string }
-
-func (e *deniedError) Error() string { return "denied: " + e.reason }
-
-type unavailableError struct{ err error }
-
-func (e *unavailableError) Error() string { return e.err.Error() }
+// readTokenRequest reads the parameters of a token request and swaps the
+// subject and actor tokens of a token exchange back to the IdP's.
+func (i *Interceptor) readTokenRequest(r *http.Request, d *Discovery) (*tokenRound, error) {
+	form, err := interception.ReadForm(r, i.cfg.MaxBody)
+	if err != nil {
+		return nil, err
+	}
+	query, err := interception.Query(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := interception.Single(tokenParams, form, query); err != nil {
+		return nil, interception.RepeatedError(err)
+	}
+	if _, err := interception.SingleHeader(r, "Authorization"); err != nil {
+		return nil, err
+	}
+	if form != nil {
+		i.swapFormValues(r, form, "subject_token", "actor_token")
+	}
+	// Not a form POST, or parameters in the query: the IdP should refuse
+	// them, but whatever it answers is looked at like any token response
+	// (fail closed), with what it might have read.
+	params := make(url.Values, len(form)+len(query))
+	maps.Copy(params, query)
+	maps.Copy(params, form)
+	t := &tokenRound{r: r, d: d, params: params, grant: params.Get("grant_type")}
+	t.clientID = requestClientID(r, params)
+	return t, nil
+}
 
 func (i *Interceptor) wantsToken(grant, clientID string) bool {
 	d := i.cfg.Dispatcher
@@ -105,98 +141,111 @@ func (i *Interceptor) wantsToken(grant, clientID string) bool {
 	return clientID == "" && (d.WantsEvent(events.BeforeToken) || d.WantsEvent(events.AfterTokenRefresh))
 }
 
-// rewriteTokenResponse verifies the upstream tokens, runs the hooks and
-// returns the new body, or nil when nothing changed.
-func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form url.Values, grant, clientID string, d *Discovery) ([]byte, error) {
-	ctx := r.Context()
-	resp, err := tokenFields(body)
+// rewriteTokenResponse runs the steps of the token path on the IdP's
+// answer; t.changed tells whether a token was re-signed.
+func (i *Interceptor) rewriteTokenResponse(t *tokenRound) error {
+	resp, err := tokenFields(t.body)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	at, idt := resp.AccessToken, resp.IDToken
-	if at == "" {
-		return nil, errors.New("token response has no access_token string")
+	t.resp, t.at, t.idt = resp, resp.AccessToken, resp.IDToken
+	if t.at == "" {
+		return errors.New("token response has no access_token string")
 	}
+	if err := i.verifyTokens(t); err != nil {
+		return err
+	}
+	ops, err := i.runTokenHooks(t)
+	if err != nil {
+		return err
+	}
+	t.idEdits, t.atEdits = editsFor(ops, "idToken"), editsFor(ops, "accessToken")
+	if err := i.signTokens(t); err != nil {
+		return err
+	}
+	return i.rememberTokens(t)
+}
 
-	var idTok, atTok *verified
-	if strings.Count(idt, ".") == 4 {
+func (t *tokenRound) changed() bool { return t.newAT != t.at || t.newID != t.idt }
+
+// verifyTokens checks the IdP's tokens before anything is built on them,
+// and learns the client from them when the request did not say.
+func (i *Interceptor) verifyTokens(t *tokenRound) error {
+	ctx, public := t.r.Context(), interception.PublicOrigin(t.r)
+	if strings.Count(t.idt, ".") == 4 {
 		// An encrypted (JWE) ID token: idphooks cannot read it, so it
 		// passes unchanged and hooks see no ID token claims.
 		i.log.Warn("encrypted ID token passed unchanged; hooks cannot edit it")
-		idt = ""
+		t.idt = ""
 	}
-	if idt != "" {
-		if idTok, err = i.verify.Verify(ctx, idt, true, publicOrigin(r)); err != nil {
-			return nil, fmt.Errorf("upstream ID token failed verification: %w", err)
+	var err error
+	if t.idt != "" {
+		if t.idTok, err = i.verify.Verify(ctx, t.idt, true, public); err != nil {
+			return fmt.Errorf("upstream ID token failed verification: %w", err)
 		}
-		if clientID != "" && !audienceHas(idTok.Claims["aud"], clientID) {
-			return nil, fmt.Errorf("upstream ID token audience does not name client %q", clientID)
+		if t.clientID != "" && !audienceHas(t.idTok.Claims["aud"], t.clientID) {
+			return fmt.Errorf("upstream ID token audience does not name client %q", t.clientID)
 		}
 	}
-	if looksLikeJWS(at) {
-		if atTok, err = i.verify.Verify(ctx, at, false, publicOrigin(r)); err != nil {
+	if looksLikeJWS(t.at) {
+		if t.atTok, err = i.verify.Verify(ctx, t.at, false, public); err != nil {
 			// Access tokens for other resource servers may be signed with
 			// keys the IdP does not publish; idphooks never re-signs what
 			// it could not verify, so such a token is opaque to it.
 			i.log.Debug("access token not verifiable with upstream keys; treated as opaque", zap.Error(err))
-			atTok = nil
+			t.atTok = nil
 		}
 	}
-	if atTok != nil && clientID != "" {
+	if t.atTok != nil && t.clientID != "" {
 		// Hooks were chosen for clientID: the tokens must be its own.
 		for _, k := range []string{"azp", "client_id"} {
-			if c, _ := atTok.Claims[k].(string); c != "" && c != clientID {
-				return nil, fmt.Errorf("upstream access token %s %q is not the requesting client %q", k, c, clientID)
+			if c, _ := t.atTok.Claims[k].(string); c != "" && c != t.clientID {
+				return fmt.Errorf("upstream access token %s %q is not the requesting client %q", k, c, t.clientID)
 			}
 		}
 	}
-	if clientID == "" {
-		clientID = tokenClientID(idTok, atTok)
+	if t.clientID == "" {
+		t.clientID = tokenClientID(t.idTok, t.atTok)
 	}
-	if atTok != nil && isDPoP(resp, atTok) {
+	if t.atTok != nil && isDPoP(t.resp, t.atTok) {
 		// A DPoP proof hashes the access token (ath): a rewritten one
 		// would no longer match the client's proofs.
-		i.log.Warn("DPoP-bound access token passed unchanged; hooks cannot edit it", zap.String("client_id", clientID))
-		atTok = nil
+		i.log.Warn("DPoP-bound access token passed unchanged; hooks cannot edit it", zap.String("client_id", t.clientID))
+		t.atTok = nil
 	}
+	return nil
+}
 
-	ops, err := i.runTokenHooks(ctx, r, form, grant, clientID, resp, idTok, atTok)
-	if err != nil {
-		return nil, err
-	}
-	idEdits := editsFor(ops, "idToken")
-	atEdits := editsFor(ops, "accessToken")
-	if atTok == nil && len(atEdits) > 0 {
+// signTokens applies the hooks' edits (and the configured issuer) and
+// re-signs the tokens that changed with idphooks' active key.
+func (i *Interceptor) signTokens(t *tokenRound) error {
+	if t.atTok == nil && len(t.atEdits) > 0 {
 		i.log.Warn("hook set access token claims, but the access token is opaque: edits ignored",
-			zap.String("client_id", clientID), zap.Int("edits", len(atEdits)))
+			zap.String("client_id", t.clientID), zap.Int("edits", len(t.atEdits)))
 	}
-
 	issuer := ""
-	if i.rewritesIssuer(d) {
+	if i.rewritesIssuer(t.d) {
 		issuer = i.cfg.Issuer
 	}
-	newAT, atChanged := at, false
-	if atTok != nil {
-		claims := maps.Clone(atTok.Claims)
-		changed := i.policy.apply(claims, atEdits)
+	t.newAT, t.newID = t.at, t.idt
+	atChanged := false
+	if t.atTok != nil {
+		claims := maps.Clone(t.atTok.Claims)
+		changed := i.policy.Apply(claims, t.atEdits)
 		if issuer != "" {
 			claims["iss"], changed = issuer, true
 		}
 		if changed {
-			typ := atTok.Typ()
-			if typ == "" {
-				typ = "JWT"
+			tok, _, err := i.cfg.Signer.SignJWT(claims, typOr(t.atTok, "JWT"))
+			if err != nil {
+				return interception.Unavailablef(fmt.Errorf("signing access token: %w", err))
 			}
-			if newAT, _, err = i.cfg.Signer.SignJWT(claims, typ); err != nil {
-				return nil, &unavailableError{fmt.Errorf("signing access token: %w", err)}
-			}
-			atChanged = true
+			t.newAT, atChanged = tok, true
 		}
 	}
-	newID := idt
-	if idTok != nil {
-		claims := maps.Clone(idTok.Claims)
-		changed := i.policy.apply(claims, idEdits)
+	if t.idTok != nil {
+		claims := maps.Clone(t.idTok.Claims)
+		changed := i.policy.Apply(claims, t.idEdits)
 		if issuer != "" {
 			claims["iss"], changed = issuer, true
 		}
@@ -204,24 +253,23 @@ func (i *Interceptor) rewriteTokenResponse(r *http.Request, body []byte, form ur
 			changed = true
 		}
 		if changed {
-			typ := idTok.Typ()
-			if typ == "" {
-				typ = "JWT"
+			upAlg, _ := t.idTok.Header["alg"].(string)
+			tok, err := i.signIDToken(claims, typOr(t.idTok, "JWT"), t.newAT, t.params.Get("code"), upAlg)
+			if err != nil {
+				return interception.Unavailablef(fmt.Errorf("signing ID token: %w", err))
 			}
-			upAlg, _ := idTok.Header["alg"].(string)
-			if newID, err = i.signIDToken(claims, typ, newAT, form.Get("code"), upAlg); err != nil {
-				return nil, &unavailableError{fmt.Errorf("signing ID token: %w", err)}
-			}
+			t.newID = tok
 		}
 	}
+	return nil
+}
 
-	if err := i.rememberTokens(ctx, resp, at, newAT, atTok, idt, newID, idTok, clientID, idEdits); err != nil {
-		return nil, err
+// typOr is the token's JOSE typ, or def when it has none.
+func typOr(v *verified, def string) string {
+	if typ := v.Typ(); typ != "" {
+		return typ
 	}
-	if newAT == at && newID == idt {
-		return nil, nil
-	}
-	return spliceTokens(body, resp, newAT, newID), nil
+	return def
 }
 
 // signIDToken signs an ID token whose at_hash and c_hash are recomputed:
@@ -254,25 +302,25 @@ func (i *Interceptor) signIDToken(claims map[string]any, typ, accessToken, code,
 }
 
 // rememberTokens stores what the swap-back and userinfo paths need. A
-// rewritten access token without its swap entry would be refused by the
-// IdP later, so failing to store it fails the response.
-func (i *Interceptor) rememberTokens(ctx context.Context, resp *tokenAnswer,
-	at, newAT string, atTok *verified, idt, newID string, idTok *verified, clientID string, idEdits []claimEdit) error {
-	atExp := tokenExpiry(atTok, resp)
+// rewritten token without its swap entry would be refused by the IdP
+// later, so failing to store one fails the response (503, retry).
+func (i *Interceptor) rememberTokens(t *tokenRound) error {
+	ctx := t.r.Context()
+	atExp := tokenExpiry(t.atTok, t.resp)
 	switch {
-	case newAT != at:
-		if err := i.putSwap(ctx, newAT, swapEntry{Upstream: at, ClientID: clientID, IDTokenEdits: idEdits}, atExp); err != nil {
-			return &unavailableError{fmt.Errorf("storing access token swap: %w", err)}
+	case t.newAT != t.at:
+		if err := i.putSwap(ctx, t.newAT, swapEntry{Upstream: t.at, ClientID: t.clientID, IDTokenEdits: t.idEdits}, atExp); err != nil {
+			return interception.Unavailablef(fmt.Errorf("storing access token swap: %w", err))
 		}
-	case len(idEdits) > 0 || (clientID != "" && i.cfg.Dispatcher.HasFilteredHook(events.BeforeUserinfo)):
-		if err := i.putSwap(ctx, at, swapEntry{ClientID: clientID, IDTokenEdits: idEdits}, atExp); err != nil {
+	case len(t.idEdits) > 0 || (t.clientID != "" && i.cfg.Dispatcher.HasFilteredHook(events.BeforeUserinfo)):
+		if err := i.putSwap(ctx, t.at, swapEntry{ClientID: t.clientID, IDTokenEdits: t.idEdits}, atExp); err != nil {
 			i.log.Error("storing the client and ID token edits for userinfo failed", zap.Error(err))
 		}
 	}
-	if newID != idt {
-		exp := numericDate(idTok.Claims["exp"]).Add(i.cfg.IDTokenGrace)
-		if err := i.putSwap(ctx, newID, swapEntry{Upstream: idt, ClientID: clientID}, exp); err != nil {
-			return &unavailableError{fmt.Errorf("storing ID token swap: %w", err)}
+	if t.newID != t.idt {
+		exp := numericDate(t.idTok.Claims["exp"]).Add(i.cfg.IDTokenGrace)
+		if err := i.putSwap(ctx, t.newID, swapEntry{Upstream: t.idt, ClientID: t.clientID}, exp); err != nil {
+			return interception.Unavailablef(fmt.Errorf("storing ID token swap: %w", err))
 		}
 	}
 	return nil
@@ -287,4 +335,26 @@ func isDPoP(resp *tokenAnswer, atTok *verified) bool {
 	cnf, _ := atTok.Claims["cnf"].(map[string]any)
 	_, ok := cnf["jkt"]
 	return ok
+}
+
+// callUpstream sends r on to the IdP, asking for an identity-encoded
+// answer, and holds a successful (2xx) one for the interceptor; any other
+// streams to the client as it is (IdP errors are the IdP's to give). A nil
+// Capture means the request is over: err is then next's own.
+func (i *Interceptor) callUpstream(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (*interception.Capture, error) {
+	r.Header.Set("Accept-Encoding", "identity")
+	c := interception.NewCapture(w, i.cfg.MaxBody, interception.Successes)
+	err := c.Serve(next, r)
+	if !c.Held() || (err != nil && !c.Over()) {
+		c.Release()
+		return nil, err
+	}
+	return c, nil
+}
+
+// badGateway logs why an upstream answer could not be used and returns a
+// 502 whose message names the problem but not the upstream's data.
+func (i *Interceptor) badGateway(msg string, err error) error {
+	i.log.Error(msg, zap.Error(err))
+	return caddyhttp.Error(http.StatusBadGateway, errors.New(msg))
 }

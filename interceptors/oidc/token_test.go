@@ -258,7 +258,7 @@ func TestDiscoveryDownFailsClosed(t *testing.T) {
 	}
 	// Once discovery is back (after the retry delay), traffic flows again.
 	idp.discoveryDown.Store(false)
-	h.ic.up.RetryAfter = 0
+	h.ic.up.SetRetryAfter(-1)
 	if w := h.do(tokenRequest(codeForm())); w.Code != 200 {
 		t.Fatalf("status %d after recovery: %s", w.Code, w.Body)
 	}

@@ -1,51 +1,49 @@
 package oidc
 
 import (
-	"context"
-	"net/http"
-	"net/url"
-
 	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/interception"
 	"github.com/idphooks/idphooks/sandbox"
 )
 
 // runTokenHooks raises after_token_refresh (refresh grant) then before_token.
-func (i *Interceptor) runTokenHooks(ctx context.Context, r *http.Request, form url.Values, grant, clientID string,
-	resp *tokenAnswer, idTok, atTok *verified) ([]sandbox.Op, error) {
+func (i *Interceptor) runTokenHooks(t *tokenRound) ([]sandbox.Op, error) {
+	ctx, grant, clientID := t.r.Context(), t.grant, t.clientID
 	disp := i.cfg.Dispatcher
 	refresh := grant == "refresh_token" && disp.Wants(events.AfterTokenRefresh, clientID)
 	before := disp.Wants(events.BeforeToken, clientID)
 	if !refresh && !before {
 		return nil, nil
 	}
-	user := tokenUser(idTok, atTok)
-	req := i.eventRequest(r)
+	user := tokenUser(t.idTok, t.atTok)
+	req := i.eventRequest(t.r)
 	if refresh {
 		ev := events.New(events.AfterTokenRefresh, clientID, req)
 		// Each event owns its Data (Map adds to it).
-		ev.User, ev.Data = user, tokenEventData(form, grant, clientID, resp, idTok, atTok)
+		ev.User, ev.Data = user, tokenEventData(t)
 		if out := disp.Dispatch(ctx, ev, nil); out.Denied {
-			return nil, &deniedError{out.Reason}
+			return nil, &interception.Denied{Reason: out.Reason}
 		}
 	}
 	if !before {
 		return nil, nil
 	}
 	ev := events.New(events.BeforeToken, clientID, req)
-	ev.User, ev.Data = user, tokenEventData(form, grant, clientID, resp, idTok, atTok)
-	out := disp.Dispatch(ctx, ev, i.policy.check)
+	ev.User, ev.Data = user, tokenEventData(t)
+	out := disp.Dispatch(ctx, ev, i.policy.Check)
 	if out.Denied {
-		return nil, &deniedError{out.Reason}
+		return nil, &interception.Denied{Reason: out.Reason}
 	}
 	return out.Ops, nil
 }
 
 // tokenEventData is the event's own part. It never carries the tokens
 // themselves, the client secret, the code or a password.
-func tokenEventData(form url.Values, grant, clientID string, resp *tokenAnswer, idTok, atTok *verified) map[string]any {
+func tokenEventData(t *tokenRound) map[string]any {
+	form, resp, idTok, atTok := t.params, t.resp, t.idTok, t.atTok
 	data := make(map[string]any, 8+events.CommonFields)
-	data["grant_type"] = grant
-	data["client_id"] = clientID
+	data["grant_type"] = t.grant
+	data["client_id"] = t.clientID
 	data["access_token_format"] = "opaque"
 	if atTok != nil {
 		data["access_token_format"] = "jwt"
@@ -61,8 +59,13 @@ func tokenEventData(form url.Values, grant, clientID string, resp *tokenAnswer, 
 	if res := form["resource"]; len(res) > 0 {
 		data["resource"] = append([]string(nil), res...)
 	}
-	if aud := form.Get("audience"); aud != "" {
-		data["audience"] = aud
+	// RFC 8693 allows several audiences, like RFC 8707 resources.
+	switch aud := form["audience"]; len(aud) {
+	case 0:
+	case 1:
+		data["audience"] = aud[0]
+	default:
+		data["audience"] = append([]string(nil), aud...)
 	}
 	// The claims go as decoded (numbers as json.Number): the sandbox
 	// copies them into the hook's own objects, nothing shares them.

@@ -189,7 +189,7 @@ func newHarnessAlg(t testing.TB, idp *testIdP, hooks []hookSpec, mod func(*Confi
 		hs = append(hs, &events.Hook{Name: path, Runner: compiled, OnError: h.onError, Timeout: h.timeout, Applications: h.apps})
 	}
 	cfg := Config{
-		Upstream:            NewUpstream(idp.srv.URL, nil),
+		Upstream:            NewUpstream(idp.srv.URL, 0),
 		PublishUpstreamKeys: true,
 		Dispatcher:          events.NewDispatcher(hs, events.Options{Budget: 500 * time.Millisecond}),
 		Signer:              km,

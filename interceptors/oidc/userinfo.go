@@ -7,160 +7,207 @@ import (
 	"maps"
 	"mime"
 	"net/http"
-	"net/url"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/interception"
+	"github.com/idphooks/idphooks/sandbox"
 )
+
+// userinfoCall is one userinfo request: the access token it carries (as
+// the client sent it), what idphooks remembers of it, and whether hooks
+// may want the answer.
+type userinfoCall struct {
+	token    string
+	entry    *swapEntry
+	clientID string
+	hooks    bool
+}
 
 // serveUserinfo swaps the access token back to the IdP's, then gives the
 // userinfo answer the same claim edits hooks made to the ID token of that
 // grant, followed by what before_userinfo hooks do. Signed (JWT) answers
 // are verified and re-signed; JSON answers are rewritten in place.
-func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	ctx := r.Context()
+func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, d *Discovery) error {
 	if r.Method == http.MethodHead {
 		// No body to rewrite.
-		i.swapBearer(r)
-		return next.ServeHTTP(w, r)
-	}
-	tok, fromHeader := bearer(r)
-	var form url.Values
-	if !fromHeader {
-		f, err := i.readForm(r)
-		if err != nil {
+		if err := i.swapBearer(r); err != nil {
 			return err
 		}
-		form = f
-		if f != nil {
-			tok = f.Get("access_token")
-		}
-		if tok == "" {
-			// RFC 6750 §2.3, discouraged but in use.
-			tok = r.URL.Query().Get("access_token")
-		}
+		return next.ServeHTTP(w, r)
 	}
-	var entry *swapEntry
-	if tok != "" {
-		entry = i.lookup(ctx, tok)
-	}
-	if entry != nil && entry.Upstream != "" {
-		switch {
-		case fromHeader:
-			r.Header.Set("Authorization", "Bearer "+entry.Upstream)
-		case form != nil && form.Get("access_token") != "":
-			i.swapFormValues(r, form, "access_token")
-		default:
-			_ = i.swapQuery(r, "access_token")
-		}
-	}
-	clientID := ""
-	if entry != nil {
-		clientID = entry.ClientID
-	}
-	// With an unknown client, the answer is read whenever any userinfo
-	// hook exists: the client is learnt from the token the IdP accepted.
-	hooks := i.cfg.Dispatcher.Wants(events.BeforeUserinfo, clientID) ||
-		(clientID == "" && i.cfg.Dispatcher.WantsEvent(events.BeforeUserinfo))
-	edits := entry != nil && len(entry.IDTokenEdits) > 0
-	d, err := i.up.Discovery(ctx)
+	u, err := i.readUserinfoRequest(r)
 	if err != nil {
-		return i.badGateway("upstream discovery unavailable", err)
+		return err
 	}
-	if !hooks && !edits && !i.rewritesIssuer(d) {
+	edits := u.entry != nil && len(u.entry.IDTokenEdits) > 0
+	if !u.hooks && !edits && !i.rewritesIssuer(d) {
 		return next.ServeHTTP(w, r)
 	}
 
-	c, body, err := i.callUpstream(w, r, next)
+	c, err := i.callUpstream(w, r, next)
 	if c == nil {
 		return err
 	}
-	defer c.release()
+	defer c.Release()
+	claims, signed, err := i.readUserinfo(r, c)
 	if err != nil {
-		return i.badGateway("userinfo response unusable", err)
+		return err
 	}
-	mt, _, _ := mime.ParseMediaType(c.header.Get("Content-Type"))
+	if claims == nil {
+		// Encrypted (JWE) or unknown: idphooks cannot read it, so it
+		// passes as it is, and says so.
+		i.log.Warn("userinfo response of unsupported type passed unchanged", zap.String("content_type", c.Header().Get("Content-Type")))
+		c.WriteHeld()
+		return nil
+	}
+	changed := false
+	if u.entry != nil {
+		changed = i.policy.Apply(claims, u.entry.IDTokenEdits)
+	}
+	ops, denied := i.runUserinfoHooks(r, u, claims, signed)
+	if denied != nil {
+		interception.KeepCORS(w, c.Header())
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
+		interception.WriteError(w, http.StatusForbidden, "access_denied", denied.Reason)
+		return nil
+	}
+	if i.policy.Apply(claims, editsFor(ops, "userinfo")) {
+		changed = true
+	}
+	if signed != nil && i.rewritesIssuer(d) {
+		claims["iss"], changed = i.cfg.Issuer, true
+	}
+	if !changed {
+		c.WriteHeld()
+		return nil
+	}
+	return i.writeUserinfo(c, claims, signed != nil)
+}
 
-	var claims map[string]any
-	var signed *verified
+// readUserinfoRequest finds the access token (RFC 6750: the Authorization
+// header, a form field or the query, exactly one of them) and swaps it
+// back to the IdP's.
+func (i *Interceptor) readUserinfoRequest(r *http.Request) (*userinfoCall, error) {
+	hdr, fromHeader, err := bearer(r)
+	if err != nil {
+		return nil, err
+	}
+	form, err := interception.ReadForm(r, i.cfg.MaxBody)
+	if err != nil {
+		return nil, err
+	}
+	query, err := interception.Query(r)
+	if err != nil {
+		return nil, err
+	}
+	sent := len(form["access_token"]) + len(query["access_token"])
+	if fromHeader {
+		sent++
+	}
+	if sent > 1 {
+		// The IdP may read another of them than idphooks.
+		return nil, interception.RepeatedError(&interception.ErrRepeated{Name: "access_token"})
+	}
+	u := &userinfoCall{token: hdr}
+	if !fromHeader {
+		u.token = form.Get("access_token") + query.Get("access_token")
+	}
+	if u.token != "" {
+		u.entry = i.lookup(r.Context(), u.token)
+	}
+	if e := u.entry; e != nil && e.Upstream != "" {
+		switch {
+		case fromHeader:
+			r.Header.Set("Authorization", "Bearer "+e.Upstream)
+		case form.Get("access_token") != "":
+			i.swapFormValues(r, form, "access_token")
+		default:
+			query.Set("access_token", e.Upstream)
+			interception.SetQuery(r, query)
+		}
+	}
+	if u.entry != nil {
+		u.clientID = u.entry.ClientID
+	}
+	// With an unknown client, the answer is read whenever any userinfo
+	// hook exists: the client is learnt from the token the IdP accepted.
+	disp := i.cfg.Dispatcher
+	u.hooks = disp.Wants(events.BeforeUserinfo, u.clientID) || (u.clientID == "" && disp.WantsEvent(events.BeforeUserinfo))
+	return u, nil
+}
+
+// readUserinfo decodes the IdP's userinfo answer: a JSON object, or a
+// signed JWT, verified. Claims are nil for a type idphooks cannot read.
+func (i *Interceptor) readUserinfo(r *http.Request, c *interception.Capture) (map[string]any, *verified, error) {
+	body, err := c.Body()
+	if err != nil {
+		return nil, nil, i.badGateway("userinfo response unusable", err)
+	}
+	mt, _, _ := mime.ParseMediaType(c.Header().Get("Content-Type"))
 	switch mt {
 	case "application/jwt":
-		if signed, err = i.verify.Verify(ctx, string(bytes.TrimSpace(body)), false, publicOrigin(r)); err != nil {
-			return i.badGateway("signed userinfo response failed verification", err)
+		signed, err := i.verify.Verify(r.Context(), string(bytes.TrimSpace(body)), false, interception.PublicOrigin(r))
+		if err != nil {
+			return nil, nil, i.badGateway("signed userinfo response failed verification", err)
 		}
-		claims = maps.Clone(signed.Claims)
+		return maps.Clone(signed.Claims), signed, nil
 	case "application/json", "":
+		var claims map[string]any
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()
 		if err := dec.Decode(&claims); err != nil || claims == nil {
-			return i.badGateway("userinfo response is not a JSON object", fmt.Errorf("decode: %v", err))
+			return nil, nil, i.badGateway("userinfo response is not a JSON object", fmt.Errorf("decode: %v", err))
 		}
-	default:
-		// Encrypted (JWE) or unknown: idphooks cannot read it, so it
-		// passes as it is, and says so.
-		i.log.Warn("userinfo response of unsupported type passed unchanged", zap.String("content_type", mt))
-		c.writeTo(w)
-		return nil
+		return claims, nil, nil
 	}
+	return nil, nil, nil
+}
 
-	changed := false
-	if entry != nil {
-		changed = i.policy.apply(claims, entry.IDTokenEdits)
+// runUserinfoHooks raises before_userinfo, learning the client first from
+// the token the IdP accepted when the token path did not remember it.
+func (i *Interceptor) runUserinfoHooks(r *http.Request, u *userinfoCall, claims map[string]any, signed *verified) ([]sandbox.Op, *interception.Denied) {
+	if u.clientID == "" {
+		sent := u.token
+		if u.entry != nil && u.entry.Upstream != "" {
+			sent = u.entry.Upstream
+		}
+		u.clientID = bearerClientID(sent)
+		if aud, ok := claims["aud"].(string); ok && u.clientID == "" && signed != nil {
+			u.clientID = aud
+		}
+		u.hooks = i.cfg.Dispatcher.Wants(events.BeforeUserinfo, u.clientID)
 	}
-	if clientID == "" {
-		sent := tok
-		if entry != nil && entry.Upstream != "" {
-			sent = entry.Upstream
-		}
-		clientID = bearerClientID(sent)
-		if clientID == "" {
-			if aud, ok := claims["aud"].(string); ok && signed != nil {
-				clientID = aud
-			}
-		}
-		hooks = i.cfg.Dispatcher.Wants(events.BeforeUserinfo, clientID)
+	if !u.hooks {
+		return nil, nil
 	}
-	if hooks {
-		ev := events.New(events.BeforeUserinfo, clientID, i.eventRequest(r))
-		ev.User = tokenUser(&verified{Claims: claims}, nil)
-		ev.Data = map[string]any{"client_id": clientID, "userinfo": plainMap(claims)}
-		out := i.cfg.Dispatcher.Dispatch(ctx, ev, i.policy.check)
-		if out.Denied {
-			keepCORS(w, c.header)
-			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
-			protocolError(w, http.StatusForbidden, "access_denied", out.Reason)
-			return nil
-		}
-		if i.policy.apply(claims, editsFor(out.Ops, "userinfo")) {
-			changed = true
-		}
+	ev := events.New(events.BeforeUserinfo, u.clientID, i.eventRequest(r))
+	ev.User = tokenUser(&verified{Claims: claims}, nil)
+	ev.Data = map[string]any{"client_id": u.clientID, "userinfo": plainMap(claims)}
+	out := i.cfg.Dispatcher.Dispatch(r.Context(), ev, i.policy.Check)
+	if out.Denied {
+		return nil, &interception.Denied{Reason: out.Reason}
 	}
+	return out.Ops, nil
+}
 
-	if signed != nil {
-		if i.rewritesIssuer(d) {
-			claims["iss"], changed = i.cfg.Issuer, true
-		}
-		if !changed {
-			c.writeTo(w)
-			return nil
-		}
+// writeUserinfo sends the edited claims, re-signed when the IdP signed
+// them.
+func (i *Interceptor) writeUserinfo(c *interception.Capture, claims map[string]any, signed bool) error {
+	if signed {
 		tok, _, err := i.cfg.Signer.SignJWT(claims, "JWT")
 		if err != nil {
 			return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("signing userinfo: %w", err))
 		}
-		c.writeBody(w, "application/jwt", []byte(tok))
-		return nil
-	}
-	if !changed {
-		c.writeTo(w)
+		c.WriteBody("application/jwt", []byte(tok))
 		return nil
 	}
 	out, err := json.Marshal(claims)
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
-	c.writeBody(w, "application/json", out)
+	c.WriteBody("application/json", out)
 	return nil
 }

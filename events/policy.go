@@ -1,17 +1,17 @@
-package oidc
+package events
 
 import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
 
 	"github.com/idphooks/idphooks/sandbox"
 )
 
 // ProtectedClaims cannot be set or removed by a hook unless unlocked in
 // config: they carry the token's identity, audience, lifetime and binding,
-// which relying parties and the IdP itself depend on.
+// which relying parties and the IdP itself depend on. iss is never
+// unlocked (the issuer option is the one way to change it).
 var ProtectedClaims = []string{
 	"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "auth_time", "nonce",
 	"acr", "amr", "azp", "at_hash", "c_hash", "s_hash", "sid", "cnf",
@@ -21,17 +21,20 @@ var ProtectedClaims = []string{
 
 // Limits on what a hook may put into a token.
 const (
-	maxClaimName  = 256
-	maxClaimValue = 16 << 10
+	MaxClaimName  = 256
+	MaxClaimValue = 16 << 10
 )
 
-// claimPolicy decides which claim edits a hook may make.
-type claimPolicy struct {
+// ClaimPolicy decides which claim edits a hook may make. It lives beside
+// the catalog so that every interceptor, and the hook workbench, apply the
+// same rules.
+type ClaimPolicy struct {
 	protected map[string]bool
 }
 
-func newClaimPolicy(unlocked []string) claimPolicy {
-	p := claimPolicy{protected: make(map[string]bool, len(ProtectedClaims))}
+// NewClaimPolicy protects ProtectedClaims but those in unlocked.
+func NewClaimPolicy(unlocked []string) ClaimPolicy {
+	p := ClaimPolicy{protected: make(map[string]bool, len(ProtectedClaims))}
 	for _, c := range ProtectedClaims {
 		p.protected[c] = true
 	}
@@ -41,9 +44,12 @@ func newClaimPolicy(unlocked []string) claimPolicy {
 	return p
 }
 
-// check validates one api call on a claim set; its error is thrown into the
+// Protected reports whether hooks may not touch claim name.
+func (p ClaimPolicy) Protected(name string) bool { return p.protected[name] }
+
+// Check validates one api call on a claim set; its error is thrown into the
 // hook where the call was made, so the author sees it in their own stack.
-func (p claimPolicy) check(op sandbox.Op) error {
+func (p ClaimPolicy) Check(op sandbox.Op) error {
 	if op.Object == "" {
 		return nil
 	}
@@ -54,8 +60,8 @@ func (p claimPolicy) check(op sandbox.Op) error {
 	if !ok || name == "" {
 		return fmt.Errorf("api.%s.%s: claim name must be a non-empty string", op.Object, op.Method)
 	}
-	if len(name) > maxClaimName {
-		return fmt.Errorf("api.%s.%s: claim name longer than %d bytes", op.Object, op.Method, maxClaimName)
+	if len(name) > MaxClaimName {
+		return fmt.Errorf("api.%s.%s: claim name longer than %d bytes", op.Object, op.Method, MaxClaimName)
 	}
 	if p.protected[name] {
 		return fmt.Errorf("api.%s.%s: claim %q is protected (unlock it in the idp_hooks config to allow this)", op.Object, op.Method, name)
@@ -83,8 +89,8 @@ func checkClaimValue(v any) error {
 		}
 		return nil
 	case string:
-		if len(t) > maxClaimValue {
-			return fmt.Errorf("value larger than %d bytes", maxClaimValue)
+		if len(t) > MaxClaimValue {
+			return fmt.Errorf("value larger than %d bytes", MaxClaimValue)
 		}
 		return nil
 	}
@@ -92,23 +98,25 @@ func checkClaimValue(v any) error {
 	if err != nil {
 		return fmt.Errorf("value is not JSON: %v", err)
 	}
-	if len(b) > maxClaimValue {
-		return fmt.Errorf("value larger than %d bytes", maxClaimValue)
+	if len(b) > MaxClaimValue {
+		return fmt.Errorf("value larger than %d bytes", MaxClaimValue)
 	}
 	return nil
 }
 
-// claimEdit is one set or remove, kept so the same edits made to an ID token
-// can be replayed on the userinfo response of the same grant.
-type claimEdit struct {
+// ClaimEdit is one set or remove, kept so the same edits made to an ID
+// token can be replayed on the userinfo answer of the same grant. Its JSON
+// form is stored in swap entries: the names stay short and stable.
+type ClaimEdit struct {
 	Name   string `json:"n"`
 	Remove bool   `json:"r,omitempty"`
 	Value  any    `json:"v,omitempty"`
 }
 
-// editsFor extracts the edits a set of ops makes to one object.
-func editsFor(ops []sandbox.Op, object string) []claimEdit {
-	var out []claimEdit
+// EditsFor extracts the edits a set of ops makes to one api object
+// ("idToken", "accessToken", "userinfo").
+func EditsFor(ops []sandbox.Op, object string) []ClaimEdit {
+	var out []ClaimEdit
 	for _, op := range ops {
 		if op.Object != object || len(op.Args) == 0 {
 			continue
@@ -120,17 +128,17 @@ func editsFor(ops []sandbox.Op, object string) []claimEdit {
 			if len(op.Args) > 1 {
 				v = op.Args[1]
 			}
-			out = append(out, claimEdit{Name: name, Value: v})
+			out = append(out, ClaimEdit{Name: name, Value: v})
 		case "removeClaim":
-			out = append(out, claimEdit{Name: name, Remove: true})
+			out = append(out, ClaimEdit{Name: name, Remove: true})
 		}
 	}
 	return out
 }
 
-// apply performs edits on claims, skipping protected names a second time
-// (defence in depth: the check already refused them in the hook).
-func (p claimPolicy) apply(claims map[string]any, edits []claimEdit) bool {
+// Apply performs edits on claims, skipping protected names a second time
+// (defence in depth: Check already refused them in the hook).
+func (p ClaimPolicy) Apply(claims map[string]any, edits []ClaimEdit) bool {
 	changed := false
 	for _, e := range edits {
 		if p.protected[e.Name] {
@@ -147,41 +155,4 @@ func (p claimPolicy) apply(claims map[string]any, edits []claimEdit) bool {
 		changed = true
 	}
 	return changed
-}
-
-// plain turns decoded JSON (with json.Number) into values a hook can read:
-// integral numbers become int64, others float64.
-func plain(v any) any {
-	switch t := v.(type) {
-	case json.Number:
-		if i, err := strconv.ParseInt(string(t), 10, 64); err == nil {
-			return i
-		}
-		f, err := t.Float64()
-		if err != nil || math.IsInf(f, 0) {
-			return string(t)
-		}
-		return f
-	case map[string]any:
-		m := make(map[string]any, len(t))
-		for k, x := range t {
-			m[k] = plain(x)
-		}
-		return m
-	case []any:
-		s := make([]any, len(t))
-		for i, x := range t {
-			s[i] = plain(x)
-		}
-		return s
-	default:
-		return v
-	}
-}
-
-func plainMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	return plain(m).(map[string]any)
 }

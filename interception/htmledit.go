@@ -1,0 +1,141 @@
+package interception
+
+import (
+	"bytes"
+	"html"
+	"strings"
+
+	xhtml "golang.org/x/net/html"
+)
+
+// SetInputValues finds the <input name="<name>"> tags of an HTML page whose
+// value match picks and gives them the value to. Only those tags are
+// written anew (their attributes in their order, values escaped); every
+// other byte of the page stays as it was. It reports whether any changed.
+func SetInputValues(page []byte, name string, match func(value string) bool, to string) ([]byte, bool) {
+	if !bytes.Contains(bytes.ToLower(page), []byte(strings.ToLower(name))) {
+		return page, false
+	}
+	z := xhtml.NewTokenizer(bytes.NewReader(page))
+	var out bytes.Buffer
+	changed := false
+	for {
+		tt := z.Next()
+		if tt == xhtml.ErrorToken {
+			break
+		}
+		raw := z.Raw()
+		if tt == xhtml.StartTagToken || tt == xhtml.SelfClosingTagToken {
+			if nt, ok := setInputValue(z, raw, name, match, to); ok {
+				out.Write(nt)
+				changed = true
+				continue
+			}
+		}
+		out.Write(raw)
+	}
+	if !changed {
+		return page, false
+	}
+	return out.Bytes(), true
+}
+
+// setInputValue rewrites the current tag if it is the named input with a
+// matching value, splicing only the bytes of its value attribute.
+func setInputValue(z *xhtml.Tokenizer, raw []byte, name string, match func(string) bool, to string) ([]byte, bool) {
+	tag, hasAttr := z.TagName()
+	if string(tag) != "input" || !hasAttr {
+		return nil, false
+	}
+	// The tokenizer decides what the tag means (names folded, entities
+	// decoded); browsers use the first of repeated attributes.
+	var gotName, gotValue bool
+	var named bool
+	var value string
+	for more := true; more; {
+		var k, v []byte
+		k, v, more = z.TagAttr()
+		switch string(k) {
+		case "name":
+			if !gotName {
+				gotName, named = true, string(v) == name
+			}
+		case "value":
+			if !gotValue {
+				gotValue, value = true, string(v)
+			}
+		}
+	}
+	if !named || !gotValue || !match(value) {
+		return nil, false
+	}
+	start, end, quoted, ok := valueSpan(raw)
+	if !ok {
+		return nil, false
+	}
+	nv := html.EscapeString(to)
+	if !quoted {
+		nv = `"` + nv + `"`
+	}
+	out := make([]byte, 0, len(raw)+len(nv))
+	out = append(out, raw[:start]...)
+	out = append(out, nv...)
+	return append(out, raw[end:]...), true
+}
+
+// valueSpan finds the first value attribute's value in a raw start tag,
+// reading attributes the way HTML's tokenizer does: a name runs to space,
+// '/', '>' or '='; a value is quoted with ' or ", or runs to space or '>'.
+// quoted says whether [start, end) lies inside quotes.
+func valueSpan(raw []byte) (start, end int, quoted, ok bool) {
+	k := bytes.IndexAny(raw, " \t\n\f\r/>")
+	if k < 0 {
+		return 0, 0, false, false
+	}
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' }
+	for k < len(raw) {
+		for k < len(raw) && (isSpace(raw[k]) || raw[k] == '/') {
+			k++
+		}
+		if k >= len(raw) || raw[k] == '>' {
+			return 0, 0, false, false
+		}
+		ns := k
+		for k < len(raw) && !isSpace(raw[k]) && raw[k] != '/' && raw[k] != '>' && (raw[k] != '=' || k == ns) {
+			k++
+		}
+		attr := strings.ToLower(string(raw[ns:k]))
+		for k < len(raw) && isSpace(raw[k]) {
+			k++
+		}
+		if k >= len(raw) || raw[k] != '=' {
+			continue // an attribute without a value
+		}
+		k++
+		for k < len(raw) && isSpace(raw[k]) {
+			k++
+		}
+		if k >= len(raw) {
+			return 0, 0, false, false
+		}
+		var vs, ve int
+		if q := raw[k]; q == '"' || q == '\'' {
+			vs = k + 1
+			e := bytes.IndexByte(raw[vs:], q)
+			if e < 0 {
+				return 0, 0, false, false
+			}
+			ve, k, quoted = vs+e, vs+e+1, true
+		} else {
+			vs = k
+			for k < len(raw) && !isSpace(raw[k]) && raw[k] != '>' {
+				k++
+			}
+			ve, quoted = k, false
+		}
+		if attr == "value" {
+			return vs, ve, quoted, true
+		}
+	}
+	return 0, 0, false, false
+}
