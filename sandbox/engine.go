@@ -5,8 +5,9 @@ import (
 	"time"
 
 	"github.com/dlclark/regexp2/v2"
-
 	"go.uber.org/zap"
+
+	"github.com/idphooks/idphooks/egress"
 )
 
 // Defaults of Options.
@@ -48,7 +49,7 @@ type Options struct {
 
 	// Resolver resolves fetch host names before the egress check.
 	// Default: net.DefaultResolver.
-	Resolver Resolver
+	Resolver egress.Resolver
 
 	// Metrics, if set, counts runs per hook.
 	Metrics *Metrics
@@ -95,9 +96,6 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.Cache == nil {
 		opts.Cache = NewMemoryCache(10000)
-	}
-	if opts.Resolver == nil {
-		opts.Resolver = defaultResolver
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
