@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -173,19 +172,18 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 				zap.String("event_id", ev.ID), zap.String("request_id", ev.Request.ID))
 		}
 		if timeout <= 0 {
-			d.fail(&out, h, log, errors.New("event budget exhausted before the hook could run"), 0)
+			d.fail(&out, h, log, &sandbox.Error{Hook: h.Name, Handler: handler, Kind: sandbox.ErrTimeout,
+				Detail: "event budget exhausted before the hook could run"}, 0)
 			continue
 		}
+		start := time.Now()
 		res, err := h.Runner.Run(ctx, sandbox.Invocation{
 			Handler: handler, Event: data, API: spec.API(check), Timeout: timeout,
 			EventType: ev.Type, RequestID: ev.Request.ID,
 		})
 		if err != nil {
-			var dur time.Duration
-			if res != nil {
-				dur = res.Duration
-			}
-			d.fail(&out, h, log, err, dur)
+			// A failed run has no Result: its duration is measured here.
+			d.fail(&out, h, log, err, time.Since(start))
 			continue
 		}
 		for _, op := range res.Ops {
@@ -207,8 +205,11 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 	return out
 }
 
+// fail applies a failed sync run's policy and logs the failure: the one
+// line it gets (the sandbox logs none).
 func (d *Dispatcher) fail(out *Outcome, h *Hook, log func() *zap.Logger, err error, dur time.Duration) {
-	log().Error("hook failed", zap.Error(err), zap.Duration("duration", dur), zap.String("on_error", string(h.policy())))
+	log().Error("hook failed", zap.String("kind", sandbox.Kind(err)), zap.Duration("duration", dur),
+		zap.String("on_error", string(h.policy())), zap.Error(err))
 	if h.policy() == Deny {
 		out.Denied = true
 		// The cause stays in the log: the end user sees a generic reason.
@@ -252,12 +253,14 @@ func (d *Dispatcher) startAsync(ev *Event, data map[string]any, handler string, 
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
+			start := time.Now()
 			_, err := h.Runner.Run(ctx, sandbox.Invocation{
 				Handler: handler, Event: data, Timeout: timeout, EventType: ev.Type, RequestID: ev.Request.ID,
 			})
 			if err != nil {
 				d.log.Error("async hook failed", zap.String("hook", h.Name), zap.String("event", ev.Type),
-					zap.String("event_id", ev.ID), zap.Error(err))
+					zap.String("event_id", ev.ID), zap.String("request_id", ev.Request.ID),
+					zap.String("kind", sandbox.Kind(err)), zap.Duration("duration", time.Since(start)), zap.Error(err))
 			}
 		}(h)
 	}

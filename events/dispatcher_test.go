@@ -3,9 +3,15 @@ package events
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/idphooks/idphooks/sandbox"
 )
@@ -153,5 +159,116 @@ func TestEventMapKeepsCommonFields(t *testing.T) {
 	}
 	if req := m["request"].(map[string]any); req["ip"] != "192.0.2.1" {
 		t.Fatalf("request %v", req)
+	}
+}
+
+// countField counts the fields named key on a log line; observer's
+// ContextMap would fold repeats into one.
+func countField(e observer.LoggedEntry, key string) int {
+	n := 0
+	for _, f := range e.Context {
+		if f.Key == key {
+			n++
+		}
+	}
+	return n
+}
+
+// Every failed run, sync or async, is logged exactly once, with its
+// duration, kind and cause; every line names its hook once. The loggers
+// are wired as caddymodule wires them: the engine's, the hook's (named,
+// without fields of its own) and the dispatcher's, all into one core.
+func TestHookFailureLoggedOnce(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	root := zap.New(core)
+	engine, err := sandbox.New(sandbox.Options{Logger: root.Named("hooks")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compile := func(name, src string) *sandbox.Hook {
+		path := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		h, err := engine.Compile(path, sandbox.HookOptions{Name: name, Logger: root.Named("hook")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	thrower := compile("org.js", `exports.onBeforeToken = () => { console.log("looking up"); throw new Error("crm down") };`)
+	looper := compile("loop.js", `exports.onBeforeToken = () => { for (;;) {} };`)
+	asyncThrower := compile("notify.js", `exports.onBeforeToken = async () => { throw new TypeError("no webhook") };`)
+	d := NewDispatcher([]*Hook{
+		{Name: "org.js", Runner: thrower, OnError: Continue},
+		{Name: "loop.js", Runner: looper, OnError: Continue, Timeout: 20 * time.Millisecond},
+		{Name: "notify.js", Runner: asyncThrower, Mode: Async},
+	}, Options{Logger: root.Named("events")})
+	out := d.Dispatch(context.Background(), New(BeforeToken, "web", Request{ID: "req-1"}), nil)
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if out.Denied || out.Ran != 2 {
+		t.Fatalf("outcome %+v", out)
+	}
+
+	want := map[string]string{"org.js": "thrown", "loop.js": "timeout", "notify.js": "thrown"}
+	failures := map[string]int{}
+	for _, e := range logs.All() {
+		if n := countField(e, "hook"); n != 1 {
+			t.Errorf("%q has %d hook fields: %v", e.Message, n, e.Context)
+		}
+		if !strings.Contains(e.Message, "failed") {
+			continue
+		}
+		f := e.ContextMap()
+		hook, _ := f["hook"].(string)
+		failures[hook]++
+		if f["kind"] != want[hook] || f["error"] == nil || f["request_id"] != "req-1" {
+			t.Errorf("%s: fields %v", hook, f)
+		}
+		if d, _ := f["duration"].(time.Duration); d <= 0 {
+			t.Errorf("%s: duration %v", hook, f["duration"])
+		}
+	}
+	for hook := range want {
+		if failures[hook] != 1 {
+			t.Errorf("%s: %d failure lines, want 1 (all lines: %v)", hook, failures[hook], logs.All())
+		}
+	}
+	if n := logs.FilterMessage("looking up").Len(); n != 1 {
+		t.Errorf("%d console lines", n)
+	}
+}
+
+// A hook the event budget leaves no time for fails once, as a timeout,
+// without running.
+func TestBudgetExhaustedLoggedOnce(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	slow := &runner{handlers: on("onBeforeToken"), delay: 60 * time.Millisecond}
+	never := &runner{handlers: on("onBeforeToken")}
+	d := NewDispatcher([]*Hook{
+		{Name: "slow", Runner: slow, OnError: Continue},
+		{Name: "never", Runner: never, OnError: Continue},
+	}, Options{Budget: 50 * time.Millisecond, Logger: zap.New(core)})
+	d.Dispatch(context.Background(), New(BeforeToken, "web", Request{}), nil)
+	if never.calls.Load() != 0 {
+		t.Fatal("a hook ran past the budget")
+	}
+	lines := logs.FilterMessage("hook failed").All()
+	if len(lines) != 2 {
+		t.Fatalf("lines %v", logs.All())
+	}
+	for _, e := range lines {
+		f := e.ContextMap()
+		if countField(e, "hook") != 1 || f["kind"] == nil {
+			t.Errorf("fields %v", e.Context)
+		}
+		if f["hook"] == "slow" && f["duration"].(time.Duration) <= 0 {
+			t.Errorf("slow: duration %v", f["duration"])
+		}
+		if f["hook"] == "never" && f["kind"] != "timeout" {
+			t.Errorf("never: %v", f)
+		}
 	}
 }

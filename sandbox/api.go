@@ -76,6 +76,8 @@ type Runner interface {
 
 	// Run runs one handler. A hook that throws, rejects, times out or
 	// exceeds a limit returns a non-nil error and no Ops: a failed hook's
-	// partial changes are never applied.
+	// partial changes are never applied. Run does not log the failure:
+	// the caller, which knows the event and what the failure leads to,
+	// logs it once (Kind names its kind).
 	Run(ctx context.Context, inv Invocation) (*Result, error)
 }

@@ -37,3 +37,20 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Kind }
+
+// Kind names the kind of a failed run's error, as logs and the errors
+// metric label it: "thrown", "timeout", "limit", "unsettled", or
+// "internal" for an error that wraps none of those.
+func Kind(err error) string {
+	switch {
+	case errors.Is(err, ErrTimeout):
+		return "timeout"
+	case errors.Is(err, ErrLimit):
+		return "limit"
+	case errors.Is(err, ErrUnsettled):
+		return "unsettled"
+	case errors.Is(err, ErrThrown):
+		return "thrown"
+	}
+	return "internal"
+}

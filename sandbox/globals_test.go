@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +137,35 @@ exports.onBeforeToken = () => {
 				t.Errorf("secret piece %q in %q", leak, s[:min(len(s), 200)])
 			}
 		}
+	}
+}
+
+// A console line carries the hook field once, and a failed run adds no
+// line of its own: its caller logs the failure, once (see Runner).
+func TestFailedRunLogsOnlyTheHooksOwnLines(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	e, err := New(Options{Logger: zap.New(core).Named("hooks")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := e.Compile(writeHook(t, `exports.onBeforeToken = () => { console.warn("about to fail"); throw new Error("boom") };`),
+		HookOptions{Name: "org.js", Logger: zap.New(core).Named("hook")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runToken(h); !errors.Is(err, ErrThrown) || Kind(err) != "thrown" {
+		t.Fatalf("err = %v (%s)", err, Kind(err))
+	}
+	if logs.Len() != 1 || logs.All()[0].Message != "about to fail" {
+		t.Fatalf("lines %v", logs.All())
+	}
+	n := 0
+	for _, f := range logs.All()[0].Context {
+		if f.Key == "hook" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d hook fields", n)
 	}
 }

@@ -43,8 +43,10 @@ type HookOptions struct {
 	// refused by default, e.g. "10.1.0.0/16" for an internal CRM.
 	AllowedCIDRs []string
 
-	// Logger receives the hook's console output. Default: the engine's,
-	// named after the hook.
+	// Logger receives the hook's console output. The sandbox adds the
+	// hook, event and request_id fields to every line itself, so a Logger
+	// that carries a hook field already would repeat it. Default: the
+	// engine's, named after the hook.
 	Logger *zap.Logger
 }
 
@@ -218,12 +220,8 @@ func (h *Hook) Run(ctx context.Context, inv Invocation) (*Result, error) {
 	d := time.Since(start)
 	h.engine.opts.Metrics.observe(h.opts.Name, d, out.err)
 	if out.err != nil {
-		h.opts.Logger.Warn("hook failed",
-			zap.String("hook", h.opts.Name),
-			zap.String("handler", inv.Handler),
-			zap.String("request_id", inv.RequestID),
-			zap.Duration("duration", d),
-			zap.Error(out.err))
+		// Not logged here: the caller logs it once, with the event and the
+		// policy it applies (see Runner).
 		return nil, out.err
 	}
 	return &Result{Ops: out.ops, Duration: d}, nil

@@ -82,22 +82,8 @@ func (m *Metrics) observe(hook string, d time.Duration, err error) {
 	if err == nil {
 		return
 	}
-	m.errors.WithLabelValues(hook, errorKind(err)).Inc()
+	m.errors.WithLabelValues(hook, Kind(err)).Inc()
 	if errors.Is(err, ErrTimeout) {
 		m.timeouts.WithLabelValues(hook).Inc()
 	}
-}
-
-func errorKind(err error) string {
-	switch {
-	case errors.Is(err, ErrTimeout):
-		return "timeout"
-	case errors.Is(err, ErrLimit):
-		return "limit"
-	case errors.Is(err, ErrUnsettled):
-		return "unsettled"
-	case errors.Is(err, ErrThrown):
-		return "thrown"
-	}
-	return "internal"
 }
