@@ -71,4 +71,3 @@ func (i *Interceptor) buildIndex(d *Discovery) *pathIndex {
 	}
 	return idx
 }
-

@@ -88,6 +88,9 @@ type FlowConfig struct {
 	// RequireATHash makes a missing at_hash in the ID token an error; it
 	// is otherwise optional in the code flow, and checked when present.
 	RequireATHash bool
+	// TokenURL, when set, changes the discovered token endpoint URL the
+	// code is exchanged at (another spelling of it, say).
+	TokenURL func(string) string
 }
 
 // CodeFlow runs the authorization code flow with PKCE and nonce through
@@ -112,6 +115,9 @@ func CodeFlow(t testing.TB, c FlowConfig) (*Flow, error) {
 		Endpoint: provider.Endpoint(), Scopes: []string{oidc.ScopeOpenID, "profile", "email", oidc.ScopeOfflineAccess},
 	}
 	conf.Endpoint.AuthStyle = c.Client.AuthStyle
+	if c.TokenURL != nil {
+		conf.Endpoint.TokenURL = c.TokenURL(conf.Endpoint.TokenURL)
+	}
 	verifier := oauth2.GenerateVerifier()
 	opts := append([]oauth2.AuthCodeOption{oidc.Nonce(Nonce), oauth2.S256ChallengeOption(verifier)}, c.AuthOptions...)
 	authURL := conf.AuthCodeURL("st4te", opts...)

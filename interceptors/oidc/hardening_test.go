@@ -1,0 +1,230 @@
+package oidc
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+const denyHook = `exports.onBeforeToken = (e, api) => api.deny("blocked")`
+
+// A parameter idphooks reads, sent twice, is refused: IdPs that read the
+// last value (or merge the query into the form) would otherwise act on a
+// value the hooks were not chosen for.
+func TestRepeatedParametersRefused(t *testing.T) {
+	idp := newTestIdP(t)
+	h := newHarness(t, idp, []hookSpec{
+		{src: denyHook, apps: []string{"web"}},
+		{src: `exports.onBeforeUserinfo = (e, api) => api.userinfo.setClaim("seen", true)`},
+	}, nil)
+	post := func(path, query string, form url.Values, basic bool) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "http://idp.test"+path+query, strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if basic {
+			r.SetBasicAuth("web", "secret")
+		}
+		return r
+	}
+	twice := func(k, a, b string) url.Values {
+		f := codeForm()
+		f[k] = []string{a, b}
+		return f
+	}
+	cases := map[string]*http.Request{
+		"client_id twice":                 post("/token", "", twice("client_id", "other", "web"), false),
+		"grant_type twice":                post("/token", "", twice("grant_type", "authorization_code", "refresh_token"), true),
+		"client_id in query and form":     post("/token", "?client_id=web", url.Values{"grant_type": {"authorization_code"}, "code": {"c"}, "client_id": {"other"}}, false),
+		"scope twice":                     post("/token", "", twice("scope", "openid", "openid admin"), true),
+		"token twice at introspection":    post("/introspect", "", url.Values{"token": {"a", "b"}}, true),
+		"id_token_hint in query and form": post("/logout", "?id_token_hint=a", url.Values{"id_token_hint": {"b"}}, false),
+		"access_token in header and query": func() *http.Request {
+			r := httptest.NewRequest(http.MethodGet, "http://idp.test/userinfo?access_token=b", nil)
+			r.Header.Set("Authorization", "Bearer a")
+			return r
+		}(),
+		"access_token twice in the query": httptest.NewRequest(http.MethodGet, "http://idp.test/userinfo?access_token=a&access_token=b", nil),
+		"two Authorization headers": func() *http.Request {
+			r := tokenRequest(codeForm())
+			r.Header.Add("Authorization", "Basic b3RoZXI6eA==")
+			return r
+		}(),
+	}
+	for name, r := range cases {
+		t.Run(name, func(t *testing.T) {
+			w := h.do(r)
+			if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), `"invalid_request"`) {
+				t.Fatalf("%d %s, want 400 invalid_request", w.Code, w.Body)
+			}
+			if w.Header().Get("Content-Type") != "application/json" {
+				t.Errorf("Content-Type %q", w.Header().Get("Content-Type"))
+			}
+		})
+	}
+	// Repeated parameters idphooks does not read, and the ones the specs
+	// allow several of, pass.
+	f := codeForm()
+	f["resource"] = []string{"https://a.example", "https://b.example"}
+	f["audience"] = []string{"a", "b"}
+	if w := h.do(post("/token", "", f, true)); w.Code != 400 || !strings.Contains(w.Body.String(), "blocked") {
+		t.Fatalf("resources and audiences: %d %s", w.Code, w.Body)
+	}
+}
+
+// Every success status of the token and userinfo endpoints is inspected.
+func TestOtherSuccessStatusesAreInspected(t *testing.T) {
+	for _, status := range []int{201, 203, 206} {
+		idp := newTestIdP(t)
+		idp.token = func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			w.Write(idp.tokenResponse("opaque"))
+		}
+		h := newHarness(t, idp, []hookSpec{{src: denyHook}}, nil)
+		if w := h.do(tokenRequest(codeForm())); w.Code != 400 || !strings.Contains(w.Body.String(), "blocked") {
+			t.Errorf("token answer %d: %d %s", status, w.Code, w.Body)
+		}
+	}
+	idp := newTestIdP(t)
+	orig := idp.srv.Config.Handler
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/userinfo" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(203)
+			w.Write([]byte(`{"sub":"alice","phone_number":"+1"}`))
+			return
+		}
+		orig.ServeHTTP(w, r)
+	})
+	h := newHarness(t, idp, []hookSpec{{src: `exports.onBeforeUserinfo = (e, api) => api.userinfo.removeClaim("phone_number")`}}, nil)
+	r := httptest.NewRequest(http.MethodGet, "http://idp.test/userinfo", nil)
+	r.Header.Set("Authorization", "Bearer opaque")
+	if w := h.do(r); w.Code != 203 || strings.Contains(w.Body.String(), "phone_number") {
+		t.Errorf("userinfo answer 203: %d %s", w.Code, w.Body)
+	}
+}
+
+// The IdP's encryption keys are republished (clients encrypt request
+// objects to them) but never verify a token; private members never leave.
+func TestEncryptionKeysPublishedNotTrusted(t *testing.T) {
+	idp := newTestIdP(t)
+	orig := idp.srv.Config.Handler
+	encKey := jose.JSONWebKey{Key: testRSAKey.Public(), KeyID: "enc-1", Algorithm: "RSA-OAEP", Use: "enc"}
+	priv := jose.JSONWebKey{Key: testRSAKey, KeyID: "leaked", Algorithm: "RS256", Use: "sig"}
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/jwks" {
+			sig := jose.JSONWebKey{Key: idp.key.Public(), KeyID: idp.kid, Algorithm: "RS256", Use: "sig"}
+			json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{sig, encKey, priv}})
+			return
+		}
+		orig.ServeHTTP(w, r)
+	})
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+	for _, p := range []string{"/jwks", "/.well-known/idphooks/jwks.json"} {
+		w := h.do(httptest.NewRequest(http.MethodGet, "http://idp.test"+p, nil))
+		var set struct{ Keys []map[string]any }
+		if err := json.Unmarshal(w.Body.Bytes(), &set); err != nil {
+			t.Fatal(err)
+		}
+		kids := map[any]bool{}
+		for _, k := range set.Keys {
+			kids[k["kid"]] = true
+			if _, ok := k["d"]; ok {
+				t.Errorf("%s: a private key is published: %v", p, k["kid"])
+			}
+		}
+		if !kids["enc-1"] || !kids[idp.kid] || kids["leaked"] {
+			t.Errorf("%s: kids %v, want enc-1 and %s, not the private one", p, kids, idp.kid)
+		}
+	}
+	// A token naming the encryption key does not verify.
+	idp.mu.Lock()
+	idp.kid = "enc-1"
+	idp.mu.Unlock()
+	if w := h.do(tokenRequest(codeForm())); w.Code != 502 {
+		t.Errorf("token signed under the enc key's kid: %d %s", w.Code, w.Body)
+	}
+}
+
+// A failing key fetch backs off instead of being retried on every token
+// request, and redirects may not leave the upstream's origin.
+func TestKeyFetchBacksOffAndStaysOnOrigin(t *testing.T) {
+	var hits atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if r.Header.Get("X-Idphooks-Internal") != "" {
+			t.Errorf("the own-fetch marker reached another origin")
+		}
+		w.Write([]byte(`{"keys":[]}`))
+	}))
+	defer elsewhere.Close()
+	for _, tc := range []struct {
+		name string
+		to   func(idp *testIdP) string
+	}{
+		{"redirect loop", func(idp *testIdP) string { return "/jwks" }},
+		{"redirect to another origin", func(*testIdP) string { return elsewhere.URL + "/jwks" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			idp := newTestIdP(t)
+			orig := idp.srv.Config.Handler
+			var fetches atomic.Int32
+			idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/jwks" {
+					fetches.Add(1)
+					http.Redirect(w, r, tc.to(idp), http.StatusFound)
+					return
+				}
+				orig.ServeHTTP(w, r)
+			})
+			h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+			for range 20 {
+				if w := h.do(tokenRequest(codeForm())); w.Code != 502 {
+					t.Fatalf("token with keys unavailable: %d", w.Code)
+				}
+			}
+			if n := fetches.Load(); n > 6 {
+				t.Errorf("20 token requests made %d key fetches; want one fetch (of at most 5 redirects) and a backoff", n)
+			}
+		})
+	}
+	if hits.Load() != 0 {
+		t.Errorf("a redirect to another origin was followed %d times", hits.Load())
+	}
+}
+
+// idphooks' marker goes only to the upstream's own origin: a jwks_uri
+// elsewhere never sees it.
+func TestMarkerStaysOnUpstreamOrigin(t *testing.T) {
+	idp := newTestIdP(t)
+	var marked atomic.Bool
+	keysHost := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		marked.Store(marked.Load() || r.Header.Get("X-Idphooks-Internal") != "")
+		idp.mu.Lock()
+		k := jose.JSONWebKey{Key: idp.key.Public(), KeyID: idp.kid, Algorithm: "RS256", Use: "sig"}
+		idp.mu.Unlock()
+		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{k}})
+	}))
+	defer keysHost.Close()
+	orig := idp.srv.Config.Handler
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/.well-known/openid-configuration" {
+			base := idp.srv.URL
+			json.NewEncoder(w).Encode(map[string]any{"issuer": base, "token_endpoint": base + "/token", "jwks_uri": keysHost.URL + "/keys"})
+			return
+		}
+		orig.ServeHTTP(w, r)
+	})
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+	if w := h.do(tokenRequest(codeForm())); w.Code != 200 {
+		t.Fatalf("token: %d %s", w.Code, w.Body)
+	}
+	if marked.Load() {
+		t.Error("the own-fetch marker was sent to a jwks_uri on another origin")
+	}
+}
