@@ -145,12 +145,10 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision sets defaults, loads or creates keys, opens the state store and
-// compiles the hooks.
+// Provision sets defaults, then wires the parts in the order they depend
+// on each other: state, keys, hooks, the upstream, the interceptors.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	repl := caddy.NewReplacer()
-
 	if h.StatePath == "" {
 		h.StatePath = filepath.Join(caddy.AppDataDir(), "idphooks", "state.db")
 	}
@@ -159,7 +157,21 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.stateKey = key
+	if err := h.provisionKeys(ctx); err != nil {
+		return err
+	}
+	if err := h.provisionHooks(ctx, cache); err != nil {
+		return err
+	}
+	if err := h.provisionUpstream(); err != nil {
+		return err
+	}
+	return h.provisionOIDC(swaps)
+}
 
+// provisionKeys loads or creates idphooks' signing keys in Caddy's storage
+// and starts their rotation.
+func (h *Handler) provisionKeys(ctx caddy.Context) error {
 	sc := SigningConfig{}
 	if h.Signing != nil {
 		sc = *h.Signing
@@ -176,7 +188,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.keys = km
 	go km.Run(ctx)
+	return nil
+}
 
+// provisionHooks compiles the hooks and builds the dispatcher that raises
+// events on them.
+func (h *Handler) provisionHooks(ctx caddy.Context, cache sandbox.Cache) error {
 	metrics, err := sandbox.NewMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
 		return fmt.Errorf("hook metrics: %w", err)
@@ -185,6 +202,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	repl := caddy.NewReplacer()
 	hooks := make([]*events.Hook, 0, len(h.Hooks))
 	for _, hc := range h.Hooks {
 		hook, err := compileHook(engine, hc, repl, h.logger)
@@ -197,7 +215,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Budget: time.Duration(h.Budget),
 		Logger: h.logger.Named("events"),
 	})
+	return nil
+}
 
+// provisionUpstream shares the upstream's document caches between every
+// handler and config using the same IdP.
+func (h *Handler) provisionUpstream() error {
 	// The body cap is part of the key: a pooled upstream is shared by
 	// every handler (and config) using it, so its settings never change.
 	h.upKey = fmt.Sprintf("upstream:%s|%d", h.Upstream, h.MaxBody)
@@ -211,12 +234,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// A reload may follow a change of the IdP (hostname, issuer): fetch
 	// its discovery again, keeping the cached one should that fail.
 	h.upstream.Invalidate()
+	return nil
+}
 
+// provisionOIDC builds the OIDC interceptor.
+func (h *Handler) provisionOIDC(swaps oidc.Swaps) error {
 	publish := true
 	if h.PublishUpstreamKeys != nil {
 		publish = *h.PublishUpstreamKeys
 	}
-	h.oidc, err = oidc.New(oidc.Config{
+	ic, err := oidc.New(oidc.Config{
 		Upstream:            h.upstream,
 		Issuer:              h.Issuer,
 		JWKSPath:            h.JWKSPath,
@@ -225,11 +252,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		UnlockedClaims:      h.UnlockClaims,
 		MaxBody:             h.MaxBody,
 		Dispatcher:          h.dispatcher,
-		Signer:              km,
+		Signer:              h.keys,
 		Swaps:               swaps,
 		Logger:              h.logger.Named("oidc"),
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	h.oidc = ic
+	return nil
 }
 
 func compileHook(engine *sandbox.Engine, hc HookConfig, repl *caddy.Replacer, log *zap.Logger) (*events.Hook, error) {
