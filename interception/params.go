@@ -108,6 +108,22 @@ func Query(r *http.Request) (url.Values, error) {
 	return q, nil
 }
 
+// Params reads r's query and, for a form POST, its form body (nil
+// otherwise), and checks that each of names, the parameters the caller
+// reads, stands at most once in the two together (see Single).
+func Params(r *http.Request, limit int64, names ...string) (query, form url.Values, err error) {
+	if query, err = Query(r); err != nil {
+		return nil, nil, err
+	}
+	if form, err = ReadForm(r, limit); err != nil {
+		return nil, nil, err
+	}
+	if err := Single(names, query, form); err != nil {
+		return nil, nil, RepeatedError(err)
+	}
+	return query, form, nil
+}
+
 // SingleHeader returns the one value of header name, or an error when the
 // request carries it more than once (an IdP may read another than the
 // first).

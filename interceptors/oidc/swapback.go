@@ -227,16 +227,9 @@ func (i *Interceptor) swapForm(r *http.Request, names ...string) error {
 // swapQueryAndForm swaps tokens sent in the query or in a form body; each
 // may stand once in one of the two (an IdP may read either, or both).
 func (i *Interceptor) swapQueryAndForm(r *http.Request, names ...string) error {
-	q, err := interception.Query(r)
+	q, form, err := interception.Params(r, i.cfg.MaxBody, names...)
 	if err != nil {
 		return err
-	}
-	form, err := interception.ReadForm(r, i.cfg.MaxBody)
-	if err != nil {
-		return err
-	}
-	if err := interception.Single(names, q, form); err != nil {
-		return interception.RepeatedError(err)
 	}
 	if i.swapValues(r.Context(), q, names) {
 		interception.SetQuery(r, q)

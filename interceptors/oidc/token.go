@@ -95,16 +95,9 @@ func (i *Interceptor) serveToken(w http.ResponseWriter, r *http.Request, next ca
 // readTokenRequest reads the parameters of a token request and swaps the
 // subject and actor tokens of a token exchange back to the IdP's.
 func (i *Interceptor) readTokenRequest(r *http.Request, d *Discovery) (*tokenRound, error) {
-	form, err := interception.ReadForm(r, i.cfg.MaxBody)
+	query, form, err := interception.Params(r, i.cfg.MaxBody, tokenParams...)
 	if err != nil {
 		return nil, err
-	}
-	query, err := interception.Query(r)
-	if err != nil {
-		return nil, err
-	}
-	if err := interception.Single(tokenParams, form, query); err != nil {
-		return nil, interception.RepeatedError(err)
 	}
 	if _, err := interception.SingleHeader(r, "Authorization"); err != nil {
 		return nil, err

@@ -95,19 +95,11 @@ func (i *Interceptor) readUserinfoRequest(r *http.Request) (*userinfoCall, error
 	if err != nil {
 		return nil, err
 	}
-	form, err := interception.ReadForm(r, i.cfg.MaxBody)
+	query, form, err := interception.Params(r, i.cfg.MaxBody, "access_token")
 	if err != nil {
 		return nil, err
 	}
-	query, err := interception.Query(r)
-	if err != nil {
-		return nil, err
-	}
-	sent := len(form["access_token"]) + len(query["access_token"])
-	if fromHeader {
-		sent++
-	}
-	if sent > 1 {
+	if fromHeader && len(form["access_token"])+len(query["access_token"]) > 0 {
 		// The IdP may read another of them than idphooks.
 		return nil, interception.RepeatedError(&interception.ErrRepeated{Name: "access_token"})
 	}
