@@ -2,6 +2,7 @@ package interception
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -92,19 +93,28 @@ func (c *Capture) Release() {
 	c.buf = nil
 }
 
-// Serve calls next with the Capture as its writer. An upstream answer so
-// large that even draining it was cut off makes reverse_proxy abort with
-// http.ErrAbortHandler; Serve recovers that one panic, and only for a
-// Capture that is Over, so the interceptor can answer instead of the
-// client seeing its connection drop.
+// ErrAborted says the upstream's answer broke off while it was held: the
+// client has seen nothing of it, so the interceptor answers instead.
+var ErrAborted = errors.New("upstream answer broke off")
+
+// Serve calls next with the Capture as its writer. reverse_proxy aborts
+// with http.ErrAbortHandler when copying an answer fails after its headers
+// (an answer too large even for draining, an upstream that hangs up
+// midway); for a held answer nothing has reached the client yet, so Serve
+// recovers that one panic and reports ErrAborted (or, past the cap, lets
+// Over speak), and the interceptor can answer instead of the client seeing
+// its connection drop.
 func (c *Capture) Serve(next caddyhttp.Handler, r *http.Request) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler && c.state == over {
-				err = nil
-				return
+			if v != http.ErrAbortHandler || !c.Held() {
+				panic(v)
 			}
-			panic(v)
+			if c.state == over {
+				err = nil
+			} else {
+				err = ErrAborted
+			}
 		}
 	}()
 	return next.ServeHTTP(c, r)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // ErrRepeated says a parameter idphooks reads was sent more than once.
@@ -18,13 +19,15 @@ import (
 type ErrRepeated struct{ Name string }
 
 func (e *ErrRepeated) Error() string {
-	return fmt.Sprintf("parameter %s is repeated", e.Name)
+	return fmt.Sprintf("parameter %s is repeated or sent in another letter case", e.Name)
 }
 
 // Single checks that none of names appears more than once in vals, nor in
 // more than one of several value sets (the query and the form of one
 // request: frameworks that merge them, like Java servlets and PHP's
-// $_REQUEST, then see two values).
+// $_REQUEST, then see two values), nor in another letter case at all
+// (zitadel's form decoder matches names without regard to case, so
+// "Client_Id" is a second client_id there).
 func Single(names []string, sets ...url.Values) error {
 	for _, n := range names {
 		count := 0
@@ -35,20 +38,38 @@ func Single(names []string, sets ...url.Values) error {
 			return &ErrRepeated{n}
 		}
 	}
+	for _, s := range sets {
+		for k := range s {
+			for _, n := range names {
+				if k != n && strings.EqualFold(k, n) {
+					return &ErrRepeated{n}
+				}
+			}
+		}
+	}
 	return nil
 }
 
-// ReadForm reads an application/x-www-form-urlencoded POST body, capped at
-// limit, and puts it back so the IdP receives it. It returns nil for other
-// requests. A too large body is a 413, a malformed one a 400.
+// HasBody reports a method whose form body IdP frameworks read: Go's
+// ParseForm (zitadel) reads PUT and PATCH bodies as it reads POST ones.
+func HasBody(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
+}
+
+// ReadForm reads an application/x-www-form-urlencoded POST, PUT or PATCH
+// body, capped at limit, and puts it back so the IdP receives it. It
+// returns nil for other requests. A too large body is a 413, a malformed
+// one a 400.
 func ReadForm(r *http.Request, limit int64) (url.Values, error) {
-	if r.Body == nil || r.Method != http.MethodPost || !IsForm(r.Header.Get("Content-Type")) {
+	if r.Body == nil || r.Body == http.NoBody || !HasBody(r.Method) || !IsForm(r.Header.Get("Content-Type")) {
 		return nil, nil
 	}
 	var b []byte
 	var err error
-	if n := r.ContentLength; n >= 0 && n <= limit {
-		// The usual case: a declared length, read in one allocation.
+	if n := r.ContentLength; n >= 0 && n <= min(limit, smallForm) {
+		// The usual case: a small declared length, read in one
+		// allocation. A larger one is not taken on trust: memory grows
+		// with the bytes that arrive, not with what a client announces.
 		b = make([]byte, n)
 		_, err = io.ReadFull(r.Body, b)
 	} else {
@@ -68,6 +89,9 @@ func ReadForm(r *http.Request, limit int64) (url.Values, error) {
 	}
 	return form, nil
 }
+
+// smallForm is the largest announced body length allocated up front.
+const smallForm = 8 << 10
 
 // IsForm tells a form-encoded body by its media type; the exact usual
 // value is recognised without parsing.

@@ -18,6 +18,8 @@ const (
 	epIntrospection
 	epRevocation
 	epEndSession
+	epAuthorization
+	epPAR
 )
 
 // pathIndex maps the normalised endpoint paths of one discovery document
@@ -57,6 +59,8 @@ func (i *Interceptor) buildIndex(d *Discovery) *pathIndex {
 		{"token_endpoint", epToken}, {"userinfo_endpoint", epUserinfo},
 		{"introspection_endpoint", epIntrospection}, {"revocation_endpoint", epRevocation},
 		{"end_session_endpoint", epEndSession},
+		{"authorization_endpoint", epAuthorization},
+		{"pushed_authorization_request_endpoint", epPAR},
 	} {
 		add(d.endpoint(ep.key), ep.e)
 		add(d.MTLSEndpointAliases[ep.key], ep.e)

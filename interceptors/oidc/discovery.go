@@ -76,20 +76,26 @@ func (i *Interceptor) rewriteDiscovery(doc map[string]any, d *Discovery, public 
 	if _, ok := doc["userinfo_signing_alg_values_supported"]; ok {
 		doc["userinfo_signing_alg_values_supported"] = addAlg(doc["userinfo_signing_alg_values_supported"], ours)
 	}
-	// Front-channel ID tokens never pass the token endpoint, so idphooks
+	// Front-channel tokens never pass the token endpoint, so idphooks
 	// cannot rewrite them: when clients would not be able to verify them
-	// (upstream keys unpublished, issuer rewritten), those response types go.
-	if !i.cfg.PublishUpstreamKeys || i.rewritesIssuer(d) {
-		if rts, ok := doc["response_types_supported"].([]any); ok {
-			kept := rts[:0:0]
-			for _, rt := range rts {
-				if s, ok := rt.(string); ok && strings.Contains(s, "id_token") {
-					continue
-				}
+	// (upstream keys unpublished, issuer rewritten), the response types
+	// with ID tokens go; while before_token hooks exist, every type that
+	// hands out a token does (checkFrontChannel refuses them).
+	noIDTokens := !i.cfg.PublishUpstreamKeys || i.rewritesIssuer(d)
+	noTokens := i.frontChannelClosed()
+	if rts, ok := doc["response_types_supported"].([]any); ok && (noIDTokens || noTokens) {
+		kept := rts[:0:0]
+		for _, rt := range rts {
+			s, _ := rt.(string)
+			drop := false
+			for _, t := range strings.Fields(s) {
+				drop = drop || (t == "id_token" && (noIDTokens || noTokens)) || (t == "token" && noTokens)
+			}
+			if !drop {
 				kept = append(kept, rt)
 			}
-			doc["response_types_supported"] = kept
 		}
+		doc["response_types_supported"] = kept
 	}
 	i.log.Debug("discovery rewritten", zap.String("issuer", issuer), zap.String("public_origin", public))
 }

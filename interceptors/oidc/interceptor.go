@@ -169,8 +169,14 @@ func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyht
 		return i.serveToken(w, r, next, d)
 	case epUserinfo:
 		return i.serveUserinfo(w, r, next, d)
-	case epIntrospection, epRevocation:
+	case epIntrospection:
+		return i.serveIntrospection(w, r, next, d)
+	case epRevocation:
 		if err := i.swapForm(r, "token"); err != nil {
+			return err
+		}
+	case epAuthorization, epPAR:
+		if err := i.checkFrontChannel(r); err != nil {
 			return err
 		}
 	case epEndSession:

@@ -26,6 +26,10 @@ type swapEntry struct {
 	// IDTokenEdits are the claim edits hooks made to the ID token of the
 	// same response, replayed on userinfo so both agree.
 	IDTokenEdits []claimEdit `json:"e,omitempty"`
+	// AccessTokenEdits are the edits made to a rewritten JWT access
+	// token, replayed on introspection answers, which carry the IdP's
+	// original token's claims.
+	AccessTokenEdits []claimEdit `json:"a,omitempty"`
 }
 
 func (i *Interceptor) putSwap(ctx context.Context, token string, e swapEntry, exp time.Time) error {
@@ -60,27 +64,39 @@ func (e *swapEntry) appendJSON(b []byte) ([]byte, error) {
 	if e.ClientID != "" {
 		b = appendJSONString(appendJSONName(b, start, "c"), e.ClientID)
 	}
-	if len(e.IDTokenEdits) > 0 {
-		b = append(appendJSONName(b, start, "e"), '[')
-		for k, c := range e.IDTokenEdits {
-			if k > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(append(b, `{"n":`...), c.Name)
-			if c.Remove {
-				b = append(b, `,"r":true`...)
-			}
-			if c.Value != nil {
-				var err error
-				if b, err = appendJSONValue(append(b, `,"v":`...), c.Value); err != nil {
-					return nil, err
-				}
-			}
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+	var err error
+	if b, err = appendEdits(b, start, "e", e.IDTokenEdits); err != nil {
+		return nil, err
+	}
+	if b, err = appendEdits(b, start, "a", e.AccessTokenEdits); err != nil {
+		return nil, err
 	}
 	return append(b, '}'), nil
+}
+
+// appendEdits appends a member holding claim edits, when there are any.
+func appendEdits(b []byte, start int, name string, edits []claimEdit) ([]byte, error) {
+	if len(edits) == 0 {
+		return b, nil
+	}
+	b = append(appendJSONName(b, start, name), '[')
+	for k, c := range edits {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(append(b, `{"n":`...), c.Name)
+		if c.Remove {
+			b = append(b, `,"r":true`...)
+		}
+		if c.Value != nil {
+			var err error
+			if b, err = appendJSONValue(append(b, `,"v":`...), c.Value); err != nil {
+				return nil, err
+			}
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']'), nil
 }
 
 // appendJSONValue appends a claim value: strings, the usual case, without
@@ -141,13 +157,16 @@ func (e *swapEntry) member(d *jsontext.Decoder, n string) error {
 		dst = &e.Upstream
 	case "c":
 		dst = &e.ClientID
-	case "e":
+	case "e", "a":
 		v, err := d.ReadValue()
 		if err != nil {
 			return err
 		}
 		// Claim values of any shape: the reflective decoder, on a few
 		// bytes.
+		if n == "a" {
+			return json.Unmarshal(v, &e.AccessTokenEdits)
+		}
 		return json.Unmarshal(v, &e.IDTokenEdits)
 	default:
 		return d.SkipValue()
@@ -175,30 +194,43 @@ func (i *Interceptor) original(ctx context.Context, token string) string {
 	return token
 }
 
-// swapBearer swaps an Authorization: Bearer token idphooks issued. A
-// request with two Authorization headers is refused: idphooks would swap
-// one while the IdP may read the other.
+// swapBearer swaps an access token idphooks issued in the Authorization
+// header. A request with two Authorization headers is refused: idphooks
+// would swap one while the IdP may read the other.
 func (i *Interceptor) swapBearer(r *http.Request) error {
-	tok, ok, err := bearer(r)
-	if err != nil || !ok {
+	a, err := bearer(r)
+	if err != nil || a.token == "" {
 		return err
 	}
-	if orig := i.original(r.Context(), tok); orig != tok {
-		r.Header.Set("Authorization", "Bearer "+orig)
+	if orig := i.original(r.Context(), a.token); orig != a.token {
+		a.set(r, orig)
 	}
 	return nil
 }
 
-// bearer is the request's Authorization: Bearer token.
-func bearer(r *http.Request) (string, bool, error) {
+// accessToken is the access token of an Authorization header.
+type accessToken struct {
+	scheme, token string
+}
+
+// set puts tok in r's Authorization header under the same scheme.
+func (a accessToken) set(r *http.Request, tok string) {
+	r.Header.Set("Authorization", a.scheme+" "+tok)
+}
+
+// bearer is the request's access token under the Bearer scheme, or DPoP
+// (RFC 9449), which IdPs accept at userinfo as well; any run of spaces or
+// tabs may follow the scheme, as the IdPs' parsers allow.
+func bearer(r *http.Request) (accessToken, error) {
 	h, err := interception.SingleHeader(r, "Authorization")
-	if err != nil {
-		return "", false, err
+	if err != nil || h == "" {
+		return accessToken{}, err
 	}
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:]), true, nil
+	scheme, tok := interception.SplitAuthorization(h)
+	if tok == "" || (!strings.EqualFold(scheme, "bearer") && !strings.EqualFold(scheme, "dpop")) {
+		return accessToken{}, nil
 	}
-	return "", false, nil
+	return accessToken{scheme: scheme, token: tok}, nil
 }
 
 // readForm reads a form POST body under the repeated-parameter rule for

@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -56,7 +57,7 @@ func (i *Interceptor) serveToken(w http.ResponseWriter, r *http.Request, next ca
 	if err != nil {
 		return err
 	}
-	if !i.wantsToken(t.grant, t.clientID) && !i.rewritesIssuer(d) {
+	if !i.wantsToken(t.grant) && !i.rewritesIssuer(d) {
 		return next.ServeHTTP(w, r)
 	}
 	c, err := i.callUpstream(w, r, next)
@@ -70,7 +71,11 @@ func (i *Interceptor) serveToken(w http.ResponseWriter, r *http.Request, next ca
 		interception.WriteError(w, http.StatusBadGateway, "server_error", "identity provider response too large")
 		return nil
 	}
-	if t.body, err = c.Body(); err == nil {
+	if t.body, err = c.Body(); err == nil && isPreflight(r, t.body) {
+		c.WriteHeld()
+		return nil
+	}
+	if err == nil {
 		err = i.rewriteTokenResponse(t)
 	}
 	var denied *interception.Denied
@@ -116,22 +121,18 @@ func (i *Interceptor) readTokenRequest(r *http.Request, d *Discovery) (*tokenRou
 	return t, nil
 }
 
-func (i *Interceptor) wantsToken(grant, clientID string) bool {
+// wantsToken reports whether token answers must be read. Any hook on the
+// token events is reason enough, whichever client the request names: the
+// client a request names is only the client idphooks reads, and an IdP
+// may read another (credentials idphooks cannot parse, a grant that
+// ignores client_id), so the hooks are chosen from the tokens the IdP
+// signed, once they are verified.
+func (i *Interceptor) wantsToken(grant string) bool {
 	d := i.cfg.Dispatcher
 	// Userinfo hooks limited to some applications need to know, later,
 	// which client a token belongs to: remember it from here.
-	if d.HasFilteredHook(events.BeforeUserinfo) {
-		return true
-	}
-	if grant == "refresh_token" && d.Wants(events.AfterTokenRefresh, clientID) {
-		return true
-	}
-	if d.Wants(events.BeforeToken, clientID) {
-		return true
-	}
-	// The client is not always known before the answer (client assertions
-	// with no client_id): then any hook on the event is reason enough.
-	return clientID == "" && (d.WantsEvent(events.BeforeToken) || d.WantsEvent(events.AfterTokenRefresh))
+	return d.WantsEvent(events.BeforeToken) || d.HasFilteredHook(events.BeforeUserinfo) ||
+		(grant == "refresh_token" && d.WantsEvent(events.AfterTokenRefresh))
 }
 
 // rewriteTokenResponse runs the steps of the token path on the IdP's
@@ -197,8 +198,11 @@ func (i *Interceptor) verifyTokens(t *tokenRound) error {
 			}
 		}
 	}
-	if t.clientID == "" {
-		t.clientID = tokenClientID(t.idTok, t.atTok)
+	// The tokens, verified, name the client the IdP issued them to: it
+	// is the one hooks are chosen for (the checks above keep a request
+	// that named another from getting this far).
+	if c := tokenClientID(t.idTok, t.atTok); c != "" {
+		t.clientID = c
 	}
 	if t.atTok != nil && isDPoP(t.resp, t.atTok) {
 		// A DPoP proof hashes the access token (ath): a rewritten one
@@ -302,7 +306,7 @@ func (i *Interceptor) rememberTokens(t *tokenRound) error {
 	atExp := tokenExpiry(t.atTok, t.resp)
 	switch {
 	case t.newAT != t.at:
-		if err := i.putSwap(ctx, t.newAT, swapEntry{Upstream: t.at, ClientID: t.clientID, IDTokenEdits: t.idEdits}, atExp); err != nil {
+		if err := i.putSwap(ctx, t.newAT, swapEntry{Upstream: t.at, ClientID: t.clientID, IDTokenEdits: t.idEdits, AccessTokenEdits: t.atEdits}, atExp); err != nil {
 			return interception.Unavailablef(fmt.Errorf("storing access token swap: %w", err))
 		}
 	case len(t.idEdits) > 0 || (t.clientID != "" && i.cfg.Dispatcher.HasFilteredHook(events.BeforeUserinfo)):
@@ -343,6 +347,14 @@ func (i *Interceptor) callUpstream(w http.ResponseWriter, r *http.Request, next 
 		return nil, err
 	}
 	return c, nil
+}
+
+// isPreflight reports the answer to an OPTIONS request (a CORS preflight)
+// that carries nothing: no token or claim can hide in an empty body, while
+// a non-empty one (an IdP whose router sends every method to its token
+// handler) is read like any other.
+func isPreflight(r *http.Request, body []byte) bool {
+	return r.Method == http.MethodOptions && len(bytes.TrimSpace(body)) == 0
 }
 
 // badGateway logs why an upstream answer could not be used and returns a

@@ -466,6 +466,7 @@ func TestSwapEntryJSON(t *testing.T) {
 		{Upstream: "a.b-_c", ClientID: `we"b\<&>` + "\u2028\x01é"},
 		{ClientID: "web", IDTokenEdits: []claimEdit{{Name: "tier", Value: "gold"}, {Name: "x", Remove: true}, {Name: "n", Value: json.Number("1.5")}, {Name: "s", Value: "<\\x\""}, {Name: "b", Value: false}, {Name: "z", Value: ""}}},
 		{Upstream: "u", IDTokenEdits: []claimEdit{{Name: "m", Value: map[string]any{"a": []any{1.0, "b"}}}}},
+		{Upstream: "u", ClientID: "web", AccessTokenEdits: []claimEdit{{Name: "roles", Value: []any{}}, {Name: "email", Remove: true}}},
 	} {
 		b, err := e.appendJSON(nil)
 		if err != nil {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/idphooks/idphooks/interception"
 )
 
 // requestClientID finds the client of a token request: form client_id,
@@ -17,7 +19,13 @@ func requestClientID(r *http.Request, form url.Values) string {
 	// name it: hooks are then chosen from the answer, never skipped on a
 	// claim the IdP may not have checked.
 	formID := form.Get("client_id")
-	if id, _, ok := r.BasicAuth(); ok {
+	if scheme, cred := interception.SplitAuthorization(r.Header.Get("Authorization")); strings.EqualFold(scheme, "basic") {
+		id, ok := interception.BasicUser(cred)
+		if !ok {
+			// The IdP may read credentials idphooks cannot: the client
+			// is unknown until the tokens name it.
+			return ""
+		}
 		if u, err := url.QueryUnescape(id); err == nil {
 			id = u
 		}

@@ -1,6 +1,8 @@
 package oidc
 
 import (
+	"errors"
+
 	"github.com/idphooks/idphooks/events"
 	"github.com/idphooks/idphooks/interception"
 	"github.com/idphooks/idphooks/sandbox"
@@ -10,6 +12,12 @@ import (
 func (i *Interceptor) runTokenHooks(t *tokenRound) ([]sandbox.Op, error) {
 	ctx, grant, clientID := t.r.Context(), t.grant, t.clientID
 	disp := i.cfg.Dispatcher
+	if clientID == "" && (disp.HasFilteredHook(events.BeforeToken) || (grant == "refresh_token" && disp.HasFilteredHook(events.AfterTokenRefresh))) {
+		// Neither the request (as idphooks reads it) nor the tokens name
+		// the client: hooks limited to some applications cannot be
+		// skipped on that account.
+		return nil, errors.New("token answer for an unknown client while hooks are limited to some applications")
+	}
 	refresh := grant == "refresh_token" && disp.Wants(events.AfterTokenRefresh, clientID)
 	before := disp.Wants(events.BeforeToken, clientID)
 	if !refresh && !before {

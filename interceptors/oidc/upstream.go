@@ -24,6 +24,7 @@ type Discovery struct {
 	IntrospectionEndpoint string `json:"introspection_endpoint"`
 	RevocationEndpoint    string `json:"revocation_endpoint"`
 	EndSessionEndpoint    string `json:"end_session_endpoint"`
+	PAREndpoint           string `json:"pushed_authorization_request_endpoint"`
 	// MTLSEndpointAliases (RFC 8705) are the same endpoints for clients
 	// using mutual TLS; requests there are intercepted alike.
 	MTLSEndpointAliases map[string]string `json:"mtls_endpoint_aliases"`
@@ -45,6 +46,10 @@ func (d *Discovery) endpoint(name string) string {
 		return d.RevocationEndpoint
 	case "end_session_endpoint":
 		return d.EndSessionEndpoint
+	case "authorization_endpoint":
+		return d.AuthorizationEndpoint
+	case "pushed_authorization_request_endpoint":
+		return d.PAREndpoint
 	}
 	return ""
 }

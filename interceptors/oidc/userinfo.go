@@ -57,6 +57,10 @@ func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next
 		return err
 	}
 	if claims == nil {
+		if r.Method == http.MethodOptions {
+			c.WriteHeld()
+			return nil
+		}
 		// Encrypted (JWE) or unknown: idphooks cannot read it, so it
 		// passes as it is, and says so.
 		i.log.Warn("userinfo response of unsupported type passed unchanged", zap.String("content_type", c.Header().Get("Content-Type")))
@@ -67,7 +71,11 @@ func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next
 	if u.entry != nil {
 		changed = i.policy.Apply(claims, u.entry.IDTokenEdits)
 	}
-	ops, denied := i.runUserinfoHooks(r, u, claims, signed)
+	// A token idphooks never saw issued (none comes from the front
+	// channel while such hooks exist: see checkFrontChannel) and whose
+	// client it cannot read is another application's.
+	i.learnUserinfoClient(u, claims, signed)
+	ops, denied := i.runUserinfoHooks(r, u, claims)
 	if denied != nil {
 		interception.KeepCORS(w, c.Header())
 		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
@@ -91,10 +99,11 @@ func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next
 // header, a form field or the query, exactly one of them) and swaps it
 // back to the IdP's.
 func (i *Interceptor) readUserinfoRequest(r *http.Request) (*userinfoCall, error) {
-	hdr, fromHeader, err := bearer(r)
+	hdr, err := bearer(r)
 	if err != nil {
 		return nil, err
 	}
+	fromHeader := hdr.token != ""
 	query, form, err := interception.Params(r, i.cfg.MaxBody, "access_token")
 	if err != nil {
 		return nil, err
@@ -103,7 +112,7 @@ func (i *Interceptor) readUserinfoRequest(r *http.Request) (*userinfoCall, error
 		// The IdP may read another of them than idphooks.
 		return nil, interception.RepeatedError(&interception.ErrRepeated{Name: "access_token"})
 	}
-	u := &userinfoCall{token: hdr}
+	u := &userinfoCall{token: hdr.token}
 	if !fromHeader {
 		u.token = form.Get("access_token") + query.Get("access_token")
 	}
@@ -113,7 +122,7 @@ func (i *Interceptor) readUserinfoRequest(r *http.Request) (*userinfoCall, error
 	if e := u.entry; e != nil && e.Upstream != "" {
 		switch {
 		case fromHeader:
-			r.Header.Set("Authorization", "Bearer "+e.Upstream)
+			hdr.set(r, e.Upstream)
 		case form.Get("access_token") != "":
 			i.swapFormValues(r, form, "access_token")
 		default:
@@ -139,6 +148,13 @@ func (i *Interceptor) readUserinfo(r *http.Request, c *interception.Capture) (ma
 		return nil, nil, i.badGateway("userinfo response unusable", err)
 	}
 	mt, _, _ := mime.ParseMediaType(c.Header().Get("Content-Type"))
+	switch {
+	case isPreflight(r, body):
+		return nil, nil, nil
+	case mt == "application/jwt" && bytes.Count(bytes.TrimSpace(body), []byte(".")) == 4:
+		// An encrypted (JWE) userinfo answer: idphooks cannot read it.
+		return nil, nil, nil
+	}
 	switch mt {
 	case "application/jwt":
 		signed, err := i.verify.Verify(r.Context(), string(bytes.TrimSpace(body)), false, interception.PublicOrigin(r))
@@ -158,9 +174,10 @@ func (i *Interceptor) readUserinfo(r *http.Request, c *interception.Capture) (ma
 	return nil, nil, nil
 }
 
-// runUserinfoHooks raises before_userinfo, learning the client first from
-// the token the IdP accepted when the token path did not remember it.
-func (i *Interceptor) runUserinfoHooks(r *http.Request, u *userinfoCall, claims map[string]any, signed *verified) ([]sandbox.Op, *interception.Denied) {
+// learnUserinfoClient learns the client from the token the IdP accepted
+// when the token path did not remember it: the JWT's azp or client_id, or
+// a signed answer's audience.
+func (i *Interceptor) learnUserinfoClient(u *userinfoCall, claims map[string]any, signed *verified) {
 	if u.clientID == "" {
 		sent := u.token
 		if u.entry != nil && u.entry.Upstream != "" {
@@ -172,6 +189,10 @@ func (i *Interceptor) runUserinfoHooks(r *http.Request, u *userinfoCall, claims 
 		}
 		u.hooks = i.cfg.Dispatcher.Wants(events.BeforeUserinfo, u.clientID)
 	}
+}
+
+// runUserinfoHooks raises before_userinfo.
+func (i *Interceptor) runUserinfoHooks(r *http.Request, u *userinfoCall, claims map[string]any) ([]sandbox.Op, *interception.Denied) {
 	if !u.hooks {
 		return nil, nil
 	}

@@ -1,0 +1,86 @@
+package oidc
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/interception"
+)
+
+// parPrefix starts the request_uri the IdP hands out for a pushed
+// authorization request (RFC 9126); idphooks checked that request when it
+// was pushed.
+const parPrefix = "urn:ietf:params:oauth:request_uri:"
+
+// checkFrontChannel refuses, while before_token hooks (or userinfo hooks
+// limited to some applications) exist, authorization requests (and pushed
+// ones) that would have the IdP hand out an access or ID token in the
+// redirect (implicit and hybrid response types): those tokens never pass
+// the token endpoint, so no hook would see them, a deny hook would deny
+// nothing, and userinfo would not know their client. A request object (RFC 9101) is read for
+// its response_type; one idphooks cannot read (encrypted, or by reference
+// to a URL the IdP would fetch) is refused alike.
+func (i *Interceptor) checkFrontChannel(r *http.Request) error {
+	if !i.frontChannelClosed() {
+		return nil
+	}
+	query, form, err := interception.Params(r, i.cfg.MaxBody, "response_type", "request", "request_uri")
+	if err != nil {
+		return err
+	}
+	get := func(n string) string { return query.Get(n) + form.Get(n) }
+	rt := get("response_type")
+	if obj := get("request"); obj != "" {
+		claims, ok := requestObject(obj)
+		if !ok {
+			return refuseFrontChannel("a request object idphooks cannot read")
+		}
+		if s, ok := claims["response_type"].(string); ok {
+			rt += " " + s
+		}
+	}
+	if u := get("request_uri"); u != "" && !strings.HasPrefix(u, parPrefix) {
+		return refuseFrontChannel("a request object by reference")
+	}
+	for _, t := range strings.Fields(rt) {
+		if strings.EqualFold(t, "token") || strings.EqualFold(t, "id_token") {
+			return refuseFrontChannel("response_type " + t)
+		}
+	}
+	return nil
+}
+
+// frontChannelClosed reports whether tokens may come only from the token
+// endpoint.
+func (i *Interceptor) frontChannelClosed() bool {
+	d := i.cfg.Dispatcher
+	return d.WantsEvent(events.BeforeToken) || d.HasFilteredHook(events.BeforeUserinfo)
+}
+
+func refuseFrontChannel(what string) error {
+	return &interception.Error{
+		Status: http.StatusBadRequest, Code: "unsupported_response_type",
+		Description: what + " is not available: tokens must come from the token endpoint here (use response_type=code)",
+	}
+}
+
+// requestObject reads the claims of a signed request object, unverified
+// (the IdP verifies it; idphooks only needs to know what it asks for).
+func requestObject(jws string) (map[string]any, bool) {
+	parts := strings.Split(jws, ".")
+	if len(parts) != 3 {
+		return nil, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, false
+	}
+	var claims map[string]any
+	if json.Unmarshal(b, &claims) != nil {
+		return nil, false
+	}
+	return claims, true
+}

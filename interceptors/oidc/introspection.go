@@ -1,0 +1,77 @@
+package oidc
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"slices"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/idphooks/idphooks/interception"
+)
+
+// serveIntrospection swaps an access token idphooks rewrote back to the
+// IdP's, and gives the IdP's answer, which describes that original token,
+// the edits hooks made to the one the client holds: a resource server
+// that introspects must not see a claim a hook removed (Keycloak answers
+// with the token's own claims, oidc-provider with its extra claims).
+func (i *Interceptor) serveIntrospection(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, d *Discovery) error {
+	form, err := i.readForm(r, "token")
+	if err != nil {
+		return err
+	}
+	if err := i.swapBearer(r); err != nil {
+		return err
+	}
+	var entry *swapEntry
+	if tok := form.Get("token"); tok != "" && i.cfg.Signer.Owns(peekKid(tok)) {
+		entry = i.lookup(r.Context(), tok)
+	}
+	if entry == nil || entry.Upstream == "" {
+		return next.ServeHTTP(w, r)
+	}
+	form.Set("token", entry.Upstream)
+	interception.SetBody(r, []byte(form.Encode()))
+	if len(entry.AccessTokenEdits) == 0 && !i.rewritesIssuer(d) {
+		return next.ServeHTTP(w, r)
+	}
+	c, err := i.callUpstream(w, r, next)
+	if c == nil {
+		return err
+	}
+	defer c.Release()
+	body, err := c.Body()
+	if err != nil {
+		return i.badGateway("introspection response unusable", err)
+	}
+	if mt, _, _ := mime.ParseMediaType(c.Header().Get("Content-Type")); mt == "application/token-introspection+jwt" || mt == "application/jwt" {
+		// A signed introspection answer (RFC 9701) is the IdP's to sign:
+		// it passes as it is, and says so.
+		i.log.Warn("introspection response of another type passed unchanged; it shows the IdP's claims", zap.String("content_type", mt))
+		c.WriteHeld()
+		return nil
+	}
+	var claims map[string]any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&claims); err != nil || claims == nil {
+		return i.badGateway("introspection response is not a JSON object", err)
+	}
+	if active, _ := claims["active"].(bool); !active {
+		c.WriteHeld()
+		return nil
+	}
+	i.policy.Apply(claims, entry.AccessTokenEdits)
+	if iss, _ := claims["iss"].(string); i.rewritesIssuer(d) && slices.Contains(d.acceptedIssuers(interception.PublicOrigin(r)), iss) {
+		claims["iss"] = i.cfg.Issuer
+	}
+	out, err := json.Marshal(claims)
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	c.WriteBody("application/json", out)
+	return nil
+}
