@@ -7,10 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/go-json-experiment/json/jsontext"
+	jsonv2 "github.com/go-json-experiment/json"
 	"go.uber.org/zap"
 
 	"github.com/idphooks/idphooks/interception"
@@ -33,92 +32,19 @@ type swapEntry struct {
 }
 
 func (i *Interceptor) putSwap(ctx context.Context, token string, e swapEntry, exp time.Time) error {
-	buf := swapBufs.Get().(*[]byte)
-	b, err := e.appendJSON((*buf)[:0])
-	if err == nil {
-		// Swaps.Put copies what it keeps (see Swaps): the buffer can be
-		// reused.
-		err = i.cfg.Swaps.Put(ctx, token, b, exp)
+	b, err := e.encode()
+	if err != nil {
+		return err
 	}
-	// The plaintext upstream token does not linger in the pool, nor does
-	// the buffer of an unusually large entry.
+	// Swaps.Put copies what it keeps (see Swaps); the plaintext upstream
+	// token does not linger in this buffer.
+	err = i.cfg.Swaps.Put(ctx, token, b, exp)
 	clear(b)
-	if cap(b) <= 16<<10 {
-		*buf = b[:0]
-		swapBufs.Put(buf)
-	}
 	return err
 }
 
-var swapBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
-
-// appendJSON encodes e as json.Marshal would (entries written by earlier
-// versions are that), without reflection: two of these are written for
-// every token response, and the upstream token is most of their bytes.
-func (e *swapEntry) appendJSON(b []byte) ([]byte, error) {
-	b = append(b, '{')
-	start := len(b)
-	if e.Upstream != "" {
-		b = appendJSONString(appendJSONName(b, start, "u"), e.Upstream)
-	}
-	if e.ClientID != "" {
-		b = appendJSONString(appendJSONName(b, start, "c"), e.ClientID)
-	}
-	var err error
-	if b, err = appendEdits(b, start, "e", e.IDTokenEdits); err != nil {
-		return nil, err
-	}
-	if b, err = appendEdits(b, start, "a", e.AccessTokenEdits); err != nil {
-		return nil, err
-	}
-	return append(b, '}'), nil
-}
-
-// appendEdits appends a member holding claim edits, when there are any.
-func appendEdits(b []byte, start int, name string, edits []claimEdit) ([]byte, error) {
-	if len(edits) == 0 {
-		return b, nil
-	}
-	b = append(appendJSONName(b, start, name), '[')
-	for k, c := range edits {
-		if k > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(append(b, `{"n":`...), c.Name)
-		if c.Remove {
-			b = append(b, `,"r":true`...)
-		}
-		if c.Value != nil {
-			var err error
-			if b, err = appendJSONValue(append(b, `,"v":`...), c.Value); err != nil {
-				return nil, err
-			}
-		}
-		b = append(b, '}')
-	}
-	return append(b, ']'), nil
-}
-
-// appendJSONValue appends a claim value: strings, the usual case, without
-// reflection.
-func appendJSONValue(b []byte, v any) ([]byte, error) {
-	if s, ok := v.(string); ok {
-		return appendJSONString(b, s), nil
-	}
-	j, err := json.Marshal(v)
-	return append(b, j...), err
-}
-
-// appendJSONName appends an object member name (plain ASCII), after a
-// comma unless it is the first since start.
-func appendJSONName(b []byte, start int, name string) []byte {
-	if len(b) > start {
-		b = append(b, ',')
-	}
-	b = append(b, '"')
-	b = append(b, name...)
-	return append(b, '"', ':')
-}
+// encode writes e as JSON (entries written by earlier versions are that).
+func (e swapEntry) encode() ([]byte, error) { return json.Marshal(e) }
 
 // lookup returns what is remembered for a token, or nil.
 func (i *Interceptor) lookup(ctx context.Context, token string) *swapEntry {
@@ -137,47 +63,15 @@ func (i *Interceptor) lookup(ctx context.Context, token string) *swapEntry {
 	return e
 }
 
-// readSwapEntry decodes what appendJSON wrote, as json.Unmarshal would,
-// in one pass: every userinfo, introspection or logout call with a token
-// of idphooks' reads one, and the upstream token is most of its bytes.
+// readSwapEntry decodes what encode wrote, strictly: one JSON object,
+// each member once and as written, valid UTF-8, nothing after it. Members
+// a later version may add are skipped.
 func readSwapEntry(b []byte) (*swapEntry, error) {
 	var e swapEntry
-	if err := readObject(b, nil, e.member); err != nil {
+	if err := jsonv2.Unmarshal(b, &e); err != nil {
 		return nil, err
 	}
 	return &e, nil
-}
-
-// member reads one member of a swap entry; unknown ones, which a later
-// version may add, are skipped.
-func (e *swapEntry) member(d *jsontext.Decoder, n string) error {
-	var dst *string
-	switch n {
-	case "u":
-		dst = &e.Upstream
-	case "c":
-		dst = &e.ClientID
-	case "e", "a":
-		v, err := d.ReadValue()
-		if err != nil {
-			return err
-		}
-		// Claim values of any shape: the reflective decoder, on a few
-		// bytes.
-		if n == "a" {
-			return json.Unmarshal(v, &e.AccessTokenEdits)
-		}
-		return json.Unmarshal(v, &e.IDTokenEdits)
-	default:
-		return d.SkipValue()
-	}
-	v, err := d.ReadValue()
-	if err != nil {
-		return err
-	}
-	// null leaves the field empty, as json.Unmarshal does.
-	*dst, _, err = stringValue(n, v)
-	return err
 }
 
 // original maps a token idphooks issued back to the IdP's; other tokens
