@@ -113,14 +113,18 @@ func TestStoreSweep(t *testing.T) {
 	exp := expiryFor(clock.Now(), time.Minute)
 	err := b.db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range []string{"a", "b"} {
-			bk, err := tx.CreateBucketIfNotExists([]byte(name))
+			tb, err := openTable(tx, newTableNames(name), true)
 			if err != nil {
 				return err
 			}
 			for i := range 2500 { // more than one sweep batch
-				if err := bk.Put(fmt.Appendf(nil, "k%d", i), encodeEntry([]byte("x"), exp)); err != nil {
+				k := fmt.Sprint("k", i)
+				if err := tb.put([]byte(k), encodeRecord(k, []byte("x"), exp)); err != nil {
 					return err
 				}
+			}
+			if err := tb.save(); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -236,7 +240,7 @@ func rawCount(t *testing.T, b *Bolt, bucket string) int {
 	t.Helper()
 	n := 0
 	err := b.db.View(func(tx *bbolt.Tx) error {
-		if bk := tx.Bucket([]byte(bucket)); bk != nil {
+		if bk := tx.Bucket([]byte(bucket + dataSuffix)); bk != nil {
 			n = bk.Stats().KeyN
 		}
 		return nil

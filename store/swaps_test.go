@@ -73,9 +73,11 @@ func TestSwapsFileRevealsNoTokens(t *testing.T) {
 
 	var raw [][]byte
 	err := b.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket([]byte("swaps")).ForEach(func(k, v []byte) error {
-			raw = append(raw, bytes.Clone(k), bytes.Clone(v))
-			return nil
+		return tx.ForEach(func(_ []byte, bk *bbolt.Bucket) error {
+			return bk.ForEach(func(k, v []byte) error {
+				raw = append(raw, bytes.Clone(k), bytes.Clone(v))
+				return nil
+			})
 		})
 	})
 	if err != nil {
