@@ -7,9 +7,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
 	"github.com/idphooks/idphooks/interceptors/oidc"
 	"github.com/idphooks/idphooks/sandbox"
@@ -32,9 +35,31 @@ type upstreamValue struct{ *oidc.Upstream }
 
 func (upstreamValue) Destruct() error { return nil }
 
-// openState opens (or shares) the embedded database at path and returns
-// the swap table and the hooks' cache in it.
+// openState is openStateStore without a logger, metrics or a cap of its
+// own; it stays until the one call in Provision passes them.
 func openState(path string) (oidc.Swaps, sandbox.Cache, string, error) {
+	return openStateStore(path, 0, zap.NewNop(), nil)
+}
+
+// stateMetrics are the state store's collectors: one set for the process,
+// since a store outlives the config (and the metrics registry) it was
+// opened under, registered again in each config's registry.
+var stateMetrics = sync.OnceValues(func() (*store.Metrics, error) { return store.NewMetrics(nil) })
+
+// openStateStore opens (or shares) the embedded database at path and
+// returns the swap table and the hooks' cache in it, each capped at
+// maxEntries (0: store.DefaultMaxEntries; negative: no cap). The store
+// logs to logger and counts in reg (nil: nowhere). It outlives a config
+// reload: the new config's cap applies to it and its collectors join the
+// new registry, while the logger stays the first config's.
+func openStateStore(path string, maxEntries int, logger *zap.Logger, reg prometheus.Registerer) (oidc.Swaps, sandbox.Cache, string, error) {
+	metrics, err := stateMetrics()
+	if err == nil && reg != nil {
+		err = metrics.Register(reg)
+	}
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("idp_hooks: state store metrics: %w", err)
+	}
 	key := "state:" + path
 	v, _, err := states.LoadOrNew(key, func() (caddy.Destructor, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -44,8 +69,16 @@ func openState(path string) (oidc.Swaps, sandbox.Cache, string, error) {
 		// to disk every second, rather than a transaction and an fsync on
 		// every token response (38 µs and 400 µs): a Caddy crash loses at
 		// most 50 ms of them, a machine crash a second; those clients log
-		// in again.
-		db, err := store.OpenBolt(path, store.BoltOptions{SyncEvery: time.Second, WriteBehind: 50 * time.Millisecond})
+		// in again. A write that cannot be committed (a full disk) makes
+		// the next ones fail, so that token responses answer 503 instead
+		// of handing out tokens that would not swap back.
+		db, err := store.OpenBolt(path, store.BoltOptions{
+			SyncEvery:   time.Second,
+			WriteBehind: 50 * time.Millisecond,
+			MaxEntries:  maxEntries,
+			Logger:      logger,
+			Metrics:     metrics,
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -55,6 +88,7 @@ func openState(path string) (oidc.Swaps, sandbox.Cache, string, error) {
 		return nil, nil, "", fmt.Errorf("idp_hooks: state store %s: %w", path, err)
 	}
 	db := v.(stateValue).db
+	db.SetMaxEntries(maxEntries)
 	return swapStore{store.NewSwaps(db.Bucket("swaps"))}, hookCache{db.Bucket("cache")}, key, nil
 }
 
