@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -34,7 +35,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		unlock_claims       <claim...>
 //		max_body            <size>
 //		budget              <duration>
-//		state               <path to the embedded database>
+//		state               <path to the embedded database> {
+//			max_entries <n>|off
+//		}
+//		state               <backend> [<args>] { … }
 //		signing {
 //			algorithm       RS256|RS384|RS512|PS256|PS384|PS512|ES256|ES384|ES512|EdDSA
 //			rotation_period <duration>
@@ -81,7 +85,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("jwks_path must start with /")
 			}
 		case "state":
-			if err := oneArg(d, &h.StatePath); err != nil {
+			if err := h.parseState(d); err != nil {
 				return err
 			}
 		case "upstream_keys":
@@ -149,6 +153,40 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unrecognized idp_hooks option %q", d.Val())
 		}
 	}
+	return nil
+}
+
+// parseState reads `state <path>` (the bolt backend's file), `state <path>
+// { … }` (the same with options) or `state <backend> [args] { … }`, a module
+// of the idp_hooks.state namespace, as reverse_proxy reads its transports.
+func (h *Handler) parseState(d *caddyfile.Dispenser) error {
+	if h.StateRaw != nil || h.StatePath != "" {
+		return d.Err("state given twice")
+	}
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	name := d.Val()
+	if _, err := caddy.GetModule("idp_hooks.state." + name); err == nil {
+		unm, err := caddyfile.UnmarshalModule(d, "idp_hooks.state."+name)
+		if err != nil {
+			return err
+		}
+		h.StateRaw = caddyconfig.JSONModuleObject(unm, "backend", name, nil)
+		return nil
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	b := &BoltState{Path: name}
+	if err := b.unmarshalBlock(d); err != nil {
+		return err
+	}
+	if b.MaxEntries == 0 {
+		h.StatePath = name
+		return nil
+	}
+	h.StateRaw = caddyconfig.JSONModuleObject(b, "backend", "bolt", nil)
 	return nil
 }
 

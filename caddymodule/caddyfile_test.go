@@ -87,6 +87,21 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			},
 		},
 		{
+			name:  "state backend by name",
+			input: "idp_hooks {\n state bolt /x.db {\n max_entries 500\n }\n}",
+			want:  Handler{StateRaw: json.RawMessage(`{"backend":"bolt","max_entries":500,"path":"/x.db"}`)},
+		},
+		{
+			name:  "state backend path in its block",
+			input: "idp_hooks {\n state bolt {\n path /x.db\n }\n}",
+			want:  Handler{StateRaw: json.RawMessage(`{"backend":"bolt","path":"/x.db"}`)},
+		},
+		{
+			name:  "state path with options",
+			input: "idp_hooks {\n state /x.db {\n max_entries off\n }\n}",
+			want:  Handler{StateRaw: json.RawMessage(`{"backend":"bolt","max_entries":-1,"path":"/x.db"}`)},
+		},
+		{
 			name:  "budget in days",
 			input: "idp_hooks {\n budget 1d\n}",
 			want:  Handler{Budget: caddy.Duration(24 * time.Hour)},
@@ -258,6 +273,10 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{name: "jwks_path absolute URL", input: "idp_hooks {\n jwks_path https://idp.example.com/keys\n}", want: []string{"jwks_path must start with /"}},
 		{name: "state without value", input: "idp_hooks {\n state\n}", want: []string{argCount, "'state'"}},
 		{name: "state with two values", input: "idp_hooks {\n state a.db b.db\n}", want: []string{argCount}},
+		{name: "state twice", input: "idp_hooks {\n state a.db\n state b.db\n}", want: []string{"state given twice", "Testfile:3"}},
+		{name: "state option unknown", input: "idp_hooks {\n state a.db {\n bogus 1\n }\n}", want: []string{`state: unknown option "bogus"`, "Testfile:3"}},
+		{name: "state max_entries not a number", input: "idp_hooks {\n state bolt {\n max_entries -3\n }\n}", want: []string{`max_entries: "-3" is not a positive number or off`}},
+		{name: "state backend with two paths", input: "idp_hooks {\n state bolt a.db b.db\n}", want: []string{argCount}},
 
 		// upstream_keys
 		{name: "upstream_keys without value", input: "idp_hooks {\n upstream_keys\n}", want: []string{argCount, "'upstream_keys'"}},

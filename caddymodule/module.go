@@ -5,6 +5,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -75,15 +76,21 @@ type Handler struct {
 	// Budget bounds all sync hooks of one event together. Default: 2s.
 	Budget caddy.Duration `json:"budget,omitempty"`
 
-	// StatePath is the embedded database (bbolt) holding the token swap
-	// table. Default: idphooks/state.db in Caddy's data directory.
+	// StateRaw is where idphooks keeps its state (the token swap table,
+	// the hooks' cache): a module in the idp_hooks.state namespace, chosen
+	// by its "backend" key. Default: the embedded bolt backend.
+	StateRaw json.RawMessage `json:"state,omitempty" caddy:"namespace=idp_hooks.state inline_key=backend"`
+
+	// StatePath is short for {"backend": "bolt", "path": StatePath}: the
+	// embedded database (bbolt) holding the token swap table. Default:
+	// idphooks/state.db in Caddy's data directory.
 	StatePath string `json:"state_path,omitempty"`
 
 	upstream   *oidc.Upstream
 	dispatcher *events.Dispatcher
 	oidc       *oidc.Interceptor
 	keys       *keys.Manager
-	stateKey   string
+	state      *State
 	upKey      string
 	logger     *zap.Logger
 }
@@ -149,24 +156,41 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // on each other: state, keys, hooks, the upstream, the interceptors.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	if h.StatePath == "" {
-		h.StatePath = filepath.Join(caddy.AppDataDir(), "idphooks", "state.db")
-	}
-	swaps, cache, key, err := openState(h.StatePath)
-	if err != nil {
+	if err := h.provisionState(ctx); err != nil {
 		return err
 	}
-	h.stateKey = key
 	if err := h.provisionKeys(ctx); err != nil {
 		return err
 	}
-	if err := h.provisionHooks(ctx, cache); err != nil {
+	if err := h.provisionHooks(ctx, h.state.Cache); err != nil {
 		return err
 	}
 	if err := h.provisionUpstream(); err != nil {
 		return err
 	}
-	return h.provisionOIDC(swaps)
+	return h.provisionOIDC(h.state.Swaps)
+}
+
+// provisionState loads the state backend module (state_path is the bolt
+// one) and opens it.
+func (h *Handler) provisionState(ctx caddy.Context) error {
+	var backend StateBackend = &BoltState{Path: h.StatePath}
+	if h.StateRaw != nil {
+		if h.StatePath != "" {
+			return errors.New("idp_hooks: state and state_path both set; state_path is short for the bolt backend's path")
+		}
+		mod, err := ctx.LoadModule(h, "StateRaw")
+		if err != nil {
+			return fmt.Errorf("idp_hooks: loading the state backend: %w", err)
+		}
+		backend = mod.(StateBackend)
+	}
+	st, err := backend.OpenState(ctx)
+	if err != nil {
+		return err
+	}
+	h.state = st
+	return nil
 }
 
 // provisionKeys loads or creates idphooks' signing keys in Caddy's storage
@@ -384,8 +408,8 @@ func (h *Handler) Cleanup() error {
 	if h.upKey != "" {
 		_, _ = upstreams.Delete(h.upKey)
 	}
-	if h.stateKey != "" {
-		_, _ = states.Delete(h.stateKey)
+	if h.state != nil && h.state.Release != nil {
+		h.state.Release()
 	}
 	return nil
 }

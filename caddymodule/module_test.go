@@ -280,3 +280,38 @@ func TestProvisionErrors(t *testing.T) {
 		})
 	}
 }
+
+// The state backend is a module of the idp_hooks.state namespace; the
+// bolt one takes its file and cap from its own config, and state_path is
+// its short form (both at once is an error).
+func TestProvisionStateBackendModule(t *testing.T) {
+	ctx, _ := provisionContext(t)
+	path := filepath.Join(t.TempDir(), "deep", "state.db")
+	raw := json.RawMessage(`{"backend":"bolt","path":` + strconvQuote(path) + `,"max_entries":10}`)
+	h := &Handler{
+		Upstream: "http://127.0.0.1:1",
+		StateRaw: raw,
+		Signing:  &SigningConfig{Algorithm: "ES256"},
+	}
+	if err := h.Provision(ctx); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Cleanup() })
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("bolt backend did not create its file: %v", err)
+	}
+	both := &Handler{Upstream: "http://127.0.0.1:1", StatePath: path, StateRaw: raw}
+	err := both.Provision(ctx)
+	_ = both.Cleanup()
+	if err == nil || !strings.Contains(err.Error(), "state and state_path") {
+		t.Fatalf("state and state_path together: %v", err)
+	}
+	bad := &Handler{Upstream: "http://127.0.0.1:1", StateRaw: json.RawMessage(`{"backend":"nosuch"}`)}
+	err = bad.Provision(ctx)
+	_ = bad.Cleanup()
+	if err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Fatalf("unknown backend: %v", err)
+	}
+}
+
+func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }

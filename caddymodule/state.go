@@ -35,12 +35,6 @@ type upstreamValue struct{ *oidc.Upstream }
 
 func (upstreamValue) Destruct() error { return nil }
 
-// openState is openStateStore without a logger, metrics or a cap of its
-// own; it stays until the one call in Provision passes them.
-func openState(path string) (oidc.Swaps, sandbox.Cache, string, error) {
-	return openStateStore(path, 0, zap.NewNop(), nil)
-}
-
 // stateMetrics are the state store's collectors: one set for the process,
 // since a store outlives the config (and the metrics registry) it was
 // opened under, registered again in each config's registry.

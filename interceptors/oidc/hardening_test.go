@@ -1,15 +1,20 @@
 package oidc
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/idphooks/idphooks/store"
 )
 
 const denyHook = `exports.onBeforeToken = (e, api) => api.deny("blocked")`
@@ -226,5 +231,30 @@ func TestMarkerStaysOnUpstreamOrigin(t *testing.T) {
 	}
 	if marked.Load() {
 		t.Error("the own-fetch marker was sent to a jwks_uri on another origin")
+	}
+}
+
+// failingSwaps is a swap table whose writes fail as store.Bolt's do while
+// its disk is full (store's tests make a real disk fail; this is the
+// interceptor's half of the contract).
+type failingSwaps struct{ memSwaps }
+
+func (failingSwaps) Put(context.Context, string, []byte, time.Time) error {
+	return fmt.Errorf("swaps: %w", store.ErrUnavailable)
+}
+
+// A swap table that cannot write makes the token answer a 503, never a
+// rewritten token the IdP would later refuse.
+func TestUnwritableSwapsAnswer503(t *testing.T) {
+	idp := newTestIdP(t)
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, func(c *Config) {
+		c.Swaps = failingSwaps{memSwaps{store.NewSwaps(store.NewMemory())}}
+	})
+	w := h.do(tokenRequest(codeForm()))
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), `"temporarily_unavailable"`) {
+		t.Fatalf("%d %s, want 503 temporarily_unavailable", w.Code, w.Body)
+	}
+	if strings.Contains(w.Body.String(), "access_token") {
+		t.Error("a token went out although its swap was not stored")
 	}
 }
