@@ -43,29 +43,27 @@ type call struct {
 	// evaluated in one run is never seen by the next.
 	modules *require.RequireModule
 
-	guard         *guarded
+	guard         guarded // see memoryGuard
 	stopInterrupt func() bool
 }
 
 func (h *Hook) newCall(ctx context.Context, rt *runtime, inv Invocation) *call {
 	c := &call{ctx: ctx, hook: h, inv: inv, rt: rt, vm: rt.vm, jobs: make(chan func() error, 4)}
 	rt.cur = c
-	c.guard = h.engine.guard.enter(c)
+	h.engine.guard.enter(c, &c.guard)
 	// Interrupt stops JavaScript only; host functions watch ctx themselves.
 	c.stopInterrupt = context.AfterFunc(ctx, func() { c.vm.Interrupt(errInterruptDeadline) })
 	return c
 }
 
-// Interrupt values, told apart in fail.
-var (
-	errInterruptDeadline = errors.New("deadline")
-	errMemory            = errors.New("memory")
-)
+// errInterruptDeadline is the interrupt value of a run past its deadline;
+// the memory guard's is a *memoryExceeded.
+var errInterruptDeadline = errors.New("deadline")
 
 // finish ends the run and reports whether its runtime may serve another
 // one: not if an interrupt fired or may still fire.
 func (c *call) finish() (reusable bool) {
-	c.hook.engine.guard.leave(c.guard)
+	c.hook.engine.guard.leave(&c.guard)
 	if !c.stopInterrupt() || c.abort != nil {
 		return false
 	}
@@ -214,8 +212,10 @@ func (c *call) fail(err error) error {
 	}
 	var interrupted *goja.InterruptedError
 	if errors.As(err, &interrupted) {
-		if interrupted.Value() == errMemory {
-			return c.errorf(ErrLimit, "heap grew by more than %d MiB during the run", c.hook.engine.opts.MaxMemory>>20)
+		if m, ok := interrupted.Value().(*memoryExceeded); ok {
+			err := c.errorf(ErrLimit, "%s", m)
+			err.(*Error).overMemory = true
+			return err
 		}
 		return c.deadlineError()
 	}

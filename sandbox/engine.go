@@ -28,10 +28,13 @@ type Options struct {
 	// fails fast instead of growing the Go heap. Default: 512.
 	MaxCallStackSize int
 
-	// MaxMemory is how far the Go heap may grow while a run is in
-	// progress before that run is stopped. goja has no per-runtime memory
-	// accounting, so this coarse guard samples the process heap; negative
-	// disables it. Default: 128 MiB.
+	// MaxMemory is how much a run may make the heap keep before it is
+	// stopped. goja has no per-runtime memory accounting, so the guard
+	// reads the growth of the process's live heap (what the garbage
+	// collector found reachable) during the run, beyond what the
+	// collector's own pacing explains: neither the live heap the process
+	// held before the run nor its garbage ever counts (see memoryGuard).
+	// Negative disables it. Default: 128 MiB.
 	MaxMemory int64
 
 	// MaxResponseBytes caps a fetch response body. Default: 1 MiB.

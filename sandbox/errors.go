@@ -27,6 +27,8 @@ type Error struct {
 	Handler string
 	Kind    error
 	Detail  string
+
+	overMemory bool // stopped by the memory guard
 }
 
 func (e *Error) Error() string {

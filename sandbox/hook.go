@@ -218,6 +218,10 @@ func (h *Hook) Run(ctx context.Context, inv Invocation) (*Result, error) {
 		}
 	}
 	d := time.Since(start)
+	if e, ok := out.err.(*Error); ok && e.overMemory {
+		// The run is over and its runtime dropped: what it kept is garbage.
+		h.engine.guard.collect()
+	}
 	h.engine.opts.Metrics.observe(h.opts.Name, d, out.err)
 	if out.err != nil {
 		// Not logged here: the caller logs it once, with the event and the
