@@ -46,6 +46,9 @@ func Unavailablef(err error) error { return &Unavailable{err} }
 // Respond writes err when it is an *Error and returns nil; any other error
 // is returned for Caddy to handle.
 func Respond(w http.ResponseWriter, err error) error {
+	if err == nil {
+		return nil
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		WriteError(w, e.Status, e.Code, e.Description)
