@@ -157,7 +157,8 @@ func TestMemoryGuardUnderALargeLiveHeap(t *testing.T) {
 	h := mustHook(t, opts, HookOptions{}, innocentHook)
 	startCycles := gcCycles()
 	var runs, failed atomic.Int64
-	var firstErr atomic.Value
+	var mu sync.Mutex
+	var firstErr error
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Add(1)
@@ -173,7 +174,11 @@ func TestMemoryGuardUnderALargeLiveHeap(t *testing.T) {
 				runs.Add(1)
 				if err != nil {
 					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
 				}
 			}
 		}()
@@ -182,7 +187,7 @@ func TestMemoryGuardUnderALargeLiveHeap(t *testing.T) {
 	t.Logf("%d innocent runs over %d collections with %d MiB live and a %d MiB limit, %d failed",
 		runs.Load(), gcCycles()-startCycles, size>>20, limit>>20, failed.Load())
 	if failed.Load() > 0 {
-		t.Fatalf("%d of %d innocent runs failed, the first: %v", failed.Load(), runs.Load(), firstErr.Load())
+		t.Fatalf("%d of %d innocent runs failed, the first: %v", failed.Load(), runs.Load(), firstErr)
 	}
 
 	for _, b := range memoryBombs {
