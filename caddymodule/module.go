@@ -310,7 +310,8 @@ func compileHook(engine *sandbox.Engine, hc HookConfig, repl *caddy.Replacer, lo
 		Secrets:      secrets,
 		AllowedHosts: hostsAllowed,
 		AllowedCIDRs: cidrs,
-		Logger:       log.Named("hook").With(zap.String("hook", filepath.Base(hc.Path))),
+		// The sandbox adds the hook field to its lines itself.
+		Logger: log.Named("hook"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("hook %s: %w", hc.Path, err)

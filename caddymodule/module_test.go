@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,6 +12,11 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/sandbox"
 )
 
 const trivialHook = `exports.onBeforeToken = (event, api) => {
@@ -315,3 +321,36 @@ func TestProvisionStateBackendModule(t *testing.T) {
 }
 
 func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// A hook's console line carries its hook field once (the sandbox adds it;
+// the logger compileHook hands over must not carry it too).
+func TestHookLogLineNamesTheHookOnce(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	engine, err := sandbox.New(sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	hc := HookConfig{Path: writeHook(t, dir, "org.js", `exports.onBeforeToken = () => { console.log("hello") }`)}
+	hook, err := compileHook(engine, hc, caddy.NewReplacer(), zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := events.Lookup(events.BeforeToken)
+	if _, err := hook.Runner.Run(context.Background(), sandbox.Invocation{Handler: "onBeforeToken", Event: map[string]any{}, API: spec.API(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	lines := logs.FilterMessage("hello").All()
+	if len(lines) != 1 {
+		t.Fatalf("%d console lines", len(lines))
+	}
+	n := 0
+	for _, f := range lines[0].Context {
+		if f.Key == "hook" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the hook field appears %d times: %v", n, lines[0].Context)
+	}
+}
