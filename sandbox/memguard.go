@@ -33,13 +33,14 @@ import (
 //     goal moves with the live heap): a bomb that also makes garbage is
 //     stopped before it keeps the whole limit.
 //
-// Over runs of a second under churn of small objects and 64 KiB buffers,
-// at 8 MiB to 1 GiB live, neither rule would have stopped a run at a limit
-// of 17 MiB or more; churn of 1 to 8 MiB blocks on two cores needed up to
-// 81 MiB. Churn of 16 MiB blocks in an 8 MiB heap swings both figures by
-// hundreds of MiB: no guard that reads the process can tell that from a
-// hook. With GOGC=off and no GOMEMLIMIT there is no collection, so no
-// guard.
+// Over runs of a second under churn of small objects and 64 KiB buffers
+// on two busy cores, at 8 MiB to 1 GiB live, neither rule would have
+// stopped a run at a limit of 17 MiB or more. Churn of MiB-sized blocks is
+// another matter in a small heap: with 1 to 4 MiB blocks the first rule
+// needed up to 107 MiB and the second 215 MiB (nothing at 1 GiB live);
+// with 16 MiB blocks in an 8 MiB heap both figures swing by hundreds of
+// MiB, and no guard that reads the process can tell that from a hook.
+// With GOGC=off and no GOMEMLIMIT there is no collection, so no guard.
 type memoryGuard struct {
 	limit uint64
 
