@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/idphooks/idphooks/internal/metrics"
 )
 
 // Metrics count hook runs. Labels stay low-cardinality: the hook name
@@ -44,32 +46,19 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.invocations, err = register(reg, m.invocations); err != nil {
+	if m.invocations, err = metrics.Register(reg, m.invocations, true); err != nil {
 		return nil, err
 	}
-	if m.errors, err = register(reg, m.errors); err != nil {
+	if m.errors, err = metrics.Register(reg, m.errors, true); err != nil {
 		return nil, err
 	}
-	if m.timeouts, err = register(reg, m.timeouts); err != nil {
+	if m.timeouts, err = metrics.Register(reg, m.timeouts, true); err != nil {
 		return nil, err
 	}
-	if m.duration, err = register(reg, m.duration); err != nil {
+	if m.duration, err = metrics.Register(reg, m.duration, true); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 // observe records one run; a nil *Metrics records nothing.

@@ -1,9 +1,9 @@
 package store
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/idphooks/idphooks/internal/metrics"
 )
 
 // Metrics are the collectors of every Bolt that is given them. Gauges are
@@ -72,42 +72,26 @@ func (m *Metrics) Register(reg prometheus.Registerer) error {
 
 func (m *Metrics) register(reg prometheus.Registerer, adopt bool) error {
 	var err error
-	if m.entries, err = register(reg, m.entries, adopt); err != nil {
+	if m.entries, err = metrics.Register(reg, m.entries, adopt); err != nil {
 		return err
 	}
-	if m.evictions, err = register(reg, m.evictions, adopt); err != nil {
+	if m.evictions, err = metrics.Register(reg, m.evictions, adopt); err != nil {
 		return err
 	}
-	if m.writeErrors, err = register(reg, m.writeErrors, adopt); err != nil {
+	if m.writeErrors, err = metrics.Register(reg, m.writeErrors, adopt); err != nil {
 		return err
 	}
-	if m.rejected, err = register(reg, m.rejected, adopt); err != nil {
+	if m.rejected, err = metrics.Register(reg, m.rejected, adopt); err != nil {
 		return err
 	}
-	if m.unwritable, err = register(reg, m.unwritable, adopt); err != nil {
+	if m.unwritable, err = metrics.Register(reg, m.unwritable, adopt); err != nil {
 		return err
 	}
-	if m.pendingBytes, err = register(reg, m.pendingBytes, adopt); err != nil {
+	if m.pendingBytes, err = metrics.Register(reg, m.pendingBytes, adopt); err != nil {
 		return err
 	}
-	m.corrupt, err = register(reg, m.corrupt, adopt)
+	m.corrupt, err = metrics.Register(reg, m.corrupt, adopt)
 	return err
-}
-
-// register registers c. When reg already has a collector of that name,
-// it is c itself (registered before), or adopt takes it in c's place.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, adopt bool) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok && (adopt || any(existing) == any(c)) {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 // The methods below do nothing on a nil *Metrics.

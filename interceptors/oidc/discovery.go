@@ -20,15 +20,11 @@ func (i *Interceptor) serveDiscovery(w http.ResponseWriter, r *http.Request, nex
 	if r.Method == http.MethodHead {
 		return next.ServeHTTP(w, r)
 	}
-	c, err := i.callUpstream(w, r, next)
+	c, body, err := i.readUpstream(w, r, next, "discovery document")
 	if c == nil {
 		return err
 	}
 	defer c.Release()
-	body, err := c.Body()
-	if err != nil {
-		return i.badGateway("discovery document unusable", err)
-	}
 	var doc map[string]any
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()

@@ -38,15 +38,11 @@ func (i *Interceptor) serveIntrospection(w http.ResponseWriter, r *http.Request,
 	if len(entry.AccessTokenEdits) == 0 && !i.rewritesIssuer(d) {
 		return next.ServeHTTP(w, r)
 	}
-	c, err := i.callUpstream(w, r, next)
+	c, body, err := i.readUpstream(w, r, next, "introspection response")
 	if c == nil {
 		return err
 	}
 	defer c.Release()
-	body, err := c.Body()
-	if err != nil {
-		return i.badGateway("introspection response unusable", err)
-	}
 	if mt, _, _ := mime.ParseMediaType(c.Header().Get("Content-Type")); mt == "application/token-introspection+jwt" || mt == "application/jwt" {
 		// A signed introspection answer (RFC 9701) is the IdP's to sign:
 		// it passes as it is, and says so.

@@ -349,6 +349,22 @@ func (i *Interceptor) callUpstream(w http.ResponseWriter, r *http.Request, next 
 	return c, nil
 }
 
+// readUpstream is callUpstream and the decoded body of the held answer;
+// an unusable one (too large, undecodable) is a 502 that names what it
+// was. A nil Capture means the request is over, err saying how.
+func (i *Interceptor) readUpstream(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, what string) (*interception.Capture, []byte, error) {
+	c, err := i.callUpstream(w, r, next)
+	if c == nil {
+		return nil, nil, err
+	}
+	body, err := c.Body()
+	if err != nil {
+		c.Release()
+		return nil, nil, i.badGateway(what+" unusable", err)
+	}
+	return c, body, nil
+}
+
 // isPreflight reports the answer to an OPTIONS request (a CORS preflight)
 // that carries nothing: no token or claim can hide in an empty body, while
 // a non-empty one (an IdP whose router sends every method to its token

@@ -47,12 +47,12 @@ func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next
 		return next.ServeHTTP(w, r)
 	}
 
-	c, err := i.callUpstream(w, r, next)
+	c, body, err := i.readUpstream(w, r, next, "userinfo response")
 	if c == nil {
 		return err
 	}
 	defer c.Release()
-	claims, signed, err := i.readUserinfo(r, c)
+	claims, signed, err := i.readUserinfo(r, c, body)
 	if err != nil {
 		return err
 	}
@@ -142,11 +142,7 @@ func (i *Interceptor) readUserinfoRequest(r *http.Request) (*userinfoCall, error
 
 // readUserinfo decodes the IdP's userinfo answer: a JSON object, or a
 // signed JWT, verified. Claims are nil for a type idphooks cannot read.
-func (i *Interceptor) readUserinfo(r *http.Request, c *interception.Capture) (map[string]any, *verified, error) {
-	body, err := c.Body()
-	if err != nil {
-		return nil, nil, i.badGateway("userinfo response unusable", err)
-	}
+func (i *Interceptor) readUserinfo(r *http.Request, c *interception.Capture, body []byte) (map[string]any, *verified, error) {
 	mt, _, _ := mime.ParseMediaType(c.Header().Get("Content-Type"))
 	switch {
 	case isPreflight(r, body):
