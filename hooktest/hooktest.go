@@ -160,9 +160,6 @@ func FormatOp(op sandbox.Op) string {
 func printLogs(w io.Writer, entries []observer.LoggedEntry) {
 	var lines []string
 	for _, e := range entries {
-		if e.Message == "hook failed" {
-			continue // already reported as the result
-		}
 		lines = append(lines, fmt.Sprintf("  %-5s %s", strings.ToUpper(e.Level.String()), e.Message))
 	}
 	if len(lines) == 0 {
