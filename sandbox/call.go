@@ -118,7 +118,7 @@ func (c *call) run() error {
 	if !ok {
 		return c.errorf(ErrThrown, "%s is not an exported function", c.inv.Handler)
 	}
-	ret, err := handler(goja.Undefined(), toJS(c.vm, c.inv.Event), c.api())
+	ret, err := handler(goja.Undefined(), newLazyEvent(c.vm, c.inv.Event), c.api())
 	if err != nil {
 		return c.fail(err)
 	}
