@@ -13,6 +13,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/idphooks/idphooks/store"
 )
@@ -256,5 +257,34 @@ func TestUnwritableSwapsAnswer503(t *testing.T) {
 	}
 	if strings.Contains(w.Body.String(), "access_token") {
 		t.Error("a token went out although its swap was not stored")
+	}
+}
+
+// Every token answer is read while a token hook exists; one idphooks
+// cannot verify (an HS256 ID token, a client secret's "signature") still
+// passes as the IdP made it when no hook applies to its client, and is
+// refused when one does.
+func TestUnverifiableTokensOfAClientWithoutHooksPass(t *testing.T) {
+	for _, tc := range []struct {
+		client string
+		status int
+	}{{"b", 200}, {"a", 502}} {
+		idp := newTestIdP(t)
+		idp.token = func(w http.ResponseWriter, r *http.Request) {
+			tok := idp.sign(jwt.MapClaims{"iss": idp.srv.URL, "sub": "alice", "aud": tc.client, "exp": time.Now().Add(time.Hour).Unix()},
+				jwt.SigningMethodHS256, []byte("client-secret"), "")
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"access_token":"opaque","token_type":"Bearer","id_token":"` + tok + `"}`))
+		}
+		h := newHarness(t, idp, []hookSpec{{src: denyHook, apps: []string{"a"}}}, nil)
+		r := tokenRequest(codeForm())
+		r.SetBasicAuth(tc.client, "secret")
+		w := h.do(r)
+		if w.Code != tc.status {
+			t.Errorf("client %s: %d %s, want %d", tc.client, w.Code, w.Body, tc.status)
+		}
+		if tc.status == 200 && !strings.Contains(w.Body.String(), `"access_token":"opaque"`) {
+			t.Errorf("client %s: answer changed: %s", tc.client, w.Body)
+		}
 	}
 }

@@ -77,6 +77,32 @@ func tokenClientID(idTok, atTok *verified) string {
 	return ""
 }
 
+// unverifiedClient names the client of an ID token (its azp, or its only
+// aud) or else of an access token (azp, client_id), unverified; "" when
+// they name none, or name different ones.
+func unverifiedClient(idt, at string) string {
+	var fromID string
+	if parts := strings.Split(idt, "."); len(parts) == 3 {
+		if b, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+			var c map[string]any
+			if json.Unmarshal(b, &c) == nil {
+				fromID = tokenClientID(&verified{Claims: c}, nil)
+				if fromID == "" {
+					return ""
+				}
+			}
+		}
+	}
+	fromAT := bearerClientID(at)
+	switch {
+	case fromID == "":
+		return fromAT
+	case fromAT == "" || fromAT == fromID:
+		return fromID
+	}
+	return ""
+}
+
 // bearerClientID names the client of an access token the IdP has just
 // accepted (a 200 at userinfo): its azp or client_id claim. The token is
 // not verified here; the IdP's acceptance of it is the proof.
