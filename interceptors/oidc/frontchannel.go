@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/idphooks/idphooks/events"
@@ -27,10 +28,36 @@ func (i *Interceptor) checkFrontChannel(r *http.Request) error {
 	if !i.frontChannelClosed() {
 		return nil
 	}
-	query, form, err := interception.Params(r, i.cfg.MaxBody, "response_type", "request", "request_uri")
+	query, form, err := interception.Params(r, i.cfg.MaxBody, frontChannelParams...)
 	if err != nil {
 		return err
 	}
+	return checkResponseType(query, form)
+}
+
+// frontChannelParams are what an authorization request says it wants.
+var frontChannelParams = []string{"response_type", "request", "request_uri"}
+
+// checkFrontChannelQuery is checkFrontChannel for a request on a path that
+// is not an authorization endpoint: only its query is read (its body may
+// be a login form, none of idphooks' business here).
+func (i *Interceptor) checkFrontChannelQuery(r *http.Request) error {
+	if !i.frontChannelClosed() {
+		return nil
+	}
+	query, err := interception.Query(r)
+	if err != nil {
+		return err
+	}
+	if err := interception.Single(frontChannelParams, query); err != nil {
+		return interception.RepeatedError(err)
+	}
+	return checkResponseType(query, nil)
+}
+
+// checkResponseType refuses response types that hand out tokens in the
+// front channel, in the parameters or in a request object.
+func checkResponseType(query, form url.Values) error {
 	get := func(n string) string { return query.Get(n) + form.Get(n) }
 	rt := get("response_type")
 	if obj := get("request"); obj != "" {

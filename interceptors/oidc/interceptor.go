@@ -179,6 +179,15 @@ func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyht
 		if err := i.checkFrontChannel(r); err != nil {
 			return err
 		}
+	case epOther:
+		// Keycloak serves the whole authorization request at more paths
+		// than discovery names (registrations, forgot-credentials): any
+		// query asking for a response type is checked.
+		if r.URL.RawQuery != "" {
+			if err := i.checkFrontChannelQuery(r); err != nil {
+				return err
+			}
+		}
 	case epEndSession:
 		if err := i.swapQueryAndForm(r, "id_token_hint"); err != nil {
 			return err

@@ -27,7 +27,8 @@ func (i *Interceptor) serveIntrospection(w http.ResponseWriter, r *http.Request,
 		return err
 	}
 	var entry *swapEntry
-	if tok := form.Get("token"); tok != "" && i.cfg.Signer.Owns(peekKid(tok)) {
+	tok := form.Get("token")
+	if tok != "" && i.cfg.Signer.Owns(peekKid(tok)) {
 		entry = i.lookup(r.Context(), tok)
 	}
 	if entry == nil || entry.Upstream == "" {
@@ -61,6 +62,13 @@ func (i *Interceptor) serveIntrospection(w http.ResponseWriter, r *http.Request,
 		return nil
 	}
 	i.policy.Apply(claims, entry.AccessTokenEdits)
+	if _, ok := claims["jwt"].(string); ok {
+		// Keycloak adds the introspected token itself ("jwt", asked for
+		// with Accept: application/jwt): that is the IdP's original, with
+		// every claim a hook removed. The token introspected is the one
+		// the client holds: idphooks' own.
+		claims["jwt"] = tok
+	}
 	if iss, _ := claims["iss"].(string); i.rewritesIssuer(d) && slices.Contains(d.acceptedIssuers(interception.PublicOrigin(r)), iss) {
 		claims["iss"] = i.cfg.Issuer
 	}

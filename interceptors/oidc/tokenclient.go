@@ -81,19 +81,16 @@ func tokenClientID(idTok, atTok *verified) string {
 // aud) or else of an access token (azp, client_id), unverified; "" when
 // they name none, or name different ones.
 func unverifiedClient(idt, at string) string {
-	var fromID string
-	if parts := strings.Split(idt, "."); len(parts) == 3 {
-		if b, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
-			var c map[string]any
-			if json.Unmarshal(b, &c) == nil {
-				fromID = tokenClientID(&verified{Claims: c}, nil)
-				if fromID == "" {
-					return ""
-				}
-			}
+	var fromID, fromAT string
+	if c := peekClaims(idt); c != nil {
+		if fromID = tokenClientID(&verified{Claims: c}, nil); fromID == "" {
+			return ""
 		}
 	}
-	fromAT := bearerClientID(at)
+	if c := peekClaims(at); c != nil {
+		// The order tokenClientID reads a verified access token in.
+		fromAT = tokenClientID(nil, &verified{Claims: c})
+	}
 	switch {
 	case fromID == "":
 		return fromAT
@@ -101,6 +98,23 @@ func unverifiedClient(idt, at string) string {
 		return fromID
 	}
 	return ""
+}
+
+// peekClaims decodes a compact JWS's claims unverified, or nil.
+func peekClaims(tok string) map[string]any {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil
+	}
+	var c map[string]any
+	if json.Unmarshal(b, &c) != nil {
+		return nil
+	}
+	return c
 }
 
 // bearerClientID names the client of an access token the IdP has just
