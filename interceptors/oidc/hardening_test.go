@@ -288,3 +288,21 @@ func TestUnverifiableTokensOfAClientWithoutHooksPass(t *testing.T) {
 		}
 	}
 }
+
+// The front-channel check on other paths does not refuse an asset whose
+// query Go cannot parse, but does refuse one that names a response type.
+func TestFrontChannelQueryOnOtherPaths(t *testing.T) {
+	idp := newTestIdP(t)
+	h := newHarness(t, idp, []hookSpec{{src: denyHook}}, nil)
+	for q, want := range map[string]int{
+		"v=1;2":                                    404, // the test IdP has no such asset: it passed
+		"a=1;response_type=token":                  400,
+		"client_id=web&response_type=code":         404,
+		"client_id=web&response_type=code%20token": 400,
+	} {
+		w := h.do(httptest.NewRequest(http.MethodGet, "http://idp.test/realms/x/protocol/openid-connect/registrations?"+q, nil))
+		if w.Code != want {
+			t.Errorf("?%s: %d %s, want %d", q, w.Code, w.Body, want)
+		}
+	}
+}
