@@ -30,3 +30,32 @@ func TestHookMetricsOnCaddysEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// The state store's collectors show on the metrics endpoint, also after a
+// config reload: the store outlives the config (and the registry) it was
+// opened under.
+func TestStateMetricsSurviveAReload(t *testing.T) {
+	dir := t.TempDir()
+	admin := e2etest.FreeAddr(t)
+	addr := e2etest.FreeAddr(t)
+	hooks := e2etest.Hooks(e2etest.WriteHook(t, dir, "claims.js", e2etest.ClaimsHook))
+	load := func() string {
+		return e2etest.LoadCaddy(t, e2etest.Config{Addr: addr, Dir: dir, Upstream: zitadel.Issuer(), Admin: admin, Handler: hooks})
+	}
+	origin := load()
+	c, _ := zitadel.Client(testidp.ZitadelWebClientID)
+	if _, err := codeFlow(t, &proxy{Origin: origin, Dir: dir}, zitadel.Issuer(), c, testidp.TestUser.Username, testidp.TestUser.Password); err != nil {
+		t.Fatal(err)
+	}
+	for round, reload := range []bool{false, true} {
+		if reload {
+			load()
+		}
+		m := e2etest.Get(t, "http://"+admin+"/metrics")
+		for _, want := range []string{`caddy_idp_hooks_state_entries{bucket="swaps"}`, `caddy_idp_hooks_state_unwritable`} {
+			if !strings.Contains(m, want) {
+				t.Errorf("round %d (reload %v): metrics lack %s", round, reload, want)
+			}
+		}
+	}
+}
