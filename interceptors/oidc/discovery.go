@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -25,10 +24,8 @@ func (i *Interceptor) serveDiscovery(w http.ResponseWriter, r *http.Request, nex
 		return err
 	}
 	defer c.Release()
-	var doc map[string]any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&doc); err != nil {
+	doc, err := decodeObject(body)
+	if err != nil {
 		return i.badGateway("discovery document is not a JSON object", err)
 	}
 	d, err := i.up.Discovery(r.Context())

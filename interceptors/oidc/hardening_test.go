@@ -306,3 +306,25 @@ func TestFrontChannelQueryOnOtherPaths(t *testing.T) {
 		}
 	}
 }
+
+// A discovery document of null is a 502, like any answer that is not an
+// object (its rewrite once wrote into a nil map and panicked).
+func TestNullDiscoveryDocumentIs502(t *testing.T) {
+	idp := newTestIdP(t)
+	h := newHarness(t, idp, nil, nil)
+	h.do(httptest.NewRequest(http.MethodGet, "http://idp.test/.well-known/openid-configuration", nil)) // idphooks' own fetch: the real one
+	orig := idp.srv.Config.Handler
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/.well-known/openid-configuration" && r.Header.Get("X-Test-Null") != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte("null"))
+			return
+		}
+		orig.ServeHTTP(w, r)
+	})
+	r := httptest.NewRequest(http.MethodGet, "http://idp.test/.well-known/openid-configuration", nil)
+	r.Header.Set("X-Test-Null", "1")
+	if w := h.do(r); w.Code != http.StatusBadGateway {
+		t.Fatalf("null discovery document: %d %s", w.Code, w.Body)
+	}
+}

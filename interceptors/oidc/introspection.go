@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"bytes"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -51,10 +50,8 @@ func (i *Interceptor) serveIntrospection(w http.ResponseWriter, r *http.Request,
 		c.WriteHeld()
 		return nil
 	}
-	var claims map[string]any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&claims); err != nil || claims == nil {
+	claims, err := decodeObject(body)
+	if err != nil {
 		return i.badGateway("introspection response is not a JSON object", err)
 	}
 	if active, _ := claims["active"].(bool); !active {

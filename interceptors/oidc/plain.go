@@ -1,7 +1,9 @@
 package oidc
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"strconv"
 
@@ -13,6 +15,22 @@ type claimEdit = events.ClaimEdit
 
 // editsFor extracts the edits a set of ops makes to one object.
 var editsFor = events.EditsFor
+
+// decodeObject reads an IdP document that must be a JSON object
+// (discovery, userinfo, introspection), numbers as json.Number so that
+// re-encoding keeps them exact. null is not an object.
+func decodeObject(body []byte) (map[string]any, error) {
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("null, not a JSON object")
+	}
+	return m, nil
+}
 
 // plain turns decoded JSON (with json.Number) into values a hook can read:
 // integral numbers become int64, others float64.

@@ -78,7 +78,7 @@ func tokenClientID(idTok, atTok *verified) string {
 }
 
 // unverifiedClient names the client of an ID token (its azp, or its only
-// aud) or else of an access token (azp, client_id), unverified; "" when
+// aud) or else of an access token (client_id, azp), unverified; "" when
 // they name none, or name different ones.
 func unverifiedClient(idt, at string) string {
 	var fromID, fromAT string

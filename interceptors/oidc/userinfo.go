@@ -159,10 +159,8 @@ func (i *Interceptor) readUserinfo(r *http.Request, c *interception.Capture, bod
 		}
 		return maps.Clone(signed.Claims), signed, nil
 	case "application/json", "":
-		var claims map[string]any
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.UseNumber()
-		if err := dec.Decode(&claims); err != nil || claims == nil {
+		claims, err := decodeObject(body)
+		if err != nil {
 			return nil, nil, i.badGateway("userinfo response is not a JSON object", fmt.Errorf("decode: %v", err))
 		}
 		return claims, nil, nil
