@@ -43,14 +43,21 @@ func (i *Interceptor) checkFrontChannelQuery(r *http.Request) error {
 	if !i.frontChannelClosed() {
 		return nil
 	}
-	// Any path's query: one Go cannot parse (a semicolon, a bad escape)
-	// is not refused for that alone, as an asset's cache-buster may be
-	// such; the pairs that parse are checked, and a raw query that names
-	// a response type anyway is refused.
+	// Every query of every page passes here: most name neither parameter
+	// in any spelling (no escape, no "response_type", no "request") and
+	// need not be parsed.
+	raw := strings.ToLower(r.URL.RawQuery)
+	names := strings.Contains(raw, "response_type") || strings.Contains(raw, "request")
+	if !names && strings.IndexByte(raw, '%') < 0 {
+		return nil
+	}
+	// One Go cannot parse (a semicolon, a bad escape) is not refused for
+	// that alone, as an asset's cache-buster may be such; the pairs that
+	// parse are checked, and a raw query that names a response type
+	// anyway is refused.
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		raw := strings.ToLower(r.URL.RawQuery)
-		if strings.Contains(raw, "response_type") || strings.Contains(raw, "request") {
+		if names {
 			return &interception.Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed query string", Cause: err}
 		}
 	}

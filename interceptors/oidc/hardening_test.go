@@ -299,6 +299,8 @@ func TestFrontChannelQueryOnOtherPaths(t *testing.T) {
 		"a=1;response_type=token":                  400,
 		"client_id=web&response_type=code":         404,
 		"client_id=web&response_type=code%20token": 400,
+		"client_id=web&%72esponse_type=token":      400,
+		"session_code=abc&tab_id=x":                404,
 	} {
 		w := h.do(httptest.NewRequest(http.MethodGet, "http://idp.test/realms/x/protocol/openid-connect/registrations?"+q, nil))
 		if w.Code != want {
