@@ -24,6 +24,13 @@ func TestNormalizePath(t *testing.T) {
 		"/to\u212Aen":                       "/token",   // Kelvin sign folds to k
 		"/\u017Fession":                     "/session", // long s folds to s
 		"token":                             "/token",
+		"/token.":                           "/token",
+		"/token..":                          "/token",
+		"/./TOKEN./":                        "/token",
+		"/UserInfo. ":                       "/userinfo",
+		"/realms/a./token":                  "/realms/a/token",
+		"/a/../token":                       "/token",
+		"/static/app.css":                   "/static/app.css",
 	} {
 		if got := NormalizePath(in); got != want {
 			t.Errorf("NormalizePath(%q) = %q, want %q", in, got, want)

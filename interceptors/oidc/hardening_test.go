@@ -330,3 +330,23 @@ func TestNullDiscoveryDocumentIs502(t *testing.T) {
 		t.Fatalf("null discovery document: %d %s", w.Code, w.Body)
 	}
 }
+
+// Windows-hosted IdPs (IIS) drop a path segment's trailing dots and
+// spaces: /token. is their token endpoint, and it meets the hooks.
+func TestTrailingDotsAndSpacesCannotSkipHooks(t *testing.T) {
+	idp := newTestIdP(t)
+	orig := idp.srv.Config.Handler
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.URL.Path = strings.TrimRight(r.URL.Path, ". ")
+		orig.ServeHTTP(w, r)
+	})
+	h := newHarness(t, idp, []hookSpec{{src: denyHook}, {src: `exports.onBeforeUserinfo = (e, api) => api.userinfo.removeClaim("sub_extra")`}}, nil)
+	for _, p := range []string{"/token.", "/token..", "/token%2e", "/token%20"} {
+		r := httptest.NewRequest(http.MethodPost, "http://idp.test"+p, strings.NewReader(codeForm().Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth("web", "secret")
+		if w := h.do(r); w.Code != 400 || !strings.Contains(w.Body.String(), "blocked") {
+			t.Errorf("%s: %d %s", p, w.Code, w.Body)
+		}
+	}
+}
