@@ -1,23 +1,35 @@
 // TypeScript declarations for idphooks hooks: the `event` and `api` each
-// handler receives, and the sandbox globals. Reference it from a hook for
-// editor completion:
+// handler receives, and the sandbox globals. `caddy idp-hooks init DIR`
+// writes this file with a jsconfig.json and a starter hook; or reference it
+// from a hook:
 //
-//   /// <reference path="./types/idphooks.d.ts" />
-//   /** @type {IdpHooks.Handlers["onBeforeToken"]} */
-//   exports.onBeforeToken = async (event, api) => { ... };
-//
-// or, for a whole module at once:
-//
-//   module.exports = /** @type {Partial<IdpHooks.Handlers>} */ ({
+//   // @ts-check
+//   /// <reference path="./idphooks.d.ts" />
+//   module.exports = /** @satisfies {IdpHooks.Module} */ ({
 //     async onBeforeToken(event, api) { ... },
 //   });
+//
+// @satisfies (not @type) is what makes tsc check the names: a misspelled
+// handler (onBeforToken) is an unknown property, a non-function is not a
+// Handler, and event and api still get their types from the name. A
+// `/** @type {...} */ ({...})` cast lets a misspelled name through, and
+// `/** @type {...} */ module.exports = {...}` is not checked at all.
+//
+// One handler at a time, the name is checked by the annotation and the whole
+// module by a last line:
+//
+//   /** @type {IdpHooks.Handlers["onBeforeToken"]} */
+//   exports.onBeforeToken = async (event, api) => { ... };
+//   /** @satisfies {IdpHooks.OnlyHandlers<typeof exports>} */ (exports);
 //
 // Without one of these annotations TypeScript types `event` and `api` as
 // any: it does not type `exports.x = ...` from the declarations below.
 //
 // These declarations are type-checked, with example hooks, by
 // `go test ./types` (see types_test.go), which also checks that Handlers
-// matches the event catalog (events/catalog.go).
+// matches the event catalog (events/catalog.go), and that they compile both
+// without the DOM (the sandbox's own globals) and with it (TypeScript's
+// default lib).
 //
 // Hooks run in a sandbox: no file system, no process, no host modules.
 // require() takes relative paths inside the hook's folder only. Built-ins
@@ -26,6 +38,91 @@
 declare namespace IdpHooks {
   type JSONValue = string | number | boolean | null | JSONValue[] | { [key: string]: JSONValue };
   type Claims = { [claim: string]: JSONValue };
+
+  // The claim sets below are intersections with Claims rather than
+  // interfaces with an index signature: under strict, an optional property
+  // (string | undefined) is not assignable to a JSONValue index signature,
+  // and an intersection keeps both the typed claims and `JSONValue` for
+  // every other name.
+
+  /** The address claim, OpenID Connect Core §5.1.1. */
+  interface AddressClaim {
+    formatted?: string;
+    street_address?: string;
+    locality?: string;
+    region?: string;
+    postal_code?: string;
+    country?: string;
+  }
+
+  /**
+   * The standard claims of OpenID Connect Core §5.1, with the types the
+   * spec gives them. All optional: the IdP sends what the scopes granted.
+   */
+  interface StandardClaims {
+    sub?: string;
+    name?: string;
+    given_name?: string;
+    family_name?: string;
+    middle_name?: string;
+    nickname?: string;
+    preferred_username?: string;
+    profile?: string;
+    picture?: string;
+    website?: string;
+    email?: string;
+    email_verified?: boolean;
+    gender?: string;
+    /** YYYY-MM-DD, or YYYY when only the year is shared. */
+    birthdate?: string;
+    zoneinfo?: string;
+    locale?: string;
+    phone_number?: string;
+    phone_number_verified?: boolean;
+    address?: AddressClaim & Claims;
+    /** Seconds since the epoch. */
+    updated_at?: number;
+  }
+
+  /**
+   * The registered JWT claims (RFC 7519 §4.1) and those OpenID Connect
+   * puts in tokens. Times are seconds since the epoch.
+   */
+  interface RegisteredClaims {
+    iss?: string;
+    sub?: string;
+    aud?: string | string[];
+    exp?: number;
+    nbf?: number;
+    iat?: number;
+    jti?: string;
+    auth_time?: number;
+    nonce?: string;
+    acr?: string;
+    amr?: string[];
+    azp?: string;
+    sid?: string;
+  }
+
+  /**
+   * The person: the ID token's claims (else the JWT access token's) without
+   * those that describe the token (iss, aud, exp, nonce...). Empty ({}) when
+   * the event has no user, so even sub may be missing.
+   */
+  type UserClaims = StandardClaims & Claims;
+
+  /**
+   * The claims OpenID Connect Core §2 requires are not optional. idphooks
+   * verifies the signature, iss and exp; the others are the IdP's promise.
+   */
+  type IDTokenClaims = RegisteredClaims & StandardClaims &
+    Required<Pick<RegisteredClaims, "iss" | "sub" | "aud" | "exp" | "iat">> & Claims;
+
+  /** Only iss is sure (idphooks verifies it): not every IdP follows RFC 9068. */
+  type AccessTokenClaims = RegisteredClaims & Required<Pick<RegisteredClaims, "iss">> & Claims;
+
+  /** The UserInfo response always carries sub (OpenID Connect Core §5.3.2). */
+  type UserinfoClaims = StandardClaims & Required<Pick<StandardClaims, "sub">> & Claims;
 
   /** What a hook may know of the HTTP request that raised the event. */
   interface Request {
@@ -48,7 +145,7 @@ declare namespace IdpHooks {
     time: string;
     /** OIDC client_id or SAML SP entity id. */
     application: string;
-    user: Claims;
+    user: UserClaims;
     request: Request;
   }
 
@@ -68,14 +165,14 @@ declare namespace IdpHooks {
     resource?: string[];
     audience?: string;
     /** Claims of the ID token, or null when none was issued. */
-    id_token: Claims | null;
+    id_token: IDTokenClaims | null;
     /** Claims of a JWT access token, or null when it is opaque. */
-    access_token: Claims | null;
+    access_token: AccessTokenClaims | null;
   }
 
   interface UserinfoEvent extends BaseEvent<"before_userinfo"> {
     client_id: string;
-    userinfo: Claims;
+    userinfo: UserinfoClaims;
   }
 
   interface SAMLAssertionEvent extends BaseEvent<"before_saml_assertion"> {
@@ -181,6 +278,22 @@ declare namespace IdpHooks {
     onAfterEmailVerification: Handler<NotifyEvent<"after_email_verification">, NotifyAPI>;
   }
 
+  /**
+   * A hook module: any of the handlers, and nothing else. Having no index
+   * signature is the point: checked with @satisfies, an unknown name (a
+   * misspelled handler, which the sandbox would silently never call) is an
+   * error. A module that also exports helpers names them:
+   * `@satisfies {IdpHooks.Module & { normalize: typeof normalize }}`.
+   */
+  type Module = Partial<Handlers>;
+
+  /**
+   * Maps every export of M that is not a handler to never: `exports`
+   * checked with `@satisfies {IdpHooks.OnlyHandlers<typeof exports>}` fails
+   * on a misspelled `exports.onX = ...`, naming it (see the top of this file).
+   */
+  type OnlyHandlers<M> = { [K in keyof M]: K extends keyof Handlers ? Handlers[K] : never };
+
   interface FetchInit {
     method?: string;
     headers?: { [name: string]: string } | [string, string][];
@@ -211,6 +324,17 @@ declare namespace IdpHooks {
   type Digest = "SHA-256" | "SHA-384" | "SHA-512";
 }
 
+// The sandbox's fetch, console and crypto share their names with the DOM's,
+// which TypeScript includes by default (no "lib" in tsconfig.json), and a
+// hook may be checked either way. So console and crypto are `var`s of the
+// interfaces Console and Crypto, declared exactly as lib.dom.d.ts declares
+// them: a repeated `declare var` of the same type is allowed and the
+// interfaces merge, where a `const` of another type would be a redeclaration.
+// Without the DOM (the jsconfig.json `idp-hooks init` writes) these
+// interfaces are the whole of console and crypto; with it, the DOM's members
+// are there too. fetch is a function, which merges as an overload; the DOM's
+// signature comes first and accepts more. Only the no-DOM check is exact.
+
 /**
  * WHATWG-shaped fetch. Bounded by the hook's timeout and a response size
  * cap; private, loopback, link-local and metadata addresses are refused
@@ -223,13 +347,14 @@ declare function fetch(url: string, init?: IdpHooks.FetchInit): Promise<IdpHooks
 declare const secrets: { readonly [name: string]: string };
 
 /** Writes to the server log with the hook, event and request id. At most 100 lines of 4 KiB per run. */
-declare const console: {
+interface Console {
   log(...args: unknown[]): void;
   info(...args: unknown[]): void;
   debug(...args: unknown[]): void;
   warn(...args: unknown[]): void;
   error(...args: unknown[]): void;
-};
+}
+declare var console: Console;
 
 /**
  * A small per-hook cache that survives between runs. Values are stored as
@@ -247,7 +372,7 @@ declare const cache: {
  * Not WebCrypto: digests and MACs are synchronous and return encoded
  * strings (hex unless an encoding is given).
  */
-declare const crypto: {
+interface Crypto {
   randomUUID(): string;
   /** Fills the array in place and returns it. At most 65536 bytes. */
   getRandomValues<T extends Uint8Array>(array: T): T;
@@ -255,7 +380,8 @@ declare const crypto: {
   hmac(algorithm: IdpHooks.Digest, key: IdpHooks.BytesLike, data: IdpHooks.BytesLike, encoding?: IdpHooks.Encoding): string;
   /** Constant-time comparison; false when the lengths differ. */
   timingSafeEqual(a: IdpHooks.BytesLike, b: IdpHooks.BytesLike): boolean;
-};
+}
+declare var crypto: Crypto;
 
 // A hook file is a CommonJS module: require, module, exports, __filename
 // and __dirname are its module wrapper's parameters, as in Node.

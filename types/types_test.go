@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,13 +18,188 @@ import (
 	"time"
 
 	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/types"
 )
 
 // TestTypeScript type-checks idphooks.d.ts, the hooks in testdata/ and
 // demo/claims.js with the typescript pinned in package.json
-// (tsconfig.json). node_modules is installed with `npm ci` when missing or
-// holding another version. Skipped when node or npm is not installed.
+// (tsconfig.json: no DOM, the sandbox's globals only).
 func TestTypeScript(t *testing.T) {
+	typeScript(t).pass(t, "-p", "tsconfig.json")
+}
+
+// TestTypeScriptWithDOM checks the declarations under TypeScript's defaults,
+// which a new user's tsconfig.json without "lib" or "types" gets: the DOM
+// lib, whose console, crypto and fetch share names with the sandbox's. The
+// hooks must pass there too; misuse.js is left out, as the DOM makes legal
+// what it expects to fail (document, setTimeout, WebCrypto).
+func TestTypeScriptWithDOM(t *testing.T) {
+	tsc := typeScript(t)
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	checkJS := map[string]any{"target": "es2020", "module": "commonjs", "allowJs": true, "checkJs": true,
+		"strict": true, "resolveJsonModule": true, "noEmit": true}
+	hooks := []string{abs("idphooks.d.ts")}
+	for _, f := range []string{"token.js", "flows.js", "checked.js", "exports.js"} {
+		hooks = append(hooks, abs(filepath.Join("testdata", f)))
+	}
+	initDir := t.TempDir()
+	if _, err := types.Init(initDir); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		dir     string
+		options map[string]any
+		files   []string // nil: tsc's default, every file in dir
+	}{
+		{"declarations, no options", t.TempDir(), map[string]any{"strict": true, "noEmit": true}, []string{abs("idphooks.d.ts")}},
+		{"testdata hooks", t.TempDir(), checkJS, hooks},
+		{"init folder with its own tsconfig.json", initDir, checkJS, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			config := map[string]any{"compilerOptions": tc.options}
+			if tc.files != nil {
+				config["files"] = tc.files
+			}
+			b, err := json.Marshal(config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(tc.dir, "tsconfig.json"), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := tsc.pass(t, "-p", tc.dir, "--listFiles")
+			if !strings.Contains(out, "lib.dom.d.ts") {
+				t.Errorf("the DOM lib was not in the program, so this proves nothing:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestInit checks what Init writes and that it never overwrites.
+func TestInit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hooks") // Init creates it
+	names := []string{"idphooks.d.ts", "jsconfig.json", "hook.js"}
+	var want []string
+	for _, n := range names {
+		want = append(want, filepath.Join(dir, n))
+	}
+	got, err := types.Init(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Init wrote %q, want %q", got, want)
+	}
+	decl, err := os.ReadFile("idphooks.d.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "idphooks.d.ts")); err != nil || !bytes.Equal(b, decl) {
+		t.Errorf("the idphooks.d.ts Init wrote is not types/idphooks.d.ts (err %v)", err)
+	}
+
+	// Again: every file is there, and named.
+	_, err = types.Init(dir)
+	if !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Init over its own files: err %v, want fs.ErrExist", err)
+	}
+	for _, p := range want {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error %q does not name %s", err, p)
+		}
+	}
+
+	// One file of the user's: it is named and kept, and nothing is written.
+	for _, n := range names {
+		t.Run(n+" exists", func(t *testing.T) {
+			dir := t.TempDir()
+			mine := filepath.Join(dir, n)
+			if err := os.WriteFile(mine, []byte("mine"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, err := types.Init(dir)
+			if !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), mine) {
+				t.Fatalf("Init: %v, want an error naming %s", err, mine)
+			}
+			if got != nil {
+				t.Errorf("Init returned %q with its error", got)
+			}
+			entries, _ := os.ReadDir(dir)
+			if len(entries) != 1 {
+				t.Errorf("Init wrote files beside %s: %v", n, entries)
+			}
+			if b, _ := os.ReadFile(mine); string(b) != "mine" {
+				t.Errorf("%s was overwritten: %q", n, b)
+			}
+		})
+	}
+}
+
+// TestInitTypeChecks runs tsc on a folder Init wrote, with the jsconfig.json
+// it wrote: the starter hook passes, and the mistakes @satisfies is there
+// to catch fail, named.
+func TestInitTypeChecks(t *testing.T) {
+	tsc := typeScript(t)
+	dir := t.TempDir()
+	if _, err := types.Init(dir); err != nil {
+		t.Fatal(err)
+	}
+	tsc.pass(t, "-p", filepath.Join(dir, "jsconfig.json"))
+
+	const handler = "  async onBeforeToken(event, api) {\n"
+	for _, tc := range []struct {
+		name, old, new string
+		want           []string // in tsc's output
+	}{
+		{"misspelled handler", handler, strings.Replace(handler, "onBeforeToken", "onBeforToken", 1),
+			[]string{"hook.js(", "TS2561", "'onBeforToken' does not exist"}},
+		{"extra misspelled export", handler, "  onAfterLogn(event) {},\n" + handler,
+			[]string{"hook.js(", "TS2561", "'onAfterLogn' does not exist"}},
+		{"handler not a function", handler, "  onAfterLogin: 42,\n" + handler,
+			[]string{"hook.js(", "TS2322", "not assignable to type 'Handler<"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := types.Init(dir); err != nil {
+				t.Fatal(err)
+			}
+			hook := filepath.Join(dir, "hook.js")
+			b, err := os.ReadFile(hook)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(b), tc.old) {
+				t.Fatalf("the starter hook has no %q to change", tc.old)
+			}
+			b = []byte(strings.Replace(string(b), tc.old, tc.new, 1))
+			if err := os.WriteFile(hook, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := tsc.fail(t, "-p", filepath.Join(dir, "jsconfig.json"))
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("tsc output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// compiler runs the pinned tsc with node.
+type compiler struct{ node, tsc string }
+
+// typeScript returns the typescript pinned in package.json, running `npm
+// ci` when node_modules is missing or holds another version. It skips the
+// test when node or npm is not installed.
+func typeScript(t *testing.T) compiler {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node is not installed: skipping the TypeScript check")
@@ -33,14 +210,49 @@ func TestTypeScript(t *testing.T) {
 			t.Skip("npm is not installed: skipping the TypeScript check")
 		}
 		t.Logf("typescript %q installed, %q pinned: running npm ci", have, want)
-		run(t, 5*time.Minute, npm, "ci", "--no-audit", "--no-fund")
+		if out, err := run(t, 5*time.Minute, npm, "ci", "--no-audit", "--no-fund"); err != nil {
+			t.Fatalf("npm ci: %v\n%s", err, out)
+		}
 		if have := installedTypeScript(); have != want {
 			t.Fatalf("after npm ci, node_modules holds typescript %q, package.json pins %q", have, want)
 		}
 	}
 	// What `npx tsc` runs, without npx's start-up and registry look-ups.
-	run(t, 2*time.Minute, node, filepath.Join("node_modules", "typescript", "bin", "tsc"),
-		"-p", "tsconfig.json", "--noEmit", "--pretty", "false")
+	tsc, err := filepath.Abs(filepath.Join("node_modules", "typescript", "bin", "tsc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return compiler{node: node, tsc: tsc}
+}
+
+// pass runs tsc and fails the test on any diagnostic.
+func (c compiler) pass(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := c.run(t, args...)
+	if err != nil {
+		t.Fatalf("tsc %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// fail runs tsc, fails the test unless tsc reports diagnostics (exit
+// status 1 or 2; not a crash or a bad command line), and returns them.
+func (c compiler) fail(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := c.run(t, args...)
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		t.Fatalf("tsc %s passed, want errors:\n%s", strings.Join(args, " "), out)
+	case !errors.As(err, &exit) || !strings.Contains(out, "error TS"):
+		t.Fatalf("tsc %s: %v, want type errors:\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (c compiler) run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	return run(t, 2*time.Minute, c.node, append([]string{c.tsc, "--noEmit", "--pretty", "false"}, args...)...)
 }
 
 // pinnedTypeScript is the exact typescript version package.json asks for.
@@ -75,7 +287,7 @@ func installedTypeScript() string {
 	return pkg.Version
 }
 
-func run(t *testing.T, timeout time.Duration, name string, args ...string) {
+func run(t *testing.T, timeout time.Duration, name string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -83,10 +295,9 @@ func run(t *testing.T, timeout time.Duration, name string, args ...string) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out.String())
-	}
+	err := cmd.Run()
 	t.Logf("%s %s: %v", filepath.Base(name), strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
+	return out.String(), err
 }
 
 // TestHandlersMatchCatalog checks that the Handlers interface has one
@@ -238,8 +449,9 @@ var (
 	interfaceRE = regexp.MustCompile(`\binterface\s+([A-Za-z_$][\w$]*)\s*`)
 	eventTypeRE = regexp.MustCompile(`\btype\s+EventType\s*=([^;]*);`)
 	stringRE    = regexp.MustCompile(`"([^"]*)"`)
-	memberRE    = regexp.MustCompile(`^(?:readonly\s+)?([A-Za-z_$][\w$]*)\s*(\?)?\s*([(:])`)
-	identRE     = regexp.MustCompile(`^[A-Za-z_$][\w$]*$`)
+	// A method may have type parameters: getRandomValues<T …>(array: T).
+	memberRE = regexp.MustCompile(`^(?:readonly\s+)?([A-Za-z_$][\w$]*)\s*(\?)?\s*([(:<])`)
+	identRE  = regexp.MustCompile(`^[A-Za-z_$][\w$]*$`)
 )
 
 func parseDeclarations(src string) (*declarations, error) {
@@ -302,7 +514,7 @@ func parseMembers(body string) ([]member, error) {
 		if m == nil {
 			return nil, fmt.Errorf("cannot read member %q", text)
 		}
-		mem := member{name: m[1], optional: m[2] == "?", method: m[3] == "("}
+		mem := member{name: m[1], optional: m[2] == "?", method: m[3] != ":"}
 		if mem.method {
 			mem.typ = text
 		} else {

@@ -1,10 +1,11 @@
 // @ts-check
 /// <reference path="../idphooks.d.ts" />
-// Login-flow, SAML and async hooks, typed as a whole module.
+// Login-flow, SAML and async hooks, checked as a whole module: every name
+// must be a handler, every handler the right shape.
 
 const BANNED_DOMAINS = ["example.invalid"];
 
-module.exports = /** @type {Partial<IdpHooks.Handlers>} */ ({
+module.exports = /** @satisfies {IdpHooks.Module} */ ({
   async onBeforeSamlAssertion(event, api) {
     api.assertion.setAttribute("groups", ["staff", "vpn"]);
     api.assertion.setAttribute("department", event.attributes.ou?.[0] ?? "none");

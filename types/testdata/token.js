@@ -1,6 +1,7 @@
 // @ts-check
 /// <reference path="../idphooks.d.ts" />
-// Token and userinfo hooks, typed one handler at a time, using every global.
+// Token and userinfo hooks, typed one handler at a time, using every global;
+// the last line checks that the module exports nothing but handlers.
 
 const { lookup, forget } = require("./lib/directory.js");
 const config = require("./lib/config.json");
@@ -8,7 +9,7 @@ const config = require("./lib/config.json");
 /** @type {IdpHooks.Handlers["onBeforeToken"]} */
 exports.onBeforeToken = async (event, api) => {
   console.debug("before_token", event.id, event.type, event.time, event.request.id);
-  const sub = String(event.user.sub ?? "");
+  const sub = event.user.sub ?? "";
   if (config.blocked.includes(sub)) {
     api.deny("suspended");
     return;
@@ -56,3 +57,5 @@ exports.onBeforeUserinfo = (event, api) => {
   }
   console.log(__filename, __dirname, event.client_id);
 };
+
+/** @satisfies {IdpHooks.OnlyHandlers<typeof exports>} */ (exports);
