@@ -68,6 +68,9 @@ type Outcome struct {
 	Reason string
 	// Ran counts the sync hooks that ran.
 	Ran int
+	// Trace is what happened, hook by hook (nil when no hook handles the
+	// event at all).
+	Trace *Trace
 }
 
 // Options tune a Dispatcher.
@@ -80,6 +83,23 @@ type Options struct {
 	// AsyncTimeout bounds one async run.
 	AsyncTimeout time.Duration
 	Logger       *zap.Logger
+	// Metrics counts skips; nil counts nothing.
+	Metrics *Metrics
+	// Traces keeps recent traces for the admin endpoint; nil keeps none.
+	Traces *TraceLog
+	// Recorder, if set, is offered every occurrence (see Recorder).
+	Recorder Recorder
+}
+
+// Recorder keeps a sample of real events, for replaying them against a new
+// version of a hook.
+type Recorder interface {
+	// Sample reports whether this occurrence of event is to be recorded;
+	// it is asked before the event's data is rendered.
+	Sample(event string) bool
+	// Record keeps the event as hooks saw it and what they did. It must
+	// not keep event past the call: async hooks may still read it.
+	Record(event map[string]any, t *Trace)
 }
 
 // Dispatcher runs the configured hooks of each event.
@@ -87,6 +107,7 @@ type Dispatcher struct {
 	hooks []*Hook
 	opts  Options
 	log   *zap.Logger
+	skips skipLog
 
 	asyncSem chan struct{}
 	asyncWG  sync.WaitGroup
@@ -112,8 +133,18 @@ func NewDispatcher(hooks []*Hook, opts Options) *Dispatcher {
 	return &Dispatcher{hooks: hooks, opts: opts, log: opts.Logger, asyncSem: make(chan struct{}, opts.MaxAsync)}
 }
 
+// Hooks returns the configured hooks, in order.
+func (d *Dispatcher) Hooks() []*Hook {
+	if d == nil {
+		return nil
+	}
+	return d.hooks
+}
+
 // Wants reports whether any hook, sync or async, handles the event for app.
-// Interceptors use it to leave traffic nobody listens to untouched.
+// Interceptors use it to leave traffic nobody listens to untouched; when
+// the event happens all the same, they call Skip so the hooks it leaves
+// out are counted.
 func (d *Dispatcher) Wants(event, app string) bool {
 	return d.anyHook(event, func(h *Hook) bool { return h.appliesTo(app) })
 }
@@ -132,8 +163,45 @@ func (d *Dispatcher) anyHook(event string, match func(*Hook) bool) bool {
 	return false
 }
 
+// Skip records an occurrence of event for app that the interceptor does
+// not dispatch because Wants said no: every hook that handles the event
+// is skipped for its application filter. It costs nothing when no hook
+// handles the event.
+func (d *Dispatcher) Skip(event, app, requestID string) {
+	if !d.WantsEvent(event) {
+		return
+	}
+	start := time.Now()
+	t := &Trace{Time: start.UTC(), RequestID: requestID, Event: event, Application: app, Outcome: "no hook ran"}
+	handler := HandlerName(event)
+	spec, _ := Lookup(event)
+	for _, h := range d.hooks {
+		if h.Runner.Exports(handler) && !h.appliesTo(app) {
+			d.skip(t, h, h.mode(spec), SkipApplication)
+		}
+	}
+	d.opts.Traces.Add(t)
+}
+
+// skip counts, logs (once) and traces one hook not run.
+func (d *Dispatcher) skip(t *Trace, h *Hook, mode Mode, reason SkipReason) {
+	t.Hooks = append(t.Hooks, HookTrace{Hook: h.Name, Mode: mode, Status: StatusSkipped, Reason: string(reason)})
+	d.opts.Metrics.skip(h.Name, reason)
+	if d.skips.first(skipKey{hook: h.Name, app: t.Application, event: t.Event, reason: reason}, d.log) {
+		fields := []zap.Field{zap.String("hook", h.Name), zap.String("event", t.Event),
+			zap.String("application", t.Application), zap.String("reason", string(reason)),
+			zap.String("request_id", t.RequestID)}
+		if reason == SkipApplication {
+			fields = append(fields, zap.Strings("applications", h.Applications))
+		}
+		d.log.Info(skipMessage[reason], fields...)
+	}
+}
+
 // Dispatch runs the sync hooks of ev in order, then starts the async ones.
 // check validates each api call as the hook makes it (protected claims…).
+// Every hook that handles the event appears in the outcome's trace: run,
+// failed, denied, or skipped with its reason.
 func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox.Op) error) Outcome {
 	var out Outcome
 	if d == nil {
@@ -145,17 +213,29 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 	}
 	handler := HandlerName(ev.Type)
 	var data map[string]any
-	deadline := time.Now().Add(d.opts.Budget)
+	begin := time.Now()
+	deadline := begin.Add(d.opts.Budget)
 	var async []*Hook
+	var t *Trace
 	for _, h := range d.hooks {
-		if !h.appliesTo(ev.Application) || !h.Runner.Exports(handler) {
+		if !h.Runner.Exports(handler) {
 			continue
 		}
-		if h.mode(spec) == Async {
+		if t == nil {
+			t = &Trace{Time: begin.UTC(), RequestID: ev.Request.ID, EventID: ev.ID, Event: ev.Type,
+				Application: ev.Application, Hooks: make([]HookTrace, 0, len(d.hooks))}
+		}
+		mode := h.mode(spec)
+		if !h.appliesTo(ev.Application) {
+			d.skip(t, h, mode, SkipApplication)
+			continue
+		}
+		if mode == Async {
 			async = append(async, h)
 			continue
 		}
 		if out.Denied {
+			d.skip(t, h, mode, SkipDenied)
 			continue
 		}
 		if data == nil {
@@ -165,51 +245,92 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 		if h.Timeout > 0 && h.Timeout < timeout {
 			timeout = h.Timeout
 		}
-		out.Ran++
-		// Built only when something is logged: most runs log nothing.
-		log := func() *zap.Logger {
-			return d.log.With(zap.String("hook", h.Name), zap.String("event", ev.Type),
-				zap.String("event_id", ev.ID), zap.String("request_id", ev.Request.ID))
-		}
 		if timeout <= 0 {
-			d.fail(&out, h, log, &sandbox.Error{Hook: h.Name, Handler: handler, Kind: sandbox.ErrTimeout,
-				Detail: "event budget exhausted before the hook could run"}, 0)
+			d.skip(t, h, mode, SkipBudget)
+			d.applyPolicy(&out, h)
 			continue
 		}
+		out.Ran++
 		start := time.Now()
 		res, err := h.Runner.Run(ctx, sandbox.Invocation{
 			Handler: handler, Event: data, API: spec.API(check), Timeout: timeout,
 			EventType: ev.Type, RequestID: ev.Request.ID,
 		})
+		ht := HookTrace{Hook: h.Name, Mode: mode, Status: StatusRan, DurationUS: time.Since(start).Microseconds()}
 		if err != nil {
 			// A failed run has no Result: its duration is measured here.
-			d.fail(&out, h, log, err, time.Since(start))
+			d.fail(&out, h, ev, err, time.Since(start))
+			ht.Status, ht.Reason, ht.OnError, ht.Error = StatusFailed, sandbox.Kind(err), h.policy(), err.Error()
+			t.Hooks = append(t.Hooks, ht)
 			continue
 		}
 		for _, op := range res.Ops {
 			out.Ops = append(out.Ops, op)
+			ht.ops = append(ht.ops, op)
+			ht.Ops = append(ht.Ops, OpName(op))
 			if op.Object == "" && op.Method == "deny" {
 				out.Denied = true
 				out.Reason = denyReason(op)
-				log().Info("hook denied", zap.String("reason", out.Reason))
+				ht.Status = StatusDenied
+				d.hookLog(h, ev).Info("hook denied", zap.String("reason", out.Reason))
 				break
 			}
 		}
+		t.Hooks = append(t.Hooks, ht)
+	}
+	if t == nil {
+		return out
+	}
+	for _, h := range async {
+		t.Hooks = append(t.Hooks, HookTrace{Hook: h.Name, Mode: Async, Status: StatusStarted})
+	}
+	t.Outcome = "continued"
+	if out.Denied {
+		t.Outcome, t.Reason = "denied", out.Reason
+	}
+	if out.Ran == 0 && len(async) == 0 {
+		t.Outcome = "no hook ran"
+	}
+	t.DurationUS = time.Since(begin).Microseconds()
+	out.Trace = t
+	if rec := d.opts.Recorder; rec != nil && rec.Sample(ev.Type) {
+		if data == nil {
+			data = ev.Map()
+		}
+		rec.Record(data, t)
 	}
 	if len(async) > 0 {
 		if data == nil {
 			data = ev.Map()
 		}
-		d.startAsync(ev, data, handler, async)
+		d.startAsync(ev, data, handler, async, t)
 	}
+	d.opts.Traces.Add(t)
 	return out
 }
 
+// hookLog is the logger of one hook's run on ev; built only when something
+// is logged: most runs log nothing.
+func (d *Dispatcher) hookLog(h *Hook, ev *Event) *zap.Logger {
+	return d.log.With(zap.String("hook", h.Name), zap.String("event", ev.Type),
+		zap.String("event_id", ev.ID), zap.String("request_id", ev.Request.ID))
+}
+
 // fail applies a failed sync run's policy and logs the failure: the one
-// line it gets (the sandbox logs none).
-func (d *Dispatcher) fail(out *Outcome, h *Hook, log func() *zap.Logger, err error, dur time.Duration) {
-	log().Error("hook failed", zap.String("kind", sandbox.Kind(err)), zap.Duration("duration", dur),
-		zap.String("on_error", string(h.policy())), zap.Error(err))
+// line it gets (the sandbox logs none), with the hook's stack when it threw.
+func (d *Dispatcher) fail(out *Outcome, h *Hook, ev *Event, err error, dur time.Duration) {
+	fields := []zap.Field{zap.String("kind", sandbox.Kind(err)), zap.Duration("duration", dur),
+		zap.String("on_error", string(h.policy())), zap.Error(err)}
+	if st := sandbox.Stack(err); st != "" {
+		fields = append(fields, zap.String("stack", st))
+	}
+	d.hookLog(h, ev).Error("hook failed", fields...)
+	d.applyPolicy(out, h)
+}
+
+// applyPolicy makes a hook that could not do its work deny, unless its
+// on_error says continue.
+func (d *Dispatcher) applyPolicy(out *Outcome, h *Hook) {
 	if h.policy() == Deny {
 		out.Denied = true
 		// The cause stays in the log: the end user sees a generic reason.
@@ -235,13 +356,20 @@ func denyReason(op sandbox.Op) string {
 
 // startAsync runs hooks that are told, not asked. Their api is empty and
 // their failures are only logged.
-func (d *Dispatcher) startAsync(ev *Event, data map[string]any, handler string, hooks []*Hook) {
+func (d *Dispatcher) startAsync(ev *Event, data map[string]any, handler string, hooks []*Hook, t *Trace) {
 	for _, h := range hooks {
 		select {
 		case d.asyncSem <- struct{}{}:
 		default:
-			d.log.Warn("async hook dropped: too many in flight",
-				zap.String("hook", h.Name), zap.String("event", ev.Type), zap.String("event_id", ev.ID))
+			// Counted and traced as a skip; the trace already lists the
+			// hook as started, so its entry is corrected.
+			for i := range t.Hooks {
+				if t.Hooks[i].Hook == h.Name && t.Hooks[i].Status == StatusStarted {
+					t.Hooks = append(t.Hooks[:i], t.Hooks[i+1:]...)
+					break
+				}
+			}
+			d.skip(t, h, Async, SkipOverloaded)
 			continue
 		}
 		d.asyncWG.Add(1)

@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 
@@ -53,25 +54,32 @@ func (p ClaimPolicy) Check(op sandbox.Op) error {
 	if op.Object == "" {
 		return nil
 	}
+	// The sandbox prefixes the call's name (api.idToken.setClaim: …).
 	if len(op.Args) == 0 {
-		return fmt.Errorf("api.%s.%s: claim name required", op.Object, op.Method)
+		return errors.New("claim name required")
 	}
 	name, ok := op.Args[0].(string)
 	if !ok || name == "" {
-		return fmt.Errorf("api.%s.%s: claim name must be a non-empty string", op.Object, op.Method)
+		return errors.New("claim name must be a non-empty string")
 	}
 	if len(name) > MaxClaimName {
-		return fmt.Errorf("api.%s.%s: claim name longer than %d bytes", op.Object, op.Method, MaxClaimName)
+		return fmt.Errorf("claim name longer than %d bytes", MaxClaimName)
 	}
 	if p.protected[name] {
-		return fmt.Errorf("api.%s.%s: claim %q is protected (unlock it in the idp_hooks config to allow this)", op.Object, op.Method, name)
+		return fmt.Errorf("claim %q is protected (list it in unlock_claims to allow this)", name)
 	}
 	if op.Method == "setClaim" {
 		if len(op.Args) < 2 {
-			return fmt.Errorf("api.%s.setClaim(%q): value required", op.Object, name)
+			return fmt.Errorf("claim %q: value required", name)
+		}
+		if op.Args[1] == nil {
+			// undefined and null both arrive as nil: a claim set to
+			// nothing is a bug in the hook (an undeclared secret, a
+			// missing field), and removeClaim says what null would.
+			return fmt.Errorf("claim %q: value is null or undefined (use removeClaim to remove a claim)", name)
 		}
 		if err := checkClaimValue(op.Args[1]); err != nil {
-			return fmt.Errorf("api.%s.setClaim(%q): %v", op.Object, name, err)
+			return fmt.Errorf("claim %q: %v", name, err)
 		}
 	}
 	return nil

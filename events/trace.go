@@ -1,0 +1,162 @@
+package events
+
+import (
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idphooks/idphooks/sandbox"
+)
+
+// Trace is what happened to one occurrence of an event: which hooks ran or
+// were skipped and why, what they asked for, and how long it took. It holds
+// no event data: no tokens, secrets or passwords, and of an api call only
+// its name and the claim or field it names (values stay out).
+type Trace struct {
+	Time        time.Time   `json:"time"`
+	RequestID   string      `json:"request_id"`
+	EventID     string      `json:"event_id"`
+	Event       string      `json:"event"`
+	Application string      `json:"application"`
+	Outcome     string      `json:"outcome"` // "continued", "denied", or "no hook ran"
+	Reason      string      `json:"reason,omitempty"`
+	DurationUS  int64       `json:"duration_us"`
+	Hooks       []HookTrace `json:"hooks"`
+}
+
+// HookTrace is one hook's part in a Trace.
+type HookTrace struct {
+	Hook   string `json:"hook"`
+	Mode   Mode   `json:"mode"`
+	Status string `json:"status"` // ran, denied, failed, skipped, started (async)
+	// Reason is the SkipReason of a skip, the failure kind of a failure.
+	Reason     string   `json:"reason,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	OnError    Policy   `json:"on_error,omitempty"`
+	Ops        []string `json:"ops,omitempty"`
+	DurationUS int64    `json:"duration_us,omitempty"`
+
+	ops []sandbox.Op // for the recorder and the workbench, never served
+}
+
+// Hook trace statuses.
+const (
+	StatusRan     = "ran"
+	StatusDenied  = "denied"
+	StatusFailed  = "failed"
+	StatusSkipped = "skipped"
+	StatusStarted = "started"
+)
+
+// OpsOf returns the api calls of a hook trace, values included. They are
+// kept for the event recorder and the CLI; the admin endpoint serves only
+// the redacted Ops.
+func (h *HookTrace) OpsOf() []sandbox.Op { return h.ops }
+
+// OpName renders an op without its values: api.idToken.setClaim("tier").
+// The first argument of claim, attribute and field calls is a name from
+// the hook's source; a deny reason is shown to the end user anyway.
+func OpName(op sandbox.Op) string {
+	var b strings.Builder
+	b.WriteString("api.")
+	if op.Object != "" {
+		b.WriteString(op.Object)
+		b.WriteByte('.')
+	}
+	b.WriteString(op.Method)
+	b.WriteByte('(')
+	if len(op.Args) > 0 {
+		if s, ok := op.Args[0].(string); ok {
+			q, _ := json.Marshal(truncateName(s))
+			b.Write(q)
+			if len(op.Args) > 1 {
+				b.WriteString(", …")
+			}
+		} else {
+			b.WriteString("…")
+		}
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+func truncateName(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// TraceLog keeps the most recent traces in memory, for Caddy's admin
+// endpoint. It is safe for concurrent use; a nil *TraceLog keeps nothing.
+type TraceLog struct {
+	mu   sync.Mutex
+	ring []*Trace
+	next int
+	full bool
+}
+
+// NewTraceLog keeps the last n traces.
+func NewTraceLog(n int) *TraceLog { return &TraceLog{ring: make([]*Trace, n)} }
+
+// Add keeps t, dropping the oldest trace when full.
+func (l *TraceLog) Add(t *Trace) {
+	if l == nil || len(l.ring) == 0 {
+		return
+	}
+	l.mu.Lock()
+	l.ring[l.next] = t
+	l.next = (l.next + 1) % len(l.ring)
+	if l.next == 0 {
+		l.full = true
+	}
+	l.mu.Unlock()
+}
+
+// TraceFilter selects traces; empty fields match everything.
+type TraceFilter struct {
+	RequestID, Event, Hook, Application string
+	Limit                               int
+}
+
+func (f TraceFilter) match(t *Trace) bool {
+	if f.RequestID != "" && t.RequestID != f.RequestID ||
+		f.Event != "" && t.Event != f.Event ||
+		f.Application != "" && t.Application != f.Application {
+		return false
+	}
+	if f.Hook == "" {
+		return true
+	}
+	for _, h := range t.Hooks {
+		if h.Hook == f.Hook {
+			return true
+		}
+	}
+	return false
+}
+
+// Recent returns the traces that match f, newest first.
+func (l *TraceLog) Recent(f TraceFilter) []*Trace {
+	out := []*Trace{}
+	if l == nil {
+		return out
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.next
+	if l.full {
+		n = len(l.ring)
+	}
+	for k := 0; k < n; k++ {
+		i := (l.next - 1 - k + len(l.ring)) % len(l.ring)
+		if t := l.ring[i]; t != nil && f.match(t) {
+			out = append(out, t)
+			if f.Limit > 0 && len(out) >= f.Limit {
+				break
+			}
+		}
+	}
+	return out
+}
