@@ -46,6 +46,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			retention       <duration>
 //			storage_key     <key>
 //		}
+//		record              [<path>] {
+//			sample   <fraction>
+//			max_size <size>
+//			keep     <n>
+//			events   <event...>
+//		}
 //		hook <file.js> {
 //			mode         sync|async
 //			timeout      <duration>
@@ -134,6 +140,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			if err := h.parseSigning(d); err != nil {
+				return err
+			}
+		case "record":
+			if err := h.parseRecord(d); err != nil {
 				return err
 			}
 		case "hook":

@@ -354,6 +354,17 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{name: "secret with three args", input: "idp_hooks {\n hook a.js {\n  secret TOKEN a b\n }\n}", want: []string{argCount}},
 		{name: "secret declared twice", input: "idp_hooks {\n hook a.js {\n  secret TOKEN a\n  secret TOKEN b\n }\n}", want: []string{"secret TOKEN declared twice", "Testfile:4"}},
 
+		// record
+		{name: "record twice", input: "idp_hooks {\n record\n record\n}", want: []string{"record given twice"}},
+		{name: "record two paths", input: "idp_hooks {\n record a b\n}", want: []string{argCount}},
+		{name: "record sample bad", input: "idp_hooks {\n record {\n  sample 2\n }\n}", want: []string{"record sample must be a fraction in (0, 1]"}},
+		{name: "record sample zero", input: "idp_hooks {\n record {\n  sample 0\n }\n}", want: []string{"record sample must be a fraction"}},
+		{name: "record max_size bad", input: "idp_hooks {\n record {\n  max_size big\n }\n}", want: []string{`record max_size: invalid size "big"`}},
+		{name: "record keep zero", input: "idp_hooks {\n record {\n  keep 0\n }\n}", want: []string{"record keep must be a positive number"}},
+		{name: "record events empty", input: "idp_hooks {\n record {\n  events\n }\n}", want: []string{argCount}},
+		{name: "record events unknown", input: "idp_hooks {\n record {\n  events before_tokn\n }\n}", want: []string{`unknown event "before_tokn" (did you mean before_token?)`}},
+		{name: "record option unknown", input: "idp_hooks {\n record {\n  rate 10\n }\n}", want: []string{`unrecognized record option "rate"`}},
+
 		// blocks where none belongs
 		{name: "block under upstream", input: "idp_hooks {\n upstream https://a {\n  x\n }\n}", want: []string{`unrecognized idp_hooks option "{"`}},
 		{name: "block under upstream_keys", input: "idp_hooks {\n upstream_keys on {\n }\n}", want: []string{`unrecognized idp_hooks option "{"`}},

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -86,12 +85,17 @@ type Handler struct {
 	// idphooks/state.db in Caddy's data directory.
 	StatePath string `json:"state_path,omitempty"`
 
+	// Record keeps a sample of real events with what the hooks did, for
+	// `caddy idp-hooks replay`. Default: off.
+	Record *RecordConfig `json:"record,omitempty"`
+
 	upstream   *oidc.Upstream
 	dispatcher *events.Dispatcher
 	oidc       *oidc.Interceptor
 	keys       *keys.Manager
 	state      *State
 	upKey      string
+	recordKey  string
 	logger     *zap.Logger
 }
 
@@ -168,7 +172,47 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionUpstream(); err != nil {
 		return err
 	}
-	return h.provisionOIDC(h.state.Swaps)
+	if err := h.provisionOIDC(h.state.Swaps); err != nil {
+		return err
+	}
+	h.warnUnraised()
+	h.checkUpstream(ctx)
+	handlersMu.Lock()
+	handlers[h] = true
+	handlersMu.Unlock()
+	return nil
+}
+
+// raised are the events the configured interceptors raise.
+func (h *Handler) raised() []string { return h.oidc.Raises() }
+
+// warnUnraised warns of handlers no configured interceptor raises: they
+// would never run, and nothing else would say so.
+func (h *Handler) warnUnraised() {
+	for _, eh := range h.dispatcher.Hooks() {
+		for _, id := range eh.Unraised(h.raised()) {
+			h.logger.Warn("hook handles an event no configured interceptor raises: it will not run",
+				zap.String("hook", eh.Name), zap.String("event", id), zap.String("handler", events.HandlerName(id)),
+				zap.Strings("raised", h.raised()))
+		}
+	}
+}
+
+// upstreamCheckTimeout bounds the discovery fetch at provision: a config
+// load (and caddy validate) must not hang on an IdP that is down.
+const upstreamCheckTimeout = 3 * time.Second
+
+// checkUpstream fetches the IdP's discovery document and keys now, so an
+// upstream that is down or wrong shows at start rather than as the first
+// request's 502. It is a warning: the IdP may well start after Caddy, and
+// until it answers idphooks refuses its traffic (fail closed).
+func (h *Handler) checkUpstream(ctx caddy.Context) {
+	c, cancel := context.WithTimeout(ctx, upstreamCheckTimeout)
+	defer cancel()
+	if err := h.upstream.Check(c); err != nil {
+		h.logger.Warn("upstream identity provider not usable yet; its traffic gets 502 until it is",
+			zap.String("upstream", h.Upstream), zap.Error(err))
+	}
 }
 
 // provisionState loads the state backend module (state_path is the bolt
@@ -226,6 +270,10 @@ func (h *Handler) provisionHooks(ctx caddy.Context, cache sandbox.Cache) error {
 	if err != nil {
 		return err
 	}
+	evMetrics, err := events.NewMetrics(ctx.GetMetricsRegistry())
+	if err != nil {
+		return fmt.Errorf("hook metrics: %w", err)
+	}
 	repl := caddy.NewReplacer()
 	hooks := make([]*events.Hook, 0, len(h.Hooks))
 	for _, hc := range h.Hooks {
@@ -235,10 +283,20 @@ func (h *Handler) provisionHooks(ctx caddy.Context, cache sandbox.Cache) error {
 		}
 		hooks = append(hooks, hook)
 	}
-	h.dispatcher = events.NewDispatcher(hooks, events.Options{
-		Budget: time.Duration(h.Budget),
-		Logger: h.logger.Named("events"),
-	})
+	opts := events.Options{
+		Budget:  time.Duration(h.Budget),
+		Logger:  h.logger.Named("events"),
+		Metrics: evMetrics,
+		Traces:  traces,
+	}
+	if h.Record != nil {
+		rec, err := h.openRecorder(ctx)
+		if err != nil {
+			return err
+		}
+		opts.Recorder = rec
+	}
+	h.dispatcher = events.NewDispatcher(hooks, opts)
 	return nil
 }
 
@@ -287,43 +345,37 @@ func (h *Handler) provisionOIDC(swaps oidc.Swaps) error {
 	return nil
 }
 
+// compileHook resolves the hook's secrets and builds it with events.Build,
+// the code the hook workbench (caddy idp-hooks test) builds hooks with.
 func compileHook(engine *sandbox.Engine, hc HookConfig, repl *caddy.Replacer, log *zap.Logger) (*events.Hook, error) {
 	secrets := make(map[string]string, len(hc.Secrets))
 	for name, v := range hc.Secrets {
 		val, err := repl.ReplaceOrErr(v, true, true)
 		if err != nil {
-			return nil, fmt.Errorf("hook %s: secret %s: %w", hc.Path, name, err)
+			return nil, fmt.Errorf("idp_hooks: hook %s: secret %s: %w", hc.Path, name, err)
 		}
 		secrets[name] = val
 	}
-	var hostsAllowed, cidrs []string
-	for _, a := range hc.AllowHosts {
-		if _, _, err := netParseCIDR(a); err == nil {
-			cidrs = append(cidrs, a)
-		} else {
-			hostsAllowed = append(hostsAllowed, a)
-		}
-	}
-	compiled, err := engine.Compile(hc.Path, sandbox.HookOptions{
-		Name:         filepath.Base(hc.Path),
-		Timeout:      time.Duration(hc.Timeout),
-		Secrets:      secrets,
-		AllowedHosts: hostsAllowed,
-		AllowedCIDRs: cidrs,
-		// The sandbox adds the hook field to its lines itself.
-		Logger: log.Named("hook"),
-	})
+	hook, err := events.Build(engine, hc.events(secrets, log.Named("hook")))
 	if err != nil {
-		return nil, fmt.Errorf("hook %s: %w", hc.Path, err)
+		return nil, fmt.Errorf("idp_hooks: %w", err)
 	}
-	return &events.Hook{
-		Name:         filepath.Base(hc.Path),
-		Runner:       compiled,
-		Mode:         events.Mode(hc.Mode),
+	return hook, nil
+}
+
+// events is the hook's config as package events takes it.
+func (hc HookConfig) events(secrets map[string]string, log *zap.Logger) events.HookConfig {
+	return events.HookConfig{
+		Path:         hc.Path,
+		Mode:         hc.Mode,
 		Timeout:      time.Duration(hc.Timeout),
-		OnError:      events.Policy(hc.OnError),
+		OnError:      hc.OnError,
 		Applications: hc.Applications,
-	}, nil
+		AllowHosts:   hc.AllowHosts,
+		Secrets:      secrets,
+		// The sandbox adds the hook field to its lines itself.
+		Logger: log,
+	}
 }
 
 // Validate checks the configuration once provisioned.
@@ -363,18 +415,8 @@ func (h *Handler) Validate() error {
 }
 
 func (hc HookConfig) validate() error {
-	switch hc.Mode {
-	case "", string(events.Sync), string(events.Async):
-	default:
-		return fmt.Errorf("idp_hooks: hook %s: mode must be sync or async, not %q", hc.Path, hc.Mode)
-	}
-	switch hc.OnError {
-	case "", string(events.Deny), string(events.Continue):
-	default:
-		return fmt.Errorf("idp_hooks: hook %s: on_error must be deny or continue, not %q", hc.Path, hc.OnError)
-	}
-	if hc.Timeout < 0 {
-		return fmt.Errorf("idp_hooks: hook %s: negative timeout", hc.Path)
+	if err := hc.events(nil, nil).Validate(); err != nil {
+		return fmt.Errorf("idp_hooks: %w", err)
 	}
 	if _, err := os.Stat(hc.Path); err != nil {
 		return fmt.Errorf("idp_hooks: hook %s: %w", hc.Path, err)
@@ -406,8 +448,14 @@ func (h *Handler) Cleanup() error {
 			h.logger.Warn("cleanup", zap.Error(err))
 		}
 	}
+	handlersMu.Lock()
+	delete(handlers, h)
+	handlersMu.Unlock()
 	if h.upKey != "" {
 		_, _ = upstreams.Delete(h.upKey)
+	}
+	if h.recordKey != "" {
+		_, _ = records.Delete(h.recordKey)
 	}
 	if h.state != nil && h.state.Release != nil {
 		h.state.Release()

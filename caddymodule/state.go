@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -118,5 +117,3 @@ func (w swapStore) Get(ctx context.Context, token string) ([]byte, error) {
 	}
 	return b, err
 }
-
-func netParseCIDR(s string) (net.IP, *net.IPNet, error) { return net.ParseCIDR(s) }
