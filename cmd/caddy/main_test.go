@@ -35,8 +35,14 @@ func TestMain(m *testing.M) {
 // folders in a temporary home.
 func caddy(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return caddyIn(t, "../..", args...)
+}
+
+// caddyIn runs the binary in dir.
+func caddyIn(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Dir = "../.."
+	cmd.Dir = dir
 	home := t.TempDir()
 	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_DATA_HOME="+home, "XDG_CONFIG_HOME="+home, "CRM_TOKEN=test-token")
 	out, err := cmd.CombinedOutput()
