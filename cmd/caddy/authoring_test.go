@@ -155,3 +155,11 @@ func readmeDir(t *testing.T) string {
 	}
 	return dir
 }
+
+// README's `caddy run --config Caddyfile` failed at once on an unset CRM
+// secret: the example now provisions as it stands.
+func TestTopLevelCaddyfileValidates(t *testing.T) {
+	if out, err := caddy(t, "validate", "--config", "Caddyfile"); err != nil {
+		t.Fatalf("validate Caddyfile: %v\n%s", err, out)
+	}
+}
