@@ -5,8 +5,9 @@
 // the token response reaches the application; what the hook sets is
 // re-signed with idphooks' own keys. onBeforeUserinfo does the same for the
 // userinfo response (where idphooks also repeats what was set on the ID
-// token, so both agree). The page of the demo application marks every claim
-// added here with a star.
+// token, so both agree). The page of the demo application compares what it
+// got with what the IdP issued and marks each claim added, changed or
+// removed here.
 
 // Accounts this hook refuses, whatever the IdP says about them.
 const BLOCKED = {
@@ -34,6 +35,13 @@ exports.onBeforeToken = async (event, api) => {
   api.idToken.setClaim("roles", entry.roles);
   // A computed claim: derived from what the IdP said about the user.
   api.idToken.setClaim("email_domain", email.includes("@") ? email.split("@")[1] : null);
+  // A changed claim: the directory knows the department the IdP does not.
+  if (user.name) {
+    api.idToken.setClaim("name", `${user.name} (${entry.department})`);
+  }
+  // A removed claim: the application picks the language itself, so the
+  // IdP's default must not override it.
+  api.idToken.removeClaim("locale");
 
   api.accessToken.setClaim("tier", entry.tier);
   api.accessToken.setClaim("roles", entry.roles);

@@ -4,14 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +19,10 @@ import (
 // app is the demo relying party. It knows only the issuer (Caddy's origin):
 // endpoints and keys come from the discovery document idphooks rewrote, so
 // the tokens it accepts are verified with idphooks' published key set.
+//
+// For the page alone, it also reads what the IdP issued (issued, recorded
+// at the provider) and the IdP's own key set (idpJWKS), to show what
+// idphooks changed and who signed; neither decides what it accepts.
 type app struct {
 	issuer   string
 	provider *oidc.Provider
@@ -29,6 +30,8 @@ type app struct {
 	atTokens *oidc.IDTokenVerifier // JWT access tokens: signature, iss, exp
 	oauth    oauth2.Config
 	jwksURI  string
+	issued   *recorder
+	idpJWKS  string
 	mux      *http.ServeMux
 
 	mu      sync.Mutex
@@ -42,7 +45,7 @@ type pendingLogin struct {
 
 const stateCookie = "idphooks_demo_state"
 
-func newApp(ctx context.Context, issuer, appURL string) (*app, error) {
+func newApp(ctx context.Context, issuer, appURL string, issued *recorder, idpJWKS string) (*app, error) {
 	var provider *oidc.Provider
 	err := waitFor(ctx, 15*time.Second, func(ctx context.Context) error {
 		var err error
@@ -77,6 +80,8 @@ func newApp(ctx context.Context, issuer, appURL string) (*app, error) {
 			Scopes:       []string{oidc.ScopeOpenID, "profile", "email"},
 		},
 		jwksURI: meta.JWKSURI,
+		issued:  issued,
+		idpJWKS: idpJWKS,
 		mux:     http.NewServeMux(),
 		pending: map[string]pendingLogin{},
 	}
@@ -142,7 +147,8 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: stateCookie, Path: "/", MaxAge: -1})
 
-	tok, err := a.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(p.verifier))
+	code := q.Get("code")
+	tok, err := a.oauth.Exchange(ctx, code, oauth2.VerifierOption(p.verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.ErrorCode == "access_denied" {
@@ -177,12 +183,25 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data.Subject = idt.Subject
+
+	// Everything below the checks is for the page: what the IdP issued,
+	// and the key sets that tell who signed.
+	orig, _ := a.issued.tokensFor(code)
+	ks, err := fetchKeySets(ctx, a.jwksURI, a.idpJWKS)
+	signedBy := func(jwt string) string { return signer(jwt, ks) }
+	if err != nil {
+		msg := "key sets unavailable: " + err.Error()
+		signedBy = func(string) string { return msg }
+	}
+	origID, _ := jwtClaims(orig.IDToken)
 	data.Sections = append(data.Sections, section{
-		Title: "ID token", Note: tokenNote(rawID, "signature, iss, aud, exp, nonce and at_hash verified"),
-		Claims: claimRows(idClaims),
+		Title: "ID token", ID: "id-token",
+		Signer: signedBy(rawID), Original: originalNote(orig.IDToken),
+		Note:   "The application checked: the signature against idphooks' key set, iss, aud, exp, nonce and at_hash.",
+		Claims: compareClaims(idClaims, origID),
 	})
 
-	if strings.Count(tok.AccessToken, ".") == 2 {
+	if isJWT(tok.AccessToken) {
 		at, err := a.atTokens.Verify(ctx, tok.AccessToken)
 		if err != nil {
 			fail(http.StatusBadGateway, "Access token rejected", err.Error())
@@ -193,12 +212,15 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 			fail(http.StatusBadGateway, "Access token unreadable", err.Error())
 			return
 		}
+		origAT, _ := jwtClaims(orig.AccessToken)
 		data.Sections = append(data.Sections, section{
-			Title: "Access token (JWT)", Note: tokenNote(tok.AccessToken, "signature, iss and exp verified"),
-			Claims: claimRows(atClaims),
+			Title: "Access token (JWT)", ID: "access-token",
+			Signer: signedBy(tok.AccessToken), Original: originalNote(orig.AccessToken),
+			Note:   "The application checked: the signature against idphooks' key set, iss and exp.",
+			Claims: compareClaims(atClaims, origAT),
 		})
 	} else {
-		data.Sections = append(data.Sections, section{Title: "Access token", Note: "opaque (not a JWT)"})
+		data.Sections = append(data.Sections, section{Title: "Access token", ID: "access-token", Note: "opaque (not a JWT)"})
 	}
 
 	ui, err := a.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
@@ -211,64 +233,39 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadGateway, "Userinfo unreadable", err.Error())
 		return
 	}
+	// idphooks swaps its access token back before userinfo reaches the
+	// provider, so the IdP's answer is recorded under the IdP's token.
+	origUI, ok := a.issued.userinfoFor(orig.AccessToken)
+	origNote := "The IdP's original answer: recorded at the provider."
+	if !ok {
+		origNote = "The IdP's original answer was not recorded: nothing is marked."
+	}
 	data.Sections = append(data.Sections, section{
-		Title: "Userinfo", Note: "GET " + a.provider.UserInfoEndpoint() + " with the access token above",
-		Claims: claimRows(uiClaims),
+		Title: "Userinfo", ID: "userinfo", Original: origNote,
+		Note:   "GET " + a.provider.UserInfoEndpoint() + " with the access token above: plain JSON, not signed.",
+		Claims: compareClaims(uiClaims, origUI),
 	})
 	a.render(w, http.StatusOK, data)
 }
 
-// standardClaims are the claims an OpenID provider issues by itself (RFC
-// 7519, OpenID Connect Core, RFC 9068). The demo provider issues no others,
-// so any other claim on the page was added by the hook.
-var standardClaims = map[string]bool{}
-
-func init() {
-	for _, c := range strings.Fields(`iss sub aud exp nbf iat jti auth_time nonce acr amr azp
-		at_hash c_hash s_hash sid client_id scope typ name given_name family_name middle_name
-		nickname preferred_username profile picture website email email_verified gender
-		birthdate zoneinfo locale phone_number phone_number_verified address updated_at`) {
-		standardClaims[c] = true
+// originalNote describes the IdP's original of a token on the page.
+func originalNote(jwt string) string {
+	if !isJWT(jwt) {
+		return "The IdP's original was not recorded: nothing is marked."
 	}
-}
-
-type claimRow struct {
-	Name, Value string
-	Hook        bool
-}
-
-func claimRows(claims map[string]any) []claimRow {
-	names := make([]string, 0, len(claims))
-	for k := range claims {
-		names = append(names, k)
+	_, head, err := parseJWS(jwt)
+	if err != nil {
+		return "The IdP's original (recorded at the provider): " + err.Error() + "."
 	}
-	sort.Strings(names)
-	rows := make([]claimRow, 0, len(names))
-	for _, k := range names {
-		v, _ := json.Marshal(claims[k])
-		rows = append(rows, claimRow{Name: k, Value: string(v), Hook: !standardClaims[k]})
-	}
-	return rows
-}
-
-// tokenNote describes a JWT's header and what was checked.
-func tokenNote(jwt, checked string) string {
-	head, _, _ := strings.Cut(jwt, ".")
-	b, err := base64.RawURLEncoding.DecodeString(head)
-	var h struct{ Alg, Kid, Typ string }
-	if err != nil || json.Unmarshal(b, &h) != nil {
-		return checked
-	}
-	s := "alg " + h.Alg + ", kid " + h.Kid
-	if h.Typ != "" {
-		s += ", typ " + h.Typ
-	}
-	return s + "; " + checked
+	return "The IdP's original (recorded at the provider) was signed with " + head + "."
 }
 
 type section struct {
-	Title, Note string
-	Claims      []claimRow
+	Title, ID string
+	Signer    string // who signed the token the application got
+	Original  string // where the IdP's original comes from, who signed it
+	Note      string // what the application checked
+	Claims    []claimRow
 }
 
 type pageError struct{ Title, Detail string }
@@ -308,9 +305,14 @@ h1 { margin-bottom: .2rem; }
 table { border-collapse: collapse; width: 100%; margin-bottom: 1.5rem; }
 td, th { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #eee; vertical-align: top; }
 td.v { font-family: ui-monospace, monospace; word-break: break-all; }
-tr.hook { background: #fff3c4; }
-tr.hook td.n::after { content: " ★ added by hook"; color: #a15c00; font-size: .8em; }
-.note { color: #666; font-size: .9em; margin-top: -.6rem; }
+td.m { white-space: nowrap; font-size: .85em; }
+.added { background: #e3f6e1; }
+.changed { background: #fff3c4; }
+.removed { background: #fde2e1; color: #777; }
+tr.unchanged td.m { color: #999; }
+td.v del { color: #a33; }
+.signer { font-weight: 600; margin-bottom: .2rem; }
+.note { color: #666; font-size: .9em; margin: .2rem 0; }
 .error { background: #fde2e1; border: 1px solid #e8a19d; padding: 1rem; border-radius: .4rem; }
 .button { display: inline-block; background: #2456d3; color: white; padding: .5rem 1rem; border-radius: .3rem; text-decoration: none; }
 code { background: #f3f3f3; padding: 0 .2rem; }
@@ -323,20 +325,22 @@ code { background: #f3f3f3; padding: 0 .2rem; }
 <div class="error" id="error"><strong>{{.Title}}</strong><p>{{.Detail}}</p></div>
 <p><a class="button" href="/login">Log in again</a></p>
 {{else}}{{if .LoggedIn}}
-<p>Logged in as <strong id="subject">{{.Subject}}</strong>. Rows marked <span style="background:#fff3c4">★ added by hook</span> come from <code>demo/claims.js</code>, not from the provider.</p>
+<p>Logged in as <strong id="subject">{{.Subject}}</strong>. Each claim is compared with what the IdP issued, which the demo records at the provider, behind Caddy, for this page only (the application verifies against idphooks' keys alone): <span class="added">added</span>, <span class="changed">changed</span> (the IdP's value struck through → the one the application got) or <span class="removed">removed</span> (struck through: the IdP's value, which the application did not get), by <code>demo/claims.js</code> or idphooks.</p>
 {{range .Sections}}
-<h2>{{.Title}}</h2>
+<h2 id="{{.ID}}">{{.Title}}</h2>
+{{if .Signer}}<p class="signer" id="signer-{{.ID}}">{{.Signer}}</p>{{end}}
 <p class="note">{{.Note}}</p>
+{{with .Original}}<p class="note">{{.}}</p>{{end}}
 {{if .Claims}}<table>
-<tr><th>claim</th><th>value</th></tr>
-{{range .Claims}}<tr{{if .Hook}} class="hook"{{end}}><td class="n">{{.Name}}</td><td class="v">{{.Value}}</td></tr>
+<tr><th>claim</th><th>value</th><th>vs. the IdP</th></tr>
+{{range .Claims}}<tr class="{{.Mark}}">{{if eq .Mark "removed"}}<td class="n"><del>{{.Name}}</del></td><td class="v"><del>{{.Value}}</del></td>{{else}}<td class="n">{{.Name}}</td><td class="v">{{with .Old}}<del>{{.}}</del> → {{end}}{{.Value}}</td>{{end}}<td class="m">{{.Mark}}{{with .Why}}: {{.}}{{end}}</td></tr>
 {{end}}</table>{{end}}
 {{end}}
 <p><a class="button" href="/login">Log in again</a> <a href="/">home</a></p>
 {{else}}
 <p><a class="button" href="/login" id="login">Log in</a></p>
 <ul>
-<li><strong>alice</strong> / <code>alice-password</code>: the hook adds <code>tier</code>, <code>roles</code> and <code>email_domain</code> to the ID token, more claims to the access token and userinfo.</li>
+<li><strong>alice</strong> / <code>alice-password</code>: the hook adds <code>tier</code>, <code>roles</code> and <code>email_domain</code> to the ID token, changes <code>name</code> and removes <code>locale</code>; it adds more claims to the access token and userinfo.</li>
 <li><strong>bob</strong> / <code>bob-password</code>: the provider accepts the password, the hook denies the token (<code>api.deny</code>).</li>
 </ul>
 {{end}}{{end}}

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +16,8 @@ import (
 )
 
 // TestDemo starts the whole demo on free ports and logs in headlessly: alice
-// sees the hook's claims, bob is denied by the hook.
+// sees the hook's claims compared with the IdP's and idphooks' signature,
+// bob is denied by the hook.
 func TestDemo(t *testing.T) {
 	t.Chdir("../..") // the demo runs from the repository root
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -44,19 +48,44 @@ func TestDemo(t *testing.T) {
 		for _, want := range []string{
 			`<strong id="subject">alice</strong>`,
 			"ID token", "Access token (JWT)", "Userinfo",
-			// ID token claims set by demo/claims.js, highlighted
-			`<tr class="hook"><td class="n">tier</td><td class="v">&#34;gold&#34;</td></tr>`,
-			`<tr class="hook"><td class="n">roles</td><td class="v">[&#34;admin&#34;,&#34;editor&#34;]</td></tr>`,
-			`<tr class="hook"><td class="n">email_domain</td><td class="v">&#34;example.com&#34;</td></tr>`,
+			// ID token claims demo/claims.js added, changed and removed,
+			// compared with what the IdP issued
+			`<tr class="added"><td class="n">tier</td><td class="v">&#34;gold&#34;</td><td class="m">added</td></tr>`,
+			`<tr class="added"><td class="n">roles</td><td class="v">[&#34;admin&#34;,&#34;editor&#34;]</td><td class="m">added</td></tr>`,
+			`<tr class="added"><td class="n">email_domain</td><td class="v">&#34;example.com&#34;</td><td class="m">added</td></tr>`,
+			`<tr class="changed"><td class="n">name</td><td class="v"><del>&#34;Alice Example&#34;</del> → &#34;Alice Example (Engineering)&#34;</td><td class="m">changed</td></tr>`,
+			`<tr class="removed"><td class="n"><del>locale</del></td><td class="v"><del>&#34;en&#34;</del></td><td class="m">removed</td></tr>`,
+			// idphooks itself binds the ID token to its re-signed access token
+			`<td class="m">changed: recomputed by idphooks for the re-signed access token</td>`,
+			// claims of the provider the hook left alone
+			`<tr class="unchanged"><td class="n">email</td><td class="v">&#34;alice@example.com&#34;</td><td class="m">unchanged</td></tr>`,
 			// access token and userinfo
-			`<tr class="hook"><td class="n">department</td><td class="v">&#34;Engineering&#34;</td></tr>`,
-			`<tr class="hook"><td class="n">hooked_at</td>`,
-			// claims of the provider are not highlighted
-			`<tr><td class="n">email</td><td class="v">&#34;alice@example.com&#34;</td></tr>`,
-			"at_hash verified",
+			`<tr class="added"><td class="n">department</td><td class="v">&#34;Engineering&#34;</td><td class="m">added</td></tr>`,
+			`<tr class="added"><td class="n">hooked_at</td>`,
+			"at_hash.",
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("page lacks %s", want)
+			}
+		}
+		// Userinfo repeats the ID token's edits, compared with the IdP's answer.
+		_, userinfo, _ := strings.Cut(body, `<h2 id="userinfo">`)
+		for _, want := range []string{`<tr class="changed"><td class="n">name</td>`, `<tr class="removed"><td class="n"><del>locale</del>`} {
+			if !strings.Contains(userinfo, want) {
+				t.Errorf("userinfo lacks %s", want)
+			}
+		}
+
+		// Both tokens name a key idphooks publishes and the IdP does not.
+		ours, idps := publishedKids(t, ctx, d.Issuer), publishedKids(t, ctx, "http://"+d.IdPAddr)
+		for _, id := range []string{"id-token", "access-token"} {
+			m := regexp.MustCompile(`<p class="signer" id="signer-` + id + `">signed by idphooks \(kid ([^,]+), RS256`).FindStringSubmatch(body)
+			if m == nil {
+				t.Errorf("%s: no signer line naming idphooks", id)
+				continue
+			}
+			if !ours[m[1]] || idps[m[1]] {
+				t.Errorf("%s: kid %s: in idphooks' set %v, in the IdP's %v; want only idphooks'", id, m[1], ours[m[1]], idps[m[1]])
 			}
 		}
 		if t.Failed() {
@@ -75,6 +104,43 @@ func TestDemo(t *testing.T) {
 			}
 		}
 	})
+}
+
+// publishedKids are the kids of the key set that origin's discovery names.
+func publishedKids(t *testing.T, ctx context.Context, origin string) map[string]bool {
+	t.Helper()
+	var meta struct {
+		JWKSURI string `json:"jwks_uri"`
+	}
+	getJSON(t, ctx, origin+"/.well-known/openid-configuration", &meta)
+	// The provider's discovery names the public origin; read its keys from
+	// its own.
+	u, err := url.Parse(meta.JWKSURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	getJSON(t, ctx, origin+u.Path, &set)
+	kids := map[string]bool{}
+	for _, k := range set.Keys {
+		kids[k.Kid] = true
+	}
+	return kids
+}
+
+func getJSON(t *testing.T, ctx context.Context, u string, v any) {
+	t.Helper()
+	body, status := get(t, ctx, http.DefaultClient, u)
+	if status != http.StatusOK {
+		t.Fatalf("GET %s: HTTP %d", u, status)
+	}
+	if err := json.Unmarshal([]byte(body), v); err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
 }
 
 // loginAs runs the browser's part of a login: the application's login link,

@@ -59,7 +59,7 @@ func lookupUser(name string) *storage.User {
 
 // opStorage is the example OP's in-memory storage, with the demo client
 // issuing JWT access tokens and profile/email claims in its ID tokens, so
-// the relying party can show what the hook added to both.
+// the relying party can show what the hook changed in both.
 type opStorage struct{ *storage.Storage }
 
 func (s opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {

@@ -9,7 +9,9 @@
 //   - a relying party on -app (http://localhost:9090) that discovers the
 //     provider through Caddy only, logs users in with the authorization code
 //     flow, verifies the ID token with idphooks' published keys and shows
-//     the claims, with the ones the hook added highlighted.
+//     the claims, each compared with what the provider issued (recorded in
+//     front of the provider, behind Caddy) and marked added, changed or
+//     removed, and who signed each token: idphooks' key or the provider's.
 //
 // Run it from the repository root:
 //
@@ -36,6 +38,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	"github.com/zitadel/oidc/v3/pkg/op"
 
 	_ "github.com/idphooks/idphooks/caddymodule"
 )
@@ -68,7 +71,8 @@ idphooks demo is running.
 
 Open %s and log in as
 
-  alice / alice-password   the hook adds tier, roles and email_domain
+  alice / alice-password   the hook adds tier, roles and email_domain,
+                           changes name and removes locale
   bob   / bob-password     the hook denies the login (api.deny)
 
 Press Ctrl-C to stop.
@@ -138,9 +142,10 @@ func start(ctx context.Context, cfg config) (_ *demo, err error) {
 	d.Issuer = "http://" + publicHostPort
 	d.AppURL = "http://" + withPort(cfg.App, appLn.Addr())
 
-	// 1. The OpenID provider.
+	// 1. The OpenID provider, with what it answers recorded for the page.
+	issued := newRecorder()
 	idp := newIdP(d.Issuer, d.AppURL+"/callback")
-	d.closers = append(d.closers, serve(idpLn, idp))
+	d.closers = append(d.closers, serve(idpLn, issued.wrap(idp)))
 
 	// 2. Caddy with idphooks in front of it.
 	dataDir, err := filepath.Abs(cfg.DataDir)
@@ -162,8 +167,9 @@ func start(ctx context.Context, cfg config) (_ *demo, err error) {
 	}
 	d.closers = append(d.closers, func() { _ = caddy.Stop() })
 
-	// 3. The relying party, which knows nothing but Caddy's origin.
-	a, err := newApp(ctx, d.Issuer, d.AppURL)
+	// 3. The relying party, which trusts nothing but Caddy's origin; its
+	// page alone also reads the recorder and the provider's own key set.
+	a, err := newApp(ctx, d.Issuer, d.AppURL, issued, "http://"+d.IdPAddr+op.DefaultEndpoints.JwksURI.Relative())
 	if err != nil {
 		return nil, fmt.Errorf("application: %w", err)
 	}
