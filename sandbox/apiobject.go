@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dop251/goja"
@@ -87,12 +88,23 @@ func (rt *runtime) apiMethod(object, method string) func(goja.FunctionCall) goja
 		op := Op{Object: object, Method: method, Args: args}
 		if check := c.inv.API.Check; check != nil {
 			if err := check(op); err != nil {
-				panic(c.vm.NewTypeError(c.hook.redact(fmt.Sprintf("%s: %v", name, err))))
+				panic(c.vm.NewTypeError(c.hook.redact(checkMessage(name, err))))
 			}
 		}
 		c.ops = append(c.ops, op)
 		return goja.Undefined()
 	}
+}
+
+// checkMessage is the message of the TypeError a failed Check throws:
+// prefixed with the method, once, even when the check's own text already
+// starts with it.
+func checkMessage(name string, err error) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, name+":") {
+		return msg
+	}
+	return name + ": " + msg
 }
 
 // plain checks that an exported value is plain data and returns it with a

@@ -10,15 +10,21 @@ import (
 // a megabyte-long message.
 const maxDetail = 1024
 
-// describeException renders a thrown value with the place it was thrown.
-func describeException(vm *goja.Runtime, ex *goja.Exception) string {
-	s := describe(vm, ex.Value())
-	for _, f := range ex.Stack() {
-		if pos := f.Position(); pos.Filename != "" {
-			return fmt.Sprintf("%s (%s:%d:%d)", s, pos.Filename, pos.Line, pos.Column)
-		}
+// thrownError is the run error for a thrown or rejected value: what it
+// was, ending with the innermost place in the hook's files where it arose
+// (kept when a long message is cut), and the hook's frames in Stack. site
+// is the stack goja caught a synchronous throw with, nil for a rejection.
+func (c *call) thrownError(prefix string, v goja.Value, site []goja.StackFrame) error {
+	h := c.hook
+	fs := c.failureFrames(v, site)
+	pos := h.redact(position(fs))
+	return &Error{
+		Hook:    h.opts.Name,
+		Handler: c.inv.Handler,
+		Kind:    ErrThrown,
+		Detail:  truncate(h.redact(prefix+describe(c.vm, v)), maxDetail-len(pos)) + pos,
+		Stack:   h.formatStack(fs),
 	}
-	return s
 }
 
 // describe renders any thrown or rejected value. Reading an object can run

@@ -57,7 +57,8 @@ type Options struct {
 	// Metrics, if set, counts runs per hook.
 	Metrics *Metrics
 
-	// Logger receives hook console output and sandbox diagnostics.
+	// Logger receives the console output of hooks compiled without a
+	// Logger of their own. Failed runs are not logged: see Runner.
 	// Default: a no-op logger.
 	Logger *zap.Logger
 }

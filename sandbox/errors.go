@@ -20,13 +20,28 @@ var (
 	ErrUnsettled = errors.New("hook promise never settles")
 )
 
-// Error is a failed run. Detail never holds a secret value: it is redacted
-// before the Error is built.
+// Error is a failed run. Detail and Stack never hold a secret value: they
+// are redacted before the Error is built.
 type Error struct {
 	Hook    string
 	Handler string
 	Kind    error
-	Detail  string
+
+	// Detail says what failed. For a thrown or rejected value it ends
+	// with the innermost place in the hook's files where it arose, when
+	// one is known: "TypeError: Cannot read property 'tier' of undefined
+	// (hook.js:2:32)".
+	Detail string
+
+	// Stack lists the calls in the hook's own files (the hook and the
+	// files it required) that led to a thrown or rejected value,
+	// innermost first, one "at fn (file:line:col)" per line, at most 20;
+	// files are named relative to the hook's folder. Empty when no place
+	// is known: a non-Error value rejected by an async function, a
+	// timeout, a limit. For an internal error (a Go panic under the run)
+	// it holds the Go calls that led to the panic instead, for the bug
+	// report. Bounded like Detail. See also the Stack function.
+	Stack string
 
 	overMemory bool // stopped by the memory guard
 }

@@ -45,8 +45,8 @@ type HookOptions struct {
 
 	// Logger receives the hook's console output. The sandbox adds the
 	// hook, event and request_id fields to every line itself, so a Logger
-	// that carries a hook field already would repeat it. Default: the
-	// engine's, named after the hook.
+	// that carries a hook field already, or is named after the hook,
+	// would repeat it. Default: the engine's.
 	Logger *zap.Logger
 }
 
@@ -64,6 +64,7 @@ type Hook struct {
 	stuck    atomic.Int32 // abandoned runs still running
 	program  *goja.Program
 	exports  []string // sorted names of the exported functions
+	exported []Export // everything exported, sorted by name
 	redactor *strings.Replacer
 	pool     pool
 	modules  *require.Registry
@@ -93,7 +94,7 @@ func (e *Engine) Compile(path string, opts HookOptions) (*Hook, error) {
 		opts.Timeout = e.opts.Timeout
 	}
 	if opts.Logger == nil {
-		opts.Logger = e.opts.Logger.Named(opts.Name)
+		opts.Logger = e.opts.Logger
 	}
 	h := &Hook{
 		engine:   e,
@@ -108,8 +109,13 @@ func (e *Engine) Compile(path string, opts HookOptions) (*Hook, error) {
 	if h.client, err = e.newClient(opts); err != nil {
 		return nil, fmt.Errorf("sandbox: hook %s: %w", opts.Name, err)
 	}
-	if h.exports, err = h.loadExports(); err != nil {
+	if h.exported, err = h.loadExports(); err != nil {
 		return nil, err
+	}
+	for _, x := range h.exported {
+		if x.Function {
+			h.exports = append(h.exports, x.Name)
+		}
 	}
 	return h, nil
 }
@@ -125,6 +131,18 @@ func cacheNamespace(abs string) string {
 // Path returns the absolute path of the hook file.
 func (h *Hook) Path() string { return h.path }
 
+// Export is one name a hook exports.
+type Export struct {
+	Name string
+	// Function is whether the value is a function; a handler name bound
+	// to anything else is a mistake config checks can point out.
+	Function bool
+}
+
+// Exported returns every name the hook exports (the own enumerable keys
+// of its module.exports, however it was assigned), sorted by name.
+func (h *Hook) Exported() []Export { return append([]Export(nil), h.exported...) }
+
 // Handlers returns the names of the functions the hook exports, sorted.
 func (h *Hook) Handlers() []string { return append([]string(nil), h.exports...) }
 
@@ -139,7 +157,7 @@ const moduleLoadTimeout = 2 * time.Second
 
 // loadExports runs the module body once, under the hook's timeout, to learn
 // what it exports. The runtime it warms goes to the pool.
-func (h *Hook) loadExports() ([]string, error) {
+func (h *Hook) loadExports() ([]Export, error) {
 	rt, err := h.newRuntime()
 	if err != nil {
 		return nil, err
@@ -149,22 +167,33 @@ func (h *Hook) loadExports() ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), max(h.opts.Timeout, moduleLoadTimeout))
 	defer cancel()
 	c := h.newCall(ctx, rt, Invocation{Handler: "(module)"})
-	exports, err := c.loadModule()
-	var names []string
-	if err == nil {
-		for _, k := range exports.Keys() {
-			if _, ok := goja.AssertFunction(exports.Get(k)); ok {
-				names = append(names, k)
-			}
-		}
-	}
+	names, err := c.exported()
 	if c.finish() && err == nil {
 		h.putRuntime(rt)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: load %s: %w", h.path, err)
 	}
-	sort.Strings(names)
+	sort.Slice(names, func(i, j int) bool { return names[i].Name < names[j].Name })
+	return names, nil
+}
+
+// exported loads the module and lists what it exports. Reading the
+// exports from Go runs the hook's getters, whose throws escape as panics.
+func (c *call) exported() (names []Export, err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			names, err = nil, c.recovered(x)
+		}
+	}()
+	exports, err := c.loadModule()
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range exports.Keys() {
+		_, fn := goja.AssertFunction(exports.Get(k))
+		names = append(names, Export{Name: k, Function: fn})
+	}
 	return names, nil
 }
 
@@ -244,9 +273,7 @@ func (h *Hook) run(ctx context.Context, inv Invocation) (ops []Op, err error) {
 		// (in an unknown state) is dropped.
 		if x := recover(); x != nil {
 			c.finish()
-			h.opts.Logger.Error("hook run panicked", zap.String("hook", h.opts.Name),
-				zap.String("handler", inv.Handler), zap.String("panic", h.redact(fmt.Sprint(x))), zap.Stack("stack"))
-			ops, err = nil, &Error{Hook: h.opts.Name, Handler: inv.Handler, Kind: ErrThrown, Detail: "internal error in the sandbox"}
+			ops, err = nil, c.recovered(x)
 		}
 	}()
 	err = c.run()

@@ -79,7 +79,35 @@ func (rt *runtime) require(fc goja.FunctionCall) goja.Value {
 		if errors.As(err, &ex) || errors.As(err, &interrupted) {
 			panic(err) // the module's own exception, or an interrupt, as is
 		}
-		panic(c.typeError("require(%q): %v", spec, err))
+		panic(c.typeError("require(%q): %s", spec, c.hook.requireError(err)))
 	}
 	return v
+}
+
+// requireError renders a failure to load a required file with the file
+// named as in stacks (see fileName) and a syntax error placed at the
+// file's own column, not its wrapper's. goja_nodejs hands syntax errors
+// over flattened to "path: Line l:c message".
+func (h *Hook) requireError(err error) string {
+	msg := strings.ReplaceAll(err.Error(), filepath.Dir(h.path)+string(filepath.Separator), "")
+	var syntax *goja.CompilerSyntaxError
+	if !errors.As(err, &syntax) {
+		return msg
+	}
+	file, rest, ok := strings.Cut(syntax.Message, ": Line ")
+	var line, col int
+	var text string
+	if n, _ := fmt.Sscanf(rest, "%d:%d ", &line, &col); !ok || n != 2 {
+		return msg
+	}
+	_, text, _ = strings.Cut(rest, " ")
+	if name, ok := h.fileName(file); ok {
+		file = name
+	} else {
+		file = filepath.Base(file)
+	}
+	if line == 1 && col > len(requirePrefix) {
+		col -= len(requirePrefix)
+	}
+	return fmt.Sprintf("%s:%d:%d: SyntaxError: %s", file, line, col, text)
 }
