@@ -264,14 +264,17 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 			t.Hooks = append(t.Hooks, ht)
 			continue
 		}
-		for _, op := range res.Ops {
+		if len(res.Ops) > 0 {
+			ht.ops, ht.Ops = res.Ops, make([]OpRef, 0, len(res.Ops))
+		}
+		for k, op := range res.Ops {
 			out.Ops = append(out.Ops, op)
-			ht.ops = append(ht.ops, op)
-			ht.Ops = append(ht.Ops, OpName(op))
+			ht.Ops = append(ht.Ops, refOf(op))
 			if op.Object == "" && op.Method == "deny" {
 				out.Denied = true
 				out.Reason = denyReason(op)
 				ht.Status = StatusDenied
+				ht.ops = res.Ops[:k+1]
 				d.hookLog(h, ev).Info("hook denied", zap.String("reason", out.Reason))
 				break
 			}
@@ -305,7 +308,15 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 		}
 		d.startAsync(ev, data, handler, async, t)
 	}
-	d.opts.Traces.Add(t)
+	if d.opts.Traces != nil {
+		// The admin endpoint's log keeps no values (and does not hold on
+		// to up to 256 KiB of arguments per run); the copy the caller
+		// gets is the same trace, so it loses them too.
+		for i := range t.Hooks {
+			t.Hooks[i].ops = nil
+		}
+		d.opts.Traces.Add(t)
+	}
 	return out
 }
 

@@ -124,7 +124,7 @@ func TestTraceOpsCarryNoValues(t *testing.T) {
 	r := &runner{handlers: on("onBeforeToken"), ops: []sandbox.Op{set("idToken", "tier", "s3cr3t-value")}}
 	d := NewDispatcher([]*Hook{{Name: "a.js", Runner: r}}, Options{})
 	out := d.Dispatch(context.Background(), New(BeforeToken, "web", Request{}), nil)
-	if got := out.Trace.Hooks[0].Ops; len(got) != 1 || got[0] != `api.idToken.setClaim("tier", …)` {
+	if got := out.Trace.Hooks[0].Ops; len(got) != 1 || got[0].String() != `api.idToken.setClaim("tier", …)` {
 		t.Fatalf("ops %q", got)
 	}
 	if len(out.Trace.Hooks[0].OpsOf()) != 1 {

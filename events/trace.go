@@ -33,12 +33,64 @@ type HookTrace struct {
 	// Reason is the SkipReason of a skip, the failure kind of a failure.
 	Reason     string   `json:"reason,omitempty"`
 	Error      string   `json:"error,omitempty"`
-	OnError    Policy   `json:"on_error,omitempty"`
-	Ops        []string `json:"ops,omitempty"`
-	DurationUS int64    `json:"duration_us,omitempty"`
+	OnError    Policy  `json:"on_error,omitempty"`
+	Ops        []OpRef `json:"ops,omitempty"`
+	DurationUS int64   `json:"duration_us,omitempty"`
 
-	ops []sandbox.Op // for the recorder and the workbench, never served
+	// ops are the calls with their values, for the recorder and the
+	// workbench; dropped before the trace joins the admin endpoint's log.
+	ops []sandbox.Op
 }
+
+// OpRef names an api call without its values. It is what a trace keeps
+// (no values, so nothing a hook computed from secrets or user data), and
+// it is rendered only when served: a dispatch pays no formatting.
+type OpRef struct {
+	Object, Method string
+	// Name is the first argument when it is a string: the claim,
+	// attribute or field name, or a deny reason (shown to the end user
+	// anyway).
+	Name      string
+	HasName   bool
+	MoreArgs  bool
+	OtherArgs bool // a first argument that is not a string
+}
+
+func refOf(op sandbox.Op) OpRef {
+	r := OpRef{Object: op.Object, Method: op.Method, MoreArgs: len(op.Args) > 1}
+	if len(op.Args) > 0 {
+		r.Name, r.HasName = op.Args[0].(string)
+		r.OtherArgs = !r.HasName
+	}
+	return r
+}
+
+// String renders the call: api.idToken.setClaim("tier", …).
+func (r OpRef) String() string {
+	var b strings.Builder
+	b.WriteString("api.")
+	if r.Object != "" {
+		b.WriteString(r.Object)
+		b.WriteByte('.')
+	}
+	b.WriteString(r.Method)
+	b.WriteByte('(')
+	switch {
+	case r.HasName:
+		q, _ := json.Marshal(truncateName(r.Name))
+		b.Write(q)
+		if r.MoreArgs {
+			b.WriteString(", …")
+		}
+	case r.OtherArgs:
+		b.WriteString("…")
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// MarshalJSON serves the call as its rendering.
+func (r OpRef) MarshalJSON() ([]byte, error) { return json.Marshal(r.String()) }
 
 // Hook trace statuses.
 const (
@@ -54,32 +106,8 @@ const (
 // the redacted Ops.
 func (h *HookTrace) OpsOf() []sandbox.Op { return h.ops }
 
-// OpName renders an op without its values: api.idToken.setClaim("tier").
-// The first argument of claim, attribute and field calls is a name from
-// the hook's source; a deny reason is shown to the end user anyway.
-func OpName(op sandbox.Op) string {
-	var b strings.Builder
-	b.WriteString("api.")
-	if op.Object != "" {
-		b.WriteString(op.Object)
-		b.WriteByte('.')
-	}
-	b.WriteString(op.Method)
-	b.WriteByte('(')
-	if len(op.Args) > 0 {
-		if s, ok := op.Args[0].(string); ok {
-			q, _ := json.Marshal(truncateName(s))
-			b.Write(q)
-			if len(op.Args) > 1 {
-				b.WriteString(", …")
-			}
-		} else {
-			b.WriteString("…")
-		}
-	}
-	b.WriteByte(')')
-	return b.String()
-}
+// OpName renders an op without its values: api.idToken.setClaim("tier", …).
+func OpName(op sandbox.Op) string { return refOf(op).String() }
 
 func truncateName(s string) string {
 	if len(s) > 64 {
