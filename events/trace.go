@@ -31,8 +31,8 @@ type HookTrace struct {
 	Mode   Mode   `json:"mode"`
 	Status string `json:"status"` // ran, denied, failed, skipped, started (async)
 	// Reason is the SkipReason of a skip, the failure kind of a failure.
-	Reason     string   `json:"reason,omitempty"`
-	Error      string   `json:"error,omitempty"`
+	Reason     string  `json:"reason,omitempty"`
+	Error      string  `json:"error,omitempty"`
 	OnError    Policy  `json:"on_error,omitempty"`
 	Ops        []OpRef `json:"ops,omitempty"`
 	DurationUS int64   `json:"duration_us,omitempty"`
