@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -161,5 +162,40 @@ func readmeDir(t *testing.T) string {
 func TestTopLevelCaddyfileValidates(t *testing.T) {
 	if out, err := caddy(t, "validate", "--config", "Caddyfile"); err != nil {
 		t.Fatalf("validate Caddyfile: %v\n%s", err, out)
+	}
+}
+
+// replay through the binary: a recorded event on which the configured
+// hook set tier gold, replayed against a version that sets platinum,
+// differs, and the exit status says so; the same version does not.
+func TestReplayCommand(t *testing.T) {
+	dir := t.TempDir()
+	fixture, err := os.ReadFile("../../examples/fixtures/before_token.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx struct {
+		Event map[string]any `json:"event"`
+	}
+	if err := json.Unmarshal(fixture, &fx); err != nil {
+		t.Fatal(err)
+	}
+	rec := map[string]any{"v": 1, "recorded_at": "2026-12-01T10:00:00Z", "event": fx.Event, "outcome": "continued",
+		"hooks": []any{map[string]any{"hook": "tier.js", "mode": "sync", "status": "ran",
+			"ops": []any{map[string]any{"object": "idToken", "method": "setClaim", "args": []any{"tier", "gold"}}}}}}
+	line, _ := json.Marshal(rec)
+	events := filepath.Join(dir, "events.jsonl")
+	os.WriteFile(events, append(line, '\n'), 0o600)
+
+	same := filepath.Join(dir, "tier.js")
+	os.WriteFile(same, []byte(`exports.onBeforeToken = (e, api) => api.idToken.setClaim("tier", "gold");`), 0o600)
+	if out, err := caddy(t, "idp-hooks", "replay", same, "--events", events); err != nil || !strings.Contains(out, "1 same, 0 differ") {
+		t.Fatalf("same version: %v\n%s", err, out)
+	}
+	changed := filepath.Join(t.TempDir(), "tier.js")
+	os.WriteFile(changed, []byte(`exports.onBeforeToken = (e, api) => api.idToken.setClaim("tier", "platinum");`), 0o600)
+	out, err := caddy(t, "idp-hooks", "replay", changed, "--events", events)
+	if err == nil || !strings.Contains(out, "DIFFERS") || !strings.Contains(out, `"platinum"`) || !strings.Contains(out, "0 same, 1 differ") {
+		t.Fatalf("changed version: %v\n%s", err, out)
 	}
 }
