@@ -10,11 +10,12 @@ import (
 	"testing"
 )
 
-// validateHook runs `caddy validate` on a config whose one hook has body.
-func validateHook(t *testing.T, body string) (string, error) {
+// validateHook runs `caddy validate` on a config whose one hook, file
+// name, has body.
+func validateHook(t *testing.T, name, body string) (string, error) {
 	t.Helper()
 	dir := t.TempDir()
-	hook := filepath.Join(dir, "hook.js")
+	hook := filepath.Join(dir, name)
 	os.WriteFile(hook, []byte(body), 0o600)
 	cf := filepath.Join(dir, "Caddyfile")
 	os.WriteFile(cf, []byte(fmt.Sprintf(`{
@@ -40,7 +41,7 @@ func TestValidateRefusesHooksThatWouldStaySilentlyOff(t *testing.T) {
 		``:                           "exports no handler",
 		`exports.onBeforeToken = 42`: "onBeforeToken is exported but is not a function",
 	} {
-		out, err := validateHook(t, body)
+		out, err := validateHook(t, "hook.js", body)
 		if err == nil || !strings.Contains(out, want) {
 			t.Errorf("%q: validate %v, want %q in\n%s", body, err, want, out)
 		}
@@ -50,7 +51,7 @@ func TestValidateRefusesHooksThatWouldStaySilentlyOff(t *testing.T) {
 // A handler nobody raises yet is valid but warned about; an upstream that
 // is down at start is a warning too, not a silent first-request 502.
 func TestValidateWarnsOfUnraisedEventsAndADownUpstream(t *testing.T) {
-	out, err := validateHook(t, `exports.onAfterLogin = () => {}; exports.onBeforeToken = () => {};`)
+	out, err := validateHook(t, "hook.js", `exports.onAfterLogin = () => {}; exports.onBeforeToken = () => {};`)
 	if err != nil {
 		t.Fatalf("validate: %v\n%s", err, out)
 	}

@@ -76,24 +76,7 @@ func TestValidateDemoCaddyfile(t *testing.T) {
 }
 
 func TestValidateReportsHookSyntaxErrorWithLine(t *testing.T) {
-	dir := t.TempDir()
-	hook := filepath.Join(dir, "broken.js")
-	os.WriteFile(hook, []byte("exports.onBeforeToken = async (event, api) => {\n  api.idToken.setClaim(\"x\", \n};\n"), 0o600)
-	cf := filepath.Join(dir, "Caddyfile")
-	os.WriteFile(cf, []byte(fmt.Sprintf(`{
-	admin off
-	storage file_system %s/storage
-}
-:0 {
-	idp_hooks {
-		upstream http://127.0.0.1:9
-		state %s/state.db
-		hook %s
-	}
-	reverse_proxy 127.0.0.1:9
-}
-`, dir, dir, hook)), 0o600)
-	out, err := caddy(t, "validate", "--config", cf)
+	out, err := validateHook(t, "broken.js", "exports.onBeforeToken = async (event, api) => {\n  api.idToken.setClaim(\"x\", \n};\n")
 	if err == nil || !strings.Contains(out, "broken.js:3") {
 		t.Fatalf("validate should fail naming broken.js:3, got %v\n%s", err, out)
 	}
