@@ -62,10 +62,12 @@ exports.onBeforeUserinfo = (e, api) => api.deny("no")`)
 		if err != nil {
 			t.Fatalf("%d-byte userinfo answer: %v (the connection dropped)", s, err)
 		}
-		io.Copy(io.Discard, resp.Body)
+		body, err = io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadGateway {
-			t.Errorf("%d-byte userinfo answer: %d", s, resp.StatusCode)
+		var oauth map[string]string
+		if err != nil || resp.StatusCode != http.StatusBadGateway || json.Unmarshal(body, &oauth) != nil ||
+			oauth["error"] != "server_error" || oauth["error_description"] != "identity provider response too large" {
+			t.Errorf("%d-byte userinfo answer: %d %s %v, want 502 server_error, too large", s, resp.StatusCode, body, err)
 		}
 	}
 }

@@ -58,10 +58,10 @@ func (c *Client) MaxBody() int64 { return c.maxBody }
 // could point idphooks' own requests at internal hosts.
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
-		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		return &redirectError{fmt.Sprintf("stopped after %d redirects", maxRedirects)}
 	}
 	if from, to := via[0].URL, req.URL; !strings.EqualFold(from.Scheme, to.Scheme) || !strings.EqualFold(from.Host, to.Host) {
-		return fmt.Errorf("redirect from %s://%s to another origin (%s://%s) refused", from.Scheme, from.Host, to.Scheme, to.Host)
+		return &redirectError{fmt.Sprintf("redirect from %s://%s to another origin (%s://%s) refused", from.Scheme, from.Host, to.Scheme, to.Host)}
 	}
 	if m := via[0].Header.Get(Header); m != "" {
 		req.Header.Set(Header, m)
@@ -69,11 +69,12 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// Get fetches target with a size cap; any status but 200 is an error.
+// Get fetches target with a size cap; any status but 200 is an error. Its
+// errors are *FetchError.
 func (c *Client) Get(ctx context.Context, target, accept string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return nil, err
+		return nil, &FetchError{URL: target, Err: err}
 	}
 	if accept != "" {
 		req.Header.Set("Accept", accept)
@@ -85,15 +86,15 @@ func (c *Client) Get(ctx context.Context, target, accept string) ([]byte, error)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, &FetchError{URL: target, Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: status %d", target, resp.StatusCode)
+		return nil, &FetchError{URL: target, Status: resp.StatusCode}
 	}
 	body, err := interception.ReadCapped(resp.Body, c.maxBody)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", target, err)
+		return nil, &FetchError{URL: target, Err: err}
 	}
 	return body, nil
 }

@@ -26,16 +26,16 @@ func (i *Interceptor) serveDiscovery(w http.ResponseWriter, r *http.Request, nex
 	defer c.Release()
 	doc, err := decodeObject(body)
 	if err != nil {
-		return i.badGateway("discovery document is not a JSON object", err)
+		return i.badGateway(w, c, "discovery document is not a JSON object", err)
 	}
 	d, err := i.up.Discovery(r.Context())
 	if err != nil {
-		return i.badGateway("upstream discovery unavailable", err)
+		return i.badGateway(w, c, "upstream discovery unavailable", err)
 	}
 	i.rewriteDiscovery(doc, d, interception.PublicOrigin(r))
 	out, err := json.Marshal(doc)
 	if err != nil {
-		return i.badGateway("discovery document could not be encoded", err)
+		return i.badGateway(w, c, "discovery document could not be encoded", err)
 	}
 	c.WriteBody("application/json", out)
 	return nil

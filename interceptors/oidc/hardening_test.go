@@ -15,6 +15,9 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/idphooks/idphooks/store"
 )
 
@@ -152,13 +155,12 @@ func TestEncryptionKeysPublishedNotTrusted(t *testing.T) {
 	idp.mu.Lock()
 	idp.kid = "enc-1"
 	idp.mu.Unlock()
-	if w := h.do(tokenRequest(codeForm())); w.Code != 502 {
-		t.Errorf("token signed under the enc key's kid: %d %s", w.Code, w.Body)
-	}
+	oauthError(t, h.do(tokenRequest(codeForm())), http.StatusBadGateway, "server_error")
 }
 
 // A failing key fetch backs off instead of being retried on every token
-// request, and redirects may not leave the upstream's origin.
+// request, and redirects may not leave the upstream's origin. The token
+// requests get a retry-worthy 502, and one log line, not twenty.
 func TestKeyFetchBacksOffAndStaysOnOrigin(t *testing.T) {
 	var hits atomic.Int32
 	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -188,14 +190,18 @@ func TestKeyFetchBacksOffAndStaysOnOrigin(t *testing.T) {
 				}
 				orig.ServeHTTP(w, r)
 			})
-			h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+			core, logs := observer.New(zap.InfoLevel)
+			h := newHarness(t, idp, []hookSpec{{src: tierHook}}, func(c *Config) { c.Logger = zap.New(core) })
 			for range 20 {
-				if w := h.do(tokenRequest(codeForm())); w.Code != 502 {
-					t.Fatalf("token with keys unavailable: %d", w.Code)
+				if d := oauthError(t, h.do(tokenRequest(codeForm())), http.StatusBadGateway, "temporarily_unavailable"); d != "identity provider keys unavailable" {
+					t.Fatalf("description %q", d)
 				}
 			}
 			if n := fetches.Load(); n > 6 {
 				t.Errorf("20 token requests made %d key fetches; want one fetch (of at most 5 redirects) and a backoff", n)
+			}
+			if n := logs.FilterLevelExact(zap.ErrorLevel).Len(); n != 1 {
+				t.Errorf("%d error lines for 20 token requests and one failed fetch, want 1: %v", n, logs.All())
 			}
 		})
 	}
@@ -283,6 +289,9 @@ func TestUnverifiableTokensOfAClientWithoutHooksPass(t *testing.T) {
 		if w.Code != tc.status {
 			t.Errorf("client %s: %d %s, want %d", tc.client, w.Code, w.Body, tc.status)
 		}
+		if tc.status == http.StatusBadGateway {
+			oauthError(t, w, http.StatusBadGateway, "server_error")
+		}
 		if tc.status == 200 && !strings.Contains(w.Body.String(), `"access_token":"opaque"`) {
 			t.Errorf("client %s: answer changed: %s", tc.client, w.Body)
 		}
@@ -326,8 +335,8 @@ func TestNullDiscoveryDocumentIs502(t *testing.T) {
 	})
 	r := httptest.NewRequest(http.MethodGet, "http://idp.test/.well-known/openid-configuration", nil)
 	r.Header.Set("X-Test-Null", "1")
-	if w := h.do(r); w.Code != http.StatusBadGateway {
-		t.Fatalf("null discovery document: %d %s", w.Code, w.Body)
+	if d := oauthError(t, h.do(r), http.StatusBadGateway, "server_error"); d != "discovery document is not a JSON object" {
+		t.Errorf("null discovery document: description %q", d)
 	}
 }
 

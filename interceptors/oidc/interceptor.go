@@ -91,6 +91,8 @@ type Interceptor struct {
 	verify *Verifier
 	policy events.ClaimPolicy
 	log    *zap.Logger
+
+	outages outages
 }
 
 // New validates cfg and returns an Interceptor.
@@ -144,6 +146,15 @@ func New(cfg Config) (*Interceptor, error) {
 	return i, nil
 }
 
+// Raises lists the lifecycle events this interceptor raises (see
+// tokenevent.go and userinfo.go), so that hooks configured on an event
+// nobody raises can be reported at provision: they would never run. The
+// list depends on no config, so a nil *Interceptor answers too (the CLI
+// asks one).
+func (i *Interceptor) Raises() []string {
+	return []string{events.BeforeToken, events.AfterTokenRefresh, events.BeforeUserinfo}
+}
+
 // ServeHTTP handles one request on its way to the IdP.
 func (i *Interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	return interception.Respond(w, i.serve(w, r, next))
@@ -157,9 +168,9 @@ func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		// Fail closed: without discovery idphooks cannot tell a token
 		// response from any other, and hooks that deny must not be bypassed.
-		i.log.Error("upstream discovery unavailable; refusing traffic", zap.Error(err))
-		return caddyhttp.Error(http.StatusBadGateway, errors.New("identity provider discovery unavailable"))
+		return i.badGateway(w, nil, "upstream discovery unavailable", err)
 	}
+	i.outageOver("discovery")
 	switch i.classify(d, r.URL.Path) {
 	case epDiscovery:
 		return i.serveDiscovery(w, r, next)

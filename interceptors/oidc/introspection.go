@@ -52,7 +52,7 @@ func (i *Interceptor) serveIntrospection(w http.ResponseWriter, r *http.Request,
 	}
 	claims, err := decodeObject(body)
 	if err != nil {
-		return i.badGateway("introspection response is not a JSON object", err)
+		return i.badGateway(w, c, "introspection response is not a JSON object", err)
 	}
 	if active, _ := claims["active"].(bool); !active {
 		c.WriteHeld()

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -21,8 +22,13 @@ func (i *Interceptor) serveJWKS(w http.ResponseWriter, r *http.Request, next cad
 	keys := append([]json.RawMessage(nil), i.cfg.Signer.PublicKeyJSON()...)
 	if i.cfg.PublishUpstreamKeys {
 		up, err := i.up.Keys.Raw(r.Context())
-		if err != nil {
-			// Our own keys still verify every token we issued.
+		var de *docError
+		switch {
+		case errors.As(err, &de):
+			// Our own keys still verify every token we issued. Logged
+			// once per failed fetch, not per client fetching the set.
+			i.logOutage(de)
+		case err != nil:
 			i.log.Warn("upstream JWKS unavailable; serving idphooks keys only", zap.Error(err))
 		}
 		keys = append(keys, up...)

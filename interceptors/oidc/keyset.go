@@ -95,15 +95,19 @@ func (ks *KeySet) fetch(ctx context.Context) (*jwkSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := ks.up.Client.Get(ctx, ks.up.JWKSURL(d), "application/json")
+	at := ks.up.JWKSURL(d)
+	body, err := ks.up.Client.Get(ctx, at, "application/json")
 	if err != nil {
-		return nil, fmt.Errorf("upstream JWKS: %w", err)
+		return nil, &docError{doc: "keys", url: at, err: err, hint: ks.up.fetchHint(err, keysStatusHint)}
 	}
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
+	if err := objectStart(body); err != nil {
+		return nil, &docError{doc: "keys", url: at, err: err, hint: "does the discovery document's jwks_uri point at the IdP's key set?"}
+	}
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, fmt.Errorf("upstream JWKS: malformed JSON: %w", err)
+		return nil, &docError{doc: "keys", url: at, err: fmt.Errorf("malformed JSON: %w", err), hint: "does the discovery document's jwks_uri point at the IdP's key set?"}
 	}
 	set := &jwkSet{}
 	for _, r := range doc.Keys {

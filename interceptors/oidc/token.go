@@ -90,6 +90,10 @@ func (i *Interceptor) serveToken(w http.ResponseWriter, r *http.Request, next ca
 	case errors.As(err, &unavailable):
 		i.log.Error("token response not issued", zap.Error(unavailable.Err))
 		interception.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "please retry")
+	case errors.As(err, new(*docError)):
+		// The keys (or discovery) to verify the answer with are out of
+		// reach: logged once per failed fetch, not per token request.
+		return i.badGateway(w, nil, "", err)
 	default:
 		i.log.Error("upstream token response rejected", zap.String("grant_type", t.grant), zap.Int("status", c.Status()), zap.Error(err))
 		interception.WriteError(w, http.StatusBadGateway, "server_error", "identity provider returned an unusable token response")
@@ -152,6 +156,7 @@ func (i *Interceptor) rewriteTokenResponse(t *tokenRound) error {
 			// client no hook applies to: they pass as the IdP made them,
 			// as they would without idphooks; nothing is re-signed.
 			i.log.Debug("token answer passed unread: not verifiable, and no hook applies to its client", zap.Error(err))
+			skipTokenEvents(i.cfg.Dispatcher, t, unverifiedClient(t.idt, t.at), false, false)
 			t.newAT, t.newID = t.at, t.idt
 			return nil
 		}
@@ -212,6 +217,9 @@ func (i *Interceptor) verifyTokens(t *tokenRound) error {
 			i.log.Debug("access token not verifiable with upstream keys; treated as opaque", zap.Error(err))
 			t.atTok = nil
 		}
+	}
+	if t.idTok != nil || t.atTok != nil {
+		i.outageOver("keys")
 	}
 	if t.atTok != nil && t.clientID != "" {
 		// Hooks were chosen for clientID: the tokens must be its own.
@@ -382,8 +390,11 @@ func (i *Interceptor) readUpstream(w http.ResponseWriter, r *http.Request, next 
 	}
 	body, err := c.Body()
 	if err != nil {
-		c.Release()
-		return nil, nil, i.badGateway(what+" unusable", err)
+		defer c.Release()
+		if errors.Is(err, interception.ErrTooLarge) {
+			return nil, nil, i.badGateway(w, c, "identity provider response too large", err)
+		}
+		return nil, nil, i.badGateway(w, c, what+" unusable", err)
 	}
 	return c, body, nil
 }
@@ -394,11 +405,4 @@ func (i *Interceptor) readUpstream(w http.ResponseWriter, r *http.Request, next 
 // handler) is read like any other.
 func isPreflight(r *http.Request, body []byte) bool {
 	return r.Method == http.MethodOptions && len(bytes.TrimSpace(body)) == 0
-}
-
-// badGateway logs why an upstream answer could not be used and returns a
-// 502 whose message names the problem but not the upstream's data.
-func (i *Interceptor) badGateway(msg string, err error) error {
-	i.log.Error(msg, zap.Error(err))
-	return caddyhttp.Error(http.StatusBadGateway, errors.New(msg))
 }

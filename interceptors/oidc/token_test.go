@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 const tierHook = `exports.onBeforeToken = async (event, api) => {
@@ -174,6 +176,9 @@ func TestBadUpstreamTokenResponses(t *testing.T) {
 			if w.Code != tc.status || !strings.Contains(w.Body.String(), tc.want) {
 				t.Fatalf("got %d %s, want %d with %q", w.Code, w.Body, tc.status, tc.want)
 			}
+			if tc.status == http.StatusBadGateway {
+				oauthError(t, w, http.StatusBadGateway, "server_error")
+			}
 		})
 	}
 }
@@ -249,18 +254,42 @@ func TestHookFailurePolicies(t *testing.T) {
 	}
 }
 
+// While discovery is down every request is a 502 (fail closed) that says
+// so in OAuth terms, retry-worthy: idphooks refetches discovery itself.
+// The outage is logged once per failed fetch, not once per request.
 func TestDiscoveryDownFailsClosed(t *testing.T) {
 	idp := newTestIdP(t)
 	idp.discoveryDown.Store(true)
-	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
-	if w := h.do(tokenRequest(codeForm())); w.Code != http.StatusBadGateway {
-		t.Fatalf("status %d, want 502 while discovery is down", w.Code)
+	core, logs := observer.New(zap.InfoLevel)
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, func(c *Config) { c.Logger = zap.New(core) })
+	for _, r := range []*http.Request{
+		tokenRequest(codeForm()),
+		httptest.NewRequest(http.MethodGet, "http://idp.test/userinfo", nil),
+		// A browser page gets the same answer; there is no other to give.
+		httptest.NewRequest(http.MethodGet, "http://idp.test/authorize?client_id=web&response_type=code", nil),
+	} {
+		w := h.do(r)
+		if d := oauthError(t, w, http.StatusBadGateway, "temporarily_unavailable"); d != "identity provider discovery unavailable" {
+			t.Errorf("%s: description %q", r.URL.Path, d)
+		}
+		if strings.Contains(w.Body.String(), idp.srv.URL) || strings.Contains(w.Body.String(), "503") {
+			t.Errorf("the cause reached the client: %s", w.Body)
+		}
 	}
-	// Once discovery is back (after the retry delay), traffic flows again.
+	if n := logs.FilterMessage("upstream discovery unavailable; refusing traffic").Len(); n != 1 {
+		t.Errorf("%d error lines for 3 requests and one failed fetch, want 1", n)
+	}
+	// Once discovery is back (after the retry delay), traffic flows again,
+	// and the log says so once.
 	idp.discoveryDown.Store(false)
 	h.ic.up.SetRetryAfter(-1)
-	if w := h.do(tokenRequest(codeForm())); w.Code != 200 {
-		t.Fatalf("status %d after recovery: %s", w.Code, w.Body)
+	for range 2 {
+		if w := h.do(tokenRequest(codeForm())); w.Code != 200 {
+			t.Fatalf("status %d after recovery: %s", w.Code, w.Body)
+		}
+	}
+	if n := logs.FilterMessage("upstream discovery available again").Len(); n != 1 {
+		t.Errorf("%d recovery lines, want 1", n)
 	}
 }
 

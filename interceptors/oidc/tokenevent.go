@@ -20,6 +20,7 @@ func (i *Interceptor) runTokenHooks(t *tokenRound) ([]sandbox.Op, error) {
 	}
 	refresh := grant == "refresh_token" && disp.Wants(events.AfterTokenRefresh, clientID)
 	before := disp.Wants(events.BeforeToken, clientID)
+	skipTokenEvents(disp, t, clientID, refresh, before)
 	if !refresh && !before {
 		return nil, nil
 	}
@@ -43,6 +44,18 @@ func (i *Interceptor) runTokenHooks(t *tokenRound) ([]sandbox.Op, error) {
 		return nil, &interception.Denied{Reason: out.Reason}
 	}
 	return out.Ops, nil
+}
+
+// skipTokenEvents tells the dispatcher of the token events of t that no
+// hook wants for client, so the hooks their applications leave out are
+// counted, traced and logged rather than silently not run.
+func skipTokenEvents(disp *events.Dispatcher, t *tokenRound, client string, refresh, before bool) {
+	if !before {
+		disp.Skip(events.BeforeToken, client, interception.RequestID(t.r))
+	}
+	if t.grant == "refresh_token" && !refresh {
+		disp.Skip(events.AfterTokenRefresh, client, interception.RequestID(t.r))
+	}
 }
 
 // tokenEventData is the event's own part. It never carries the tokens

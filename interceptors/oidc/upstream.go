@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/idphooks/idphooks/interception"
@@ -113,21 +114,121 @@ func (u *Upstream) SetRetryAfter(d time.Duration) {
 	u.Keys.doc.RetryAfter = d
 }
 
-func (u *Upstream) fetchDiscovery(ctx context.Context) (*Discovery, error) {
-	body, err := u.Client.Get(ctx, u.URL+"/.well-known/openid-configuration", "application/json")
+// What a broken upstream costs, said after each finding of Check.
+const (
+	discoveryDownEffect = "Until this is fixed, every request through idp_hooks is answered 502."
+	keysDownEffect      = "Until this is fixed, token requests that hooks apply to are answered 502."
+)
+
+// Check fetches the discovery document and the key set through the caches
+// requests use, so a good answer is kept and the first request does not
+// fetch again, and reports what is wrong in words for whoever runs Caddy:
+// a down or misconfigured IdP would otherwise show only as a 502 on the
+// first request. It returns when ctx ends; a fetch still running goes on
+// in the background (bounded by upstream.FetchTimeout) and is cached.
+func (u *Upstream) Check(ctx context.Context) error {
+	start := time.Now()
+	d, err := await(ctx, u.disc.Get)
 	if err != nil {
-		return nil, fmt.Errorf("upstream discovery: %w", err)
+		return u.checkFailed(ctx, start, "discovery", u.URL+"/.well-known/openid-configuration", err, discoveryDownEffect)
+	}
+	if err := u.disc.LastError(); err != nil {
+		// Get served the copy in hand (a reload Invalidates first).
+		return fmt.Errorf("idp_hooks: upstream %s: %w Meanwhile idphooks uses the discovery document it fetched earlier.", u.URL, err)
+	}
+	at := u.JWKSURL(d)
+	set, err := await(ctx, u.Keys.doc.Get)
+	if err != nil {
+		return u.checkFailed(ctx, start, "keys", at, err, keysDownEffect)
+	}
+	if err := u.Keys.doc.LastError(); err != nil {
+		return fmt.Errorf("idp_hooks: upstream %s: %w Meanwhile idphooks uses the keys it fetched earlier.", u.URL, err)
+	}
+	if len(set.verify) == 0 {
+		// Not refused when fetched: an IdP may publish an empty set for a
+		// moment while it rotates. Here it is worth a word.
+		why := errors.New("the key set holds no public key")
+		if n := len(set.publish); n > 0 {
+			why = fmt.Errorf("none of its %d public keys verifies signatures (all for encryption, or of a type idphooks does not read)", n)
+		}
+		err := &docError{doc: "keys", url: at, err: why, hint: "does the IdP have an active signing key?"}
+		return fmt.Errorf("idp_hooks: upstream %s: %w %s", u.URL, err, keysDownEffect)
+	}
+	return nil
+}
+
+// checkFailed words a failed Check; a ctx that ended first means the IdP
+// did not answer in the time the caller could wait.
+func (u *Upstream) checkFailed(ctx context.Context, start time.Time, doc, at string, err error, effect string) error {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		why := fmt.Errorf("no answer within %v", time.Since(start).Round(100*time.Millisecond))
+		if !errors.Is(err, context.DeadlineExceeded) {
+			why = fmt.Errorf("check stopped after %v: %w", time.Since(start).Round(100*time.Millisecond), err)
+		}
+		err = &docError{doc: doc, url: at, err: why,
+			hint: "is the IdP up, and does no firewall drop Caddy's connections to it? idphooks keeps trying in the background."}
+	}
+	return fmt.Errorf("idp_hooks: upstream %s: %w %s", u.URL, err, effect)
+}
+
+// await is get, but stops waiting when ctx ends. The caches detach their
+// fetch from the caller's context (one fetch serves every waiter, and the
+// first to hang up must not fail the others), so ctx alone cannot bound it.
+func await[T any](ctx context.Context, get func(context.Context) (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1) // the fetch may end after nobody waits
+	go func() {
+		v, err := get(ctx)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		select {
+		case r := <-done: // both ready: the answer is worth more
+			return r.v, r.err
+		default:
+		}
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+func (u *Upstream) fetchDiscovery(ctx context.Context) (*Discovery, error) {
+	at := u.URL + "/.well-known/openid-configuration"
+	fail := func(err error, hint string) error { return &docError{doc: "discovery", url: at, err: err, hint: hint} }
+	body, err := u.Client.Get(ctx, at, "application/json")
+	if err != nil {
+		return nil, fail(err, u.fetchHint(err, discoveryStatusHint))
+	}
+	if err := objectStart(body); err != nil {
+		return nil, fail(err, "is upstream the IdP's issuer URL (Keycloak: http://host:8080/realms/<realm>), not a web page or a proxy answering in its place?")
 	}
 	var d Discovery
 	if err := json.Unmarshal(body, &d); err != nil {
-		return nil, fmt.Errorf("upstream discovery: malformed JSON: %w", err)
+		return nil, fail(fmt.Errorf("malformed JSON: %w", err), "is upstream the IdP's issuer URL?")
 	}
-	if d.Issuer == "" || d.JWKSURI == "" || d.TokenEndpoint == "" {
-		return nil, errors.New("upstream discovery: issuer, jwks_uri and token_endpoint are required")
+	var missing []string
+	for _, m := range []struct{ name, v string }{{"issuer", d.Issuer}, {"jwks_uri", d.JWKSURI}, {"token_endpoint", d.TokenEndpoint}} {
+		if m.v == "" {
+			missing = append(missing, m.name)
+		}
+	}
+	switch {
+	case len(missing) == 1 && missing[0] == "jwks_uri":
+		return nil, fail(errors.New("no jwks_uri: idphooks cannot verify the IdP's tokens without its keys"),
+			"is the IdP an OpenID Connect provider (a plain OAuth 2 server publishes no keys)?")
+	case len(missing) > 0:
+		return nil, fail(fmt.Errorf("no %s (idphooks needs issuer, jwks_uri and token_endpoint)", strings.Join(missing, ", ")),
+			"is this an OpenID Connect provider's discovery document?")
 	}
 	for _, s := range []string{d.JWKSURI, d.TokenEndpoint} {
 		if err := upstream.CheckAbsolute(s); err != nil {
-			return nil, fmt.Errorf("upstream discovery: %w", err)
+			return nil, fail(err, "is the IdP configured with its full public URL?")
 		}
 	}
 	d.issuerOrigin = interception.OriginOf(d.Issuer)

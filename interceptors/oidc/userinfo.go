@@ -44,6 +44,8 @@ func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next
 	}
 	edits := u.entry != nil && len(u.entry.IDTokenEdits) > 0
 	if !u.hooks && !edits && !i.rewritesIssuer(d) {
+		// Hooks left out by their applications are still told of.
+		i.cfg.Dispatcher.Skip(events.BeforeUserinfo, u.clientID, interception.RequestID(r))
 		return next.ServeHTTP(w, r)
 	}
 
@@ -52,7 +54,7 @@ func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next
 		return err
 	}
 	defer c.Release()
-	claims, signed, err := i.readUserinfo(r, c, body)
+	claims, signed, err := i.readUserinfo(w, r, c, body)
 	if err != nil {
 		return err
 	}
@@ -142,7 +144,7 @@ func (i *Interceptor) readUserinfoRequest(r *http.Request) (*userinfoCall, error
 
 // readUserinfo decodes the IdP's userinfo answer: a JSON object, or a
 // signed JWT, verified. Claims are nil for a type idphooks cannot read.
-func (i *Interceptor) readUserinfo(r *http.Request, c *interception.Capture, body []byte) (map[string]any, *verified, error) {
+func (i *Interceptor) readUserinfo(w http.ResponseWriter, r *http.Request, c *interception.Capture, body []byte) (map[string]any, *verified, error) {
 	mt, _, _ := mime.ParseMediaType(c.Header().Get("Content-Type"))
 	switch {
 	case isPreflight(r, body):
@@ -155,13 +157,13 @@ func (i *Interceptor) readUserinfo(r *http.Request, c *interception.Capture, bod
 	case "application/jwt":
 		signed, err := i.verify.Verify(r.Context(), string(bytes.TrimSpace(body)), false, interception.PublicOrigin(r))
 		if err != nil {
-			return nil, nil, i.badGateway("signed userinfo response failed verification", err)
+			return nil, nil, i.badGateway(w, c, "signed userinfo response failed verification", err)
 		}
 		return maps.Clone(signed.Claims), signed, nil
 	case "application/json", "":
 		claims, err := decodeObject(body)
 		if err != nil {
-			return nil, nil, i.badGateway("userinfo response is not a JSON object", fmt.Errorf("decode: %v", err))
+			return nil, nil, i.badGateway(w, c, "userinfo response is not a JSON object", fmt.Errorf("decode: %v", err))
 		}
 		return claims, nil, nil
 	}
@@ -188,6 +190,7 @@ func (i *Interceptor) learnUserinfoClient(u *userinfoCall, claims map[string]any
 // runUserinfoHooks raises before_userinfo.
 func (i *Interceptor) runUserinfoHooks(r *http.Request, u *userinfoCall, claims map[string]any) ([]sandbox.Op, *interception.Denied) {
 	if !u.hooks {
+		i.cfg.Dispatcher.Skip(events.BeforeUserinfo, u.clientID, interception.RequestID(r))
 		return nil, nil
 	}
 	ev := events.New(events.BeforeUserinfo, u.clientID, i.eventRequest(r))
