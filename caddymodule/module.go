@@ -210,7 +210,7 @@ func (h *Handler) checkUpstream(ctx caddy.Context) {
 	c, cancel := context.WithTimeout(ctx, upstreamCheckTimeout)
 	defer cancel()
 	if err := h.upstream.Check(c); err != nil {
-		h.logger.Warn("upstream identity provider not usable yet; its traffic gets 502 until it is",
+		h.logger.Warn("upstream identity provider not usable yet",
 			zap.String("upstream", h.Upstream), zap.Error(err))
 	}
 }
