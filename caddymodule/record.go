@@ -57,15 +57,19 @@ func (h *Handler) openRecorder(ctx caddy.Context) (*recording.Recorder, error) {
 		cfg.MaxSizeMB = int(math.Ceil(float64(rc.MaxSize) / (1 << 20)))
 	}
 	for _, hc := range h.Hooks {
-		rh := recording.Hook{Hook: filepath.Base(hc.Path), Mode: hc.Mode, OnError: hc.OnError, Applications: hc.Applications}
+		rh := recording.Hook{Hook: filepath.Base(hc.Path), Mode: hc.Mode, OnError: hc.OnError,
+			Applications: hc.Applications, AllowHosts: hc.AllowHosts}
 		if hc.Timeout > 0 {
 			rh.Timeout = time.Duration(hc.Timeout).String()
 		}
 		cfg.Hooks = append(cfg.Hooks, rh)
 	}
-	// The settings are part of the key: a pooled recorder writes them.
-	key := fmt.Sprintf("record:%s|%v|%d|%d|%v|%v|%v", cfg.Path, cfg.Sample, cfg.MaxSizeMB, cfg.Keep, cfg.Events, cfg.UnlockClaims, cfg.Hooks)
-	v, _, err := records.LoadOrNew(key, func() (caddy.Destructor, error) {
+	// One recorder per file: two would rotate it under each other. A
+	// reload shares it and brings its own hook settings; the sampling
+	// and rotation of the config that opened it stay until the file is
+	// closed (a path of its own gives new ones at once).
+	key := "record:" + cfg.Path
+	v, loaded, err := records.LoadOrNew(key, func() (caddy.Destructor, error) {
 		r, err := recording.Open(cfg, ctx.Logger().Named("record"))
 		if err != nil {
 			return nil, err
@@ -76,7 +80,11 @@ func (h *Handler) openRecorder(ctx caddy.Context) (*recording.Recorder, error) {
 		return nil, fmt.Errorf("idp_hooks: record: %w", err)
 	}
 	h.recordKey = key
-	return v.(recorderValue).Recorder, nil
+	r := v.(recorderValue).Recorder
+	if loaded {
+		r.SetSettings(cfg.UnlockClaims, cfg.Hooks)
+	}
+	return r, nil
 }
 
 // parseRecord reads

@@ -70,6 +70,7 @@ func Build(engine *sandbox.Engine, c HookConfig) (*Hook, error) {
 		Secrets:      c.Secrets,
 		AllowedHosts: hosts,
 		AllowedCIDRs: cidrs,
+		Handlers:     handlerList(),
 		Logger:       c.Logger,
 	})
 	if err != nil {
@@ -116,5 +117,15 @@ func (h *Hook) Unraised(raised []string) []string {
 			out = append(out, id)
 		}
 	}
+	return out
+}
+
+// handlerList is every handler name of the catalog.
+func handlerList() []string {
+	out := make([]string, 0, len(handlerNames))
+	for _, h := range handlerNames {
+		out = append(out, h)
+	}
+	sort.Strings(out)
 	return out
 }

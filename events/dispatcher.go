@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -89,6 +90,9 @@ type Options struct {
 	Traces *TraceLog
 	// Recorder, if set, is offered every occurrence (see Recorder).
 	Recorder Recorder
+	// OnAsync, if set, is told how each async run ended (the workbench
+	// reports and compares them; the server only logs failures).
+	OnAsync func(hook string, ev *Event, res *sandbox.Result, err error)
 }
 
 // Recorder keeps a sample of real events, for replaying them against a new
@@ -98,7 +102,8 @@ type Recorder interface {
 	// it is asked before the event's data is rendered.
 	Sample(event string) bool
 	// Record keeps the event as hooks saw it and what they did. It must
-	// not keep event past the call: async hooks may still read it.
+	// keep neither past the call: async hooks may still read the event,
+	// and the trace loses its values once it joins the trace log.
 	Record(event map[string]any, t *Trace)
 }
 
@@ -194,7 +199,13 @@ func (d *Dispatcher) skip(t *Trace, h *Hook, mode Mode, reason SkipReason) {
 		if reason == SkipApplication {
 			fields = append(fields, zap.Strings("applications", h.Applications))
 		}
-		d.log.Info(skipMessage[reason], fields...)
+		if reason == SkipBudget || reason == SkipOverloaded {
+			// Work that should have run did not: an incident.
+			fields = append(fields, zap.String("on_error", string(h.policy())))
+			d.log.Warn(skipMessage[reason], fields...)
+		} else {
+			d.log.Info(skipMessage[reason], fields...)
+		}
 	}
 }
 
@@ -261,18 +272,26 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 			// A failed run has no Result: its duration is measured here.
 			d.fail(&out, h, ev, err, time.Since(start))
 			ht.Status, ht.Reason, ht.OnError, ht.Error = StatusFailed, sandbox.Kind(err), h.policy(), err.Error()
+			if reason, ok := deniedBefore(err); ok {
+				// A deny the hook made before a later line failed
+				// stands, whatever on_error says: continuing would undo
+				// the one decision the hook did reach.
+				out.Denied, out.Reason = true, redact(h, reason)
+				ht.Status = StatusDenied
+			}
 			t.Hooks = append(t.Hooks, ht)
 			continue
 		}
 		if len(res.Ops) > 0 {
 			ht.ops, ht.Ops = res.Ops, make([]OpRef, 0, len(res.Ops))
+			ht.redact = redactorOf(h)
 		}
 		for k, op := range res.Ops {
 			out.Ops = append(out.Ops, op)
-			ht.Ops = append(ht.Ops, refOf(op))
+			ht.Ops = append(ht.Ops, refOf(op, ht.redact))
 			if op.Object == "" && op.Method == "deny" {
 				out.Denied = true
-				out.Reason = denyReason(op)
+				out.Reason = redact(h, denyReason(op))
 				ht.Status = StatusDenied
 				ht.ops = res.Ops[:k+1]
 				d.hookLog(h, ev).Info("hook denied", zap.String("reason", out.Reason))
@@ -288,11 +307,17 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 		t.Hooks = append(t.Hooks, HookTrace{Hook: h.Name, Mode: Async, Status: StatusStarted})
 	}
 	t.Outcome = "continued"
-	if out.Denied {
-		t.Outcome, t.Reason = "denied", out.Reason
-	}
 	if out.Ran == 0 && len(async) == 0 {
 		t.Outcome = "no hook ran"
+	}
+	if out.Denied {
+		t.Outcome, t.Reason = "denied", truncateName(out.Reason, maxTraceReason)
+	}
+	if len(async) > 0 {
+		if data == nil {
+			data = ev.Map()
+		}
+		d.startAsync(ev, data, handler, async, t)
 	}
 	t.DurationUS = time.Since(begin).Microseconds()
 	out.Trace = t
@@ -301,12 +326,6 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 			data = ev.Map()
 		}
 		rec.Record(data, t)
-	}
-	if len(async) > 0 {
-		if data == nil {
-			data = ev.Map()
-		}
-		d.startAsync(ev, data, handler, async, t)
 	}
 	if d.opts.Traces != nil {
 		// The admin endpoint's log keeps no values (and does not hold on
@@ -356,6 +375,37 @@ func (h *Hook) policy() Policy {
 	return h.OnError
 }
 
+// deniedBefore reports a deny a failed run made before it failed.
+func deniedBefore(err error) (string, bool) {
+	var e *sandbox.Error
+	if !errors.As(err, &e) {
+		return "", false
+	}
+	for _, op := range e.Recorded {
+		if op.Object == "" && op.Method == "deny" {
+			return denyReason(op), true
+		}
+	}
+	return "", false
+}
+
+// redactorOf returns the hook's secret redactor, when its runner has one.
+func redactorOf(h *Hook) func(string) string {
+	if r, ok := h.Runner.(interface{ Redact(string) string }); ok {
+		return r.Redact
+	}
+	return nil
+}
+
+// redact hides the hook's secrets in what it handed back (a deny reason
+// goes to the end user and the log).
+func redact(h *Hook, s string) string {
+	if f := redactorOf(h); f != nil {
+		return f(s)
+	}
+	return s
+}
+
 func denyReason(op sandbox.Op) string {
 	if len(op.Args) > 0 {
 		if s, ok := op.Args[0].(string); ok && s != "" {
@@ -393,9 +443,12 @@ func (d *Dispatcher) startAsync(ev *Event, data map[string]any, handler string, 
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			start := time.Now()
-			_, err := h.Runner.Run(ctx, sandbox.Invocation{
+			res, err := h.Runner.Run(ctx, sandbox.Invocation{
 				Handler: handler, Event: data, Timeout: timeout, EventType: ev.Type, RequestID: ev.Request.ID,
 			})
+			if d.opts.OnAsync != nil {
+				d.opts.OnAsync(h.Name, ev, res, err)
+			}
 			if err != nil {
 				d.log.Error("async hook failed", zap.String("hook", h.Name), zap.String("event", ev.Type),
 					zap.String("event_id", ev.ID), zap.String("request_id", ev.Request.ID),

@@ -1,7 +1,9 @@
 package events
 
 import (
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -58,16 +60,25 @@ func (m *Metrics) skip(hook string, reason SkipReason) {
 	}
 }
 
-// maxSkipLines bounds the hook/application/reason triples logged: the
-// application comes from the request, so a client inventing client ids
-// must not grow the set or flood the log.
+// maxSkipLines bounds the hook/application/reason triples remembered as
+// logged: the application comes from the request, so a client inventing
+// client ids must not grow the set. When it is full it starts afresh (a
+// skip may then be logged once more), so a new application's skip is
+// never hidden for good.
 const maxSkipLines = 4096
 
-// skipLog logs the first skip of each hook, application and reason.
+// maxAppKey bounds the application part of a key.
+const maxAppKey = 256
+
+// repeatEvery is how often a skip that denies or drops work (budget,
+// overloaded) is logged again while it goes on: those are incidents, not
+// configuration, and must not go quiet after the first line.
+const repeatEvery = time.Minute
+
+// skipLog decides which skips are logged.
 type skipLog struct {
 	mu   sync.Mutex
-	seen map[skipKey]bool
-	full bool
+	seen map[skipKey]time.Time
 }
 
 type skipKey struct {
@@ -75,24 +86,30 @@ type skipKey struct {
 	reason           SkipReason
 }
 
+// first reports whether this skip is to be logged now: an application skip
+// once per hook, application and event; an incident (budget, overloaded)
+// once per hook and event every repeatEvery.
 func (s *skipLog) first(k skipKey, log *zap.Logger) bool {
+	incident := k.reason == SkipBudget || k.reason == SkipOverloaded
+	if incident {
+		k.app = ""
+	} else if len(k.app) > maxAppKey {
+		k.app = k.app[:maxAppKey]
+	}
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.seen[k] {
+	if at, ok := s.seen[k]; ok && (!incident || now.Sub(at) < repeatEvery) {
 		return false
 	}
-	if len(s.seen) >= maxSkipLines {
-		if !s.full {
-			s.full = true
-			log.Warn("more hook skips than are logged one by one; the skipped_total metric and the trace still count them",
-				zap.Int("logged", maxSkipLines))
+	if s.seen == nil || len(s.seen) >= maxSkipLines {
+		if s.seen != nil {
+			log.Warn("more distinct hook skips than are remembered; starting afresh, some may be logged again",
+				zap.Int("remembered", maxSkipLines))
 		}
-		return false
+		s.seen = make(map[skipKey]time.Time)
 	}
-	if s.seen == nil {
-		s.seen = make(map[skipKey]bool)
-	}
-	s.seen[k] = true
+	s.seen[cloneKey(k)] = now
 	return true
 }
 
@@ -100,6 +117,13 @@ func (s *skipLog) first(k skipKey, log *zap.Logger) bool {
 var skipMessage = map[SkipReason]string{
 	SkipApplication: "hook not run: the application is not in its applications list (logged once per hook and application)",
 	SkipDenied:      "hook not run: an earlier hook denied (logged once per hook and application)",
-	SkipBudget:      "hook not run: the event's budget was spent before its turn (logged once per hook and application)",
-	SkipOverloaded:  "async hook not run: too many runs in flight (logged once per hook and application)",
+	SkipBudget:      "hook not run: the event's budget was spent before its turn (logged at most once a minute per hook)",
+	SkipOverloaded:  "async hook not run: too many runs in flight (logged at most once a minute per hook)",
+}
+
+// cloneKey copies the key's strings: the application may be a slice of a
+// large request value, which the map must not keep alive.
+func cloneKey(k skipKey) skipKey {
+	k.app = strings.Clone(k.app)
+	return k
 }

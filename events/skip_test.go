@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -210,3 +211,82 @@ func TestFromMapRoundTrip(t *testing.T) {
 }
 
 var _ = errors.New
+
+// A deny the hook made before a later line threw stands, whatever
+// on_error says (found by review: with on_error continue the throw undid
+// the deny).
+func TestDenyBeforeAFailureStands(t *testing.T) {
+	failing := &runner{handlers: on("onBeforeToken"), err: &sandbox.Error{Hook: "g.js", Handler: "onBeforeToken", Kind: sandbox.ErrThrown,
+		Detail: "TypeError", Recorded: []sandbox.Op{{Method: "deny", Args: []any{"blocked"}}}}}
+	for _, p := range []Policy{Continue, Deny} {
+		d := NewDispatcher([]*Hook{{Name: "g.js", Runner: failing, OnError: p}}, Options{})
+		out := d.Dispatch(context.Background(), New(BeforeToken, "web", Request{}), nil)
+		if !out.Denied || out.Reason != "blocked" || out.Trace.Hooks[0].Status != StatusDenied || out.Trace.Outcome != "denied" {
+			t.Fatalf("on_error %s: %+v %+v", p, out, out.Trace)
+		}
+	}
+}
+
+// Budget and overload skips are incidents: logged as warnings, again after
+// a while, not once for the life of the config.
+func TestIncidentSkipsAreWarnings(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	slow := &runner{handlers: on("onBeforeToken"), delay: 30 * time.Millisecond}
+	guard := &runner{handlers: on("onBeforeToken")}
+	d := NewDispatcher([]*Hook{{Name: "slow.js", Runner: slow, OnError: Continue}, {Name: "guard.js", Runner: guard, OnError: Continue}},
+		Options{Budget: 10 * time.Millisecond, Logger: zap.New(core)})
+	d.Dispatch(context.Background(), New(BeforeToken, "web", Request{}), nil)
+	d.Dispatch(context.Background(), New(BeforeToken, "other", Request{}), nil)
+	lines := logs.FilterMessageSnippet("budget was spent").All()
+	if len(lines) != 1 || lines[0].Level != zap.WarnLevel || lines[0].ContextMap()["on_error"] != "continue" {
+		t.Fatalf("lines %+v", lines)
+	}
+	// After repeatEvery it is logged again.
+	d.skips.mu.Lock()
+	for k := range d.skips.seen {
+		d.skips.seen[k] = time.Now().Add(-2 * repeatEvery)
+	}
+	d.skips.mu.Unlock()
+	d.Dispatch(context.Background(), New(BeforeToken, "web", Request{}), nil)
+	if n := logs.FilterMessageSnippet("budget was spent").Len(); n != 2 {
+		t.Fatalf("%d lines after the window", n)
+	}
+}
+
+// The remembered set is bounded and starts afresh when full, so invented
+// client ids cannot silence the skips of a later, real one.
+func TestSkipLogStartsAfreshWhenFull(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	r := &runner{handlers: on("onBeforeToken")}
+	d := NewDispatcher([]*Hook{{Name: "g.js", Runner: r, Applications: []string{"web"}}}, Options{Logger: zap.New(core)})
+	for i := range maxSkipLines {
+		d.Skip(BeforeToken, strings.Repeat("x", 1000)+fmt.Sprint(i), "")
+	}
+	d.Skip(BeforeToken, "real-app", "")
+	lines := logs.FilterMessageSnippet("application is not in").FilterField(zap.String("application", "real-app")).Len()
+	if lines != 1 {
+		t.Fatalf("the real application's skip was not logged (%d)", lines)
+	}
+	d.skips.mu.Lock()
+	defer d.skips.mu.Unlock()
+	for k := range d.skips.seen {
+		if len(k.app) > maxAppKey {
+			t.Fatalf("key keeps %d bytes of application", len(k.app))
+		}
+	}
+}
+
+// What a trace keeps of a hook's strings is cut and copied.
+func TestTraceCutsLongStrings(t *testing.T) {
+	long := strings.Repeat("r", 100_000)
+	r := &runner{handlers: on("onBeforeToken"), ops: []sandbox.Op{set("idToken", long, 1), {Method: "deny", Args: []any{long}}}}
+	tl := NewTraceLog(4)
+	d := NewDispatcher([]*Hook{{Name: "a.js", Runner: r}}, Options{Traces: tl})
+	out := d.Dispatch(context.Background(), New(BeforeToken, "web", Request{}), nil)
+	if len(out.Trace.Reason) > maxTraceReason+4 || len(out.Trace.Hooks[0].Ops[0].Name) > maxOpName+4 {
+		t.Fatalf("reason %d, name %d bytes", len(out.Trace.Reason), len(out.Trace.Hooks[0].Ops[0].Name))
+	}
+	if out.Trace.Hooks[0].OpsOf() != nil {
+		t.Fatal("values kept in the trace log")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/idphooks/idphooks/sandbox"
 )
@@ -39,7 +40,17 @@ type HookTrace struct {
 
 	// ops are the calls with their values, for the recorder and the
 	// workbench; dropped before the trace joins the admin endpoint's log.
-	ops []sandbox.Op
+	ops    []sandbox.Op
+	redact func(string) string // the hook's secret redactor, if any
+}
+
+// Redact hides the hook's secrets in s (a value of one of its calls),
+// for whatever keeps the calls beyond the run: the recorder.
+func (h *HookTrace) Redact(s string) string {
+	if h.redact == nil {
+		return s
+	}
+	return h.redact(s)
 }
 
 // OpRef names an api call without its values. It is what a trace keeps
@@ -56,14 +67,28 @@ type OpRef struct {
 	OtherArgs bool // a first argument that is not a string
 }
 
-func refOf(op sandbox.Op) OpRef {
+// refOf makes the reference of an op: the name cut to what is shown and
+// copied, so the trace log keeps no large argument alive, and redacted.
+func refOf(op sandbox.Op, redact func(string) string) OpRef {
 	r := OpRef{Object: op.Object, Method: op.Method, MoreArgs: len(op.Args) > 1}
 	if len(op.Args) > 0 {
 		r.Name, r.HasName = op.Args[0].(string)
 		r.OtherArgs = !r.HasName
 	}
+	if r.HasName {
+		if redact != nil {
+			r.Name = redact(r.Name)
+		}
+		r.Name = strings.Clone(truncateName(r.Name, maxOpName))
+	}
 	return r
 }
+
+// What a trace keeps of the strings a hook hands back.
+const (
+	maxOpName      = 64
+	maxTraceReason = 256
+)
 
 // String renders the call: api.idToken.setClaim("tier", …).
 func (r OpRef) String() string {
@@ -77,7 +102,7 @@ func (r OpRef) String() string {
 	b.WriteByte('(')
 	switch {
 	case r.HasName:
-		q, _ := json.Marshal(truncateName(r.Name))
+		q, _ := json.Marshal(r.Name)
 		b.Write(q)
 		if r.MoreArgs {
 			b.WriteString(", …")
@@ -107,13 +132,17 @@ const (
 func (h *HookTrace) OpsOf() []sandbox.Op { return h.ops }
 
 // OpName renders an op without its values: api.idToken.setClaim("tier", …).
-func OpName(op sandbox.Op) string { return refOf(op).String() }
+func OpName(op sandbox.Op) string { return refOf(op, nil).String() }
 
-func truncateName(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
+// truncateName cuts s to n bytes on a rune boundary, marking the cut.
+func truncateName(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // TraceLog keeps the most recent traces in memory, for Caddy's admin

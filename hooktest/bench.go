@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,6 +23,9 @@ type bench struct {
 	policy events.ClaimPolicy
 	logs   *observer.ObservedLogs
 	api    *sandbox.API // a fixture's own api, for events under design
+
+	mu    sync.Mutex
+	async map[string]error // how this run's async hooks ended, by hook
 }
 
 type benchConfig struct {
@@ -47,7 +51,12 @@ func newBench(c benchConfig) (*bench, error) {
 	if c.api != nil {
 		h.Runner = apiOverride{h.Runner, *c.api}
 	}
-	b.disp = events.NewDispatcher([]*events.Hook{h}, events.Options{Budget: c.budget, Logger: log.Named("events")})
+	b.disp = events.NewDispatcher([]*events.Hook{h}, events.Options{Budget: c.budget, Logger: log.Named("events"),
+		OnAsync: func(hook string, _ *events.Event, _ *sandbox.Result, err error) {
+			b.mu.Lock()
+			b.async[hook] = err
+			b.mu.Unlock()
+		}})
 	return b, nil
 }
 
@@ -58,11 +67,23 @@ func (b *bench) run(ctx context.Context, event map[string]any) (*events.Event, e
 	if err != nil {
 		return nil, events.Outcome{}, err
 	}
+	b.mu.Lock()
+	b.async = map[string]error{}
+	b.mu.Unlock()
 	out := b.disp.Dispatch(ctx, ev, b.checkFor(ev.Type))
 	// Async runs are told, not asked: wait for them so their console
 	// output and failures are in the report.
 	_ = b.disp.Close(ctx)
 	return ev, out, nil
+}
+
+// asyncResult is how the hook's async run of the last event ended: ran is
+// false when none ran.
+func (b *bench) asyncResult() (ran bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err, ran = b.async[b.hook.Name]
+	return ran, err
 }
 
 // checkFor is the check the server applies to each event's api calls.

@@ -210,3 +210,53 @@ func TestFixturesCoverTheCatalog(t *testing.T) {
 		}
 	}
 }
+
+// api.deny then a throw under on_error continue: the deny stands (found by
+// review; the throw used to undo it).
+func TestDenyThenThrowStillDenies(t *testing.T) {
+	dir := t.TempDir()
+	hook := write(t, dir, "guard.js", `exports.onBeforeToken = (event, api) => {
+  api.deny("blocked");
+  api.idToken.setClaim("tier", event.user.tier);
+};`)
+	out, err := run(t, hook, fixtureWith(t, dir, `"on_error": "continue"`))
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("err %v\n%s", err, out)
+	}
+	wantAll(t, out, "value is null or undefined", "the hook called api.deny before it failed, and that stands", `"error_description":"blocked"`)
+}
+
+// Handlers the runtime would call are the ones checked: a non-enumerable
+// or inherited one counts, a misspelled non-enumerable one is refused.
+func TestHiddenHandlersAreSeen(t *testing.T) {
+	dir := t.TempDir()
+	hook := write(t, dir, "hidden.js", `Object.defineProperty(exports, "onBeforeToken", { value: (e, api) => api.idToken.setClaim("tier", "gold") });`)
+	out, err := run(t, hook, "../examples/fixtures/before_token.json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	wantAll(t, out, `+ tier: "gold"`)
+	hook = write(t, dir, "class.js", `class H { onBeforeToken(e, api) { api.idToken.setClaim("tier", "silver") } }
+module.exports = new H();`)
+	out, err = run(t, hook, "../examples/fixtures/before_token.json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	wantAll(t, out, `+ tier: "silver"`)
+	hook = write(t, dir, "typo.js", `exports.onBeforeToken = () => {};
+Object.defineProperty(exports, "onBeforeUserInfo", { value: () => {} });`)
+	if _, err := run(t, hook, "../examples/fixtures/before_token.json"); err == nil || !strings.Contains(err.Error(), "did you mean onBeforeUserinfo?") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+// An async hook that throws fails the test run, with its message.
+func TestAsyncFailureIsReported(t *testing.T) {
+	dir := t.TempDir()
+	hook := write(t, dir, "a.js", `exports.onAfterLogin = async (event) => { throw new Error("crm down") };`)
+	out, err := run(t, hook, "../examples/fixtures/after_login.json")
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("err %v\n%s", err, out)
+	}
+	wantAll(t, out, "the async run failed (thrown)", "crm down", "a.js:1:")
+}

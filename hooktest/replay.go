@@ -12,6 +12,7 @@ import (
 
 	"github.com/idphooks/idphooks/events"
 	"github.com/idphooks/idphooks/recording"
+	"github.com/idphooks/idphooks/sandbox"
 )
 
 // ReplayOptions tune a replay.
@@ -169,6 +170,14 @@ func replayOne(ctx context.Context, b *bench, event map[string]any) (outcome, er
 	}
 	ht := out.Trace.Hooks[0]
 	h := recording.Hook{Status: ht.Status, Reason: ht.Reason}
+	if ht.Status == events.StatusStarted {
+		// The record knows only that the configured version was started
+		// (it is written before async runs end): a new version that
+		// fails where it was started is a difference.
+		if ran, err := b.asyncResult(); ran && err != nil {
+			h.Status, h.Reason = events.StatusFailed, sandbox.Kind(err)
+		}
+	}
 	for _, op := range ht.OpsOf() {
 		h.Ops = append(h.Ops, recording.OpOf(op))
 	}

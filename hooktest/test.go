@@ -94,8 +94,15 @@ func report(w io.Writer, b *bench, typ string, before map[string]any, out events
 			fmt.Fprintf(w, "outcome:  denied (%s, on_error %s)\n", out.Reason, onError(b.hook))
 		}
 		return false
-	case events.StatusFailed:
+	case events.StatusFailed, events.StatusDenied:
+		if ht.Error == "" {
+			break
+		}
 		fmt.Fprintf(w, "result:   failed (%s): %s\n", ht.Reason, ht.Error)
+		if ht.Status == events.StatusDenied {
+			fmt.Fprintf(w, "outcome:  denied: the hook called api.deny before it failed, and that stands; the client gets %s\n", deniedAnswer(typ, out.Reason))
+			return true
+		}
 		if out.Denied {
 			fmt.Fprintf(w, "outcome:  denied: on_error deny; the client gets %s\n", deniedAnswer(typ, out.Reason))
 		} else {
@@ -104,6 +111,13 @@ func report(w io.Writer, b *bench, typ string, before map[string]any, out events
 		return true
 	case events.StatusStarted:
 		fmt.Fprintf(w, "result:   ran async: told after the fact; the flow does not wait for it\n")
+		if ran, err := b.asyncResult(); ran && err != nil {
+			fmt.Fprintf(w, "result:   the async run failed (%s): %v\n", sandbox.Kind(err), err)
+			if st := sandbox.Stack(err); st != "" {
+				fmt.Fprintf(w, "stack:\n  %s\n", strings.ReplaceAll(st, "\n", "\n  "))
+			}
+			return true
+		}
 		return false
 	}
 	ops := ht.OpsOf()

@@ -34,6 +34,7 @@ type Hook struct {
 	Mode         string   `json:"mode,omitempty"`
 	OnError      string   `json:"on_error,omitempty"`
 	Applications []string `json:"applications,omitempty"`
+	AllowHosts   []string `json:"allow_hosts,omitempty"`
 	Timeout      string   `json:"timeout,omitempty"`
 	Status       string   `json:"status"`
 	Reason       string   `json:"reason,omitempty"`
@@ -103,7 +104,8 @@ func Read(r io.Reader, fn func(line int, rec *Record) error) error {
 }
 
 // fromTrace builds the record of one dispatch.
-func fromTrace(event map[string]any, t *events.Trace, unlock []string, settings map[string]Hook) (*Record, error) {
+func fromTrace(event map[string]any, t *events.Trace, s *settings) (*Record, error) {
+	unlock := s.unlock
 	// The event is copied through JSON now, while the caller still owns it.
 	b, err := json.Marshal(event)
 	if err != nil {
@@ -117,15 +119,45 @@ func fromTrace(event map[string]any, t *events.Trace, unlock []string, settings 
 		Outcome: t.Outcome, Reason: t.Reason}
 	for i := range t.Hooks {
 		ht := &t.Hooks[i]
-		h := settings[ht.Hook]
+		h := s.hooks[ht.Hook]
 		h.Hook, h.Status, h.Reason, h.Error = ht.Hook, ht.Status, ht.Reason, ht.Error
 		if h.Mode == "" {
 			h.Mode = string(ht.Mode)
 		}
 		for _, op := range ht.OpsOf() {
-			h.Ops = append(h.Ops, OpOf(op))
+			o := OpOf(op)
+			// The hook's secrets, where a call's value holds one as
+			// written, stay out of the file as they stay out of logs.
+			o.Args = redactArgs(o.Args, ht.Redact)
+			h.Ops = append(h.Ops, o)
 		}
 		rec.Hooks = append(rec.Hooks, h)
 	}
 	return rec, nil
+}
+
+// redactArgs returns args with redact applied to every string in them,
+// copied where anything changed.
+func redactArgs(args []any, redact func(string) string) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		out[i] = redactValue(a, redact)
+	}
+	return out
+}
+
+func redactValue(v any, redact func(string) string) any {
+	switch t := v.(type) {
+	case string:
+		return redact(t)
+	case []any:
+		return redactArgs(t, redact)
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			m[redact(k)] = redactValue(e, redact)
+		}
+		return m
+	}
+	return v
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/DeRuina/timberjack"
@@ -29,9 +30,24 @@ type Config struct {
 	Keep int
 	// Events limits recording to these event ids; empty: all.
 	Events []string
-	// UnlockClaims and Hooks are the settings recorded with each event.
+	// UnlockClaims and Hooks are the settings recorded with each event;
+	// SetSettings replaces them (a config reload shares the recorder).
 	UnlockClaims []string
 	Hooks        []Hook
+}
+
+// settings are what is recorded beside each event.
+type settings struct {
+	unlock []string
+	hooks  map[string]Hook
+}
+
+func newSettings(unlock []string, hooks []Hook) *settings {
+	s := &settings{unlock: unlock, hooks: make(map[string]Hook, len(hooks))}
+	for _, h := range hooks {
+		s.hooks[h.Hook] = h
+	}
+	return s
 }
 
 // Recorder writes records off the request path: Record renders the event
@@ -41,7 +57,7 @@ type Config struct {
 type Recorder struct {
 	cfg      Config
 	events   map[string]bool
-	settings map[string]Hook
+	settings atomic.Pointer[settings]
 	lines    chan []byte
 	w        io.WriteCloser
 	log      *zap.Logger
@@ -91,9 +107,8 @@ func Open(cfg Config, log *zap.Logger) (*Recorder, error) {
 		log = zap.NewNop()
 	}
 	r := &Recorder{
-		cfg:      cfg,
-		settings: make(map[string]Hook, len(cfg.Hooks)),
-		lines:    make(chan []byte, queueLen),
+		cfg:   cfg,
+		lines: make(chan []byte, queueLen),
 		w: &timberjack.Logger{Filename: cfg.Path, MaxSize: cfg.MaxSizeMB, MaxBackups: cfg.Keep,
 			FileMode: 0o600},
 		log:  log,
@@ -105,11 +120,15 @@ func Open(cfg Config, log *zap.Logger) (*Recorder, error) {
 			r.events[id] = true
 		}
 	}
-	for _, h := range cfg.Hooks {
-		r.settings[h.Hook] = h
-	}
+	r.SetSettings(cfg.UnlockClaims, cfg.Hooks)
 	go r.write()
 	return r, nil
+}
+
+// SetSettings replaces the settings recorded beside each event: the
+// config that now runs the hooks.
+func (r *Recorder) SetSettings(unlock []string, hooks []Hook) {
+	r.settings.Store(newSettings(unlock, hooks))
 }
 
 // Sample implements events.Recorder.
@@ -122,7 +141,7 @@ func (r *Recorder) Sample(event string) bool {
 
 // Record implements events.Recorder.
 func (r *Recorder) Record(event map[string]any, t *events.Trace) {
-	rec, err := fromTrace(event, t, r.cfg.UnlockClaims, r.settings)
+	rec, err := fromTrace(event, t, r.settings.Load())
 	if err != nil {
 		r.log.Warn("event not recorded", zap.String("event_id", t.EventID), zap.Error(err))
 		return

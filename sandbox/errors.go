@@ -43,6 +43,13 @@ type Error struct {
 	// report. Bounded like Detail. See also the Stack function.
 	Stack string
 
+	// Recorded are the api calls the run made before it failed. They are
+	// never applied; a caller may still honour one whose intent must not
+	// be lost with the run (a deny made before a later line threw). Empty
+	// for a run abandoned at its deadline: its calls cannot be read
+	// safely while it may still be running.
+	Recorded []Op
+
 	overMemory bool // stopped by the memory guard
 }
 

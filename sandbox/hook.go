@@ -43,6 +43,12 @@ type HookOptions struct {
 	// refused by default, e.g. "10.1.0.0/16" for an internal CRM.
 	AllowedCIDRs []string
 
+	// Handlers are the handler names a caller may run (the event
+	// catalog's). They are looked up on the exports as a run looks up its
+	// handler, so one defined as non-enumerable or inherited is reported
+	// by Exported and Exports too.
+	Handlers []string
+
 	// Logger receives the hook's console output. The sandbox adds the
 	// hook, event and request_id fields to every line itself, so a Logger
 	// that carries a hook field already, or is named after the hook,
@@ -190,8 +196,27 @@ func (c *call) exported() (names []Export, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range exports.Keys() {
+	seen := make(map[string]bool)
+	// Own properties, enumerable or not: a misspelled handler defined
+	// with Object.defineProperty is still the author's mistake to show.
+	for _, k := range exports.GetOwnPropertyNames() {
 		_, fn := goja.AssertFunction(exports.Get(k))
+		names = append(names, Export{Name: k, Function: fn})
+		seen[k] = true
+	}
+	// A run finds its handler with Get, which also sees non-enumerable
+	// properties and inherited methods (a class instance as exports):
+	// the handler names the caller may ask for are looked up the same
+	// way, so what Exports reports is what Run would call.
+	for _, k := range c.hook.opts.Handlers {
+		if seen[k] {
+			continue
+		}
+		v := exports.Get(k)
+		if v == nil || goja.IsUndefined(v) {
+			continue
+		}
+		_, fn := goja.AssertFunction(v)
 		names = append(names, Export{Name: k, Function: fn})
 	}
 	return names, nil
@@ -281,6 +306,10 @@ func (h *Hook) run(ctx context.Context, inv Invocation) (ops []Op, err error) {
 		h.putRuntime(rt)
 	}
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && len(c.ops) > 0 {
+			e.Recorded = c.ops
+		}
 		return nil, err
 	}
 	return c.ops, nil

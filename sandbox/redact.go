@@ -62,6 +62,12 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// Redact replaces the hook's secret values in s, in the forms the hook's
+// own errors and log lines are redacted in. Callers use it on what the
+// hook handed back (a deny reason, a claim name) before showing or
+// keeping it.
+func (h *Hook) Redact(s string) string { return h.redact(s) }
+
 func (h *Hook) redact(s string) string {
 	if h.redactor == nil {
 		return s
