@@ -58,6 +58,11 @@ type Config struct {
 	// keep separate sets in one storage. Default "idphooks/keys".
 	StorageKey string
 
+	// Certificates makes every key of the set carry a self-signed X.509
+	// certificate (stored as the JWK's x5c member), as SAML metadata and
+	// signatures publish keys. Keys stored without one get one.
+	Certificates bool
+
 	// Now is the clock; tests inject one. Default time.Now.
 	Now func() time.Time
 }

@@ -2,6 +2,7 @@ package keys
 
 import (
 	"crypto"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -28,6 +29,9 @@ type privateKey struct {
 	alg    string
 	signer crypto.Signer
 	timing timing
+	// cert is the key's self-signed certificate, kept as the JWK's x5c
+	// member, when the set keeps certificates (SAML).
+	cert *x509.Certificate
 }
 
 // newPrivateKey generates a key for alg whose kid is its RFC 7638 thumbprint,
@@ -67,7 +71,11 @@ func encodeSet(keys []privateKey) ([]byte, error) {
 	}
 	set.Keys = make([]map[string]json.RawMessage, 0, len(keys))
 	for _, k := range keys {
-		raw, err := jose.JSONWebKey{Key: k.signer, KeyID: k.kid, Algorithm: k.alg, Use: "sig"}.MarshalJSON()
+		jwk := jose.JSONWebKey{Key: k.signer, KeyID: k.kid, Algorithm: k.alg, Use: "sig"}
+		if k.cert != nil {
+			jwk.Certificates = []*x509.Certificate{k.cert}
+		}
+		raw, err := jwk.MarshalJSON()
 		if err != nil {
 			return nil, fmt.Errorf("keys: encode %s: %w", k.kid, err)
 		}
@@ -118,7 +126,12 @@ func decodeSet(data []byte) ([]privateKey, error) {
 		case extra.Timing == nil:
 			return nil, fmt.Errorf("keys: stored key %s has no %s member", jwk.KeyID, timingMember)
 		}
-		keys = append(keys, privateKey{kid: jwk.KeyID, alg: jwk.Algorithm, signer: signer, timing: *extra.Timing})
+		k := privateKey{kid: jwk.KeyID, alg: jwk.Algorithm, signer: signer, timing: *extra.Timing}
+		if len(jwk.Certificates) > 0 {
+			// go-jose has checked that the certificate holds this key.
+			k.cert = jwk.Certificates[0]
+		}
+		keys = append(keys, k)
 	}
 	return keys, nil
 }

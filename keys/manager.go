@@ -147,7 +147,7 @@ func (m *Manager) update(ctx context.Context) (keys []privateKey, err error) {
 // changeDue reports whether the stored set needs writing: empty, holding an
 // expired key, or needing a successor. It is cheap; plan does the work.
 func (c Config) changeDue(keys []privateKey, now time.Time) bool {
-	if len(keys) == 0 {
+	if len(keys) == 0 || (c.Certificates && missingCertificate(keys)) {
 		return true
 	}
 	for _, k := range keys {
@@ -162,7 +162,7 @@ func newSnapshot(keys []privateKey, now time.Time) (*snapshot, error) {
 	s := &snapshot{byKid: make(map[string]PublicKey, len(keys))}
 	set := jose.JSONWebKeySet{}
 	for _, k := range keys {
-		pub := PublicKey{KeyID: k.kid, Algorithm: k.alg, Key: k.signer.Public()}
+		pub := PublicKey{KeyID: k.kid, Algorithm: k.alg, Key: k.signer.Public(), Certificate: k.cert}
 		s.public = append(s.public, pub)
 		s.byKid[k.kid] = pub
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: pub.Key, KeyID: k.kid, Algorithm: k.alg, Use: "sig"})
@@ -170,7 +170,7 @@ func newSnapshot(keys []privateKey, now time.Time) (*snapshot, error) {
 		// started one (its successor would then be missing, not late).
 		if k.timing.SignUntil.IsZero() || now.Before(k.timing.SignUntil) {
 			s.signers = append(s.signers, signerAt{from: k.timing.SignFrom, Signer: Signer{
-				KeyID: k.kid, Algorithm: k.alg, Method: algorithms[k.alg].method, Key: k.signer,
+				KeyID: k.kid, Algorithm: k.alg, Method: algorithms[k.alg].method, Key: k.signer, Certificate: k.cert,
 			}})
 		}
 	}

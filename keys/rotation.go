@@ -9,6 +9,18 @@ import (
 // first key when there is none, and a successor when the newest key is due
 // to be replaced. changed reports whether the result must be stored.
 func (c Config) plan(current []privateKey, now time.Time) (next []privateKey, changed bool, err error) {
+	next, changed, err = c.planKeys(current, now)
+	if err != nil || !c.Certificates {
+		return next, changed, err
+	}
+	added, err := withCertificates(next)
+	if err != nil {
+		return nil, false, err
+	}
+	return next, changed || added, nil
+}
+
+func (c Config) planKeys(current []privateKey, now time.Time) (next []privateKey, changed bool, err error) {
 	for _, k := range current {
 		if !k.timing.PublishUntil.IsZero() && !now.Before(k.timing.PublishUntil) {
 			changed = true

@@ -2,6 +2,7 @@ package keys
 
 import (
 	"crypto"
+	"crypto/x509"
 	"fmt"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -15,6 +16,8 @@ type Signer struct {
 	// Key is the private key: *rsa.PrivateKey, *ecdsa.PrivateKey or
 	// ed25519.PrivateKey.
 	Key crypto.Signer
+	// Certificate is the key's certificate, when the set keeps them.
+	Certificate *x509.Certificate
 }
 
 // Sign returns the compact JWS of claims with this key. header adds header
@@ -41,4 +44,6 @@ type PublicKey struct {
 	Algorithm string
 	// Key is *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey.
 	Key crypto.PublicKey
+	// Certificate is the key's certificate, when the set keeps them.
+	Certificate *x509.Certificate
 }
