@@ -70,6 +70,13 @@ func (ks *KeySet) Lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, er
 	return nil, errUnknownKey
 }
 
+// refetch fetches the key set again unless it was fetched within
+// MinRefresh, and reports whether a new set is in hand.
+func (ks *KeySet) refetch(ctx context.Context) bool {
+	_, fetched, err := ks.doc.Refresh(ctx, ks.MinRefresh)
+	return err == nil && fetched
+}
+
 // Raw returns the upstream's public keys as published, for merging into
 // the JWKS idphooks serves. It fetches them on first use.
 func (ks *KeySet) Raw(ctx context.Context) ([]json.RawMessage, error) {

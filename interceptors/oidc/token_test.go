@@ -3,6 +3,8 @@ package oidc
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -507,5 +509,50 @@ func TestSwapEntryJSON(t *testing.T) {
 		if err != nil || json.Unmarshal(b, &std) != nil || !reflect.DeepEqual(*read, std) {
 			t.Fatalf("%s: read %+v (%v), json.Unmarshal reads %+v", b, read, err, std)
 		}
+	}
+}
+
+// The IdP replaces its key under the same kid: the first token signed by
+// the new key refetches the keys (as a relying party would) instead of
+// failing until the cached set expires; a forged signature refetches at
+// most every MinRefresh and stays a 502.
+func TestSameKidNewKeyRefetches(t *testing.T) {
+	idp := newTestIdP(t)
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+	if w := h.do(tokenRequest(codeForm())); w.Code != 200 {
+		t.Fatalf("warm-up: %d %s", w.Code, w.Body)
+	}
+	fresh, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp.mu.Lock()
+	old := idp.key
+	idp.key = fresh
+	idp.mu.Unlock()
+	h.ic.up.Keys.MinRefresh = 0
+	before := idp.jwksHits.Load()
+	if w := h.do(tokenRequest(codeForm())); w.Code != 200 {
+		t.Fatalf("status %d after the IdP replaced its key under the same kid: %s", w.Code, w.Body)
+	}
+	if hits := idp.jwksHits.Load() - before; hits != 1 {
+		t.Fatalf("JWKS fetched %d times", hits)
+	}
+
+	// Tokens signed by a key the IdP does not publish (the old one, as a
+	// forger holding it would): 502, and with the default MinRefresh no
+	// more than one refetch for many of them.
+	idp.mu.Lock()
+	idp.forge = old
+	idp.mu.Unlock()
+	h.ic.up.Keys.MinRefresh = time.Hour
+	before = idp.jwksHits.Load()
+	for range 5 {
+		if w := h.do(tokenRequest(codeForm())); w.Code != http.StatusBadGateway {
+			t.Fatalf("forged signature: status %d", w.Code)
+		}
+	}
+	if hits := idp.jwksHits.Load() - before; hits > 1 {
+		t.Fatalf("forged signatures made %d JWKS fetches", hits)
 	}
 }

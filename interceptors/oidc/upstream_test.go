@@ -31,10 +31,13 @@ import (
 // to produce: malformed, compressed, oversized or wrongly signed answers.
 // The happy paths are tested against real providers in e2e/.
 type testIdP struct {
-	srv      *httptest.Server
-	mu       sync.Mutex
-	key      *rsa.PrivateKey
-	kid      string
+	srv *httptest.Server
+	mu  sync.Mutex
+	key *rsa.PrivateKey
+	kid string
+	// forge, if set, signs tokens in place of key (which the JWKS still
+	// publishes): a forger's signature under a known kid.
+	forge    *rsa.PrivateKey
 	jwksHits atomic.Int32
 	// token answers the token endpoint; nil means a valid response.
 	token func(w http.ResponseWriter, r *http.Request)
@@ -116,12 +119,22 @@ func (idp *testIdP) sign(claims jwt.MapClaims, method jwt.SigningMethod, key cry
 	return s
 }
 
+// signingKey is what tokens are signed with now.
+func (idp *testIdP) signingKey() *rsa.PrivateKey {
+	idp.mu.Lock()
+	defer idp.mu.Unlock()
+	if idp.forge != nil {
+		return idp.forge
+	}
+	return idp.key
+}
+
 func (idp *testIdP) idToken() string {
 	now := time.Now()
 	return idp.sign(jwt.MapClaims{
 		"iss": idp.srv.URL, "sub": "alice", "aud": "web", "exp": now.Add(time.Hour).Unix(),
 		"iat": now.Unix(), "nonce": "n1", "email": "alice@example.com",
-	}, jwt.SigningMethodRS256, idp.key, "JWT")
+	}, jwt.SigningMethodRS256, idp.signingKey(), "JWT")
 }
 
 func (idp *testIdP) jwtAccessToken() string {
@@ -129,7 +142,7 @@ func (idp *testIdP) jwtAccessToken() string {
 	return idp.sign(jwt.MapClaims{
 		"iss": idp.srv.URL, "sub": "alice", "aud": "api", "client_id": "web",
 		"exp": now.Add(time.Hour).Unix(), "iat": now.Unix(), "jti": "j1", "scope": "openid",
-	}, jwt.SigningMethodRS256, idp.key, "at+jwt")
+	}, jwt.SigningMethodRS256, idp.signingKey(), "at+jwt")
 }
 
 func (idp *testIdP) tokenResponse(at string) []byte {

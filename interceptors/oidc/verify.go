@@ -61,8 +61,28 @@ func (v *Verifier) Verify(ctx context.Context, raw string, requireExp bool, publ
 	if requireExp {
 		opts = append(opts, jwt.WithExpirationRequired())
 	}
+	parser := jwt.NewParser(opts...)
+	claims, tok, err := v.parse(ctx, parser, raw)
+	if errors.Is(err, jwt.ErrTokenSignatureInvalid) && v.Keys.refetch(ctx) {
+		// The IdP may have replaced a key under the same kid (or tokens
+		// carry none): a relying party would refetch its keys, and so
+		// does idphooks, at most every MinRefresh, then tries once more.
+		claims, tok, err = v.parse(ctx, parser, raw)
+	}
+	if err != nil {
+		return nil, err
+	}
+	iss, _ := claims["iss"].(string)
+	if !slices.Contains(issuers, iss) {
+		return nil, fmt.Errorf("token issuer %q is not the upstream's (%s)", iss, strings.Join(issuers, " or "))
+	}
+	return &verified{Raw: raw, Header: tok.Header, Claims: claims}, nil
+}
+
+// parse checks raw's signature and time claims with the keys in hand.
+func (v *Verifier) parse(ctx context.Context, parser *jwt.Parser, raw string) (jwt.MapClaims, *jwt.Token, error) {
 	claims := jwt.MapClaims{}
-	tok, err := jwt.NewParser(opts...).ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+	tok, err := parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		keys, err := v.Keys.Lookup(ctx, kid)
 		if err != nil {
@@ -81,14 +101,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string, requireExp bool, publ
 		}
 		return set, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	iss, _ := claims["iss"].(string)
-	if !slices.Contains(issuers, iss) {
-		return nil, fmt.Errorf("token issuer %q is not the upstream's (%s)", iss, strings.Join(issuers, " or "))
-	}
-	return &verified{Raw: raw, Header: tok.Header, Claims: claims}, nil
+	return claims, tok, err
 }
 
 // looksLikeJWS tells a compact JWS from an opaque token without trusting it.
