@@ -481,3 +481,35 @@ func TestConflictingClientIdentities(t *testing.T) {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 }
+
+// Userinfo that reads as JSON (or a JWS) under another content type is
+// treated as what it is: a deny hook is not skipped by a text/plain
+// label; a page that is neither passes unchanged.
+func TestUserinfoUnderAnotherContentType(t *testing.T) {
+	for _, tc := range []struct {
+		ctype, body string
+		want        int
+	}{
+		{"text/plain", `{"sub": "alice"}`, http.StatusForbidden},
+		{"application/octet-stream", "\n {\"sub\": \"alice\"}\n", http.StatusForbidden},
+		{"text/html; charset=utf-8", `{"sub": "alice"`, http.StatusBadGateway},
+		{"text/html", "<html>maintenance</html>", http.StatusOK},
+	} {
+		idp := newTestIdP(t)
+		h := newHarness(t, idp, []hookSpec{{src: `exports.onBeforeUserinfo = async (e, api) => api.deny("no")`}}, nil)
+		orig := idp.srv.Config.Handler
+		idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/userinfo" {
+				w.Header().Set("Content-Type", tc.ctype)
+				w.Write([]byte(tc.body))
+				return
+			}
+			orig.ServeHTTP(w, r)
+		})
+		r := httptest.NewRequest(http.MethodGet, "http://idp.test/userinfo", nil)
+		r.Header.Set("Authorization", "Bearer opaque")
+		if w := h.do(r); w.Code != tc.want {
+			t.Errorf("%s %q: status %d, want %d (%s)", tc.ctype, tc.body, w.Code, tc.want, w.Body)
+		}
+	}
+}

@@ -153,6 +153,18 @@ func (i *Interceptor) readUserinfo(w http.ResponseWriter, r *http.Request, c *in
 		// An encrypted (JWE) userinfo answer: idphooks cannot read it.
 		return nil, nil, nil
 	}
+	if mt != "application/jwt" && mt != "application/json" && mt != "" {
+		// A client may read claims whatever the type says (many parse
+		// the body as JSON, some take a bare JWS): an answer that reads
+		// as one is treated as one, so a hook cannot be skipped by the
+		// IdP (or a mapper, or a proxy) labelling it text/plain.
+		switch trimmed := bytes.TrimSpace(body); {
+		case len(trimmed) > 0 && trimmed[0] == '{':
+			mt = "application/json"
+		case looksLikeJWS(string(trimmed)):
+			mt = "application/jwt"
+		}
+	}
 	switch mt {
 	case "application/jwt":
 		signed, err := i.verify.Verify(r.Context(), string(bytes.TrimSpace(body)), false, interception.PublicOrigin(r))
