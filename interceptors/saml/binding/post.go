@@ -1,0 +1,439 @@
+package binding
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"html"
+	"io"
+	"strings"
+
+	xhtml "golang.org/x/net/html"
+)
+
+// DefaultMaxPage is the page size ParsePost refuses above when given no cap.
+// Keycloak's themed page is about 16 kB with a signed response in it.
+const DefaultMaxPage = 1 << 20
+
+// Field is one form field of a POST binding page.
+type Field struct {
+	Name string
+	// Value is what the browser posts: entities decoded, as x/net/html
+	// reads the attribute.
+	Value string
+	// Start and End delimit the value's bytes in the page, still escaped
+	// and without their quotes. They are equal for an empty value, for a
+	// bare attribute (just past its name) and for a missing one (just past
+	// the tag name, where Splice adds it).
+	Start, End int
+	shape      valueShape
+}
+
+type valueShape uint8
+
+const (
+	quoted   valueShape = iota // value="…" or value='…'
+	unquoted                   // value=…
+	bare                       // value, without '='
+	missing                    // no value attribute
+)
+
+// PostForm is the form of an HTTP-POST binding page that carries the SAML
+// message, with the positions of what a caller may change.
+type PostForm struct {
+	// Action is the form's action, nil when it has none (the browser then
+	// posts to the page's own URL). It is not resolved against the page's
+	// URL nor a <base>.
+	Action *Field
+	// Method is the form's method in lower case, "" when absent (a GET).
+	Method string
+	// Start and End delimit the <form> start tag.
+	Start, End int
+	// Message is the SAMLResponse or SAMLRequest field.
+	Message Field
+	// RelayState is nil when the form posts none.
+	RelayState *Field
+}
+
+// ParsePost finds, in an HTTP-POST binding page, the one form that posts a
+// SAMLResponse or SAMLRequest. It reads the page as x/net/html's tokenizer
+// does (tags and attribute names in any case, any quoting, entities) and
+// gives fields to forms as browsers do: between <form> and </form>, a
+// nested <form> ignored, or through a form="id" attribute.
+//
+// A page over max bytes (DefaultMaxPage when max <= 0) is ErrTooLarge; one
+// with no such form ErrNoMessage. What browsers, SPs and idphooks could
+// read differently is ErrAmbiguous: more than one message field anywhere
+// (SAMLResponse twice, in two forms, beside a SAMLRequest, or outside any
+// form beside one inside), more than one RelayState in the form, a
+// repeated attribute on a field or on the form, a field named in another
+// letter case (ASP.NET reads form names without regard to case), a field
+// inside <noscript> or <template>, a disabled field, one that is not a
+// text or hidden input.
+func ParsePost(page []byte, max int) (*PostForm, error) {
+	if max <= 0 {
+		max = DefaultMaxPage
+	}
+	if len(page) > max {
+		return nil, fmt.Errorf("%w: page of %d bytes, the cap is %d", ErrTooLarge, len(page), max)
+	}
+	p := postParser{page: page, z: xhtml.NewTokenizer(bytes.NewReader(page))}
+	if err := p.scan(); err != nil {
+		return nil, err
+	}
+	return p.result()
+}
+
+// Decode returns the SAML message: the field's base64, line breaks and
+// other white space ignored, decoded.
+func (f *PostForm) Decode() ([]byte, error) {
+	s := strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '\t', '\n', '\r', '\f':
+			return -1
+		}
+		return r
+	}, f.Message.Value)
+	if s == "" {
+		return nil, fmt.Errorf("%w: %s is empty", ErrMalformed, f.Message.Name)
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s is not base64: %v", ErrMalformed, f.Message.Name, err)
+	}
+	return b, nil
+}
+
+// SetMessage returns page, the page f was parsed from, with the message
+// replaced by message in one-line base64. No other byte changes.
+func (f *PostForm) SetMessage(page, message []byte) []byte {
+	return Splice(page, f.Message, base64.StdEncoding.EncodeToString(message))
+}
+
+// Splice returns page, the page f was parsed from, with f's value replaced
+// by value, HTML-escaped; every other byte stays. An unquoted value comes
+// back quoted, a bare or missing one is given its '=' or attribute.
+func Splice(page []byte, f Field, value string) []byte {
+	esc := html.EscapeString(value)
+	var pre, post string
+	switch f.shape {
+	case unquoted:
+		pre, post = `"`, `"`
+	case bare:
+		pre, post = `="`, `"`
+	case missing:
+		pre, post = ` value="`, `"`
+	}
+	out := make([]byte, 0, len(page)-(f.End-f.Start)+len(pre)+len(esc)+len(post))
+	out = append(out, page[:f.Start]...)
+	out = append(out, pre...)
+	out = append(out, esc...)
+	out = append(out, post...)
+	return append(out, page[f.End:]...)
+}
+
+// The names of the fields the binding posts.
+const (
+	nameResponse = "SAMLResponse"
+	nameRequest  = "SAMLRequest"
+	nameRelay    = "RelayState"
+)
+
+type form struct {
+	start, end int
+	id         string
+	action     *Field
+	method     string
+	flaw       string // why the form tag itself is ambiguous
+}
+
+type input struct {
+	field    Field
+	owner    *form
+	formID   string // the form="id" attribute
+	byID     bool
+	inNoForm bool
+}
+
+type attr struct {
+	key, val string
+	at       int // index in postParser.raw
+}
+
+type postParser struct {
+	page     []byte
+	z        *xhtml.Tokenizer
+	raw      []rawAttr
+	attrs    []attr
+	forms    []*form
+	open     *form
+	inputs   []*input
+	noscript int
+	template int
+}
+
+func (p *postParser) scan() error {
+	off := 0
+	for {
+		tt := p.z.Next()
+		start := off
+		off += len(p.z.Raw())
+		switch tt {
+		case xhtml.ErrorToken:
+			if err := p.z.Err(); err != io.EOF {
+				return fmt.Errorf("%w: reading the page: %v", ErrMalformed, err)
+			}
+			return nil
+		case xhtml.StartTagToken, xhtml.SelfClosingTagToken:
+			name, hasAttr := p.z.TagName()
+			switch string(name) {
+			case "form":
+				p.formTag(start, off, hasAttr)
+			case "input":
+				if err := p.inputTag(start, off, hasAttr); err != nil {
+					return err
+				}
+			case "button", "textarea", "select":
+				if err := p.otherControl(string(name), start, off, hasAttr); err != nil {
+					return err
+				}
+			case "noscript":
+				// With scripting off, browsers read its content as markup
+				// (and submit the fields in it): read it so too.
+				p.noscript++
+				p.z.NextIsNotRawText()
+			case "template":
+				p.template++
+			}
+		case xhtml.EndTagToken:
+			name, _ := p.z.TagName()
+			switch string(name) {
+			case "form":
+				if p.template == 0 {
+					p.open = nil
+				}
+			case "noscript":
+				p.noscript = max(0, p.noscript-1)
+			case "template":
+				p.template = max(0, p.template-1)
+			}
+		}
+	}
+}
+
+// readAttrs reads the current tag's attributes: the tokenizer's values and
+// this package's spans, which must agree. It reports the first repeated
+// attribute, and ok false when the two readings differ.
+func (p *postParser) readAttrs(raw []byte, hasAttr bool) (nameEnd int, repeated string, ok bool) {
+	p.attrs = p.attrs[:0]
+	for more := hasAttr; more; {
+		var k, v []byte
+		k, v, more = p.z.TagAttr()
+		p.attrs = append(p.attrs, attr{key: string(k), val: string(v)})
+	}
+	nameEnd, p.raw = scanTag(raw, p.raw[:0])
+	j := 0
+	for i, a := range p.raw {
+		first := true
+		for _, b := range p.raw[:i] {
+			if b.key == a.key {
+				first = false
+				if repeated == "" {
+					repeated = a.key
+				}
+				break
+			}
+		}
+		if first {
+			if j >= len(p.attrs) || p.attrs[j].key != a.key {
+				return nameEnd, repeated, false
+			}
+			p.attrs[j].at = i
+			j++
+		}
+	}
+	return nameEnd, repeated, j == len(p.attrs)
+}
+
+func (p *postParser) get(key string) (attr, bool) {
+	for _, a := range p.attrs {
+		if a.key == key {
+			return a, true
+		}
+	}
+	return attr{}, false
+}
+
+// samlName tells a name that an SP could read as one of the binding's
+// fields, and whether it is spelled exactly so.
+func samlName(name string) (canonical string, exact bool) {
+	for _, n := range [...]string{nameResponse, nameRequest, nameRelay} {
+		if strings.EqualFold(name, n) {
+			return n, name == n
+		}
+	}
+	return "", false
+}
+
+// namesSAML reports whether any occurrence of a name attribute in the
+// current tag, the repeated ones included, names a binding field.
+func (p *postParser) namesSAML(start int) bool {
+	for _, a := range p.raw {
+		if a.key == "name" {
+			if n, _ := samlName(html.UnescapeString(string(p.page[start+a.start : start+a.end]))); n != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (p *postParser) formTag(start, end int, hasAttr bool) {
+	if p.template > 0 || p.open != nil {
+		return // browsers create no form here
+	}
+	f := &form{start: start, end: end}
+	_, repeated, ok := p.readAttrs(p.page[start:end], hasAttr)
+	switch {
+	case !ok:
+		f.flaw = "its <form> tag reads differently to this package and to the tokenizer"
+	case repeated != "":
+		f.flaw = "its <form> tag has the attribute " + repeated + " twice"
+	}
+	if a, ok := p.get("action"); ok {
+		f.action = p.field("action", a, start)
+	}
+	if a, ok := p.get("method"); ok {
+		f.method = strings.ToLower(a.val)
+	}
+	if a, ok := p.get("id"); ok {
+		f.id = a.val
+	}
+	p.forms = append(p.forms, f)
+	p.open = f
+}
+
+// field builds the Field of attribute a of the tag at start.
+func (p *postParser) field(name string, a attr, start int) *Field {
+	f := &Field{Name: name, Value: a.val}
+	r := p.raw[a.at]
+	f.Start, f.End = start+r.start, start+r.end
+	switch {
+	case !r.hasEq:
+		f.shape = bare
+	case r.quote == 0:
+		f.shape = unquoted
+	}
+	return f
+}
+
+func (p *postParser) inputTag(start, end int, hasAttr bool) error {
+	raw := p.page[start:end]
+	nameEnd, repeated, ok := p.readAttrs(raw, hasAttr)
+	a, named := p.get("name")
+	canonical, exact := samlName(a.val)
+	if !ok || repeated != "" {
+		if canonical != "" || p.namesSAML(start) {
+			if !ok {
+				return fmt.Errorf("%w: an <input> naming a SAML field at byte %d reads differently to the tokenizer", ErrAmbiguous, start)
+			}
+			return fmt.Errorf("%w: an <input> naming a SAML field at byte %d has the attribute %s twice", ErrAmbiguous, start, repeated)
+		}
+		return nil
+	}
+	if !named || canonical == "" {
+		return nil
+	}
+	if !exact {
+		return fmt.Errorf("%w: an <input> at byte %d is named %q: an SP reading names without regard to case takes it for %s", ErrAmbiguous, start, a.val, canonical)
+	}
+	if p.noscript > 0 {
+		return fmt.Errorf("%w: %s at byte %d is inside <noscript>: posted only when scripts are off", ErrAmbiguous, canonical, start)
+	}
+	if p.template > 0 {
+		return fmt.Errorf("%w: %s at byte %d is inside <template>", ErrAmbiguous, canonical, start)
+	}
+	if t, ok := p.get("type"); ok {
+		if lt := strings.ToLower(strings.TrimSpace(t.val)); lt != "hidden" && lt != "text" && lt != "" {
+			return fmt.Errorf("%w: %s at byte %d is an <input type=%q>", ErrAmbiguous, canonical, start, t.val)
+		}
+	}
+	if _, ok := p.get("disabled"); ok {
+		return fmt.Errorf("%w: %s at byte %d is disabled: a browser does not post it", ErrAmbiguous, canonical, start)
+	}
+	in := &input{owner: p.open}
+	if v, ok := p.get("value"); ok {
+		in.field = *p.field(canonical, v, start)
+	} else {
+		in.field = Field{Name: canonical, Start: start + nameEnd, End: start + nameEnd, shape: missing}
+	}
+	if id, ok := p.get("form"); ok {
+		in.owner, in.formID, in.byID = nil, id.val, true
+	}
+	p.inputs = append(p.inputs, in)
+	return nil
+}
+
+// otherControl refuses a button, textarea or select named as a binding
+// field: IdPs post hidden inputs, and these post differently.
+func (p *postParser) otherControl(tag string, start, end int, hasAttr bool) error {
+	p.readAttrs(p.page[start:end], hasAttr)
+	a, _ := p.get("name")
+	if n, _ := samlName(a.val); n != "" || p.namesSAML(start) {
+		return fmt.Errorf("%w: a <%s> at byte %d is named as a SAML field", ErrAmbiguous, tag, start)
+	}
+	return nil
+}
+
+func (p *postParser) result() (*PostForm, error) {
+	var messages []*input
+	for _, in := range p.inputs {
+		if in.byID {
+			for _, f := range p.forms {
+				if f.id == in.formID {
+					if in.owner != nil {
+						return nil, fmt.Errorf("%w: two forms have the id %q that %s names", ErrAmbiguous, in.formID, in.field.Name)
+					}
+					in.owner = f
+				}
+			}
+		}
+		if in.field.Name != nameRelay {
+			messages = append(messages, in)
+		}
+	}
+	switch len(messages) {
+	case 0:
+		return nil, fmt.Errorf("%w: no %s or %s field", ErrNoMessage, nameResponse, nameRequest)
+	case 1:
+	default:
+		var where []string
+		for _, m := range messages {
+			w := "outside any form"
+			if m.owner != nil {
+				w = fmt.Sprintf("in the form at byte %d", m.owner.start)
+			}
+			where = append(where, fmt.Sprintf("%s at byte %d %s", m.field.Name, m.field.Start, w))
+		}
+		return nil, fmt.Errorf("%w: %d SAML messages: %s", ErrAmbiguous, len(messages), strings.Join(where, "; "))
+	}
+	m := messages[0]
+	if m.owner == nil {
+		return nil, fmt.Errorf("%w: %s at byte %d is in no form: a browser does not post it", ErrNoMessage, m.field.Name, m.field.Start)
+	}
+	f := m.owner
+	if f.flaw != "" {
+		return nil, fmt.Errorf("%w: the form posting %s: %s", ErrAmbiguous, m.field.Name, f.flaw)
+	}
+	out := &PostForm{Action: f.action, Method: f.method, Start: f.start, End: f.end, Message: m.field}
+	for _, in := range p.inputs {
+		if in.field.Name == nameRelay && in.owner == f {
+			if out.RelayState != nil {
+				return nil, fmt.Errorf("%w: the form posts RelayState twice (bytes %d and %d)", ErrAmbiguous, out.RelayState.Start, in.field.Start)
+			}
+			rs := in.field
+			out.RelayState = &rs
+		}
+	}
+	return out, nil
+}

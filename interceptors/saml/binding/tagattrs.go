@@ -1,0 +1,107 @@
+package binding
+
+// rawAttr is one attribute of a start tag as its bytes stand in the page.
+// Every occurrence is kept: x/net/html's tokenizer keeps only the first of
+// a repeated attribute, which hides the repetition this package refuses.
+type rawAttr struct {
+	key        string // lower case, as the tokenizer folds it
+	keyEnd     int    // offset just past the key
+	start, end int    // the value's bytes, quotes excluded
+	quote      byte   // '"', '\'' or 0 when unquoted
+	hasEq      bool   // false for a bare attribute such as <input disabled>
+}
+
+// scanTag reads a complete raw start tag ("<input ...>") step for step as
+// x/net/html's readTag does, so that the spans it returns are those of the
+// attributes the tokenizer reports. nameEnd is the offset just past the tag
+// name. attrs is reused.
+//
+// interception's valueSpan (htmledit.go) does a part of this for
+// SetInputValues; the two belong in one place (see the package README).
+func scanTag(raw []byte, attrs []rawAttr) (nameEnd int, _ []rawAttr) {
+	n := len(raw)
+	isSpace := func(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' }
+	skip := func(i int) int {
+		for i < n && isSpace(raw[i]) {
+			i++
+		}
+		return i
+	}
+	// The tag name: its first byte, right after '<', is always part of it.
+	i := min(2, n)
+	for nameEnd = -1; i < n; i++ {
+		if c := raw[i]; isSpace(c) {
+			nameEnd = i
+			i++
+			break
+		} else if c == '/' || c == '>' {
+			nameEnd = i
+			break
+		}
+	}
+	if nameEnd < 0 {
+		return n, attrs
+	}
+	for i = skip(i); i < n && raw[i] != '>'; i = skip(i) {
+		// The key runs to space, '/', '>' or a '=' that is not its first byte.
+		ks := i
+		for i < n {
+			c := raw[i]
+			if isSpace(c) || c == '/' || c == '>' || (c == '=' && i > ks) {
+				break
+			}
+			i++
+		}
+		a := rawAttr{keyEnd: i, start: i, end: i}
+		// The value.
+		j := skip(i)
+		switch {
+		case j < n && raw[j] == '/':
+			i = j + 1
+		case j >= n || raw[j] != '=':
+			i = j
+		default:
+			a.hasEq = true
+			j = skip(j + 1)
+			a.start, a.end = j, j
+			switch {
+			case j >= n || raw[j] == '>':
+				i = j
+			case raw[j] == '"' || raw[j] == '\'':
+				a.quote = raw[j]
+				a.start = j + 1
+				for i = j + 1; i < n && raw[i] != a.quote; i++ {
+				}
+				a.end = i
+				if i < n {
+					i++
+				}
+			default:
+				for i = j; i < n && !isSpace(raw[i]) && raw[i] != '>'; i++ {
+				}
+				a.end = i
+			}
+		}
+		if a.keyEnd > ks {
+			a.key = lowerASCII(raw[ks:a.keyEnd])
+			attrs = append(attrs, a)
+		}
+	}
+	return nameEnd, attrs
+}
+
+func lowerASCII(b []byte) string {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			out := make([]byte, len(b))
+			for i, c := range b {
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				out[i] = c
+			}
+			return string(out)
+		}
+	}
+	return string(b)
+}
