@@ -192,7 +192,8 @@ type form struct {
 }
 
 // pickForm finds what a browser would submit on doc: Keycloak's login
-// form, else a form carrying SAMLResponse or SAMLRequest (the POST
+// form (#kc-form-login) or another with a password field (SimpleSAMLphp's),
+// else a form carrying SAMLResponse or SAMLRequest (the POST
 // binding page, submitted on load), else with any the first form with its
 // first submit button.
 func pickForm(doc *html.Node, creds *credentials, any bool) *form {
@@ -208,7 +209,7 @@ func pickForm(doc *html.Node, creds *credentials, any bool) *form {
 	}
 	find(doc)
 	for _, n := range forms {
-		if attr(n, "id") == "kc-form-login" {
+		if attr(n, "id") == "kc-form-login" || hasPassword(n) {
 			f := readForm(n, false)
 			f.login = true
 			return f
@@ -275,6 +276,19 @@ func readForm(n *html.Node, button bool) *form {
 	}
 	walk(n)
 	return f
+}
+
+// hasPassword tells whether form n has a password input.
+func hasPassword(n *html.Node) bool {
+	if n.Type == html.ElementNode && n.DataAtom == atom.Input && strings.EqualFold(attr(n, "type"), "password") {
+		return true
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if hasPassword(c) {
+			return true
+		}
+	}
+	return false
 }
 
 func attr(n *html.Node, key string) string {

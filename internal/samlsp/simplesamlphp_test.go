@@ -1,0 +1,72 @@
+package samlsp_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idphooks/idphooks/internal/samlsp"
+	"github.com/idphooks/idphooks/internal/testidp"
+)
+
+// TestSimpleSAMLphpLogin: crewjam's SP logs in against Debian's
+// SimpleSAMLphp (skipped when it is not installed).
+func TestSimpleSAMLphpLogin(t *testing.T) {
+	key, cert, err := samlsp.NewKeyPair("test SP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The SP's URLs must be known before the IdP starts, and the IdP's
+	// metadata before the SP does: take the SP's port first.
+	probe, err := samlsp.New(ctx(t), samlsp.Options{IDPMetadata: placeholderMetadata, Key: key, Certificate: cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(probe.MetadataURL(), "http://")
+	addr, _, _ = strings.Cut(addr, "/")
+	probe.Close()
+	entityID := "urn:idphooks:test:sp:simplesamlphp"
+	start := time.Now()
+	idp, err := testidp.StartSimpleSAMLphp(testidp.SimpleSAMLphpOptions{
+		SPEntityID:    entityID,
+		SPACSURL:      "http://" + addr + samlsp.ACSPath,
+		SPSLOURL:      "http://" + addr + samlsp.SLOPath,
+		SPCertificate: cert,
+		SignResponse:  true,
+	})
+	if errors.Is(err, testidp.ErrNoSimpleSAMLphp) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idp.Close()
+	t.Logf("SimpleSAMLphp started in %s", time.Since(start).Round(time.Millisecond))
+	sp, err := samlsp.New(ctx(t), samlsp.Options{EntityID: entityID, IDPMetadataURL: idp.MetadataURL, Key: key, Certificate: cert, Addr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	browser := newBrowser(t)
+	res := login(t, sp, browser)
+	u := testidp.TestUser
+	if res.NameID == "" || !res.Prompted {
+		t.Errorf("NameID %q, prompted %v", res.NameID, res.Prompted)
+	}
+	for name, want := range testidp.SimpleSAMLphpAttributes[u.Username] {
+		if got := res.Attributes[name]; !slices.Equal(got, want) {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if !strings.Contains(string(res.Response), "saml:Assertion") {
+		t.Logf("response:\n%s", res.Response)
+	}
+	if again := login(t, sp, browser); again.Prompted {
+		t.Error("the IdP session did not carry a second login")
+	}
+}
+
+// placeholderMetadata lets an SP start before the IdP it will trust.
+var placeholderMetadata = []byte(`<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="urn:placeholder"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="http://127.0.0.1:9/"/></md:IDPSSODescriptor></md:EntityDescriptor>`)
