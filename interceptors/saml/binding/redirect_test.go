@@ -338,9 +338,12 @@ func TestSignRedirectRefuses(t *testing.T) {
 		"RSA key, ECDSA alg": func() error { _, err := SignRedirect("SAMLRequest", nil, "", ECDSASHA256, rsaKey.key); return err },
 		"ECDSA key, RSA alg": func() error { _, err := SignRedirect("SAMLRequest", nil, "", RSASHA256, p256Key.key); return err },
 		"unknown alg":        func() error { _, err := SignRedirect("SAMLRequest", nil, "", "x", rsaKey.key); return err },
-		"RelayState with &":  func() error { _, err := SignRedirect("SAMLRequest", nil, "a&SigAlg=x", RSASHA256, rsaKey.key); return err },
-		"RelayState bad %":   func() error { _, err := SignRedirect("SAMLRequest", nil, "%zz", RSASHA256, rsaKey.key); return err },
-		"name":               func() error { _, err := SignRedirect("RelayState", nil, "", RSASHA256, rsaKey.key); return err },
+		"RelayState with &": func() error {
+			_, err := SignRedirect("SAMLRequest", nil, "a&SigAlg=x", RSASHA256, rsaKey.key)
+			return err
+		},
+		"RelayState bad %": func() error { _, err := SignRedirect("SAMLRequest", nil, "%zz", RSASHA256, rsaKey.key); return err },
+		"name":             func() error { _, err := SignRedirect("RelayState", nil, "", RSASHA256, rsaKey.key); return err },
 	}
 	for name, f := range tests {
 		if f() == nil {
