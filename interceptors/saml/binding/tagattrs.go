@@ -17,7 +17,8 @@ type rawAttr struct {
 // name. attrs is reused.
 //
 // interception's valueSpan (htmledit.go) does a part of this for
-// SetInputValues; the two belong in one place (see the package README).
+// SetInputValues; the two belong in one place, in interception, once
+// that package exports this scanner.
 func scanTag(raw []byte, attrs []rawAttr) (nameEnd int, _ []rawAttr) {
 	n := len(raw)
 	isSpace := func(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' }
