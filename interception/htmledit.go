@@ -84,57 +84,17 @@ func setInputValue(z *xhtml.Tokenizer, raw []byte, name string, match func(strin
 }
 
 // valueSpan finds the first value attribute's value in a raw start tag,
-// reading attributes the way HTML's tokenizer does: a name runs to space,
-// '/', '>' or '='; a value is quoted with ' or ", or runs to space or '>'.
-// quoted says whether [start, end) lies inside quotes.
+// read as HTML's tokenizer reads it (see TagAttrs). quoted says whether
+// [start, end) lies inside quotes; a bare value attribute has no span.
 func valueSpan(raw []byte) (start, end int, quoted, ok bool) {
-	k := bytes.IndexAny(raw, " \t\n\f\r/>")
-	if k < 0 {
-		return 0, 0, false, false
-	}
-	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' }
-	for k < len(raw) {
-		for k < len(raw) && (isSpace(raw[k]) || raw[k] == '/') {
-			k++
-		}
-		if k >= len(raw) || raw[k] == '>' {
-			return 0, 0, false, false
-		}
-		ns := k
-		for k < len(raw) && !isSpace(raw[k]) && raw[k] != '/' && raw[k] != '>' && (raw[k] != '=' || k == ns) {
-			k++
-		}
-		attr := strings.ToLower(string(raw[ns:k]))
-		for k < len(raw) && isSpace(raw[k]) {
-			k++
-		}
-		if k >= len(raw) || raw[k] != '=' {
-			continue // an attribute without a value
-		}
-		k++
-		for k < len(raw) && isSpace(raw[k]) {
-			k++
-		}
-		if k >= len(raw) {
-			return 0, 0, false, false
-		}
-		var vs, ve int
-		if q := raw[k]; q == '"' || q == '\'' {
-			vs = k + 1
-			e := bytes.IndexByte(raw[vs:], q)
-			if e < 0 {
+	_, attrs := TagAttrs(raw, nil)
+	for _, a := range attrs {
+		if a.Key == "value" {
+			if !a.HasEq || (a.Quote != 0 && a.End >= len(raw)) {
+				// No value, or an unterminated quote.
 				return 0, 0, false, false
 			}
-			ve, k, quoted = vs+e, vs+e+1, true
-		} else {
-			vs = k
-			for k < len(raw) && !isSpace(raw[k]) && raw[k] != '>' {
-				k++
-			}
-			ve, quoted = k, false
-		}
-		if attr == "value" {
-			return vs, ve, quoted, true
+			return a.Start, a.End, a.Quote != 0, true
 		}
 	}
 	return 0, 0, false, false

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	xhtml "golang.org/x/net/html"
+
+	"github.com/idphooks/idphooks/interception"
 )
 
 // DefaultMaxPage is the page size ParsePost refuses above when given no cap.
@@ -163,7 +165,7 @@ type attr struct {
 type postParser struct {
 	page     []byte
 	z        *xhtml.Tokenizer
-	raw      []rawAttr
+	raw      []interception.TagAttr
 	attrs    []attr
 	forms    []*form
 	open     *form
@@ -231,21 +233,21 @@ func (p *postParser) readAttrs(raw []byte, hasAttr bool) (nameEnd int, repeated 
 		k, v, more = p.z.TagAttr()
 		p.attrs = append(p.attrs, attr{key: string(k), val: string(v)})
 	}
-	nameEnd, p.raw = scanTag(raw, p.raw[:0])
+	nameEnd, p.raw = interception.TagAttrs(raw, p.raw[:0])
 	j := 0
 	for i, a := range p.raw {
 		first := true
 		for _, b := range p.raw[:i] {
-			if b.key == a.key {
+			if b.Key == a.Key {
 				first = false
 				if repeated == "" {
-					repeated = a.key
+					repeated = a.Key
 				}
 				break
 			}
 		}
 		if first {
-			if j >= len(p.attrs) || p.attrs[j].key != a.key {
+			if j >= len(p.attrs) || p.attrs[j].key != a.Key {
 				return nameEnd, repeated, false
 			}
 			p.attrs[j].at = i
@@ -279,8 +281,8 @@ func samlName(name string) (canonical string, exact bool) {
 // current tag, the repeated ones included, names a binding field.
 func (p *postParser) namesSAML(start int) bool {
 	for _, a := range p.raw {
-		if a.key == "name" {
-			if n, _ := samlName(html.UnescapeString(string(p.page[start+a.start : start+a.end]))); n != "" {
+		if a.Key == "name" {
+			if n, _ := samlName(html.UnescapeString(string(p.page[start+a.Start : start+a.End]))); n != "" {
 				return true
 			}
 		}
@@ -317,11 +319,11 @@ func (p *postParser) formTag(start, end int, hasAttr bool) {
 func (p *postParser) field(name string, a attr, start int) *Field {
 	f := &Field{Name: name, Value: a.val}
 	r := p.raw[a.at]
-	f.Start, f.End = start+r.start, start+r.end
+	f.Start, f.End = start+r.Start, start+r.End
 	switch {
-	case !r.hasEq:
+	case !r.HasEq:
 		f.shape = bare
-	case r.quote == 0:
+	case r.Quote == 0:
 		f.shape = unquoted
 	}
 	return f

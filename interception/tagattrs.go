@@ -1,25 +1,22 @@
-package binding
+package interception
 
-// rawAttr is one attribute of a start tag as its bytes stand in the page.
+// TagAttr is one attribute of a start tag as its bytes stand in the page.
 // Every occurrence is kept: x/net/html's tokenizer keeps only the first of
-// a repeated attribute, which hides the repetition this package refuses.
-type rawAttr struct {
-	key        string // lower case, as the tokenizer folds it
-	keyEnd     int    // offset just past the key
-	start, end int    // the value's bytes, quotes excluded
-	quote      byte   // '"', '\'' or 0 when unquoted
-	hasEq      bool   // false for a bare attribute such as <input disabled>
+// a repeated attribute, which hides a repetition callers may have to
+// refuse (two SAMLResponse names on one input).
+type TagAttr struct {
+	Key        string // lower case, as the tokenizer folds it
+	KeyEnd     int    // offset just past the key
+	Start, End int    // the value's bytes, quotes excluded
+	Quote      byte   // '"', '\'' or 0 when unquoted
+	HasEq      bool   // false for a bare attribute such as <input disabled>
 }
 
-// scanTag reads a complete raw start tag ("<input ...>") step for step as
+// TagAttrs reads a complete raw start tag ("<input ...>") step for step as
 // x/net/html's readTag does, so that the spans it returns are those of the
-// attributes the tokenizer reports. nameEnd is the offset just past the tag
-// name. attrs is reused.
-//
-// interception's valueSpan (htmledit.go) does a part of this for
-// SetInputValues; the two belong in one place, in interception, once
-// that package exports this scanner.
-func scanTag(raw []byte, attrs []rawAttr) (nameEnd int, _ []rawAttr) {
+// attributes the tokenizer reports (and of the repeats it drops). nameEnd
+// is the offset just past the tag name. attrs is reused.
+func TagAttrs(raw []byte, attrs []TagAttr) (nameEnd int, _ []TagAttr) {
 	n := len(raw)
 	isSpace := func(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' }
 	skip := func(i int) int {
@@ -53,7 +50,7 @@ func scanTag(raw []byte, attrs []rawAttr) (nameEnd int, _ []rawAttr) {
 			}
 			i++
 		}
-		a := rawAttr{keyEnd: i, start: i, end: i}
+		a := TagAttr{KeyEnd: i, Start: i, End: i}
 		// The value.
 		j := skip(i)
 		switch {
@@ -62,29 +59,29 @@ func scanTag(raw []byte, attrs []rawAttr) (nameEnd int, _ []rawAttr) {
 		case j >= n || raw[j] != '=':
 			i = j
 		default:
-			a.hasEq = true
+			a.HasEq = true
 			j = skip(j + 1)
-			a.start, a.end = j, j
+			a.Start, a.End = j, j
 			switch {
 			case j >= n || raw[j] == '>':
 				i = j
 			case raw[j] == '"' || raw[j] == '\'':
-				a.quote = raw[j]
-				a.start = j + 1
-				for i = j + 1; i < n && raw[i] != a.quote; i++ {
+				a.Quote = raw[j]
+				a.Start = j + 1
+				for i = j + 1; i < n && raw[i] != a.Quote; i++ {
 				}
-				a.end = i
+				a.End = i
 				if i < n {
 					i++
 				}
 			default:
 				for i = j; i < n && !isSpace(raw[i]) && raw[i] != '>'; i++ {
 				}
-				a.end = i
+				a.End = i
 			}
 		}
-		if a.keyEnd > ks {
-			a.key = lowerASCII(raw[ks:a.keyEnd])
+		if a.KeyEnd > ks {
+			a.Key = lowerASCII(raw[ks:a.KeyEnd])
 			attrs = append(attrs, a)
 		}
 	}
