@@ -1,0 +1,197 @@
+package saml
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/beevik/etree"
+)
+
+// DefaultMaxDepth bounds element nesting. A SAML Response is about eight
+// levels deep; 256 leaves room for extensions and none for a stall.
+const DefaultMaxDepth = 256
+
+// DecodePost turns the SAMLResponse (or SAMLRequest) value of an HTTP-POST
+// form into XML bytes. Whitespace anywhere in the value is ignored, since
+// IdPs wrap base64 at 76 columns with CRLF; limit caps the decoded size.
+func DecodePost(value string, limit int) ([]byte, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: no size limit", ErrTooLarge)
+	}
+	// Base64 grows by 4/3; a value far over the cap is refused before any
+	// work, whitespace allowance included.
+	if len(value) > limit/3*4*2+1024 {
+		return nil, fmt.Errorf("%w: %d bytes encoded", ErrTooLarge, len(value))
+	}
+	s := stripSpace(value)
+	if base64.StdEncoding.DecodedLen(len(s)) > limit+2 {
+		return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, limit)
+	}
+	enc := base64.StdEncoding
+	if len(s)%4 != 0 {
+		enc = base64.RawStdEncoding
+	}
+	out, err := enc.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: base64: %v", ErrMalformed, err)
+	}
+	if len(out) > limit {
+		return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, limit)
+	}
+	return out, nil
+}
+
+// DecodeRedirect turns the (already URL-decoded) SAMLRequest or
+// SAMLResponse value of an HTTP-Redirect query into XML bytes: base64,
+// then raw DEFLATE (RFC 1951), inflated to at most limit bytes.
+func DecodeRedirect(value string, limit int) ([]byte, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: no size limit", ErrTooLarge)
+	}
+	raw, err := DecodePost(value, limit)
+	if err != nil {
+		return nil, err
+	}
+	r := flate.NewReader(bytes.NewReader(raw))
+	defer r.Close()
+	out, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: deflate: %v", ErrMalformed, err)
+	}
+	if len(out) > limit {
+		return nil, fmt.Errorf("%w: inflates over %d bytes", ErrTooLarge, limit)
+	}
+	return out, nil
+}
+
+// EncodePost is the base64 form of a message for an HTTP-POST form, on
+// one line as Keycloak sends it.
+func EncodePost(xml []byte) string { return base64.StdEncoding.EncodeToString(xml) }
+
+func stripSpace(s string) string {
+	if !strings.ContainsAny(s, " \t\r\n") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case ' ', '\t', '\r', '\n':
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// Parse reads XML bytes into a document after a scan that refuses any
+// markup declaration (DOCTYPE, ENTITY: no entity can be defined, so none
+// is expanded) and nesting deeper than maxDepth (DefaultMaxDepth when 0),
+// and then insists on exactly one root element.
+func Parse(data []byte, maxDepth int) (*etree.Document, error) {
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxDepth
+	}
+	if err := scan(data, maxDepth); err != nil {
+		return nil, err
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(data); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	roots := 0
+	for _, t := range doc.Child {
+		switch t := t.(type) {
+		case *etree.Element:
+			roots++
+		case *etree.CharData:
+			if strings.TrimSpace(t.Data) != "" {
+				return nil, fmt.Errorf("%w: text outside the root", ErrNotOneRoot)
+			}
+		case *etree.Directive:
+			return nil, ErrDoctype
+		}
+	}
+	if roots != 1 {
+		return nil, fmt.Errorf("%w: %d root elements", ErrNotOneRoot, roots)
+	}
+	return doc, nil
+}
+
+// scan walks the markup once, without building anything, so that a
+// document that would be refused costs no parse; it is linear in the
+// input, whatever the input.
+func scan(b []byte, maxDepth int) error {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		if b[i] != '<' {
+			continue
+		}
+		rest := b[i+1:]
+		switch {
+		case bytes.HasPrefix(rest, []byte("!--")):
+			end := bytes.Index(rest[3:], []byte("-->"))
+			if end < 0 {
+				return fmt.Errorf("%w: unterminated comment", ErrMalformed)
+			}
+			i += 1 + 3 + end + 2
+		case bytes.HasPrefix(rest, []byte("![CDATA[")):
+			end := bytes.Index(rest[8:], []byte("]]>"))
+			if end < 0 {
+				return fmt.Errorf("%w: unterminated CDATA", ErrMalformed)
+			}
+			i += 1 + 8 + end + 2
+		case bytes.HasPrefix(rest, []byte("!")):
+			return ErrDoctype
+		case bytes.HasPrefix(rest, []byte("?")):
+			end := bytes.Index(rest[1:], []byte("?>"))
+			if end < 0 {
+				return fmt.Errorf("%w: unterminated processing instruction", ErrMalformed)
+			}
+			i += 1 + 1 + end + 1
+		case bytes.HasPrefix(rest, []byte("/")):
+			end := bytes.IndexByte(rest, '>')
+			if end < 0 {
+				return fmt.Errorf("%w: unterminated end tag", ErrMalformed)
+			}
+			depth--
+			i += 1 + end
+		default:
+			end, selfClosing, ok := tagEnd(rest)
+			if !ok {
+				return fmt.Errorf("%w: unterminated tag", ErrMalformed)
+			}
+			if !selfClosing {
+				depth++
+				if depth > maxDepth {
+					return fmt.Errorf("%w: over %d levels", ErrTooDeep, maxDepth)
+				}
+			}
+			i += 1 + end
+		}
+	}
+	return nil
+}
+
+// tagEnd finds the '>' closing a start tag, skipping quoted attribute
+// values.
+func tagEnd(b []byte) (end int, selfClosing, ok bool) {
+	var quote byte
+	for j, c := range b {
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '>':
+			return j, j > 0 && b[j-1] == '/', true
+		}
+	}
+	return 0, false, false
+}
