@@ -2,8 +2,8 @@ package saml
 
 import (
 	"bytes"
-	"crypto/x509"
 	"compress/flate"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"net/url"
