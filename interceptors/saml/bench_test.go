@@ -1,6 +1,8 @@
 package saml
 
 import (
+	"github.com/idphooks/idphooks/interceptors/saml/binding"
+
 	"crypto/x509"
 	"testing"
 
@@ -19,7 +21,7 @@ func benchDoc(b *testing.B) string {
 // BenchmarkResponseRoundTrip: decode + verify + extract + edit + re-sign
 // + base64, the whole of idphooks' work on a typical response.
 func BenchmarkResponseRoundTrip(b *testing.B) {
-	enc := EncodePost([]byte(benchDoc(b)))
+	enc := binding.EncodeMessage([]byte(benchDoc(b)))
 	v, s, p := verifier(), signer(), NewPolicy(nil)
 	ops := []sandbox.Op{
 		{Object: "assertion", Method: "setAttribute", Args: []any{"tier", "gold"}},
@@ -27,7 +29,7 @@ func BenchmarkResponseRoundTrip(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		x, err := DecodePost(enc, 1<<20)
+		x, err := binding.DecodeMessage(enc, 1<<20)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -43,7 +45,7 @@ func BenchmarkResponseRoundTrip(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = EncodePost(out)
+		_ = binding.EncodeMessage(out)
 	}
 }
 

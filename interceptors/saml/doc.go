@@ -1,5 +1,7 @@
 // Package saml is the XML-security core of idphooks' SAML interceptor: it
-// decodes a SAMLResponse safely, verifies the IdP's signatures with
+// parses a SAML message safely (no DOCTYPE, bounded depth, one root; the
+// binding sub-package turns form and query values into its bytes),
+// verifies the IdP's signatures with
 // goxmldsig while refusing signature-wrapping shapes, extracts what
 // before_saml_assertion hooks see (event.saml), applies the hooks' edits
 // under a protection policy, and re-signs the result with idphooks' key

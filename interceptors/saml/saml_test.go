@@ -1,8 +1,6 @@
 package saml
 
 import (
-	"bytes"
-	"compress/flate"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -308,43 +306,6 @@ func TestSetAttributePrefixes(t *testing.T) {
 		t.Fatalf("new attribute not in the default namespace:\n%s", out)
 	}
 	acceptedBySP(t, out)
-}
-
-func TestDecodePost(t *testing.T) {
-	x := []byte(kcSigned(t, SignedAssertion))
-	enc := base64.StdEncoding.EncodeToString(x)
-	var wrapped strings.Builder
-	for i := 0; i < len(enc); i += 76 {
-		wrapped.WriteString(enc[i:min(i+76, len(enc))])
-		wrapped.WriteString("\r\n")
-	}
-	got, err := DecodePost(wrapped.String(), 1<<20)
-	if err != nil || !bytes.Equal(got, x) {
-		t.Fatal(err)
-	}
-	if _, err := DecodePost(enc, 100); !errors.Is(err, ErrTooLarge) {
-		t.Fatal(err)
-	}
-	if _, err := DecodePost("!!!!", 100); !errors.Is(err, ErrMalformed) {
-		t.Fatal(err)
-	}
-}
-
-func TestDecodeRedirect(t *testing.T) {
-	var b bytes.Buffer
-	w, _ := flate.NewWriter(&b, flate.BestCompression)
-	w.Write(bytes.Repeat([]byte("<a/>"), 1<<18))
-	w.Close()
-	v := base64.StdEncoding.EncodeToString(b.Bytes())
-	if _, err := DecodeRedirect(v, 1<<16); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("bomb: %v", err)
-	}
-	if got, err := DecodeRedirect(v, 1<<21); err != nil || len(got) != 4<<18 {
-		t.Fatal(len(got), err)
-	}
-	if _, err := DecodeRedirect(base64.StdEncoding.EncodeToString([]byte("not deflate")), 1<<16); !errors.Is(err, ErrMalformed) {
-		t.Fatal(err)
-	}
 }
 
 func TestParseRefuses(t *testing.T) {

@@ -89,19 +89,14 @@ func ParsePost(page []byte, max int) (*PostForm, error) {
 // Decode returns the SAML message: the field's base64, line breaks and
 // other white space ignored, decoded.
 func (f *PostForm) Decode() ([]byte, error) {
-	s := strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '\t', '\n', '\r', '\f':
-			return -1
-		}
-		return r
-	}, f.Message.Value)
-	if s == "" {
+	if strings.TrimSpace(f.Message.Value) == "" {
 		return nil, fmt.Errorf("%w: %s is empty", ErrMalformed, f.Message.Name)
 	}
-	b, err := base64.StdEncoding.DecodeString(s)
+	// The decoded message is shorter than its base64, and the page was
+	// capped: the value's length bounds it.
+	b, err := DecodeMessage(f.Message.Value, len(f.Message.Value))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s is not base64: %v", ErrMalformed, f.Message.Name, err)
+		return nil, fmt.Errorf("%s: %w", f.Message.Name, err)
 	}
 	return b, nil
 }

@@ -12,7 +12,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net/url"
 	"strings"
@@ -106,27 +105,10 @@ func ParseRedirect(rawQuery string, max int) (*Redirect, error) {
 			return nil, fmt.Errorf("%w: Signature is not base64: %v", ErrMalformed, err)
 		}
 	}
-	if r.Message, err = inflate(q.Get(r.Name), max); err != nil {
+	if r.Message, err = Inflate(q.Get(r.Name), max); err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Name, err)
 	}
 	return r, nil
-}
-
-func inflate(b64 string, max int) ([]byte, error) {
-	deflated, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, fmt.Errorf("%w: not base64: %v", ErrMalformed, err)
-	}
-	fr := flate.NewReader(bytes.NewReader(deflated))
-	defer fr.Close()
-	out, err := io.ReadAll(io.LimitReader(fr, int64(max)+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: not DEFLATE: %v", ErrMalformed, err)
-	}
-	if len(out) > max {
-		return nil, fmt.Errorf("%w: inflates beyond %d bytes", ErrTooLarge, max)
-	}
-	return out, nil
 }
 
 // signedOctets is what the query signature covers (§3.4.4.1): the
