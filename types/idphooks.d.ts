@@ -175,10 +175,41 @@ declare namespace IdpHooks {
     userinfo: UserinfoClaims;
   }
 
-  interface SAMLAssertionEvent extends BaseEvent<"before_saml_assertion"> {
+  /** A SAML attribute, all its Attribute elements of one Name merged. */
+  interface SAMLAttribute {
+    name: string;
+    /** urn:oasis:names:tc:SAML:2.0:attrname-format:basic, :uri, … ("" when absent). */
+    name_format: string;
+    friendly_name: string;
+    values: string[];
+  }
+
+  /** What a before_saml_assertion hook sees of the verified Response. */
+  interface SAMLView {
+    /** The Assertion's Issuer: the upstream IdP's entity id. */
+    issuer: string;
+    /** The Response's Destination. */
+    destination: string;
+    /** The first Audience: the SP's entity id (also event.application). */
     sp_entity_id: string;
-    name_id: { value: string; format: string };
-    attributes: { [name: string]: string[] };
+    audiences: string[];
+    /** Where the browser posts the Response (SubjectConfirmationData Recipient). */
+    acs_url: string;
+    /** The AuthnRequest's ID; "" for an IdP-initiated login. */
+    in_response_to: string;
+    subject_in_response_to: string;
+    name_id: { value: string; format: string; name_qualifier: string; sp_name_qualifier: string };
+    /** By attribute Name. */
+    attributes: { [name: string]: SAMLAttribute };
+    authn_context_class_ref: string;
+    session_index: string;
+    status: { code: string; sub_code: string; message: string };
+    /** Where the IdP signed. */
+    signed: "response" | "assertion" | "both";
+  }
+
+  interface SAMLAssertionEvent extends BaseEvent<"before_saml_assertion"> {
+    saml: SAMLView;
   }
 
   /** Form fields; passwords are redacted except where noted. */
@@ -226,7 +257,8 @@ declare namespace IdpHooks {
   interface BeforeUserinfoAPI extends Deny { userinfo: ClaimsAPI; }
   interface BeforeSAMLAssertionAPI extends Deny {
     assertion: {
-      setAttribute(name: string, values: string | string[]): void;
+      /** Replaces every Attribute element of that Name; new ones take the document's namespace prefix. */
+      setAttribute(name: string, values: string | string[], options?: { nameFormat?: string; friendlyName?: string }): void;
       removeAttribute(name: string): void;
       setNameID(value: string, format?: string): void;
     };

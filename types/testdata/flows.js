@@ -8,11 +8,11 @@ const BANNED_DOMAINS = ["example.invalid"];
 module.exports = /** @satisfies {IdpHooks.Module} */ ({
   async onBeforeSamlAssertion(event, api) {
     api.assertion.setAttribute("groups", ["staff", "vpn"]);
-    api.assertion.setAttribute("department", event.attributes.ou?.[0] ?? "none");
+    api.assertion.setAttribute("department", event.saml.attributes.ou?.values[0] ?? "none");
     api.assertion.removeAttribute("mobile");
-    api.assertion.setNameID(event.name_id.value.toLowerCase());
+    api.assertion.setNameID(event.saml.name_id.value.toLowerCase());
     api.assertion.setNameID(String(event.user.email), "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress");
-    if (event.sp_entity_id.startsWith("http://")) api.deny("insecure SP");
+    if (event.saml.sp_entity_id.startsWith("http://")) api.deny("insecure SP");
   },
 
   onAfterIdentification(event, api) {

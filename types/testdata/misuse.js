@@ -35,7 +35,7 @@ exports.onBeforeSamlAssertion = (event, api) => {
   // @ts-expect-error SAML assertions have no claims
   api.idToken.setClaim("a", "b");
   // @ts-expect-error name_id is an object
-  event.name_id.toLowerCase();
+  event.saml.name_id.toLowerCase();
 };
 
 /** @type {IdpHooks.Handlers["onBeforePasswordValidation"]} */
