@@ -1,6 +1,7 @@
 package saml
 
 import (
+	"github.com/idphooks/idphooks/events"
 	"github.com/idphooks/idphooks/interceptors/saml/binding"
 
 	"crypto/x509"
@@ -22,7 +23,7 @@ func benchDoc(b *testing.B) string {
 // + base64, the whole of idphooks' work on a typical response.
 func BenchmarkResponseRoundTrip(b *testing.B) {
 	enc := binding.EncodeMessage([]byte(benchDoc(b)))
-	v, s, p := verifier(), signer(), NewPolicy(nil)
+	v, s, p := verifier(), signer(), events.NewAssertionPolicy(nil)
 	ops := []sandbox.Op{
 		{Object: "assertion", Method: "setAttribute", Args: []any{"tier", "gold"}},
 		{Object: "assertion", Method: "removeAttribute", Args: []any{"attr0"}},

@@ -15,6 +15,8 @@ import (
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
 	"github.com/russellhaering/goxmldsig/etreeutils"
+
+	"github.com/idphooks/idphooks/events"
 )
 
 // Signer re-signs verified Responses with idphooks' key.
@@ -179,7 +181,7 @@ func (s *Signer) Deny(r *Response, message string) ([]byte, error) {
 	if _, _, err := s.method(); err != nil {
 		return nil, err
 	}
-	if err := xmlText(message, MaxAttributeValue); err != nil {
+	if err := events.XMLText(message, events.MaxAttributeValue); err != nil {
 		return nil, fmt.Errorf("saml: deny message: %v", err)
 	}
 	now := time.Now
