@@ -33,3 +33,13 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseIdPMetadata(f *testing.F) {
+	f.Add([]byte(kcDescriptor(certB64())))
+	f.Add([]byte(`<EntitiesDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata"><EntityDescriptor entityID="a"><IDPSSODescriptor/></EntityDescriptor></EntitiesDescriptor>`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if md, err := ParseIdPMetadata(b); err == nil && len(md.Signing) == 0 {
+			t.Fatal("metadata without a signing certificate accepted")
+		}
+	})
+}
