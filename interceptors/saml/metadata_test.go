@@ -84,14 +84,14 @@ func TestParseIdPMetadataShapes(t *testing.T) {
 		doc  string
 		want error
 	}{
-		"doctype":          {`<!DOCTYPE x [<!ENTITY a "b">]>` + entity("urn:idp", idpSSO(kd("signing"))), ErrDoctype},
-		"no signing cert":  {entity("urn:idp", idpSSO(kd("encryption"))), ErrStructure},
-		"not an IdP":       {sp, ErrStructure},
-		"two IdPs":         {`<EntitiesDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata">` + entity("urn:a", idpSSO(kd(""))) + entity("urn:b", idpSSO(kd(""))) + `</EntitiesDescriptor>`, ErrStructure},
-		"no entityID":      {entity("", idpSSO(kd(""))), ErrStructure},
-		"bad certificate":  {strings.Replace(entity("urn:idp", idpSSO(kd(""))), cert, "AAAA", 1), ErrMalformed},
-		"other namespace":  {`<EntityDescriptor xmlns="urn:x" entityID="a"><IDPSSODescriptor/></EntityDescriptor>`, ErrStructure},
-		"html error page":  {`<html><body>Not found</body></html>`, ErrStructure},
+		"doctype":         {`<!DOCTYPE x [<!ENTITY a "b">]>` + entity("urn:idp", idpSSO(kd("signing"))), ErrDoctype},
+		"no signing cert": {entity("urn:idp", idpSSO(kd("encryption"))), ErrStructure},
+		"not an IdP":      {sp, ErrStructure},
+		"two IdPs":        {`<EntitiesDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata">` + entity("urn:a", idpSSO(kd(""))) + entity("urn:b", idpSSO(kd(""))) + `</EntitiesDescriptor>`, ErrStructure},
+		"no entityID":     {entity("", idpSSO(kd(""))), ErrStructure},
+		"bad certificate": {strings.Replace(entity("urn:idp", idpSSO(kd(""))), cert, "AAAA", 1), ErrMalformed},
+		"other namespace": {`<EntityDescriptor xmlns="urn:x" entityID="a"><IDPSSODescriptor/></EntityDescriptor>`, ErrStructure},
+		"html error page": {`<html><body>Not found</body></html>`, ErrStructure},
 	} {
 		if _, err := ParseIdPMetadata([]byte(tc.doc)); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
