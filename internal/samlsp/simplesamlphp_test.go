@@ -2,11 +2,14 @@ package samlsp_test
 
 import (
 	"errors"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/idphooks/idphooks/interceptors/saml"
 	"github.com/idphooks/idphooks/internal/samlsp"
 	"github.com/idphooks/idphooks/internal/testidp"
 )
@@ -65,6 +68,26 @@ func TestSimpleSAMLphpLogin(t *testing.T) {
 	}
 	if again := login(t, sp, browser); again.Prompted {
 		t.Error("the IdP session did not carry a second login")
+	}
+
+	// The SAML core on SimpleSAMLphp's own shape: its metadata parses and
+	// its signed response verifies with it, the model matching crewjam.
+	mdResp, err := http.Get(idp.MetadataURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, _ := io.ReadAll(mdResp.Body)
+	mdResp.Body.Close()
+	md, err := saml.ParseIdPMetadata(desc)
+	if err != nil {
+		t.Fatalf("SimpleSAMLphp's metadata: %v\n%s", err, desc)
+	}
+	r, err := (&saml.Verifier{Certificates: md.Signing}).Verify(res.Response)
+	if err != nil {
+		t.Fatalf("SimpleSAMLphp's response: %v\n%s", err, res.Response)
+	}
+	if m := r.Model(); m.NameID.Value != res.NameID || m.Issuer != md.EntityID {
+		t.Fatalf("model %+v", m)
 	}
 }
 
