@@ -52,6 +52,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			keep     <n>
 //			events   <event...>
 //		}
+//		saml { … }          (see parseSAML)
 //		hook <file.js> {
 //			mode         sync|async
 //			timeout      <duration>
@@ -144,6 +145,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "record":
 			if err := h.parseRecord(d); err != nil {
+				return err
+			}
+		case "saml":
+			if err := h.parseSAML(d); err != nil {
 				return err
 			}
 		case "hook":

@@ -15,6 +15,7 @@ import (
 	"github.com/idphooks/idphooks/examples/fixtures"
 	"github.com/idphooks/idphooks/hooktest"
 	"github.com/idphooks/idphooks/interceptors/oidc"
+	"github.com/idphooks/idphooks/interceptors/saml"
 	"github.com/idphooks/idphooks/types"
 )
 
@@ -51,7 +52,9 @@ Tools for idphooks hook authors.
 // raisedEvents are the events the interceptors of this build raise. The
 // list does not depend on an interceptor's config, so the CLI asks a nil
 // one.
-func raisedEvents() []string { return (*oidc.Interceptor)(nil).Raises() }
+func raisedEvents() []string {
+	return append((*oidc.Interceptor)(nil).Raises(), (*saml.Interceptor)(nil).Raises()...)
+}
 
 func testCommand() *cobra.Command {
 	c := &cobra.Command{

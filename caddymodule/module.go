@@ -21,6 +21,7 @@ import (
 
 	"github.com/idphooks/idphooks/events"
 	"github.com/idphooks/idphooks/interceptors/oidc"
+	"github.com/idphooks/idphooks/interceptors/saml"
 	"github.com/idphooks/idphooks/keys"
 	"github.com/idphooks/idphooks/sandbox"
 )
@@ -85,6 +86,9 @@ type Handler struct {
 	// idphooks/state.db in Caddy's data directory.
 	StatePath string `json:"state_path,omitempty"`
 
+	// SAML turns the SAML interceptor on (see SAMLConfig).
+	SAML *SAMLConfig `json:"saml,omitempty"`
+
 	// Record keeps a sample of real events with what the hooks did, for
 	// `caddy idp-hooks replay`. Default: off.
 	Record *RecordConfig `json:"record,omitempty"`
@@ -92,6 +96,8 @@ type Handler struct {
 	upstream   *oidc.Upstream
 	dispatcher *events.Dispatcher
 	oidc       *oidc.Interceptor
+	saml       *saml.Interceptor
+	samlIdP    *saml.IdP
 	keys       *keys.Manager
 	state      *State
 	upKey      string
@@ -169,11 +175,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionHooks(ctx, h.state.Cache); err != nil {
 		return err
 	}
-	if err := h.provisionUpstream(); err != nil {
-		return err
+	if h.Upstream != "" {
+		if err := h.provisionUpstream(); err != nil {
+			return err
+		}
+		if err := h.provisionOIDC(h.state.Swaps); err != nil {
+			return err
+		}
 	}
-	if err := h.provisionOIDC(h.state.Swaps); err != nil {
-		return err
+	if h.SAML != nil {
+		if err := h.provisionSAML(ctx); err != nil {
+			return err
+		}
 	}
 	h.warnUnraised()
 	h.checkUpstream(ctx)
@@ -184,7 +197,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 }
 
 // raised are the events the configured interceptors raise.
-func (h *Handler) raised() []string { return h.oidc.Raises() }
+func (h *Handler) raised() []string {
+	var ids []string
+	if h.oidc != nil {
+		ids = append(ids, h.oidc.Raises()...)
+	}
+	if h.saml != nil {
+		ids = append(ids, h.saml.Raises()...)
+	}
+	return ids
+}
 
 // warnUnraised warns of handlers no configured interceptor raises: they
 // would never run, and nothing else would say so.
@@ -209,9 +231,17 @@ const upstreamCheckTimeout = 3 * time.Second
 func (h *Handler) checkUpstream(ctx caddy.Context) {
 	c, cancel := context.WithTimeout(ctx, upstreamCheckTimeout)
 	defer cancel()
-	if err := h.upstream.Check(c); err != nil {
-		h.logger.Warn("upstream identity provider not usable yet",
-			zap.String("upstream", h.Upstream), zap.Error(err))
+	if h.upstream != nil {
+		if err := h.upstream.Check(c); err != nil {
+			h.logger.Warn("upstream identity provider not usable yet",
+				zap.String("upstream", h.Upstream), zap.Error(err))
+		}
+	}
+	if h.samlIdP != nil {
+		if err := h.samlIdP.Check(c); err != nil {
+			h.logger.Warn("upstream SAML metadata not usable yet; SAML messages are refused until it is",
+				zap.String("idp_metadata", h.SAML.IdPMetadata), zap.Error(err))
+		}
 	}
 }
 
@@ -380,11 +410,16 @@ func (hc HookConfig) events(secrets map[string]string, log *zap.Logger) events.H
 
 // Validate checks the configuration once provisioned.
 func (h *Handler) Validate() error {
-	if h.Upstream == "" {
-		return errors.New("idp_hooks: upstream is required")
+	if h.Upstream == "" && h.SAML == nil {
+		return errors.New("idp_hooks: upstream is required (or a saml block, for SAML only)")
 	}
-	if u, err := url.Parse(h.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(h.Upstream); h.Upstream != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return fmt.Errorf("idp_hooks: upstream %q must be an absolute http(s) URL", h.Upstream)
+	}
+	if h.SAML != nil {
+		if err := h.SAML.validate(); err != nil {
+			return err
+		}
 	}
 	if h.JWKSPath != "" && !strings.HasPrefix(h.JWKSPath, "/") {
 		return fmt.Errorf("idp_hooks: jwks_path %q must start with /", h.JWKSPath)
@@ -434,9 +469,26 @@ func checkUpstreamAlg(a string) error {
 	return nil
 }
 
-// ServeHTTP hands the request to the interceptor.
+// ServeHTTP hands the request to the interceptors: SAML outside, so that
+// it sees the IdP's pages as the OIDC interceptor leaves them.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	return h.oidc.ServeHTTP(w, r, next)
+	switch {
+	case h.saml == nil:
+		return h.oidc.ServeHTTP(w, r, next)
+	case h.oidc == nil:
+		return h.saml.ServeHTTP(w, r, next)
+	}
+	return h.saml.ServeHTTP(w, r, oidcThen{h.oidc, next})
+}
+
+// oidcThen is the OIDC interceptor as the next handler of the SAML one.
+type oidcThen struct {
+	oidc *oidc.Interceptor
+	next caddyhttp.Handler
+}
+
+func (o oidcThen) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	return o.oidc.ServeHTTP(w, r, o.next)
 }
 
 // Cleanup lets async hooks finish (briefly) and releases pooled state.

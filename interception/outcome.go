@@ -43,8 +43,8 @@ func (e *Unavailable) Unwrap() error { return e.Err }
 // Unavailablef wraps err as Unavailable.
 func Unavailablef(err error) error { return &Unavailable{err} }
 
-// Respond writes err when it is an *Error and returns nil; any other error
-// is returned for Caddy to handle.
+// Respond writes err when it is an *Error or a *PageError and returns nil;
+// any other error is returned for Caddy to handle.
 func Respond(w http.ResponseWriter, err error) error {
 	if err == nil {
 		return nil
@@ -52,6 +52,11 @@ func Respond(w http.ResponseWriter, err error) error {
 	var e *Error
 	if errors.As(err, &e) {
 		WriteError(w, e.Status, e.Code, e.Description)
+		return nil
+	}
+	var pe *PageError
+	if errors.As(err, &pe) {
+		WritePage(w, pe.Status, pe.Message)
 		return nil
 	}
 	return err

@@ -43,7 +43,7 @@ func (r *Response) Apply(p events.AssertionPolicy, ops []sandbox.Op) (changed bo
 
 // SetAttribute replaces every Attribute element called name with one
 // holding values. nameFormat and friendlyName default to those of the
-// replaced attribute (basic NameFormat for a new one). The new elements
+// replaced attribute (NewAttributeFormat, else basic, for a new one). The new elements
 // use the prefix the Assertion uses; each AttributeValue is an xs:string
 // declaring its own xs and xsi, as Keycloak writes them.
 func (r *Response) SetAttribute(name string, values []string, nameFormat, friendlyName string) {
@@ -75,6 +75,9 @@ func (r *Response) SetAttribute(name string, values []string, nameFormat, friend
 			a.AddChild(stmt)
 		}
 		at = len(stmt.Child)
+		if nameFormat == "" {
+			nameFormat = r.NewAttributeFormat
+		}
 		if nameFormat == "" {
 			nameFormat = AttrNameFormatBasic
 		}

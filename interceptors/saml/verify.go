@@ -96,8 +96,13 @@ type Response struct {
 	root      *etree.Element // samlp:Response
 	assertion *etree.Element // its one Assertion, nil in an error Response
 
-	// Signed says where the IdP had put signatures.
+	// Signed says where the IdP had put signatures; Sign signs the same
+	// unless it is changed first (an SP configured otherwise).
 	Signed Placement
+
+	// NewAttributeFormat is the NameFormat of attributes SetAttribute
+	// creates without one; basic when empty.
+	NewAttributeFormat string
 
 	// prefixList are the prefixes only xsi:type values use (xs): they are
 	// declared on each element using them and signed as inclusive.

@@ -1,0 +1,98 @@
+package saml
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/idphooks/idphooks/upstream"
+)
+
+// IdP is the upstream IdP's metadata, the source of the certificates its
+// messages are verified with: a URL, fetched by idphooks itself and cached
+// (an hour fresh, the copy in hand kept while a refetch fails, backoff
+// after failures), or a file read once per config load.
+type IdP struct {
+	// URL is where the document was fetched, "" for a file.
+	URL string
+
+	client *upstream.Client
+	doc    upstream.Document[*idpDocument]
+}
+
+// idpDocument is one fetched metadata document: the bytes (republished
+// with idphooks' certificates) and what idphooks reads of them.
+type idpDocument struct {
+	raw []byte
+	md  *IdPMetadata
+}
+
+// metadataAccept is what an IdP's metadata endpoint answers to.
+const metadataAccept = "application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8"
+
+// NewIdP returns the IdP whose metadata is at source: an absolute http(s)
+// URL, or a file.
+func NewIdP(source string, maxBody int64) (*IdP, error) {
+	if upstream.CheckAbsolute(source) == nil {
+		p := &IdP{URL: source, client: upstream.NewClient(source, maxBody)}
+		p.doc.Fetch = func(ctx context.Context) (*idpDocument, error) {
+			raw, err := p.client.Get(ctx, source, metadataAccept)
+			if err != nil {
+				return nil, err
+			}
+			md, err := ParseIdPMetadata(raw)
+			if err != nil {
+				return nil, fmt.Errorf("IdP metadata at %s: %w", source, err)
+			}
+			return &idpDocument{raw: raw, md: md}, nil
+		}
+		return p, nil
+	}
+	raw, err := os.ReadFile(source)
+	if err != nil {
+		return nil, fmt.Errorf("IdP metadata: %w", err)
+	}
+	md, err := ParseIdPMetadata(raw)
+	if err != nil {
+		return nil, fmt.Errorf("IdP metadata %s: %w", source, err)
+	}
+	d := &idpDocument{raw: raw, md: md}
+	p := &IdP{}
+	p.doc.Fetch = func(context.Context) (*idpDocument, error) { return d, nil }
+	// A file changes with a config reload, which builds a new IdP.
+	p.doc.TTL = 100 * 365 * 24 * time.Hour
+	return p, nil
+}
+
+// Metadata returns the IdP's metadata, fetching it when needed.
+func (p *IdP) Metadata(ctx context.Context) (*IdPMetadata, error) {
+	d, err := p.doc.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.md, nil
+}
+
+// document returns the metadata and the bytes it was read from.
+func (p *IdP) document(ctx context.Context) (*idpDocument, error) {
+	return p.doc.Get(ctx)
+}
+
+// Check fetches the metadata now, so a wrong URL or file shows at start.
+func (p *IdP) Check(ctx context.Context) error {
+	_, err := p.doc.Get(ctx)
+	return err
+}
+
+// IsOwnFetch reports whether r is idphooks' own fetch of the metadata
+// coming back through Caddy (idp_metadata on the public origin): it must
+// reach the IdP, not be answered with the republished document.
+func (p *IdP) IsOwnFetch(r *http.Request) bool {
+	return p.client != nil && r.Method == http.MethodGet && p.client.IsOwnFetch(r)
+}
+
+// errNoMetadata wraps a failed fetch for the log and the page.
+var errNoMetadata = errors.New("the identity provider's SAML metadata is unavailable")

@@ -1,0 +1,308 @@
+package saml
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/interceptors/saml/binding"
+	"github.com/idphooks/idphooks/sandbox"
+)
+
+// testKeys are idphooks' key pair from helpers_test.go as Keys.
+type testKeys struct{}
+
+func (testKeys) SAMLSigner() (crypto.Signer, *x509.Certificate, error) {
+	_, h := keys()
+	return h.key, h.cert, nil
+}
+func (testKeys) SAMLCertificates() []*x509.Certificate {
+	_, h := keys()
+	return []*x509.Certificate{h.cert}
+}
+
+// idpMetadataXML is a Keycloak-shaped descriptor for the test IdP key.
+func idpMetadataXML() string {
+	idp, _ := keys()
+	return `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="` + testIssuer + `">` +
+		`<md:IDPSSODescriptor WantAuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
+		`<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:KeyName>k1</ds:KeyName><ds:X509Data><ds:X509Certificate>` +
+		base64.StdEncoding.EncodeToString(idp.cert.Raw) + `</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
+		`<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="` + testIssuer + `/protocol/saml"/>` +
+		`<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="` + testIssuer + `/protocol/saml"/>` +
+		`</md:IDPSSODescriptor></md:EntityDescriptor>`
+}
+
+// postPage is a Keycloak-shaped POST binding page for message.
+func postPage(message, relay string) string {
+	return `<!DOCTYPE html><html><head><title>Redirecting</title></head><body onload="document.forms[0].submit()">` +
+		`<noscript><p>JavaScript is disabled.</p><input type="submit" value="Continue"/></noscript>` +
+		`<form name="saml-post-binding" method="post" action="` + testACS + `">` +
+		`<input type="hidden" name="SAMLResponse" value="` + base64.StdEncoding.EncodeToString([]byte(message)) + `"/>` +
+		`<input type="hidden" name="RelayState" value="` + html.EscapeString(relay) + `"/>` +
+		`<noscript><input type="submit" value="Continue"/></noscript></form></body></html>`
+}
+
+type harness struct {
+	ic   *Interceptor
+	page func(w http.ResponseWriter, r *http.Request)
+}
+
+func newHarness(t *testing.T, hookSrc string, mod func(*Config)) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	mdPath := filepath.Join(dir, "idp.xml")
+	if err := os.WriteFile(mdPath, []byte(idpMetadataXML()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	idp, err := NewIdP(mdPath, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hooks []*events.Hook
+	if hookSrc != "" {
+		engine, err := sandbox.New(sandbox.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, "hook.js")
+		if err := os.WriteFile(p, []byte(hookSrc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		h, err := events.Build(engine, events.HookConfig{Path: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hooks = append(hooks, h)
+	}
+	cfg := Config{IdP: idp, Keys: testKeys{}, Dispatcher: events.NewDispatcher(hooks, events.Options{})}
+	if mod != nil {
+		mod(&cfg)
+	}
+	ic, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{ic: ic}
+}
+
+func (h *harness) do(t *testing.T, method, path string) *httptest.ResponseRecorder {
+	t.Helper()
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(method, path, nil)
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		h.page(w, r)
+		return nil
+	})
+	if err := h.ic.ServeHTTP(w, r, next); err != nil {
+		t.Fatalf("ServeHTTP: %v", err)
+	}
+	return w
+}
+
+func serve(contentType, body string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		_, _ = w.Write([]byte(body))
+	}
+}
+
+// sentMessage returns the SAMLResponse the browser would post on, and
+// the form read from the page.
+func sentMessage(t *testing.T, page []byte) ([]byte, *binding.PostForm) {
+	t.Helper()
+	form, err := binding.ParsePost(page, 0)
+	if err != nil {
+		t.Fatalf("ParsePost: %v\n%s", err, page)
+	}
+	msg, err := form.Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg, form
+}
+
+func hooksVerifier() *Verifier {
+	_, h := keys()
+	return &Verifier{Certificates: []*x509.Certificate{h.cert}}
+}
+
+func TestInterceptorPassesOtherPages(t *testing.T) {
+	h := newHarness(t, "", nil)
+	login := `<html><body><form id="kc-form-login" method="post" action="/realms/acme/login-actions/authenticate"><input name="username"></form></body></html>`
+	for _, tc := range []struct{ ct, body string }{
+		{"text/html; charset=utf-8", login},
+		{"application/json", `{"SAMLResponse":"not a page"}`},
+		{"text/html", `<p>SAMLResponse is a word here, in no form</p>`},
+	} {
+		h.page = serve(tc.ct, tc.body)
+		w := h.do(t, "GET", "/realms/acme/protocol/openid-connect/auth")
+		if w.Code != 200 || w.Body.String() != tc.body {
+			t.Errorf("%s: %d %q, want the page unchanged", tc.ct, w.Code, w.Body.String())
+		}
+	}
+}
+
+func TestInterceptorResignsPostPage(t *testing.T) {
+	h := newHarness(t, "", nil)
+	relay := `/app?x=1&y="é"`
+	signed := idpSign(t, keycloakResponse(keycloakAssertion("alice", 0)), "dsig", "ID_a1b2c3")
+	body := postPage(signed, relay)
+	h.page = serve("text/html;charset=utf-8", body)
+	w := h.do(t, "POST", "/realms/acme/login-actions/authenticate")
+	if w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	msg, form := sentMessage(t, w.Body.Bytes())
+	if form.RelayState == nil || form.RelayState.Value != relay {
+		t.Errorf("RelayState = %+v, want %q", form.RelayState, relay)
+	}
+	// Outside the message, the page is the IdP's byte for byte.
+	orig, _ := binding.ParsePost([]byte(body), 0)
+	if got, want := w.Body.String()[:form.Message.Start], body[:orig.Message.Start]; got != want {
+		t.Errorf("page before the message changed")
+	}
+	if got, want := w.Body.String()[form.Message.End:], body[orig.Message.End:]; got != want {
+		t.Errorf("page after the message changed")
+	}
+	if _, err := verifier().Verify(msg); !errors.Is(err, ErrSignature) {
+		t.Errorf("the IdP's certificate verifies what the SP gets: %v", err)
+	}
+	r, err := hooksVerifier().Verify(msg)
+	if err != nil {
+		t.Fatalf("idphooks' certificate does not verify it: %v", err)
+	}
+	if r.Signed != SignedAssertion {
+		t.Errorf("signed %s, want where the IdP signed (assertion)", r.Signed)
+	}
+	if m := r.Model(); m.NameID.Value != "alice" || len(m.Attributes["Role"].Values) != 2 {
+		t.Errorf("model changed: %+v", m)
+	}
+}
+
+func TestInterceptorHookEditsAndDenies(t *testing.T) {
+	h := newHarness(t, `
+exports.onBeforeSamlAssertion = async (event, api) => {
+  if (event.saml.name_id.value === "bob") { api.deny("bob is blocked"); return; }
+  api.assertion.setAttribute("tier", ["gold"]);
+  api.assertion.removeAttribute("Role");
+};`, func(c *Config) {
+		c.SPs = map[string]SP{testSP: {Sign: SignedResponse | SignedAssertion, AttributeNameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"}}
+	})
+	h.page = serve("text/html", postPage(idpSign(t, keycloakResponse(keycloakAssertion("alice", 0)), "dsig", "ID_r9f8e7"), ""))
+	msg, _ := sentMessage(t, h.do(t, "POST", "/x").Body.Bytes())
+	r, err := hooksVerifier().Verify(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := r.Model()
+	if r.Signed != SignedResponse|SignedAssertion {
+		t.Errorf("signed %s, want both as the SP's sign option says", r.Signed)
+	}
+	if a := m.Attributes["tier"]; len(a.Values) != 1 || a.Values[0] != "gold" || a.NameFormat != "urn:oasis:names:tc:SAML:2.0:attrname-format:uri" {
+		t.Errorf("tier = %+v", a)
+	}
+	if _, ok := m.Attributes["Role"]; ok {
+		t.Error("Role not removed")
+	}
+
+	h.page = serve("text/html", postPage(idpSign(t, keycloakResponse(keycloakAssertion("bob", 0)), "dsig", "ID_r9f8e7"), ""))
+	msg, _ = sentMessage(t, h.do(t, "POST", "/x").Body.Bytes())
+	r, err = hooksVerifier().Verify(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = r.Model()
+	if m.Status.Code != StatusResponder || m.Status.SubCode != StatusRequestDenied || m.Status.Message != "bob is blocked" {
+		t.Errorf("denial status %+v", m.Status)
+	}
+	if bytes.Contains(msg, []byte("Assertion")) || m.InResponseTo != testReqID {
+		t.Errorf("denial: %s", msg)
+	}
+}
+
+// TestInterceptorRefuses: what idphooks cannot verify never reaches the
+// SP; the browser gets a page, the log the reason.
+func TestInterceptorRefuses(t *testing.T) {
+	h := newHarness(t, "", nil)
+	_, hk := keys()
+	good := keycloakResponse(keycloakAssertion("alice", 0))
+	for name, page := range map[string]string{
+		"unsigned":          postPage(good, ""),
+		"signed by another": postPage(idpSignWith(t, good, hk, "ID_a1b2c3"), ""),
+		"not base64":        strings.Replace(postPage(good, ""), `name="SAMLResponse" value="`, `name="SAMLResponse" value="%%%`, 1),
+		"doctype":           postPage(`<!DOCTYPE x [<!ENTITY a "b">]>`+good, ""),
+		"two messages":      strings.Replace(postPage(good, ""), `</form>`, `<input type="hidden" name="SAMLResponse" value="eA=="></form>`, 1),
+		"authn request":     postPage(`<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="a"/>`, ""),
+	} {
+		h.page = serve("text/html", page)
+		w := h.do(t, "POST", "/x")
+		if w.Code != http.StatusBadGateway || strings.Contains(w.Body.String(), "SAMLResponse") {
+			t.Errorf("%s: %d, want a 502 page without the message", name, w.Code)
+		}
+		if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+			t.Errorf("%s: Content-Type %q", name, ct)
+		}
+	}
+}
+
+func idpSignWith(t *testing.T, xml string, kp keyPair, id string) string {
+	t.Helper()
+	doc, err := Parse([]byte(xml), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	el := doc.FindElement("//[@ID='" + id + "']")
+	el.InsertChildAt(1, signFor(t, el, kp, "dsig"))
+	out, _ := doc.WriteToString()
+	return out
+}
+
+func TestInterceptorGzipPage(t *testing.T) {
+	h := newHarness(t, "", nil)
+	page := postPage(idpSign(t, keycloakResponse(keycloakAssertion("alice", 0)), "dsig", "ID_a1b2c3"), "r")
+	h.page = func(w http.ResponseWriter, r *http.Request) {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		zw.Write([]byte(page))
+		zw.Close()
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(b.Bytes())
+	}
+	w := h.do(t, "POST", "/x")
+	if w.Header().Get("Content-Encoding") != "" {
+		t.Errorf("Content-Encoding %q on a rewritten page", w.Header().Get("Content-Encoding"))
+	}
+	msg, _ := sentMessage(t, w.Body.Bytes())
+	if _, err := hooksVerifier().Verify(msg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInterceptorPaths(t *testing.T) {
+	h := newHarness(t, "", func(c *Config) { c.Paths = []string{"/realms/acme/"} })
+	unsigned := postPage(keycloakResponse(keycloakAssertion("alice", 0)), "")
+	h.page = serve("text/html", unsigned)
+	if w := h.do(t, "POST", "/other/page"); w.Code != 200 || w.Body.String() != unsigned {
+		t.Errorf("outside paths: %d", w.Code)
+	}
+	if w := h.do(t, "POST", "/REALMS/acme/login-actions/authenticate"); w.Code != http.StatusBadGateway {
+		t.Errorf("inside paths (another case): %d, want 502", w.Code)
+	}
+}
+
+
