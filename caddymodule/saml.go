@@ -293,7 +293,7 @@ type fileKeys struct {
 }
 
 func (k fileKeys) SAMLSigner() (crypto.Signer, *x509.Certificate, error) { return k.key, k.cert, nil }
-func (k fileKeys) SAMLCertificates() []*x509.Certificate               { return []*x509.Certificate{k.cert} }
+func (k fileKeys) SAMLCertificates() []*x509.Certificate                 { return []*x509.Certificate{k.cert} }
 
 // readCertificate reads the first certificate of a PEM file.
 func readCertificate(path string) (*x509.Certificate, error) {

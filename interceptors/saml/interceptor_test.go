@@ -304,5 +304,3 @@ func TestInterceptorPaths(t *testing.T) {
 		t.Errorf("inside paths (another case): %d, want 502", w.Code)
 	}
 }
-
-
