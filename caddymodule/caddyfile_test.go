@@ -262,6 +262,19 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{name: "hook option at top level", input: "idp_hooks {\n mode sync\n}", want: []string{`unrecognized idp_hooks option "mode"`}},
 		{name: "signing option at top level", input: "idp_hooks {\n algorithm ES256\n}", want: []string{`unrecognized idp_hooks option "algorithm"`}},
 
+		// saml block
+		{name: "saml without idp_metadata", input: "idp_hooks {\n saml {\n  leeway 1m\n }\n}", want: []string{"idp_metadata is required"}},
+		{name: "saml twice", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n }\n saml {\n  idp_metadata b.xml\n }\n}", want: []string{"saml given twice", "Testfile:5"}},
+		{name: "saml argument", input: "idp_hooks {\n saml x {\n  idp_metadata a.xml\n }\n}", want: []string{argCount}},
+		{name: "saml unknown option", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  bogus\n }\n}", want: []string{`unrecognized saml option "bogus"`, "Testfile:4"}},
+		{name: "saml unknown algorithm", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  algorithms rsa-md5\n }\n}", want: []string{`unknown signature algorithm "rsa-md5"`}},
+		{name: "saml metadata_path relative", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  metadata_path md.xml\n }\n}", want: []string{"metadata_path must start with /"}},
+		{name: "saml certificate one file", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  certificate a.crt\n }\n}", want: []string{argCount}},
+		{name: "saml sp without id", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp\n }\n}", want: []string{argCount}},
+		{name: "saml sp twice", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a\n  sp urn:a\n }\n}", want: []string{"sp urn:a given twice"}},
+		{name: "saml sp sign", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   sign everything\n  }\n }\n}", want: []string{"sign must be response, assertion or both"}},
+		{name: "saml sp unknown option", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   bogus\n  }\n }\n}", want: []string{`unrecognized sp option "bogus"`}},
+
 		// single-argument options
 		{name: "upstream without value", input: "idp_hooks {\n upstream\n}", want: []string{argCount, "'upstream'"}},
 		{name: "upstream with two values", input: "idp_hooks {\n upstream https://a https://b\n}", want: []string{argCount}},

@@ -1,0 +1,126 @@
+package caddymodule
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeCert writes a self-signed certificate and its key as PEM files.
+func writeCert(t *testing.T, dir, name string, key any, pub any) (certFile, keyFile string, der []byte) {
+	t.Helper()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile, der
+}
+
+// writeIdPMetadata writes a minimal IdP descriptor naming cert.
+func writeIdPMetadata(t *testing.T, dir string, certDER []byte) string {
+	t.Helper()
+	md := `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="http://idp.test/realms/acme">` +
+		`<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` +
+		base64.StdEncoding.EncodeToString(certDER) + `</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
+		`<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="http://idp.test/realms/acme/protocol/saml"/></md:IDPSSODescriptor></md:EntityDescriptor>`
+	p := filepath.Join(dir, "idp.xml")
+	if err := os.WriteFile(p, []byte(md), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func rsaKey(t *testing.T) *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestProvisionSAMLOnly: a saml block without upstream provisions the
+// SAML interceptor alone, with an RSA key set of its own in Caddy's
+// storage.
+func TestProvisionSAMLOnly(t *testing.T) {
+	ctx, root := provisionContext(t)
+	dir := t.TempDir()
+	k := rsaKey(t)
+	_, _, der := writeCert(t, dir, "idp", k, &k.PublicKey)
+	h := &Handler{StatePath: filepath.Join(dir, "state.db"), Signing: &SigningConfig{Algorithm: "ES256"},
+		SAML: &SAMLConfig{IdPMetadata: writeIdPMetadata(t, dir, der)}}
+	if err := h.Provision(ctx); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Cleanup() })
+	if err := h.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if h.saml == nil || h.oidc != nil {
+		t.Fatalf("saml=%v oidc=%v, want SAML alone", h.saml != nil, h.oidc != nil)
+	}
+	// The OIDC keys are ES256 here; SAML's are RSA, in a set of their own.
+	b, err := os.ReadFile(filepath.Join(root, "idphooks", "keys-saml", "jwks.json"))
+	if err != nil {
+		t.Fatalf("SAML keys not in Caddy storage: %v", err)
+	}
+	if !strings.Contains(string(b), `"RSA"`) {
+		t.Errorf("SAML key set is not RSA: %.200s", b)
+	}
+}
+
+func TestProvisionSAMLErrors(t *testing.T) {
+	ctx, _ := provisionContext(t)
+	dir := t.TempDir()
+	k := rsaKey(t)
+	certFile, keyFile, der := writeCert(t, dir, "idp", k, &k.PublicKey)
+	md := writeIdPMetadata(t, dir, der)
+	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecCert, ecKey, _ := writeCert(t, dir, "ec", ek, &ek.PublicKey)
+	for _, tc := range []struct {
+		name string
+		c    SAMLConfig
+		want string
+	}{
+		{"missing metadata file", SAMLConfig{IdPMetadata: filepath.Join(dir, "nope.xml")}, "nope.xml"},
+		{"metadata not XML", SAMLConfig{IdPMetadata: certFile}, "IdP metadata"},
+		{"ECDSA certificate", SAMLConfig{IdPMetadata: md, CertificateFile: ecCert, KeyFile: ecKey}, "the key must be RSA"},
+		{"key of another certificate", SAMLConfig{IdPMetadata: md, CertificateFile: certFile, KeyFile: ecKey}, "certificate"},
+		{"encryption not built", SAMLConfig{IdPMetadata: md, SPs: map[string]*SAMLSPConfig{"urn:a": {EncryptionCertificate: certFile}}}, "not supported yet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.c
+			h := &Handler{StatePath: filepath.Join(t.TempDir(), "state.db"), SAML: &c}
+			err := h.Provision(ctx)
+			t.Cleanup(func() { _ = h.Cleanup() })
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Provision: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	// Files the operator supplies sign instead of generated keys.
+	h := &Handler{StatePath: filepath.Join(dir, "state.db"), SAML: &SAMLConfig{IdPMetadata: md, CertificateFile: certFile, KeyFile: keyFile}}
+	if err := h.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Cleanup() })
+}
