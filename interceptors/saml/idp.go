@@ -34,8 +34,11 @@ type idpDocument struct {
 const metadataAccept = "application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8"
 
 // NewIdP returns the IdP whose metadata is at source: an absolute http(s)
-// URL, or a file.
+// URL, or a file. maxBody caps the fetch (1 MiB when 0).
 func NewIdP(source string, maxBody int64) (*IdP, error) {
+	if maxBody <= 0 {
+		maxBody = 1 << 20
+	}
 	if upstream.CheckAbsolute(source) == nil {
 		p := &IdP{URL: source, client: upstream.NewClient(source, maxBody)}
 		p.doc.Fetch = func(ctx context.Context) (*idpDocument, error) {
