@@ -16,7 +16,7 @@ var (
 	ErrTooDeep = errors.New("saml: nesting too deep")
 	// ErrNotOneRoot: the document is not exactly one root element.
 	ErrNotOneRoot = errors.New("saml: document is not one root element")
-	// ErrStructure: the XML is not a SAML Response of a shape we accept
+	// ErrStructure: the XML is not a SAML message of a shape we accept
 	// (wrong root, misplaced or repeated elements).
 	ErrStructure = errors.New("saml: unexpected structure")
 	// ErrEncrypted: the Response carries an EncryptedAssertion, which
@@ -26,7 +26,8 @@ var (
 	// assertions, duplicate IDs, a signature where none belongs, a
 	// signature over another element, split text).
 	ErrWrapping = errors.New("saml: signature wrapping refused")
-	// ErrUnsigned: neither the Response nor its Assertion is signed.
+	// ErrUnsigned: neither the Response nor its Assertion is signed; a
+	// logout message has neither an XML nor a verified query signature.
 	ErrUnsigned = errors.New("saml: not signed")
 	// ErrAlgorithm: a signature, digest or transform algorithm unknown or
 	// not on the allow-list.
@@ -36,4 +37,8 @@ var (
 	ErrSignature = errors.New("saml: signature does not verify")
 	// ErrProtected: an edit would touch a protected element or attribute.
 	ErrProtected = errors.New("saml: protected")
+	// ErrExpired: a validity time of the message (Conditions,
+	// SubjectConfirmationData, a LogoutRequest's NotOnOrAfter) is past, or
+	// not yet reached, beyond the allowed clock skew.
+	ErrExpired = errors.New("saml: message expired or not yet valid")
 )

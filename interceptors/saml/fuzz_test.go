@@ -2,6 +2,7 @@ package saml
 
 import (
 	"testing"
+	"time"
 )
 
 // Fuzz targets for every parsing entry point: no input may panic or hang,
@@ -29,6 +30,29 @@ func FuzzVerify(f *testing.F) {
 		}
 		_ = r.Model()
 		if _, err := signer().Sign(r); err != nil {
+			t.Fatalf("verified but not re-signable: %v", err)
+		}
+	})
+}
+
+// FuzzVerifyLogout: a logout message is accepted unsigned only when the
+// caller says its query was signed, and whatever is accepted re-signs.
+func FuzzVerifyLogout(f *testing.F) {
+	f.Add([]byte(sspSignedRequest(f)), false)
+	f.Add([]byte(kcSignedResponse(f)), false)
+	f.Add([]byte(keycloakLogoutRequest()), true)
+	v := verifier()
+	f.Fuzz(func(t *testing.T, b []byte, querySigned bool) {
+		l, err := v.VerifyLogout(b, querySigned)
+		if err != nil {
+			return
+		}
+		if !querySigned && !l.XMLSigned() {
+			t.Fatal("an unsigned message accepted without a query signature")
+		}
+		_ = l.Model()
+		_ = l.CheckTimes(time.Now(), time.Minute)
+		if _, err := signer().SignLogout(l); err != nil {
 			t.Fatalf("verified but not re-signable: %v", err)
 		}
 	})

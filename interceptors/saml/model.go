@@ -94,12 +94,7 @@ func (r *Response) Model() Model {
 	}
 	if sub := child(a, NSAssertion, "Subject"); sub != nil {
 		if n := child(sub, NSAssertion, "NameID"); n != nil {
-			m.NameID = NameID{
-				Value:           text(n),
-				Format:          n.SelectAttrValue("Format", ""),
-				NameQualifier:   n.SelectAttrValue("NameQualifier", ""),
-				SPNameQualifier: n.SelectAttrValue("SPNameQualifier", ""),
-			}
+			m.NameID = nameIDOf(n)
 		}
 		for _, sc := range children(sub, NSAssertion, "SubjectConfirmation") {
 			if sc.SelectAttrValue("Method", "") != "urn:oasis:names:tc:SAML:2.0:cm:bearer" {
@@ -188,6 +183,15 @@ func anySlice(s []string) []any {
 	return out
 }
 
+func nameIDOf(n *etree.Element) NameID {
+	return NameID{
+		Value:           text(n),
+		Format:          n.SelectAttrValue("Format", ""),
+		NameQualifier:   n.SelectAttrValue("NameQualifier", ""),
+		SPNameQualifier: n.SelectAttrValue("SPNameQualifier", ""),
+	}
+}
+
 func statusOf(root *etree.Element) Status {
 	var s Status
 	st := child(root, NSProtocol, "Status")
@@ -234,8 +238,16 @@ func children(el *etree.Element, ns, local string) []*etree.Element {
 // it, nowhere else, and signed as an InclusiveNamespaces prefix, which
 // every C14N implementation then renders at the same places.
 func (r *Response) normalizeTypePrefixes(typeNS map[string]string) error {
+	pl, err := typePrefixes(r.root, typeNS)
+	r.prefixList = pl
+	return err
+}
+
+// typePrefixes is normalizeTypePrefixes on any signed root (a Response,
+// a logout message); it returns the prefixes to sign as inclusive.
+func typePrefixes(root *etree.Element, typeNS map[string]string) ([]string, error) {
 	if len(typeNS) == 0 {
-		return nil
+		return nil, nil
 	}
 	used := map[string]bool{}
 	var walkUsed func(*etree.Element)
@@ -250,25 +262,26 @@ func (r *Response) normalizeTypePrefixes(typeNS map[string]string) error {
 			walkUsed(c)
 		}
 	}
-	walkUsed(r.root)
+	walkUsed(root)
+	var prefixList []string
 	for p, uri := range typeNS {
 		if used[p] || p == "xml" || p == "xmlns" {
 			continue
 		}
 		if uri == "" {
 			if p != "xs" && p != "xsd" {
-				return fmt.Errorf("%w: xsi:type prefix %s undeclared", ErrStructure, p)
+				return nil, fmt.Errorf("%w: xsi:type prefix %s undeclared", ErrStructure, p)
 			}
 			uri = NSXS
 		}
-		r.declareTypePrefix(r.root, p, uri)
-		r.prefixList = append(r.prefixList, p)
+		declareTypePrefix(root, p, uri)
+		prefixList = append(prefixList, p)
 	}
-	slices.Sort(r.prefixList)
-	return nil
+	slices.Sort(prefixList)
+	return prefixList, nil
 }
 
-func (r *Response) declareTypePrefix(el *etree.Element, p, uri string) {
+func declareTypePrefix(el *etree.Element, p, uri string) {
 	usesP := false
 	for _, a := range el.Attr {
 		if a.Key == "type" && a.NamespaceURI() == NSXSI && strings.HasPrefix(a.Value, p+":") {
@@ -290,6 +303,6 @@ func (r *Response) declareTypePrefix(el *etree.Element, p, uri string) {
 		el.RemoveAttr("xmlns:" + p)
 	}
 	for _, c := range el.ChildElements() {
-		r.declareTypePrefix(c, p, uri)
+		declareTypePrefix(c, p, uri)
 	}
 }

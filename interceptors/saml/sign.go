@@ -19,7 +19,8 @@ import (
 	"github.com/idphooks/idphooks/events"
 )
 
-// Signer re-signs verified Responses with idphooks' key.
+// Signer re-signs verified Responses and logout messages with idphooks'
+// key.
 type Signer struct {
 	// Key is idphooks' signing key. Only RSA keys are supported: goxmldsig,
 	// and SPs built on it, read ECDSA XML signatures as ASN.1 where the

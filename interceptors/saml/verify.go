@@ -74,8 +74,8 @@ func (p Placement) String() string {
 	return "none"
 }
 
-// Verifier checks upstream Responses against the IdP's signing
-// certificates.
+// Verifier checks upstream Responses and logout messages against the
+// IdP's signing certificates.
 type Verifier struct {
 	// Certificates are the IdP's signing certificates, from its metadata.
 	Certificates []*x509.Certificate
@@ -152,10 +152,7 @@ func (v *Verifier) VerifyDocument(doc *etree.Document) (*Response, error) {
 			return nil, fmt.Errorf("%w: Assertion without ID", ErrStructure)
 		}
 	}
-	allowed := v.Algorithms
-	if allowed == nil {
-		allowed = DefaultAlgorithms()
-	}
+	allowed := v.allowed()
 	var placed Placement
 	for _, sig := range s.signatures {
 		parent := sig.Parent()
@@ -184,10 +181,7 @@ func (v *Verifier) VerifyDocument(doc *etree.Document) (*Response, error) {
 		return nil, fmt.Errorf("%w: %s Response with an Assertion", ErrStructure, status.Code)
 	}
 
-	vctx := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: v.Certificates})
-	if v.Now != nil {
-		vctx.Clock = dsig.NewFakeClockAt(v.Now())
-	}
+	vctx := v.validationContext()
 	r := &Response{Signed: placed}
 	// Both signatures are checked on the document as it came (validation
 	// copies); then only what they returned is kept.
@@ -234,6 +228,24 @@ func (v *Verifier) VerifyDocument(doc *etree.Document) (*Response, error) {
 	return r, nil
 }
 
+// allowed is the algorithm allow-list in force.
+func (v *Verifier) allowed() []string {
+	if v.Algorithms == nil {
+		return DefaultAlgorithms()
+	}
+	return v.Algorithms
+}
+
+// validationContext is goxmldsig's, trusting only v.Certificates, on v's
+// clock.
+func (v *Verifier) validationContext() *dsig.ValidationContext {
+	vctx := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: v.Certificates})
+	if v.Now != nil {
+		vctx.Clock = dsig.NewFakeClockAt(v.Now())
+	}
+	return vctx
+}
+
 // validate runs goxmldsig on el, detached with the namespaces in scope, and
 // checks that what came back is el.
 func validate(vctx *dsig.ValidationContext, el *etree.Element, what string) (*etree.Element, error) {
@@ -275,6 +287,10 @@ var textOnly = map[string]bool{
 	"AuthnContextClassRef": true,
 }
 
+// protocolTextOnly are the same in the protocol namespace: the
+// SessionIndex of a LogoutRequest names the session an SP ends.
+var protocolTextOnly = map[string]bool{"SessionIndex": true}
+
 func (s *survey) walk(el *etree.Element, depth int) error {
 	s.elements++
 	if s.elements > MaxElements {
@@ -309,7 +325,7 @@ func (s *survey) walk(el *etree.Element, depth int) error {
 	case ns == NSDSig && el.Tag == "Signature":
 		s.signatures = append(s.signatures, el)
 	}
-	if ns == NSAssertion && textOnly[el.Tag] {
+	if ns == NSAssertion && textOnly[el.Tag] || ns == NSProtocol && protocolTextOnly[el.Tag] {
 		runs := 0
 		for _, t := range el.Child {
 			switch t.(type) {
