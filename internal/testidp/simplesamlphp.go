@@ -14,6 +14,7 @@ import (
 	"maps"
 	"math/big"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,13 @@ type SimpleSAMLphpOptions struct {
 	// NameIDFormat is the NameID format sent when the AuthnRequest asks for
 	// none; default emailAddress (the user's email).
 	NameIDFormat string
+	// PublicBaseURL is the origin browsers reach the IdP on, a proxy in
+	// front of it (http://127.0.0.1:PORT, no trailing slash). SimpleSAMLphp
+	// builds every absolute URL from its configured base URL and ignores
+	// X-Forwarded-*, so its entity id, SSO and SLO locations and the
+	// redirects it sends are on this origin, while php still listens on
+	// its own address (BaseURL). Default: BaseURL.
+	PublicBaseURL string
 	// Log, when set, receives php's output.
 	Log io.Writer
 	// StartTimeout bounds the wait for the server; default 30 seconds.
@@ -58,13 +66,21 @@ type SimpleSAMLphpOptions struct {
 
 // SimpleSAMLphp is a running SimpleSAMLphp IdP.
 type SimpleSAMLphp struct {
-	// BaseURL is http://127.0.0.1:PORT (no trailing slash).
+	// BaseURL is where php listens, http://127.0.0.1:PORT (no trailing
+	// slash).
 	BaseURL string
-	// EntityID is the IdP's entity id, which is also MetadataURL.
+	// PublicBaseURL is the origin its URLs are built on: the option's, or
+	// BaseURL.
+	PublicBaseURL string
+	// EntityID is the IdP's entity id, its metadata's URL on
+	// PublicBaseURL (MetadataURL when there is no proxy).
 	EntityID string
-	// MetadataURL serves the IdP's metadata (saml2/idp/metadata.php).
+	// MetadataURL serves the IdP's metadata (saml2/idp/metadata.php) on
+	// BaseURL, for a direct fetch; its content is the same on either
+	// origin.
 	MetadataURL string
-	// Certificate is the IdP's signing certificate.
+	// Certificate is the IdP's signing certificate. Its metadata lists it
+	// twice, as KeyDescriptor use="signing" and use="encryption".
 	Certificate *x509.Certificate
 
 	cmd       *exec.Cmd
@@ -95,7 +111,8 @@ var SimpleSAMLphpAttributes = map[string]map[string][]string{
 // in a temporary folder (its own config, metadata, key pair, sessions in
 // PHP's session files there), with exampleauth:UserPass knowing TestUser
 // and SecondUser (SimpleSAMLphpAttributes) and one SP, and serves it with
-// `php -S 127.0.0.1:PORT` from its www folder. It returns
+// `php -S 127.0.0.1:PORT` from its www folder, its URLs on
+// opts.PublicBaseURL when a proxy is in front of it. It returns
 // ErrNoSimpleSAMLphp when SimpleSAMLphp or php is not installed. Close
 // stops php by its PID and removes the folder.
 func StartSimpleSAMLphp(opts SimpleSAMLphpOptions) (*SimpleSAMLphp, error) {
@@ -113,6 +130,12 @@ func StartSimpleSAMLphp(opts SimpleSAMLphpOptions) (*SimpleSAMLphp, error) {
 	}
 	if opts.EncryptAssertions && opts.SPCertificate == nil {
 		return nil, errors.New("testidp: simplesamlphp: EncryptAssertions needs SPCertificate")
+	}
+	public := strings.TrimSuffix(opts.PublicBaseURL, "/")
+	if public != "" {
+		if u, err := url.Parse(public); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			return nil, fmt.Errorf("testidp: simplesamlphp: PublicBaseURL %q must be an http(s) origin", opts.PublicBaseURL)
+		}
 	}
 	timeout := opts.StartTimeout
 	if timeout <= 0 {
@@ -133,7 +156,10 @@ func StartSimpleSAMLphp(opts SimpleSAMLphpOptions) (*SimpleSAMLphp, error) {
 		}
 	}()
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	cert, err := writeSimpleSAMLphpConfig(dir, base, opts)
+	if public == "" {
+		public = base
+	}
+	cert, err := writeSimpleSAMLphpConfig(dir, public, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -148,13 +174,14 @@ func StartSimpleSAMLphp(opts SimpleSAMLphpOptions) (*SimpleSAMLphp, error) {
 		return nil, fmt.Errorf("testidp: simplesamlphp: start php: %w", err)
 	}
 	s := &SimpleSAMLphp{
-		BaseURL:     base,
-		EntityID:    base + "/saml2/idp/metadata.php",
-		MetadataURL: base + "/saml2/idp/metadata.php",
-		Certificate: cert,
-		cmd:         cmd,
-		exited:      make(chan struct{}),
-		dir:         dir,
+		BaseURL:       base,
+		PublicBaseURL: public,
+		EntityID:      public + "/saml2/idp/metadata.php",
+		MetadataURL:   base + "/saml2/idp/metadata.php",
+		Certificate:   cert,
+		cmd:           cmd,
+		exited:        make(chan struct{}),
+		dir:           dir,
 	}
 	go func() { cmd.Wait(); close(s.exited) }()
 	if err := s.wait(timeout); err != nil {
@@ -203,6 +230,8 @@ func (s *SimpleSAMLphp) Close() error {
 	return s.closeErr
 }
 
+// writeSimpleSAMLphpConfig writes the config, metadata and key pair into
+// dir; base, the public origin, is SimpleSAMLphp's baseurlpath.
 func writeSimpleSAMLphpConfig(dir, base string, opts SimpleSAMLphpOptions) (*x509.Certificate, error) {
 	for _, d := range []string{"config", "metadata", "cert", "tmp", "sessions", "log"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
