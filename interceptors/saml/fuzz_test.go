@@ -67,3 +67,20 @@ func FuzzParseIdPMetadata(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPublishIdPMetadata: whatever the upstream serves, what idphooks
+// publishes names no signing key but ours, leaves no location on the
+// upstream origin, and is signed, verifiably with our key, exactly when the
+// upstream document was.
+func FuzzPublishIdPMetadata(f *testing.F) {
+	for _, name := range []string{"keycloak-26.7-descriptor.xml", "simplesamlphp-1.19-idp.xml"} {
+		f.Add(pubTestdata(f, name))
+	}
+	f.Add([]byte(kcDescriptor(certB64())))
+	o := fuzzPublishOptions()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if out, err := PublishIdPMetadata(b, o); err == nil {
+			checkPublished(t, b, out, o)
+		}
+	})
+}
