@@ -10,10 +10,12 @@ import (
 	"html"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -302,5 +304,134 @@ func TestInterceptorPaths(t *testing.T) {
 	}
 	if w := h.do(t, "POST", "/REALMS/acme/login-actions/authenticate"); w.Code != http.StatusBadGateway {
 		t.Errorf("inside paths (another case): %d, want 502", w.Code)
+	}
+}
+
+// TestInterceptorServesMetadata: the metadata paths answer with idphooks'
+// certificate in place of the IdP's, and never let the IdP's through.
+func TestInterceptorServesMetadata(t *testing.T) {
+	h := newHarness(t, "", func(c *Config) { c.MetadataPaths = []string{"/.well-known/idphooks/saml/metadata"} })
+	h.page = func(w http.ResponseWriter, r *http.Request) { t.Errorf("metadata request reached the IdP: %s", r.URL) }
+	for _, p := range []string{"/.well-known/idphooks/saml/metadata", "/.WELL-KNOWN/idphooks/saml/metadata/"} {
+		w := h.do(t, "GET", p)
+		if w.Code != 200 || w.Header().Get("Content-Type") != "application/samlmetadata+xml" {
+			t.Fatalf("%s: %d %s %s", p, w.Code, w.Header().Get("Content-Type"), w.Body)
+		}
+		md, err := ParseIdPMetadata(w.Body.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		idp, hk := keys()
+		if len(md.Signing) != 1 || !md.Signing[0].Equal(hk.cert) {
+			t.Errorf("signing certificates %d, want idphooks' alone", len(md.Signing))
+		}
+		if bytes.Contains(w.Body.Bytes(), []byte(base64.StdEncoding.EncodeToString(idp.cert.Raw))) {
+			t.Error("the IdP's certificate is published")
+		}
+	}
+	if w := h.do(t, "HEAD", "/.well-known/idphooks/saml/metadata"); w.Code != 200 || w.Body.Len() != 0 {
+		t.Errorf("HEAD: %d, %d bytes", w.Code, w.Body.Len())
+	}
+}
+
+// postPageFor is postPage with the message in field name.
+func postPageFor(name, message, relay string) string {
+	return strings.Replace(postPage(message, relay), `name="SAMLResponse"`, `name="`+name+`"`, 1)
+}
+
+func TestInterceptorLogoutPost(t *testing.T) {
+	h := newHarness(t, "", nil)
+	for _, tc := range []struct{ field, msg string }{
+		{"SAMLResponse", kcSignedResponse(t)},
+		{"SAMLRequest", sspSignedRequest(t)},
+	} {
+		h.page = serve("text/html", postPageFor(tc.field, tc.msg, "rs"))
+		w := h.do(t, "POST", "/realms/acme/protocol/saml")
+		form, err := binding.ParsePost(w.Body.Bytes(), 0)
+		if err != nil {
+			t.Fatalf("%s: %d %v", tc.field, w.Code, err)
+		}
+		msg, _ := form.Decode()
+		if _, err := hooksVerifier().VerifyLogout(msg, false); err != nil {
+			t.Errorf("%s: idphooks' certificate does not verify it: %v", tc.field, err)
+		}
+		if _, err := verifier().VerifyLogout(msg, false); err == nil {
+			t.Errorf("%s: the IdP's certificate still verifies it", tc.field)
+		}
+		if form.RelayState.Value != "rs" {
+			t.Errorf("RelayState %q", form.RelayState.Value)
+		}
+	}
+	// Unsigned: passed as it came.
+	page := postPageFor("SAMLResponse", keycloakLogoutResponse(), "")
+	h.page = serve("text/html", page)
+	if w := h.do(t, "POST", "/x"); w.Body.String() != page {
+		t.Errorf("unsigned LogoutResponse changed: %d", w.Code)
+	}
+	// A LogoutRequest in the SAMLResponse field is not read.
+	h.page = serve("text/html", postPageFor("SAMLResponse", sspSignedRequest(t), ""))
+	if w := h.do(t, "POST", "/x"); w.Code != http.StatusBadGateway {
+		t.Errorf("LogoutRequest as SAMLResponse: %d, want 502", w.Code)
+	}
+}
+
+func TestInterceptorLogoutRedirect(t *testing.T) {
+	h := newHarness(t, "", nil)
+	idp, hk := keys()
+	q, err := binding.SignRedirect("SAMLRequest", []byte(keycloakLogoutRequest()), "relay%2Fx%3D1", RSASHA256, idp.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redirect := func(loc string) func(http.ResponseWriter, *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Location", loc)
+			w.WriteHeader(http.StatusFound)
+		}
+	}
+	h.page = redirect(testSLO + "?tenant=a%20b&" + q)
+	w := h.do(t, "GET", "/realms/acme/protocol/saml?SAMLRequest=x")
+	if w.Code != http.StatusFound {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	loc, _ := url.Parse(w.Header().Get("Location"))
+	if !strings.HasPrefix(loc.RawQuery, "tenant=a%20b&SAMLRequest=") || !strings.Contains(loc.RawQuery, "&RelayState=relay%2Fx%3D1&") {
+		t.Errorf("query %s: the SP's parameter or RelayState changed", loc.RawQuery)
+	}
+	rd, err := binding.ParseRedirect(loc.RawQuery, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rd.Verify([]*x509.Certificate{hk.cert}, nil); err != nil {
+		t.Errorf("idphooks' certificate does not verify the query: %v", err)
+	}
+	if err := rd.Verify([]*x509.Certificate{idp.cert}, nil); err == nil {
+		t.Error("the IdP's certificate still verifies the query")
+	}
+	// A query signed by anyone else, or tampered with, is refused.
+	other, _ := binding.SignRedirect("SAMLRequest", []byte(keycloakLogoutRequest()), "", RSASHA256, hk.key)
+	h.page = redirect(testSLO + "?" + other)
+	if w := h.do(t, "GET", "/x"); w.Code != http.StatusBadGateway {
+		t.Errorf("foreign signature: %d, want 502", w.Code)
+	}
+	// An unsigned one passes as it came.
+	plain, _ := binding.SignRedirect("SAMLRequest", []byte(keycloakLogoutRequest()), "", RSASHA256, nil)
+	h.page = redirect(testSLO + "?" + plain)
+	if w := h.do(t, "GET", "/x"); w.Header().Get("Location") != testSLO+"?"+plain {
+		t.Errorf("unsigned redirect changed: %s", w.Header().Get("Location"))
+	}
+	// Redirects without a message stream as they are.
+	h.page = redirect("/realms/acme/login-actions/authenticate?x=1")
+	if w := h.do(t, "GET", "/x"); w.Header().Get("Location") != "/realms/acme/login-actions/authenticate?x=1" {
+		t.Errorf("plain redirect changed")
+	}
+}
+
+func TestInterceptorRefusesExpired(t *testing.T) {
+	h := newHarness(t, "", func(c *Config) {
+		c.Now = func() time.Time { return time.Now().Add(10 * time.Minute) }
+	})
+	h.page = serve("text/html", postPage(idpSign(t, keycloakResponse(keycloakAssertion("alice", 0)), "dsig", "ID_a1b2c3"), ""))
+	if w := h.do(t, "POST", "/x"); w.Code != http.StatusBadGateway {
+		t.Errorf("expired response: %d, want 502", w.Code)
 	}
 }

@@ -43,6 +43,10 @@ func (i *Interceptor) servePage(w http.ResponseWriter, r *http.Request, c *inter
 		return i.refuse("SAML message refused", err)
 	}
 	out, err := i.message(r, doc, form.Message.Name)
+	if errors.Is(err, errPass) {
+		c.WriteHeld()
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -48,9 +48,12 @@ type PublishOptions struct {
 // RoleDescriptors, ...) get ours too rather than none: SP libraries that
 // pool an entity's certificates would otherwise trust the upstream key,
 // and SPs that want a key per role still load the document; those roles'
-// messages, unhooked, then fail at the SP as they should. A KeyDescriptor
-// without use stays as use="encryption" (the upstream still decrypts),
-// unless o.Encryption replaces the IDPSSODescriptor's encryption keys.
+// messages, unhooked, then fail at the SP as they should. For the same
+// pooling, an encryption key that is also one the IdP signs with goes
+// (SimpleSAMLphp lists its one certificate for both uses; a KeyDescriptor
+// without use is both); a separate encryption key stays for SPs that
+// encrypt to the IdP, unless o.Encryption replaces the IDPSSODescriptor's
+// encryption keys.
 // Shibboleth KeyAuthority trust anchors go for the same reason as keys.
 //
 // Locations anywhere in the IdP entity move from o.FromOrigin to
@@ -99,10 +102,15 @@ func PublishIdPMetadata(raw []byte, o PublishOptions) ([]byte, error) {
 		}
 	}
 	stripSignatures(root)
+	var roles []*etree.Element
 	for _, rd := range ed.ChildElements() {
 		if rd.NamespaceURI() == NSMetadata && strings.HasSuffix(rd.Tag, "Descriptor") {
-			rekey(rd, rd.Tag == "IDPSSODescriptor", o)
+			roles = append(roles, rd)
 		}
+	}
+	signing := signingKeys(roles)
+	for _, rd := range roles {
+		rekey(rd, rd.Tag == "IDPSSODescriptor", signing, o)
 	}
 	holders := []*etree.Element{root}
 	if ed != root {
@@ -139,10 +147,47 @@ func PublishIdPMetadata(raw []byte, o PublishOptions) ([]byte, error) {
 	return doc.WriteToBytes()
 }
 
+// signingKeys are the public keys (SubjectPublicKeyInfo DER) of every
+// upstream KeyDescriptor that can sign, in any role of the entity.
+func signingKeys(roles []*etree.Element) map[string]bool {
+	keys := map[string]bool{}
+	for _, rd := range roles {
+		for _, kd := range children(rd, NSMetadata, "KeyDescriptor") {
+			if strings.TrimSpace(kd.SelectAttrValue("use", "")) == "encryption" {
+				continue
+			}
+			certs, _ := keyCertificates(kd)
+			for _, c := range certs {
+				keys[string(c.RawSubjectPublicKeyInfo)] = true
+			}
+		}
+	}
+	return keys
+}
+
+// signsToo reports whether an encryption KeyDescriptor holds a key the IdP
+// also signs with (SimpleSAMLphp lists its one certificate for both), or
+// one that cannot be read: an SP pooling the entity's certificates would
+// trust it for responses.
+func signsToo(kd *etree.Element, signing map[string]bool) bool {
+	certs, err := keyCertificates(kd)
+	if err != nil {
+		return true
+	}
+	for _, c := range certs {
+		if signing[string(c.RawSubjectPublicKeyInfo)] {
+			return true
+		}
+	}
+	return false
+}
+
 // rekey replaces rd's signing KeyDescriptors with ours; idp says rd is an
 // IDPSSODescriptor, which always gets ours and whose encryption keys
-// o.Encryption replaces.
-func rekey(rd *etree.Element, idp bool, o PublishOptions) {
+// o.Encryption replaces. An upstream encryption key that is also one of
+// its signing keys (signing) goes too: no upstream key idphooks does not
+// stand behind stays where an SP may trust it for signatures.
+func rekey(rd *etree.Element, idp bool, signing map[string]bool, o PublishOptions) {
 	replaceEncryption := idp && len(o.Encryption) > 0
 	var drop []*etree.Element
 	var anchor *etree.Element
@@ -153,16 +198,13 @@ func rekey(rd *etree.Element, idp bool, o PublishOptions) {
 		}
 		switch use := strings.TrimSpace(kd.SelectAttrValue("use", "")); use {
 		case "encryption":
-			if replaceEncryption {
+			if replaceEncryption || signsToo(kd, signing) {
 				drop = append(drop, kd)
 			}
 		case "":
+			// "Both": the key signs, so it goes whole.
 			canSign = true
-			if replaceEncryption {
-				drop = append(drop, kd)
-			} else {
-				kd.CreateAttr("use", "encryption")
-			}
+			drop = append(drop, kd)
 		default:
 			canSign = true
 			drop = append(drop, kd)

@@ -1,6 +1,7 @@
 package saml
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/xml"
@@ -191,9 +192,9 @@ func TestPublishIdPMetadataSimpleSAMLphp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	// The upstream still decrypts what SPs encrypt: its encryption
-	// certificate stays, its signing use goes.
-	if !sameCerts(md.Signing, o.Signing) || !sameCerts(md.Encryption, []*x509.Certificate{ssp}) {
+	// SimpleSAMLphp lists its one key for encryption too: an SP pooling
+	// the entity's certificates would trust it for responses, so it goes.
+	if !sameCerts(md.Signing, o.Signing) || len(md.Encryption) != 0 || bytes.Contains(out, []byte(b64(ssp))) {
 		t.Fatalf("signing %d encryption %d\n%s", len(md.Signing), len(md.Encryption), out)
 	}
 	if md.SSO[0].Location != pubOrigin+"/saml2/idp/SSOService.php" || md.SLO[0].Location != pubOrigin+"/saml2/idp/SingleLogoutService.php" {
@@ -271,8 +272,9 @@ func TestPublishIdPMetadataShapes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	// The use-less key is now only for encryption, with its methods.
-	if !sameCerts(md.Signing, o.Signing) || !sameCerts(md.Encryption, []*x509.Certificate{idpKP.cert}) {
+	// The use-less key signs: it goes whole, and so does every encryption
+	// key of the same key pair.
+	if !sameCerts(md.Signing, o.Signing) || len(md.Encryption) != 0 {
 		t.Fatalf("signing %d encryption %d\n%s", len(md.Signing), len(md.Encryption), out)
 	}
 	doc, err := Parse(out, 0)
@@ -296,8 +298,8 @@ func TestPublishIdPMetadataShapes(t *testing.T) {
 		return uses
 	}
 	for tag, want := range map[string][]string{
-		"IDPSSODescriptor":             {"signing/ours", "encryption/upstream"},
-		"AttributeAuthorityDescriptor": {"signing/ours", "encryption/upstream"},
+		"IDPSSODescriptor":             {"signing/ours"},
+		"AttributeAuthorityDescriptor": {"signing/ours"},
 		"RoleDescriptor":               {"signing/ours"},
 	} {
 		if got := kdOf(child(ed, NSMetadata, tag)); !slices.Equal(got, want) {
@@ -308,7 +310,8 @@ func TestPublishIdPMetadataShapes(t *testing.T) {
 		t.Errorf("another entity's keys changed: %v", got)
 	}
 	if child(child(ed, NSMetadata, "IDPSSODescriptor"), NSMetadata, "KeyDescriptor").Space != "" ||
-		!strings.Contains(string(out), `<KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>`+upstream+`</ds:X509Certificate></ds:X509Data></ds:KeyInfo><EncryptionMethod`) {
+		!strings.Contains(string(out), `<KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>`+b64(h.cert)) ||
+		strings.Contains(string(out), upstream) && strings.Count(string(out), upstream) != 1 {
 		t.Errorf("keys not in the document's (unprefixed) shape\n%s", out)
 	}
 	if strings.Contains(string(out), "KeyAuthority") || strings.Contains(string(out), "Extensions") {
@@ -537,5 +540,29 @@ func checkPublished(t *testing.T, in, out []byte, o PublishOptions) {
 		if _, err := verifyMetadata(t, out, ours); err != nil {
 			t.Fatalf("re-signed but does not verify: %v\n%s", err, out)
 		}
+	}
+}
+
+// TestPublishKeepsSeparateEncryptionKey: an upstream encryption key the
+// IdP never signs with (Keycloak's realm enc key) stays for SPs that
+// encrypt to the IdP; one it signs with goes.
+func TestPublishKeepsSeparateEncryptionKey(t *testing.T) {
+	idpKP, h := keys()
+	enc := newKeyPair("idp encryption")
+	md := `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example.com/idp"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
+		`<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` + b64(idpKP.cert) + `</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
+		`<md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` + b64(enc.cert) + `</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
+		`<md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` + b64(idpKP.cert) + `</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
+		`<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>`
+	out, err := PublishIdPMetadata([]byte(md), PublishOptions{Signing: []*x509.Certificate{h.cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseIdPMetadata(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameCerts(got.Signing, []*x509.Certificate{h.cert}) || !sameCerts(got.Encryption, []*x509.Certificate{enc.cert}) {
+		t.Errorf("signing %d, encryption %d (want ours, and the separate encryption key alone)\n%s", len(got.Signing), len(got.Encryption), out)
 	}
 }

@@ -28,7 +28,11 @@ func (i *Interceptor) response(r *http.Request, doc *etree.Document) ([]byte, er
 	if err != nil {
 		return nil, i.refuse("SAML response refused", err)
 	}
-	// TIMES
+	// Checked here too although every SP checks them: a response past its
+	// time must not be re-signed with a key SPs trust.
+	if err := resp.CheckTimes(i.cfg.Now(), i.cfg.Leeway); err != nil {
+		return nil, i.refuse("SAML response refused", err)
+	}
 	signer, err := i.signer()
 	if err != nil {
 		return nil, i.unavailable(err)
