@@ -157,3 +157,55 @@ func TestSAMLWithoutHooks(t *testing.T) {
 		t.Error("Role missing")
 	}
 }
+
+// TestSAMLLogout: single logout from both sides through idp_hooks, with
+// Keycloak's messages to the SP by POST and by Redirect: the SP trusts
+// only idphooks, so each arrives re-signed (XML or query) by idphooks.
+// The hook changes the NameID; Keycloak finds the session all the same.
+func TestSAMLLogout(t *testing.T) {
+	hook := e2etest.WriteHook(t, t.TempDir(), "attrs.js", attrsHook)
+	px := samlProxy(t, e2etest.Hooks(hook))
+	method := map[string]string{testidp.LogoutPOST: http.MethodPost, testidp.LogoutRedirect: http.MethodGet}
+	u := testidp.TestUser
+	for _, binding := range []string{testidp.LogoutPOST, testidp.LogoutRedirect} {
+		t.Run("sp-initiated-"+binding, func(t *testing.T) {
+			sp := samlSP(t, px, "slo-sp-"+binding, testidp.KeycloakSAMLClient{Signing: testidp.SignResponse, LogoutBinding: binding})
+			browser := samlBrowser(t)
+			res, err := sp.Login(e2etest.Ctx(t), browser, u.Username, u.Password)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sp.Logout(e2etest.Ctx(t), browser, res); err != nil {
+				t.Fatal(err)
+			}
+			if got := sp.SLOMethods(); !slices.Equal(got, []string{method[binding]}) {
+				t.Errorf("the LogoutResponse came by %v, want %s", got, method[binding])
+			}
+			again, err := sp.Login(e2etest.Ctx(t), browser, u.Username, u.Password)
+			if err != nil || !again.Prompted {
+				t.Errorf("after logout: %v, prompted %v: the IdP session outlived the logout", err, again != nil && again.Prompted)
+			}
+		})
+		t.Run("idp-initiated-"+binding, func(t *testing.T) {
+			sp := samlSP(t, px, "slo-idp-"+binding, testidp.KeycloakSAMLClient{Signing: testidp.SignResponse, LogoutBinding: binding})
+			browser := samlBrowser(t)
+			res, err := sp.Login(e2etest.Ctx(t), browser, u.Username, u.Password)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqs, err := sp.BrowseLogout(e2etest.Ctx(t), browser, px.Issuer()+"/protocol/openid-connect/logout")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(reqs) != 1 {
+				t.Fatalf("the SP received %d LogoutRequests, want 1", len(reqs))
+			}
+			if got := sp.SLOMethods(); !slices.Equal(got, []string{method[binding]}) {
+				t.Errorf("the LogoutRequest came by %v, want %s", got, method[binding])
+			}
+			if reqs[0].NameID == nil || reqs[0].SessionIndex == nil || reqs[0].SessionIndex.Value != res.SessionIndex {
+				t.Errorf("LogoutRequest %+v, want the session of the login (%s)", reqs[0], res.SessionIndex)
+			}
+		})
+	}
+}
