@@ -435,3 +435,21 @@ func TestInterceptorRefusesExpired(t *testing.T) {
 		t.Errorf("expired response: %d, want 502", w.Code)
 	}
 }
+
+func TestContainsFold(t *testing.T) {
+	for _, tc := range []struct {
+		b    string
+		want bool
+	}{
+		{"", false}, {"saml", false}, {"samlresponse", true}, {"SAMLResponse", true}, {"xxSaMlReSpOnSe", true},
+		{"samlrespons", false}, {"lllll samlresponsx SAMLRESPONSE", true}, {"samLResponse", true},
+		{"<input name=SAMLRequest>", false}, {strings.Repeat("l", 100) + "SAMLRESPONSE", true},
+	} {
+		if got := containsFold([]byte(tc.b), "samlresponse"); got != tc.want {
+			t.Errorf("containsFold(%q) = %v", tc.b, got)
+		}
+	}
+	if !mentionsMessage([]byte("<input name=SAMLRequest>")) {
+		t.Error("SAMLRequest not seen")
+	}
+}

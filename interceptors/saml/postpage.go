@@ -72,26 +72,49 @@ func (i *Interceptor) message(r *http.Request, doc *etree.Document, field string
 }
 
 // mentionsMessage is a quick look for a field name before the page is
-// parsed: login pages, the IdP's most frequent HTML, name neither. The
-// look ignores letter case, as ParsePost refuses names in another case.
+// parsed: login pages, the IdP's most frequent HTML, name neither. One
+// pass looks for what SAMLResponse and SAMLRequest start with, in any
+// letter case, as ParsePost refuses names in another case; a page where
+// that is something else goes on unchanged after the parse.
 func mentionsMessage(page []byte) bool {
-	return containsFold(page, "samlresponse") || containsFold(page, "samlrequest")
+	return containsFold(page, "samlre")
 }
 
-// containsFold reports whether b holds lower (ASCII, lower case) in any
-// letter case, without a lower-cased copy of b.
+// containsFold reports whether b holds lower (ASCII letters, lower case)
+// in any letter case, without a lower-cased copy of b. It looks for the
+// first letter in both cases with IndexByte, which is vectorised, and
+// compares at each hit (an "s" is rarer on Keycloak's pages than the
+// other letters of "samlre").
 func containsFold(b []byte, lower string) bool {
-	first := lower[0]
-	for k := 0; k+len(lower) <= len(b); {
-		j := bytes.IndexAny(b[k:], string([]byte{first, first - 'a' + 'A'}))
+	const at = 0
+	lo, up := lower[at], lower[at]-'a'+'A'
+	nextLo, nextUp := -2, -2 // -2: not searched yet; -1: none left
+	for k := at; k < len(b); {
+		if nextLo != -1 && nextLo < k {
+			nextLo = indexFrom(b, lo, k)
+		}
+		if nextUp != -1 && nextUp < k {
+			nextUp = indexFrom(b, up, k)
+		}
+		j := nextLo
+		if j < 0 || (nextUp >= 0 && nextUp < j) {
+			j = nextUp
+		}
 		if j < 0 {
 			return false
 		}
-		k += j
-		if k+len(lower) <= len(b) && bytes.EqualFold(b[k:k+len(lower)], []byte(lower)) {
+		if start := j - at; start+len(lower) <= len(b) && bytes.EqualFold(b[start:start+len(lower)], []byte(lower)) {
 			return true
 		}
-		k++
+		k = j + 1
 	}
 	return false
+}
+
+// indexFrom is bytes.IndexByte from position k, as an absolute index.
+func indexFrom(b []byte, c byte, k int) int {
+	if j := bytes.IndexByte(b[k:], c); j >= 0 {
+		return k + j
+	}
+	return -1
 }
