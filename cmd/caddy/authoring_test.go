@@ -142,8 +142,8 @@ func TestREADMEConfigsValidate(t *testing.T) {
 	}
 }
 
-// readmeDir is a folder where README's relative paths resolve: demo/ is
-// the repository's, files a config creates (./events.jsonl) stay out of
+// readmeDir is a folder where README's relative paths resolve: demo/ and
+// examples/ are the repository's, files a config creates (./events.jsonl) stay out of
 // the checkout.
 func readmeDir(t *testing.T) string {
 	t.Helper()
@@ -153,6 +153,13 @@ func readmeDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	if err := os.Symlink(demo, filepath.Join(dir, "demo")); err != nil {
+		t.Fatal(err)
+	}
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(examples, filepath.Join(dir, "examples")); err != nil {
 		t.Fatal(err)
 	}
 	return dir
