@@ -238,6 +238,21 @@ declare namespace IdpHooks {
     [key: string]: unknown;
   }
 
+  /**
+   * after_login: a successful login was passed on to the application.
+   * `user` is the person as the application received them (for SAML:
+   * sub is the NameID, then the attributes, after the hooks' edits).
+   */
+  interface LoginEvent extends BaseEvent<"after_login"> {
+    /** How the login reached the application. */
+    protocol: "saml" | "oidc";
+    /** SAML: the AuthnContextClassRef of the assertion. */
+    authn_context?: string;
+    /** SAML: the SessionIndex of the IdP session. */
+    session_index?: string;
+    [key: string]: unknown;
+  }
+
   interface ClaimsAPI {
     /** Sets a claim. Protected claims (iss, sub, aud, exp, nonce, ...) throw unless unlocked in config. */
     setClaim(name: string, value: JSONValue): void;
@@ -300,7 +315,7 @@ declare namespace IdpHooks {
     onAfterRegistration: Handler<FormEvent<"after_registration">, AfterRegistrationAPI>;
     onAfterExternalLogin: Handler<ExternalLoginEvent, AfterExternalLoginAPI>;
     onBeforePasswordReset: Handler<FormEvent<"before_password_reset">, BeforePasswordResetAPI>;
-    onAfterLogin: Handler<NotifyEvent<"after_login">, NotifyAPI>;
+    onAfterLogin: Handler<LoginEvent, NotifyAPI>;
     onAfterPasswordReset: Handler<NotifyEvent<"after_password_reset">, NotifyAPI>;
     onAfterAccountUpdate: Handler<NotifyEvent<"after_account_update">, NotifyAPI>;
     onAfterAccountDeletion: Handler<NotifyEvent<"after_account_deletion">, NotifyAPI>;

@@ -64,6 +64,10 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, hookSrc string, mod func(*Config)) *harness {
+	return newHarnessAsync(t, hookSrc, mod, nil)
+}
+
+func newHarnessAsync(t *testing.T, hookSrc string, mod func(*Config), onAsync func(string, *events.Event, *sandbox.Result, error)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	mdPath := filepath.Join(dir, "idp.xml")
@@ -90,7 +94,7 @@ func newHarness(t *testing.T, hookSrc string, mod func(*Config)) *harness {
 		}
 		hooks = append(hooks, h)
 	}
-	cfg := Config{IdP: idp, Keys: testKeys{}, Dispatcher: events.NewDispatcher(hooks, events.Options{})}
+	cfg := Config{IdP: idp, Keys: testKeys{}, Dispatcher: events.NewDispatcher(hooks, events.Options{OnAsync: onAsync})}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -451,5 +455,42 @@ func TestContainsFold(t *testing.T) {
 	}
 	if !mentionsMessage([]byte("<input name=SAMLRequest>")) {
 		t.Error("SAMLRequest not seen")
+	}
+}
+
+// TestInterceptorAfterLogin: after_login is told of a successful login
+// with what the SP receives (the hooks' edits), never of a denied one.
+func TestInterceptorAfterLogin(t *testing.T) {
+	got := make(chan *events.Event, 4)
+	h := newHarnessAsync(t, `
+exports.onBeforeSamlAssertion = (event, api) => {
+  if (event.saml.name_id.value === "bob") { api.deny("no"); return; }
+  api.assertion.setAttribute("tier", ["gold"]);
+};
+exports.onAfterLogin = async (event) => {};`, nil, func(_ string, ev *events.Event, _ *sandbox.Result, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		got <- ev
+	})
+	h.page = serve("text/html", postPage(idpSign(t, keycloakResponse(keycloakAssertion("alice", 0)), "dsig", "ID_a1b2c3"), ""))
+	h.do(t, "POST", "/x")
+	select {
+	case ev := <-got:
+		if ev.Application != testSP || ev.User["sub"] != "alice" || ev.User["tier"] != "gold" || ev.Data["protocol"] != "saml" || ev.Data["session_index"] != "b8e5-9::c1" {
+			t.Errorf("after_login %+v %+v", ev.User, ev.Data)
+		}
+		if roles, _ := ev.User["Role"].([]string); len(roles) != 2 {
+			t.Errorf("Role = %v", ev.User["Role"])
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("after_login not told")
+	}
+	h.page = serve("text/html", postPage(idpSign(t, keycloakResponse(keycloakAssertion("bob", 0)), "dsig", "ID_a1b2c3"), ""))
+	h.do(t, "POST", "/x")
+	select {
+	case ev := <-got:
+		t.Errorf("after_login told of a denied login: %+v", ev.User)
+	case <-time.After(200 * time.Millisecond):
 	}
 }
