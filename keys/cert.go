@@ -17,13 +17,18 @@ const certValidity = 20 * 365 * 24 * time.Hour
 
 // selfSign makes the self-signed certificate SAML publishes a key in
 // (KeyDescriptor X509Data) and signatures carry: subject and issuer name
-// the key by its kid.
-func selfSign(k privateKey) (*x509.Certificate, error) {
+// the key by its kid. An encryption key's certificate is for key
+// encipherment (RSA-OAEP key transport) instead of signatures.
+func selfSign(k privateKey, encryption bool) (*x509.Certificate, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return nil, err
 	}
-	name := pkix.Name{CommonName: "idphooks signing key " + k.kid}
+	use, usage := "signing", x509.KeyUsageDigitalSignature
+	if encryption {
+		use, usage = "encryption", x509.KeyUsageKeyEncipherment
+	}
+	name := pkix.Name{CommonName: "idphooks " + use + " key " + k.kid}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      name,
@@ -31,7 +36,7 @@ func selfSign(k privateKey) (*x509.Certificate, error) {
 		// An hour of slack for peers whose clocks run behind.
 		NotBefore:             k.timing.CreatedAt.Add(-time.Hour).UTC(),
 		NotAfter:              k.timing.CreatedAt.Add(certValidity).UTC(),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
+		KeyUsage:              usage,
 		BasicConstraintsValid: true,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.signer.Public(), k.signer)
@@ -43,12 +48,12 @@ func selfSign(k privateKey) (*x509.Certificate, error) {
 
 // withCertificates gives every key of the set that has none a certificate;
 // changed reports whether one was added.
-func withCertificates(keys []privateKey) (changed bool, err error) {
+func withCertificates(keys []privateKey, encryption bool) (changed bool, err error) {
 	for i := range keys {
 		if keys[i].cert != nil {
 			continue
 		}
-		if keys[i].cert, err = selfSign(keys[i]); err != nil {
+		if keys[i].cert, err = selfSign(keys[i], encryption); err != nil {
 			return false, err
 		}
 		changed = true

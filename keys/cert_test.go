@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +80,64 @@ func TestCertificatesAddedToAStoredSet(t *testing.T) {
 	again := mustNew(t, st, Config{Algorithm: "RS256"})
 	if again.Signer().Certificate == nil {
 		t.Fatal("the certificate was not stored")
+	}
+}
+
+// An encryption set (SAML's EncryptedAssertion keys) hands out every
+// published private key, in the order of the public ones, so that what a
+// peer encrypted to the next or a retired certificate still decrypts; its
+// certificates are for key encipherment.
+func TestEncryptionKeysDecryptThroughRotation(t *testing.T) {
+	clock := fakeclock.New()
+	cfg := Config{Algorithm: "RS256", Certificates: true, Encryption: true, StorageKey: "idphooks/keys-saml-enc", Now: clock.Now}
+	m := mustNew(t, NewMemoryStorage(), cfg)
+	first := m.Certificates()[0]
+	if first.KeyUsage != x509.KeyUsageKeyEncipherment || !strings.Contains(first.Subject.CommonName, "encryption key") {
+		t.Fatalf("certificate usage %v, name %q", first.KeyUsage, first.Subject.CommonName)
+	}
+	sealed, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, first.PublicKey.(*rsa.PublicKey), []byte("content key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opens := func(keys []crypto.Signer) bool {
+		for _, k := range keys {
+			d, ok := k.(crypto.Decrypter)
+			if !ok {
+				t.Fatalf("%T cannot decrypt", k)
+			}
+			if got, err := d.Decrypt(nil, sealed, &rsa.OAEPOptions{Hash: crypto.SHA256}); err == nil && string(got) == "content key" {
+				return true
+			}
+		}
+		return false
+	}
+	// The successor is published, then takes over; the first key keeps
+	// decrypting until its retention ends.
+	clock.Add(DefaultRotationPeriod - DefaultPrePublish)
+	if err := m.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	priv, pub := m.PrivateKeys(), m.PublicKeys()
+	if len(priv) != 2 || len(pub) != 2 {
+		t.Fatalf("%d private, %d public keys after rotation", len(priv), len(pub))
+	}
+	for i := range priv {
+		if !pub[i].Key.(*rsa.PublicKey).Equal(priv[i].Public()) {
+			t.Fatalf("private key %d is not public key %d", i, i)
+		}
+	}
+	clock.Add(DefaultPrePublish + DefaultRetention - time.Second)
+	if err := m.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if m.Signer().Certificate.Equal(first) || !opens(m.PrivateKeys()) {
+		t.Fatal("the retired key no longer decrypts within its retention")
+	}
+	clock.Add(time.Second)
+	if err := m.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.PrivateKeys()) != 1 || opens(m.PrivateKeys()) {
+		t.Fatal("the retired key still decrypts after its retention")
 	}
 }

@@ -63,6 +63,12 @@ type Config struct {
 	// signatures publish keys. Keys stored without one get one.
 	Certificates bool
 
+	// Encryption makes those certificates encryption ones (keyEncipherment
+	// key usage, "encryption key" in their name), for a set peers encrypt
+	// to (SAML's EncryptedAssertion). Rotation and publication are the
+	// same: "signs" then means "is the one handed out first".
+	Encryption bool
+
 	// Now is the clock; tests inject one. Default time.Now.
 	Now func() time.Time
 }

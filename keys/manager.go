@@ -30,6 +30,7 @@ type snapshot struct {
 	// signers is ordered by sign_from, oldest first.
 	signers []signerAt
 	public  []PublicKey
+	private []crypto.Signer // public's private keys, in the same order
 	byKid   map[string]PublicKey
 	jwks    []byte
 	keyJSON []json.RawMessage // jwks' keys one by one, for merged sets
@@ -164,6 +165,7 @@ func newSnapshot(keys []privateKey, now time.Time) (*snapshot, error) {
 	for _, k := range keys {
 		pub := PublicKey{KeyID: k.kid, Algorithm: k.alg, Key: k.signer.Public(), Certificate: k.cert}
 		s.public = append(s.public, pub)
+		s.private = append(s.private, k.signer)
 		s.byKid[k.kid] = pub
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: pub.Key, KeyID: k.kid, Algorithm: k.alg, Use: "sig"})
 		// A retired key never signs again, even when it is the newest
@@ -222,6 +224,14 @@ func (m *Manager) PublicJWKS() []byte {
 // PublicKeys returns every published key: pre-published, signing and retired.
 func (m *Manager) PublicKeys() []PublicKey {
 	return slices.Clone(m.snap.Load().public)
+}
+
+// PrivateKeys returns the private key of every published key, in the
+// order of PublicKeys: pre-published, signing and retired. A set of
+// encryption keys (SAML's) decrypts with them, since a peer may encrypt
+// to any certificate it was given.
+func (m *Manager) PrivateKeys() []crypto.Signer {
+	return slices.Clone(m.snap.Load().private)
 }
 
 // Lookup returns the published key called kid and its algorithm.

@@ -13,7 +13,7 @@ func (c Config) plan(current []privateKey, now time.Time) (next []privateKey, ch
 	if err != nil || !c.Certificates {
 		return next, changed, err
 	}
-	added, err := withCertificates(next)
+	added, err := withCertificates(next, c.Encryption)
 	if err != nil {
 		return nil, false, err
 	}
