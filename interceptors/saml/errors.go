@@ -19,9 +19,15 @@ var (
 	// ErrStructure: the XML is not a SAML message of a shape we accept
 	// (wrong root, misplaced or repeated elements).
 	ErrStructure = errors.New("saml: unexpected structure")
-	// ErrEncrypted: the Response carries an EncryptedAssertion, which
-	// this package does not decrypt.
+	// ErrEncrypted: the Response carries an EncryptedAssertion and the
+	// Verifier has no key to decrypt it with.
 	ErrEncrypted = errors.New("saml: encrypted assertion")
+	// ErrDecrypt: an EncryptedAssertion of an allowed shape does not
+	// decrypt with idphooks' keys into an assertion: no key unwraps it, a
+	// GCM tag or CBC padding does not check, or what comes out is not a
+	// saml:Assertion. One error for all, so that a sender of crafted
+	// ciphertexts learns nothing from which.
+	ErrDecrypt = errors.New("saml: encrypted assertion does not decrypt")
 	// ErrWrapping: a shape used for signature wrapping (several
 	// assertions, duplicate IDs, a signature where none belongs, a
 	// signature over another element, split text).

@@ -1,6 +1,8 @@
 package saml
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
 	"testing"
 	"time"
 )
@@ -81,6 +83,40 @@ func FuzzPublishIdPMetadata(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if out, err := PublishIdPMetadata(b, o); err == nil {
 			checkPublished(t, b, out, o)
+		}
+	})
+}
+
+// FuzzDecrypt: whatever an EncryptedAssertion holds (the seeds are real
+// Keycloak 26.7 ones, tampered with in testdata/fuzz/FuzzDecrypt),
+// decryption never panics or hangs, and a Response it accepts was signed,
+// came encrypted, and re-signs and re-encrypts into one that reads back.
+func FuzzDecrypt(f *testing.F) {
+	f.Add(captured(f, "keycloak-26.7-assertion-signed.xml"))
+	f.Add(captured(f, "keycloak-26.7-response-signed.xml"))
+	f.Add([]byte(kcEncrypted(f, SignedAssertion)))
+	v := capturedVerifier(f)
+	h, sp := encKeys()
+	idp, hk := keys()
+	v.Certificates = append(v.Certificates, idp.cert)
+	v.DecryptionKeys = append(v.DecryptionKeys, h.key)
+	back := &Verifier{Certificates: []*x509.Certificate{hk.cert}, DecryptionKeys: []*rsa.PrivateKey{sp.key}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := v.Verify(b)
+		if err != nil {
+			return
+		}
+		if r.Signed == 0 {
+			t.Fatal("accepted unsigned")
+		}
+		_ = r.Model()
+		r.EncryptTo = &Encryption{Certificate: sp.cert}
+		out, err := signer().Sign(r)
+		if err != nil {
+			t.Fatalf("verified but not re-signable: %v", err)
+		}
+		if _, err := back.Verify(out); err != nil && r.Encrypted {
+			t.Fatalf("re-encrypted response does not read back: %v", err)
 		}
 	})
 }

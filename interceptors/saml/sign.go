@@ -62,7 +62,8 @@ func (s *Signer) method() (string, crypto.Hash, error) {
 }
 
 // Sign removes every upstream Signature and signs where the IdP had
-// signed (the Assertion first when both), then serializes the document.
+// signed (the Assertion first when both), encrypting the assertion to
+// r.EncryptTo in between when set, then serializes the document.
 // It is called whether or not a hook changed anything: SPs trust only
 // idphooks' certificate.
 func (s *Signer) Sign(r *Response) ([]byte, error) {
@@ -74,6 +75,22 @@ func (s *Signer) Sign(r *Response) ([]byte, error) {
 		if err := s.signElement(r.assertion, r.prefixList); err != nil {
 			return nil, err
 		}
+	}
+	if r.EncryptTo != nil && r.assertion != nil {
+		// Signed inside, then encrypted, then the Response signed over the
+		// EncryptedAssertion (crewjam's order, and what SPs verify). The
+		// assertion is put back after writing: r stays readable.
+		ea, err := encryptAssertion(r.assertion, r.EncryptTo)
+		if err != nil {
+			return nil, err
+		}
+		i := r.assertion.Index()
+		r.root.RemoveChildAt(i)
+		r.root.InsertChildAt(i, ea)
+		defer func() {
+			r.root.RemoveChildAt(i)
+			r.root.InsertChildAt(i, r.assertion)
+		}()
 	}
 	if r.Signed&SignedResponse != 0 || r.assertion == nil {
 		if err := s.signElement(r.root, r.prefixList); err != nil {

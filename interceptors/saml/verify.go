@@ -1,6 +1,7 @@
 package saml
 
 import (
+	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
 	"slices"
@@ -84,6 +85,10 @@ type Verifier struct {
 	Algorithms []string
 	// MaxDepth bounds nesting; DefaultMaxDepth when 0.
 	MaxDepth int
+	// DecryptionKeys are idphooks' encryption keys, every one an IdP may
+	// have been given (current, next, retired): an EncryptedAssertion is
+	// decrypted with the one that unwraps it. None: ErrEncrypted.
+	DecryptionKeys []*rsa.PrivateKey
 	// Now is the clock for certificate validity; time.Now when nil.
 	Now func() time.Time
 }
@@ -100,6 +105,12 @@ type Response struct {
 	// unless it is changed first (an SP configured otherwise).
 	Signed Placement
 
+	// Encrypted says the assertion came encrypted (and was decrypted).
+	Encrypted bool
+	// EncryptTo, when set, makes Sign send the assertion encrypted to
+	// this SP, signed inside where it is to be signed.
+	EncryptTo *Encryption
+
 	// NewAttributeFormat is the NameFormat of attributes SetAttribute
 	// creates without one; basic when empty.
 	NewAttributeFormat string
@@ -112,7 +123,8 @@ type Response struct {
 // Verify parses a Response, refuses wrapping shapes, verifies its
 // signatures (a Response signature covers its Assertion; an Assertion
 // signature alone is enough; neither is refused) and returns the verified
-// elements.
+// elements. An EncryptedAssertion is decrypted with v.DecryptionKeys
+// (see verifyEncrypted), or refused with ErrEncrypted when there are none.
 func (v *Verifier) Verify(data []byte) (*Response, error) {
 	doc, err := Parse(data, v.MaxDepth)
 	if err != nil {
@@ -136,7 +148,10 @@ func (v *Verifier) VerifyDocument(doc *etree.Document) (*Response, error) {
 		return nil, fmt.Errorf("%w: %d assertions", ErrWrapping, len(s.assertions)+len(s.encrypted))
 	}
 	if len(s.encrypted) == 1 {
-		return nil, ErrEncrypted
+		if len(v.DecryptionKeys) == 0 {
+			return nil, ErrEncrypted
+		}
+		return v.verifyEncrypted(doc, s)
 	}
 	rootID := root.SelectAttrValue("ID", "")
 	if rootID == "" {
