@@ -35,8 +35,69 @@ func printDiffs(w io.Writer, p events.ClaimPolicy, typ string, event map[string]
 		}
 	case events.BeforeUserinfo:
 		printClaims(w, "userinfo", p, claimSet(event, "userinfo"), events.EditsFor(ops, "userinfo"))
+	case events.BeforeSAMLAssertion:
+		printAssertion(w, claimSet(event, "saml"), ops)
 	}
 }
+
+// printAssertion prints what the hook's api.assertion calls change in the
+// assertion the SP receives: the NameID and the attributes (by Name, with
+// their values), read by the policy the server reads them with.
+func printAssertion(w io.Writer, saml map[string]any, ops []sandbox.Op) {
+	if saml == nil {
+		return
+	}
+	p := events.NewAssertionPolicy(nil)
+	before := map[string]any{}
+	if attrs, ok := saml["attributes"].(map[string]any); ok {
+		for name, a := range attrs {
+			am, _ := a.(map[string]any)
+			before[name] = am["values"]
+		}
+	}
+	after := make(map[string]any, len(before))
+	for k, v := range before {
+		after[k] = v
+	}
+	nameID, _ := saml["name_id"].(map[string]any)
+	oldID, _ := nameID["value"].(string)
+	oldFormat, _ := nameID["format"].(string)
+	newID, newFormat := oldID, oldFormat
+	edits := 0
+	for _, op := range ops {
+		if op.Object != events.AssertionObject {
+			continue
+		}
+		e, err := p.Edit(op)
+		if err != nil {
+			continue // thrown into the hook at the call already
+		}
+		edits++
+		switch e.Method {
+		case "setAttribute":
+			vs := make([]any, len(e.Values))
+			for i, v := range e.Values {
+				vs[i] = v
+			}
+			after[e.Name] = vs
+		case "removeAttribute":
+			delete(after, e.Name)
+		case "setNameID":
+			newID = e.NameID
+			if e.Format != "" {
+				newFormat = e.Format
+			}
+		}
+	}
+	if edits == 0 {
+		return
+	}
+	if newID != oldID || newFormat != oldFormat {
+		fmt.Fprintf(w, "name_id:\n  ~ %s (%s) → %s (%s)\n", jsonText(oldID), oldFormat, jsonText(newID), newFormat)
+	}
+	printChanges(w, "attributes", "attributes", before, after)
+}
+
 
 func claimSet(event map[string]any, key string) map[string]any {
 	m, _ := event[key].(map[string]any)
@@ -57,6 +118,12 @@ func printClaims(w io.Writer, name string, p events.ClaimPolicy, claims map[stri
 		after[k] = v
 	}
 	p.Apply(after, edits)
+	printChanges(w, name, "claims", claims, after)
+}
+
+// printChanges prints how after differs from before: + added, ~ changed,
+// - removed; unchanged members are counted.
+func printChanges(w io.Writer, name, noun string, claims, after map[string]any) {
 	names := map[string]bool{}
 	for k := range claims {
 		names[k] = true
@@ -86,10 +153,10 @@ func printClaims(w io.Writer, name string, p events.ClaimPolicy, claims map[stri
 		}
 	}
 	if len(lines) == 0 {
-		fmt.Fprintf(w, "%s: unchanged (%d claims)\n", name, same)
+		fmt.Fprintf(w, "%s: unchanged (%d %s)\n", name, same, noun)
 		return
 	}
-	fmt.Fprintf(w, "%s:\n%s\n  (%d claims unchanged)\n", name, strings.Join(lines, "\n"), same)
+	fmt.Fprintf(w, "%s:\n%s\n  (%d %s unchanged)\n", name, strings.Join(lines, "\n"), same, noun)
 }
 
 func jsonText(v any) string {

@@ -260,3 +260,22 @@ func TestAsyncFailureIsReported(t *testing.T) {
 	}
 	wantAll(t, out, "the async run failed (thrown)", "crm down", "a.js:1:")
 }
+
+// The workbench shows what a SAML hook changes in the assertion the SP
+// receives: the NameID and the attributes.
+func TestRunShowsAssertionChanges(t *testing.T) {
+	dir := t.TempDir()
+	hook := write(t, dir, "attrs.js", `exports.onBeforeSamlAssertion = (event, api) => {
+  api.assertion.setAttribute("tier", ["gold"]);
+  api.assertion.setAttribute("email", ["JANE@example.com"]);
+  api.assertion.removeAttribute("Role");
+  api.assertion.setNameID("crm-42", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent");
+};`)
+	out, err := run(t, hook, "../examples/fixtures/before_saml_assertion.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAll(t, out,
+		"name_id:\n  ~ \"jane@example.com\" (urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress) → \"crm-42\" (urn:oasis:names:tc:SAML:2.0:nameid-format:persistent)",
+		"attributes:\n", `  ~ email: ["jane@example.com"] → ["JANE@example.com"]`, `  - Role: ["staff","admins"]`, `  + tier: ["gold"]`)
+}
