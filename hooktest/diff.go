@@ -98,7 +98,6 @@ func printAssertion(w io.Writer, saml map[string]any, ops []sandbox.Op) {
 	printChanges(w, "attributes", "attributes", before, after)
 }
 
-
 func claimSet(event map[string]any, key string) map[string]any {
 	m, _ := event[key].(map[string]any)
 	return m
