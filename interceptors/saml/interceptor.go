@@ -35,6 +35,9 @@ type SP struct {
 	AttributeNameFormat string
 	// EncryptionCertificate is the SP's own, to re-encrypt assertions to.
 	EncryptionCertificate *x509.Certificate
+	// EncryptionAlgorithms are what the SP reads, as Encryption.Algorithms
+	// (nil: aes256-gcm with rsa-oaep-mgf1p).
+	EncryptionAlgorithms []string
 }
 
 // Config is everything the interceptor needs, as plain values.
@@ -77,6 +80,11 @@ type Config struct {
 	Keys       Keys
 	Logger     *zap.Logger
 
+	// Decryption, when set, decrypts assertions the IdP encrypted to
+	// idphooks, and its certificates are the served metadata's encryption
+	// keys. Nil: an encrypted assertion passes as it came, unhooked.
+	Decryption Decryption
+
 	// RequestHeaders are the request headers hooks may see.
 	RequestHeaders []string
 
@@ -93,6 +101,7 @@ type Interceptor struct {
 	metadata map[string]bool
 	log      *zap.Logger
 	outage   outage
+	passLog  passLog
 }
 
 // New validates cfg and returns an Interceptor.
@@ -123,6 +132,9 @@ func New(cfg Config) (*Interceptor, error) {
 	}
 	if _, ok := rsaHashes[cfg.SignatureAlgorithm]; !ok {
 		return nil, errors.New("saml: signature_algorithm must be an RSA one")
+	}
+	if err := checkSPs(cfg.SPs); err != nil {
+		return nil, err
 	}
 	i := &Interceptor{
 		cfg:      cfg,
@@ -225,7 +237,7 @@ func (i *Interceptor) signer() (*Signer, error) {
 
 // verifier checks upstream messages against the metadata's certificates.
 func (i *Interceptor) verifier(md *IdPMetadata) *Verifier {
-	return &Verifier{Certificates: md.Signing, Algorithms: i.cfg.Algorithms, Now: i.cfg.Now}
+	return &Verifier{Certificates: md.Signing, Algorithms: i.cfg.Algorithms, Now: i.cfg.Now, DecryptionKeys: i.decryptionKeys()}
 }
 
 // eventRequest is the request as hooks may see it.

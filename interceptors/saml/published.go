@@ -36,6 +36,7 @@ func (i *Interceptor) serveMetadata(w http.ResponseWriter, r *http.Request) erro
 	}
 	out, err := PublishIdPMetadata(d.raw, PublishOptions{
 		Signing:    currentFirst(signer.Certificate, i.cfg.Keys.SAMLCertificates()),
+		Encryption: i.encryptionCertificates(),
 		FromOrigin: from,
 		ToOrigin:   to,
 		Signer:     signer,

@@ -25,6 +25,9 @@ func (i *Interceptor) response(r *http.Request, doc *etree.Document) ([]byte, er
 	}
 	i.outageOver()
 	resp, err := i.verifier(md).VerifyDocument(doc)
+	if errors.Is(err, ErrEncrypted) {
+		return nil, i.passEncrypted(doc)
+	}
 	if err != nil {
 		return nil, i.refuse("SAML response refused", err)
 	}
@@ -43,6 +46,9 @@ func (i *Interceptor) response(r *http.Request, doc *etree.Document) ([]byte, er
 	resp.NewAttributeFormat = sp.AttributeNameFormat
 	if sp.Sign != 0 {
 		resp.Signed = sp.Sign
+	}
+	if err := encryptFor(resp, app, sp); err != nil {
+		return nil, i.refuse("SAML response refused", err)
 	}
 	success := resp.assertion != nil && model.Status.Code == StatusSuccess
 	var user map[string]any

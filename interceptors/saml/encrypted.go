@@ -1,0 +1,111 @@
+package saml
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/beevik/etree"
+	"go.uber.org/zap"
+)
+
+// Decryption are idphooks' SAML encryption keys, for an IdP that encrypts
+// assertions to idphooks (the IdP's entry for the SP lists idphooks'
+// encryption certificate, not the SP's).
+type Decryption interface {
+	// SAMLDecryptionKeys are the private keys of every published
+	// encryption certificate, current, next and retired: the IdP may
+	// have been given any of them.
+	SAMLDecryptionKeys() []*rsa.PrivateKey
+	// SAMLEncryptionCertificates are those certificates, the one to give
+	// IdPs now first, as the metadata served through idphooks lists them.
+	SAMLEncryptionCertificates() []*x509.Certificate
+}
+
+// decryptionKeys are the keys the verifier decrypts with; none when
+// decryption is not configured.
+func (i *Interceptor) decryptionKeys() []*rsa.PrivateKey {
+	if i.cfg.Decryption == nil {
+		return nil
+	}
+	return i.cfg.Decryption.SAMLDecryptionKeys()
+}
+
+// encryptionCertificates are what the served metadata lists as the IdP's
+// encryption keys: idphooks' when it decrypts, else (nil) the IdP's own.
+func (i *Interceptor) encryptionCertificates() []*x509.Certificate {
+	if i.cfg.Decryption == nil {
+		return nil
+	}
+	return i.cfg.Decryption.SAMLEncryptionCertificates()
+}
+
+// encryptFor makes resp go encrypted to an SP given an encryption
+// certificate, whether the IdP encrypted it or not. An assertion the IdP
+// encrypted for an SP idphooks has no certificate of is refused: it would
+// reach the browser in clear.
+func encryptFor(resp *Response, app string, sp SP) error {
+	if sp.EncryptionCertificate != nil {
+		resp.EncryptTo = &Encryption{Certificate: sp.EncryptionCertificate, Algorithms: sp.EncryptionAlgorithms}
+		return nil
+	}
+	if resp.Encrypted && resp.assertion != nil {
+		return fmt.Errorf("the IdP encrypted the assertion for SP %q, and idphooks has no encryption_certificate for it: it is not sent in clear", app)
+	}
+	return nil
+}
+
+// checkSPs refuses an SP encryption setting Sign could not use.
+func checkSPs(sps map[string]SP) error {
+	for id, sp := range sps {
+		if sp.EncryptionCertificate == nil {
+			if len(sp.EncryptionAlgorithms) > 0 {
+				return fmt.Errorf("saml: sp %s: encryption algorithms without an encryption certificate", id)
+			}
+			continue
+		}
+		e := Encryption{Certificate: sp.EncryptionCertificate, Algorithms: sp.EncryptionAlgorithms}
+		if err := e.Check(); err != nil {
+			return fmt.Errorf("saml: sp %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// passEncrypted lets a Response whose assertion idphooks cannot decrypt
+// (no decrypt configured) go as it came, and says so in the log, once a
+// minute per destination.
+func (i *Interceptor) passEncrypted(doc *etree.Document) error {
+	dest := doc.Root().SelectAttrValue("Destination", "")
+	if len(dest) > 200 {
+		dest = dest[:200]
+	}
+	if i.passLog.due(dest, i.cfg.Now()) {
+		i.log.Warn("SAML response passed unchanged: its assertion is encrypted and decryption is not configured (saml { decrypt }); no hook ran, and the SP gets the IdP's signature, which it refuses when it trusts only idphooks' metadata",
+			zap.String("destination", dest))
+	}
+	return errPass
+}
+
+// passLog remembers when a pass was last logged, per destination.
+type passLog struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// due reports whether key has not been logged for a minute, and notes it.
+func (l *passLog) due(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.last[key]; ok && now.Sub(t) < time.Minute {
+		return false
+	}
+	// Destinations are the IdP's (or anyone's) to choose: bounded.
+	if l.last == nil || len(l.last) >= 64 {
+		l.last = map[string]time.Time{}
+	}
+	l.last[key] = now
+	return true
+}
