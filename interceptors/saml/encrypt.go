@@ -297,22 +297,23 @@ func checkEncryptedKey(ek *etree.Element) error {
 }
 
 // decryptAssertion decrypts an EncryptedAssertion with the first of
-// v.DecryptionKeys that unwraps its key, and parses the result under the
+// v.DecryptionKeys that unwraps its key (returned too), and parses the result under the
 // rules of Parse (one level less deep: it goes inside the Response).
 // Every failure after the checks of encryptedParts is ErrDecrypt, whatever
 // the cause (no key, a GCM tag, CBC padding, what came out): what a
 // sender of crafted ciphertexts sees is the same refusal; the log has the
 // detail.
-func (v *Verifier) decryptAssertion(ea *etree.Element) (*etree.Element, error) {
+func (v *Verifier) decryptAssertion(ea *etree.Element) (*etree.Element, *rsa.PrivateKey, error) {
 	ed, eks, err := encryptedParts(ea)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var cek []byte
+	var used *rsa.PrivateKey
 	for _, ek := range eks {
 		for _, key := range v.candidates(ek) {
 			if k, err := xmlenc.Decrypt(key, ek); err == nil {
-				cek = k
+				cek, used = k, key
 				break
 			}
 		}
@@ -321,7 +322,7 @@ func (v *Verifier) decryptAssertion(ea *etree.Element) (*etree.Element, error) {
 		}
 	}
 	if cek == nil {
-		return nil, fmt.Errorf("%w: no decryption key of idphooks unwraps the assertion's key (encrypted to another certificate?)", ErrDecrypt)
+		return nil, nil, fmt.Errorf("%w: no decryption key of idphooks unwraps the assertion's key (encrypted to another certificate?)", ErrDecrypt)
 	}
 	// The content key is known: the data is decrypted without its
 	// KeyInfo, so that xmlenc reads no key from the document.
@@ -331,7 +332,7 @@ func (v *Verifier) decryptAssertion(ea *etree.Element) (*etree.Element, error) {
 	}
 	plain, err := xmlenc.Decrypt(cek, data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrDecrypt, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrDecrypt, err)
 	}
 	depth := v.MaxDepth
 	if depth <= 0 {
@@ -339,14 +340,14 @@ func (v *Verifier) decryptAssertion(ea *etree.Element) (*etree.Element, error) {
 	}
 	doc, err := Parse(plain, depth-1)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the plaintext: %w", ErrDecrypt, err)
+		return nil, nil, fmt.Errorf("%w: the plaintext: %w", ErrDecrypt, err)
 	}
 	a := doc.Root()
 	if !is(a, NSAssertion, "Assertion") {
-		return nil, fmt.Errorf("%w: the plaintext is <%s>, not a saml:Assertion declaring its namespace", ErrDecrypt, a.Tag)
+		return nil, nil, fmt.Errorf("%w: the plaintext is <%s>, not a saml:Assertion declaring its namespace", ErrDecrypt, a.Tag)
 	}
 	doc.RemoveChild(a)
-	return a, nil
+	return a, used, nil
 }
 
 // candidates are the decryption keys to try on ek: the one its KeyInfo
@@ -440,7 +441,7 @@ func (v *Verifier) verifyEncrypted(doc *etree.Document, s survey) (*Response, er
 		doc.SetRoot(vr)
 		root = vr
 	}
-	a, err := v.decryptAssertion(ea)
+	a, used, err := v.decryptAssertion(ea)
 	if err != nil {
 		return nil, err
 	}
@@ -485,7 +486,7 @@ func (v *Verifier) verifyEncrypted(doc *etree.Document, s survey) (*Response, er
 		root.InsertChildAt(i, va)
 		a = va
 	}
-	r := &Response{doc: doc, root: root, assertion: a, Signed: placed, Encrypted: true}
+	r := &Response{doc: doc, root: root, assertion: a, Signed: placed, Encrypted: true, decryptedWith: used}
 	if err := r.normalizeTypePrefixes(all.typeNS); err != nil {
 		return nil, err
 	}

@@ -702,7 +702,7 @@ func BenchmarkDecryptAssertion(b *testing.B) {
 	ea, v := doc.FindElement("//EncryptedAssertion"), encVerifier()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.decryptAssertion(ea); err != nil {
+		if _, _, err := v.decryptAssertion(ea); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -46,7 +46,10 @@ func (i *Interceptor) encryptionCertificates() []*x509.Certificate {
 // certificate, whether the IdP encrypted it or not. An assertion the IdP
 // encrypted for an SP idphooks has no certificate of is refused: it would
 // reach the browser in clear.
-func encryptFor(resp *Response, app string, sp SP) error {
+func (i *Interceptor) encryptFor(resp *Response, app string, sp SP) error {
+	if resp.Encrypted {
+		i.noteDecryptionKey(resp.decryptedWith, app)
+	}
 	if sp.EncryptionCertificate != nil {
 		resp.EncryptTo = &Encryption{Certificate: sp.EncryptionCertificate, Algorithms: sp.EncryptionAlgorithms}
 		return nil
@@ -55,6 +58,20 @@ func encryptFor(resp *Response, app string, sp SP) error {
 		return fmt.Errorf("the IdP encrypted the assertion for SP %q, and idphooks has no encryption_certificate for it: it is not sent in clear", app)
 	}
 	return nil
+}
+
+// noteDecryptionKey warns, once a minute per SP, when the IdP encrypted
+// to an idphooks certificate that is not the current one: once a rotation
+// drops that key, the IdP's assertions for the SP stop decrypting.
+func (i *Interceptor) noteDecryptionKey(used *rsa.PrivateKey, app string) {
+	certs := i.encryptionCertificates()
+	if used == nil || len(certs) == 0 || used.PublicKey.Equal(certs[0].PublicKey) {
+		return
+	}
+	if i.passLog.due("key "+app, i.cfg.Now()) {
+		i.log.Warn("the IdP encrypts to an idphooks encryption certificate that is not the current one: give the IdP's entry for this SP the first encryption certificate of the metadata idphooks serves, before a rotation drops the old one",
+			zap.String("sp", app), zap.String("current", certs[0].Subject.CommonName))
+	}
 }
 
 // checkSPs refuses an SP encryption setting Sign could not use.

@@ -163,3 +163,33 @@ func TestInterceptorChecksSPEncryption(t *testing.T) {
 		}
 	}
 }
+
+// rotatedDecryption holds idphooks' key as a retired one: the current
+// certificate is another.
+type rotatedDecryption struct{ testDecryption }
+
+func (rotatedDecryption) SAMLEncryptionCertificates() []*x509.Certificate {
+	h, _ := encKeys()
+	return []*x509.Certificate{otherEnc.cert, h.cert}
+}
+
+// TestInterceptorWarnsOfOldEncryptionKey: an IdP encrypting to a key that
+// is not the current one still decrypts, and the log says to update it.
+func TestInterceptorWarnsOfOldEncryptionKey(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	for _, d := range []Decryption{testDecryption{}, rotatedDecryption{}} {
+		h := newHarness(t, "", func(c *Config) {
+			withEncryption(c)
+			c.Decryption = d
+			c.Logger = zap.New(core)
+		})
+		h.page = serve("text/html", postPage(kcEncrypted(t, SignedAssertion), ""))
+		if w := h.do(t, "POST", "/x"); w.Code != 200 {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+	got := logs.FilterMessageSnippet("not the current one").All()
+	if len(got) != 1 || got[0].ContextMap()["sp"] != testSP {
+		t.Fatalf("log lines %+v, want one warning, for the rotated key", got)
+	}
+}

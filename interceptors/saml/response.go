@@ -47,7 +47,7 @@ func (i *Interceptor) response(r *http.Request, doc *etree.Document) ([]byte, er
 	if sp.Sign != 0 {
 		resp.Signed = sp.Sign
 	}
-	if err := encryptFor(resp, app, sp); err != nil {
+	if err := i.encryptFor(resp, app, sp); err != nil {
 		return nil, i.refuse("SAML response refused", err)
 	}
 	success := resp.assertion != nil && model.Status.Code == StatusSuccess

@@ -107,6 +107,8 @@ type Response struct {
 
 	// Encrypted says the assertion came encrypted (and was decrypted).
 	Encrypted bool
+	// decryptedWith is the key of v.DecryptionKeys that decrypted it.
+	decryptedWith *rsa.PrivateKey
 	// EncryptTo, when set, makes Sign send the assertion encrypted to
 	// this SP, signed inside where it is to be signed.
 	EncryptTo *Encryption
