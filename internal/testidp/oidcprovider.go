@@ -2,7 +2,6 @@ package testidp
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,7 +77,7 @@ func StartOIDCProvider(opts OIDCProviderOptions) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureNodeModules(ctx, dir, opts.Log); err != nil {
+	if err := NPMCI(ctx, dir, "oidc-provider", opts.Log); err != nil {
 		return nil, err
 	}
 
@@ -226,40 +225,6 @@ func OIDCProviderDir() (string, error) {
 		}
 	}
 	return "", errors.New("testidp: cannot find internal/testidp/oidcprovider/server.mjs")
-}
-
-// ensureNodeModules runs npm ci in dir unless oidc-provider is installed.
-// A file lock serialises concurrent test binaries (go test runs packages in
-// parallel).
-func ensureNodeModules(ctx context.Context, dir string, log io.Writer) error {
-	marker := filepath.Join(dir, "node_modules", "oidc-provider", "package.json")
-	if fileExists(marker) {
-		return nil
-	}
-	unlock, err := lockFile(filepath.Join(dir, ".npm-ci.lock"))
-	if err != nil {
-		return fmt.Errorf("testidp: lock for npm ci: %w", err)
-	}
-	defer unlock()
-	if fileExists(marker) {
-		return nil
-	}
-	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if log != nil {
-		cmd.Stdout = io.MultiWriter(&out, log)
-		cmd.Stderr = cmd.Stdout
-	}
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("testidp: npm ci in %s: %w\n%s", dir, err, out.String())
-	}
-	if !fileExists(marker) {
-		return fmt.Errorf("testidp: npm ci in %s did not install oidc-provider", dir)
-	}
-	return nil
 }
 
 func fileExists(p string) bool {
