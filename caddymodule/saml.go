@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"crypto"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -56,6 +57,22 @@ type SAMLConfig struct {
 	CertificateFile string `json:"certificate_file,omitempty"`
 	KeyFile         string `json:"key_file,omitempty"`
 
+	// Decrypt makes idphooks decrypt the assertions the IdP encrypts to
+	// it, run the hooks on them and re-encrypt them to each SP's
+	// encryption_certificate; the IdP's entry for each such SP then lists
+	// idphooks' encryption certificate (the metadata idphooks serves
+	// names it as the IdP's encryption key). Default: off; an encrypted
+	// assertion then passes unchanged, no hook runs, and the log says so.
+	Decrypt bool `json:"decrypt,omitempty"`
+
+	// DecryptionCertificateFile and DecryptionKeyFile, when set with
+	// decrypt, are idphooks' SAML encryption certificate and key (PEM,
+	// RSA) instead of keys generated into Caddy's storage and rotated on
+	// the signing options' schedule (every key published decrypts; a
+	// retired one is kept for at least a rotation period).
+	DecryptionCertificateFile string `json:"decryption_certificate_file,omitempty"`
+	DecryptionKeyFile         string `json:"decryption_key_file,omitempty"`
+
 	// ProtectAttributes are attribute names hooks may not set or remove.
 	// The Issuer, Conditions, Audience, SubjectConfirmationData and
 	// AuthnStatement are always protected.
@@ -79,9 +96,20 @@ type SAMLSPConfig struct {
 	// without one: basic (default), uri, unspecified, or a URI.
 	AttributeNameFormat string `json:"attribute_name_format,omitempty"`
 
-	// EncryptionCertificate is the SP's certificate (PEM file), to
-	// re-encrypt assertions to.
+	// EncryptionCertificate is the SP's certificate (PEM file, RSA): what
+	// this SP receives has its assertion encrypted to it, whether the IdP
+	// encrypted it or not. Default: none, the assertion goes in clear (an
+	// assertion the IdP encrypted is then refused).
 	EncryptionCertificate string `json:"encryption_certificate,omitempty"`
+
+	// EncryptionAlgorithms are the XML Encryption algorithms this SP
+	// reads, as its metadata lists them: data (aes256-gcm, aes192-gcm,
+	// aes128-gcm, aes256-cbc, aes192-cbc, aes128-cbc) and key transport
+	// (rsa-oaep-mgf1p, rsa-oaep: XML Encryption 1.1's, SHA-256 and
+	// MGF1-SHA-256); the first of each kind listed is used. Default:
+	// aes256-gcm with rsa-oaep-mgf1p, which crewjam, node-saml and
+	// xmlseclibs-based SPs read.
+	EncryptionAlgorithms []string `json:"encryption_algorithms,omitempty"`
 }
 
 // DefaultSAMLMetadataPath is where idphooks serves the IdP's metadata.
@@ -128,6 +156,26 @@ var samlPlacements = map[string]saml.Placement{
 	"both": saml.SignedResponse | saml.SignedAssertion,
 }
 
+// samlEncryptionNames are the encryption_algorithms names.
+var samlEncryptionNames = map[string]string{
+	"aes256-gcm": saml.AES256GCM, "aes192-gcm": saml.AES192GCM, "aes128-gcm": saml.AES128GCM,
+	"aes256-cbc": saml.AES256CBC, "aes192-cbc": saml.AES192CBC, "aes128-cbc": saml.AES128CBC,
+	"rsa-oaep-mgf1p": saml.RSAOAEPMGF1P, "rsa-oaep": saml.RSAOAEP,
+}
+
+// samlEncryptionList turns encryption_algorithms names into URIs.
+func samlEncryptionList(names []string) ([]string, error) {
+	var out []string
+	for _, n := range names {
+		uri, ok := samlEncryptionNames[n]
+		if !ok {
+			return nil, fmt.Errorf("unknown encryption algorithm %q (use %s)", n, strings.Join(slices.Sorted(maps.Keys(samlEncryptionNames)), ", "))
+		}
+		out = append(out, uri)
+	}
+	return out, nil
+}
+
 // samlNameFormats are the attribute_name_format short names.
 var samlNameFormats = map[string]string{
 	"basic":       saml.AttrNameFormatBasic,
@@ -156,6 +204,12 @@ func (c *SAMLConfig) validate() error {
 	if (c.CertificateFile == "") != (c.KeyFile == "") {
 		return errors.New("idp_hooks: saml: certificate needs both a certificate file and a key file")
 	}
+	if (c.DecryptionCertificateFile == "") != (c.DecryptionKeyFile == "") {
+		return errors.New("idp_hooks: saml: decryption_certificate needs both a certificate file and a key file")
+	}
+	if c.DecryptionCertificateFile != "" && !c.Decrypt {
+		return errors.New("idp_hooks: saml: decryption_certificate is given but decrypt is off")
+	}
 	for id, sp := range c.SPs {
 		if sp == nil {
 			continue
@@ -165,6 +219,12 @@ func (c *SAMLConfig) validate() error {
 		}
 		if f := sp.AttributeNameFormat; f != "" && samlNameFormats[f] == "" && !strings.Contains(f, ":") {
 			return fmt.Errorf("idp_hooks: saml: sp %s: attribute_name_format %q: use basic, uri, unspecified or a URI", id, f)
+		}
+		if _, err := samlEncryptionList(sp.EncryptionAlgorithms); err != nil {
+			return fmt.Errorf("idp_hooks: saml: sp %s: encryption_algorithms: %v", id, err)
+		}
+		if len(sp.EncryptionAlgorithms) > 0 && sp.EncryptionCertificate == "" {
+			return fmt.Errorf("idp_hooks: saml: sp %s: encryption_algorithms without an encryption_certificate", id)
 		}
 	}
 	return nil
@@ -181,6 +241,12 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	var dec saml.Decryption
+	if c.Decrypt {
+		if dec, err = h.samlDecryption(ctx); err != nil {
+			return err
+		}
+	}
 	idp, err := saml.NewIdP(c.IdPMetadata, h.MaxBody)
 	if err != nil {
 		return fmt.Errorf("idp_hooks: saml: %w", err)
@@ -196,9 +262,12 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 			sp.AttributeNameFormat = f
 		}
 		if sc.EncryptionCertificate != "" {
-			// Refused rather than ignored: an SP configured for
-			// encryption must not silently get clear assertions.
-			return fmt.Errorf("idp_hooks: saml: sp %s: encryption_certificate: re-encrypting assertions is not supported yet", id)
+			cert, err := readCertificate(sc.EncryptionCertificate)
+			if err != nil {
+				return fmt.Errorf("idp_hooks: saml: sp %s: encryption_certificate: %w", id, err)
+			}
+			sp.EncryptionCertificate = cert
+			sp.EncryptionAlgorithms, _ = samlEncryptionList(sc.EncryptionAlgorithms)
 		}
 		sps[id] = sp
 	}
@@ -218,6 +287,7 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 		MaxBody:             h.MaxBody,
 		Dispatcher:          h.dispatcher,
 		Keys:                ks,
+		Decryption:          dec,
 		Logger:              h.logger.Named("saml"),
 	})
 	if err != nil {
@@ -272,6 +342,110 @@ func (h *Handler) samlKeys(ctx caddy.Context) (saml.Keys, error) {
 	return managerKeys{km}, nil
 }
 
+// samlDecryption are idphooks' SAML encryption keys: the configured
+// files, or an RSA key set of their own in Caddy's storage, rotated like
+// the signing keys. A retired key stays for at least a rotation period,
+// not the signing retention: the IdP is told an encryption certificate by
+// hand, and must be given the new one before the old one goes.
+func (h *Handler) samlDecryption(ctx caddy.Context) (saml.Decryption, error) {
+	c := h.SAML
+	if c.DecryptionCertificateFile != "" {
+		key, cert, err := loadRSAPair(c.DecryptionCertificateFile, c.DecryptionKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("idp_hooks: saml: decryption_certificate: %w", err)
+		}
+		return fileDecryption{key: key, cert: cert}, nil
+	}
+	sc := SigningConfig{}
+	if h.Signing != nil {
+		sc = *h.Signing
+	}
+	storageKey := sc.StorageKey
+	if storageKey == "" {
+		storageKey = keys.DefaultStorageKey
+	}
+	rotation, retention := time.Duration(sc.RotationPeriod), time.Duration(sc.Retention)
+	if rotation == 0 {
+		rotation = keys.DefaultRotationPeriod
+	}
+	if retention == 0 {
+		retention = keys.DefaultRetention
+	}
+	km, err := keys.New(ctx, ctx.Storage(), keys.Config{
+		Algorithm:      "RS256",
+		RotationPeriod: rotation,
+		PrePublish:     time.Duration(sc.PrePublish),
+		Retention:      max(retention, rotation),
+		StorageKey:     storageKey + "-saml-enc",
+		Certificates:   true,
+		Encryption:     true,
+	}, h.logger.Named("keys.saml-enc"))
+	if err != nil {
+		return nil, fmt.Errorf("idp_hooks: saml encryption keys: %w", err)
+	}
+	go km.Run(ctx)
+	return managerDecryption{km}, nil
+}
+
+// loadRSAPair reads a PEM certificate and its RSA key.
+func loadRSAPair(certFile, keyFile string) (*rsa.PrivateKey, *x509.Certificate, error) {
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	key, ok := pair.PrivateKey.(*rsa.PrivateKey)
+	if !ok {
+		return nil, nil, errors.New("the key must be RSA")
+	}
+	return key, cert, nil
+}
+
+// managerDecryption are a rotated encryption key set as the SAML
+// interceptor uses it.
+type managerDecryption struct{ m *keys.Manager }
+
+func (d managerDecryption) SAMLDecryptionKeys() []*rsa.PrivateKey {
+	var out []*rsa.PrivateKey
+	for _, k := range d.m.PrivateKeys() {
+		if r, ok := k.(*rsa.PrivateKey); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// SAMLEncryptionCertificates puts the current key's first: it is the one
+// to give the IdP.
+func (d managerDecryption) SAMLEncryptionCertificates() []*x509.Certificate {
+	cur := d.m.Signer().Certificate
+	out := []*x509.Certificate{}
+	if cur != nil {
+		out = append(out, cur)
+	}
+	for _, c := range d.m.Certificates() {
+		if cur == nil || !c.Equal(cur) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// fileDecryption is an encryption certificate and key the operator
+// supplies.
+type fileDecryption struct {
+	key  *rsa.PrivateKey
+	cert *x509.Certificate
+}
+
+func (d fileDecryption) SAMLDecryptionKeys() []*rsa.PrivateKey { return []*rsa.PrivateKey{d.key} }
+func (d fileDecryption) SAMLEncryptionCertificates() []*x509.Certificate {
+	return []*x509.Certificate{d.cert}
+}
+
 // managerKeys are a rotated key set as the SAML interceptor uses it.
 type managerKeys struct{ m *keys.Manager }
 
@@ -322,12 +496,15 @@ func readCertificate(path string) (*x509.Certificate, error) {
 //		algorithms          <name...>
 //		signature_algorithm rsa-sha256|rsa-sha384|rsa-sha512
 //		certificate         <cert file> <key file>
+//		decrypt
+//		decryption_certificate <cert file> <key file>
 //		protect_attributes  <name...>
 //		leeway              <duration>
 //		sp <entity id> {
 //			sign                  response|assertion|both
 //			attribute_name_format basic|uri|unspecified|<URI>
 //			encryption_certificate <file>
+//			encryption_algorithms  <name...>
 //		}
 //	}
 func (h *Handler) parseSAML(d *caddyfile.Dispenser) error {
@@ -366,6 +543,18 @@ func (h *Handler) parseSAML(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			c.CertificateFile, c.KeyFile = args[0], args[1]
+		case "decrypt":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.Decrypt = true
+		case "decryption_certificate":
+			// Files to decrypt with imply decrypting.
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.ArgErr()
+			}
+			c.DecryptionCertificateFile, c.DecryptionKeyFile, c.Decrypt = args[0], args[1], true
 		case "protect_attributes":
 			err = appendArgs(d, &c.ProtectAttributes)
 		case "leeway":
@@ -410,6 +599,13 @@ func (c *SAMLConfig) parseSP(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &sp.AttributeNameFormat)
 		case "encryption_certificate":
 			err = oneArg(d, &sp.EncryptionCertificate)
+		case "encryption_algorithms":
+			err = appendArgs(d, &sp.EncryptionAlgorithms)
+			if err == nil {
+				if _, eerr := samlEncryptionList(sp.EncryptionAlgorithms); eerr != nil {
+					err = d.Errf("encryption_algorithms: %v", eerr)
+				}
+			}
 		default:
 			err = d.Errf("unrecognized sp option %q", d.Val())
 		}

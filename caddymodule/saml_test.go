@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,11 +11,17 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/idphooks/idphooks/interceptors/saml"
 )
 
 // writeCert writes a self-signed certificate and its key as PEM files.
@@ -105,7 +112,9 @@ func TestProvisionSAMLErrors(t *testing.T) {
 		{"metadata not XML", SAMLConfig{IdPMetadata: certFile}, "IdP metadata"},
 		{"ECDSA certificate", SAMLConfig{IdPMetadata: md, CertificateFile: ecCert, KeyFile: ecKey}, "the key must be RSA"},
 		{"key of another certificate", SAMLConfig{IdPMetadata: md, CertificateFile: certFile, KeyFile: ecKey}, "certificate"},
-		{"encryption not built", SAMLConfig{IdPMetadata: md, SPs: map[string]*SAMLSPConfig{"urn:a": {EncryptionCertificate: certFile}}}, "not supported yet"},
+		{"missing SP encryption certificate", SAMLConfig{IdPMetadata: md, SPs: map[string]*SAMLSPConfig{"urn:a": {EncryptionCertificate: filepath.Join(dir, "sp.crt")}}}, "sp urn:a: encryption_certificate"},
+		{"ECDSA SP encryption certificate", SAMLConfig{IdPMetadata: md, SPs: map[string]*SAMLSPConfig{"urn:a": {EncryptionCertificate: ecCert}}}, "must hold an RSA key"},
+		{"ECDSA decryption key", SAMLConfig{IdPMetadata: md, Decrypt: true, DecryptionCertificateFile: ecCert, DecryptionKeyFile: ecKey}, "decryption_certificate: the key must be RSA"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.c
@@ -123,4 +132,73 @@ func TestProvisionSAMLErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = h.Cleanup() })
+}
+
+// TestProvisionSAMLDecrypt: decrypt keeps an RSA encryption key set of its
+// own in Caddy's storage, whose certificate (for key encipherment, not
+// the signing one) the served metadata names as the IdP's encryption key;
+// the SP's encryption certificate is read; files the operator supplies
+// decrypt instead.
+func TestProvisionSAMLDecrypt(t *testing.T) {
+	ctx, root := provisionContext(t)
+	dir := t.TempDir()
+	k := rsaKey(t)
+	_, _, der := writeCert(t, dir, "idp", k, &k.PublicKey)
+	md := writeIdPMetadata(t, dir, der)
+	sk := rsaKey(t)
+	spCert, _, _ := writeCert(t, dir, "sp", sk, &sk.PublicKey)
+	served := func(h *Handler) *saml.IdPMetadata {
+		t.Helper()
+		w := httptest.NewRecorder()
+		next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+			t.Error("the metadata request reached the IdP")
+			return nil
+		})
+		if err := h.ServeHTTP(w, httptest.NewRequest("GET", DefaultSAMLMetadataPath, nil), next); err != nil || w.Code != 200 {
+			t.Fatalf("%v %d %s", err, w.Code, w.Body)
+		}
+		m, err := saml.ParseIdPMetadata(w.Body.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+
+	h := &Handler{StatePath: filepath.Join(dir, "state.db"), SAML: &SAMLConfig{IdPMetadata: md, Decrypt: true,
+		SPs: map[string]*SAMLSPConfig{"urn:a": {EncryptionCertificate: spCert, EncryptionAlgorithms: []string{"aes128-gcm", "rsa-oaep"}}}}}
+	if err := h.Provision(ctx); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Cleanup() })
+	b, err := os.ReadFile(filepath.Join(root, "idphooks", "keys-saml-enc", "jwks.json"))
+	if err != nil || !bytes.Contains(b, []byte(`"RSA"`)) {
+		t.Fatalf("SAML encryption keys not in Caddy storage: %v %.100s", err, b)
+	}
+	m := served(h)
+	if len(m.Encryption) != 1 || len(m.Signing) != 1 || m.Encryption[0].Equal(m.Signing[0]) ||
+		m.Encryption[0].KeyUsage != x509.KeyUsageKeyEncipherment || m.Encryption[0].PublicKeyAlgorithm != x509.RSA {
+		t.Fatalf("%d encryption, %d signing certificates: want idphooks' own encryption one", len(m.Encryption), len(m.Signing))
+	}
+
+	// Without decrypt, the IdP's own encryption keys (none here) stay.
+	plain := &Handler{StatePath: filepath.Join(t.TempDir(), "state.db"), SAML: &SAMLConfig{IdPMetadata: md}}
+	if err := plain.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = plain.Cleanup() })
+	if m := served(plain); len(m.Encryption) != 0 {
+		t.Errorf("%d encryption certificates without decrypt", len(m.Encryption))
+	}
+
+	ek := rsaKey(t)
+	encCert, encKey, encDER := writeCert(t, dir, "enc", ek, &ek.PublicKey)
+	files := &Handler{StatePath: filepath.Join(t.TempDir(), "state.db"), SAML: &SAMLConfig{IdPMetadata: md, Decrypt: true,
+		DecryptionCertificateFile: encCert, DecryptionKeyFile: encKey}}
+	if err := files.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = files.Cleanup() })
+	if m := served(files); len(m.Encryption) != 1 || !bytes.Equal(m.Encryption[0].Raw, encDER) {
+		t.Errorf("the operator's encryption certificate is not the one published")
+	}
 }
