@@ -105,7 +105,7 @@ func (r *Response) SetAttribute(name string, values []string, nameFormat, friend
 		// inclusive, and nowhere above (see normalizeTypePrefixes).
 		r.prefixList = append(r.prefixList, "xs")
 		slices.Sort(r.prefixList)
-		declareTypePrefix(r.root, "xs", NSXS)
+		declareTypePrefix(r.root, "xs", NSXS, false)
 	}
 }
 

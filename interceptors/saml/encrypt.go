@@ -421,7 +421,7 @@ func (v *Verifier) verifyEncrypted(doc *etree.Document, s survey) (*Response, er
 	}
 	vctx := v.validationContext()
 	if placed != 0 {
-		vr, err := validate(vctx, root, "Response")
+		vr, err := validated(vctx, root, "Response")
 		if err != nil {
 			return nil, err
 		}
@@ -478,7 +478,7 @@ func (v *Verifier) verifyEncrypted(doc *etree.Document, s survey) (*Response, er
 	if placed&SignedAssertion != 0 {
 		// Alone, as the IdP serialized it before encrypting (and as SPs
 		// verify it): not in the namespace context of our envelope.
-		va, err := validate(vctx, a.Copy(), "Assertion")
+		va, err := validated(vctx, a.Copy(), "Assertion")
 		if err != nil {
 			return nil, err
 		}

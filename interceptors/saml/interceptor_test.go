@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +197,35 @@ func TestInterceptorResignsPostPage(t *testing.T) {
 	}
 	if m := r.Model(); m.NameID.Value != "alice" || len(m.Attributes["Role"].Values) != 2 {
 		t.Errorf("model changed: %+v", m)
+	}
+	// Without a hook, the SP gets the IdP's document but for the
+	// signature: namespaces where the IdP declared them, its prefixes,
+	// its attribute order.
+	if got, want := anySig.ReplaceAllString(string(msg), ""), anySig.ReplaceAllString(signed, ""); got != want {
+		t.Errorf("the document changed beyond its signature:\n got %s\nwant %s", got, want)
+	}
+}
+
+var anySig = regexp.MustCompile(`(?s)<(ds|dsig):Signature[ >].*?</(ds|dsig):Signature>`)
+
+// TestInterceptorKeepsDocument: SimpleSAMLphp's shape (XML declaration,
+// xs and xsi on the Assertion, signed both) arrives unchanged but for its
+// signatures, and a comment, which no signature covers, is dropped.
+func TestInterceptorKeepsDocument(t *testing.T) {
+	h := newHarness(t, "", nil)
+	ssp := simpleSAMLphpResponse()
+	aID := regexp.MustCompile(`<saml:Assertion [^>]*ID="([^"]+)"`).FindStringSubmatch(ssp)[1]
+	rID := regexp.MustCompile(`<samlp:Response [^>]*ID="([^"]+)"`).FindStringSubmatch(ssp)[1]
+	withComment := strings.Replace(ssp, "<saml:Conditions ", "<!-- unsigned note --><saml:Conditions ", 1)
+	signed := idpSign(t, withComment, "ds", aID, rID)
+	h.page = serve("text/html", postPage(signed, ""))
+	msg, _ := sentMessage(t, h.do(t, "POST", "/x").Body.Bytes())
+	if _, err := hooksVerifier().Verify(msg); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(anySig.ReplaceAllString(signed, ""), "<!-- unsigned note -->", "", 1)
+	if got := anySig.ReplaceAllString(string(msg), ""); got != want {
+		t.Errorf("the document changed beyond its signatures:\n got %s\nwant %s", got, want)
 	}
 }
 

@@ -117,7 +117,7 @@ func (v *Verifier) VerifyLogoutDocument(doc *etree.Document, querySigned bool) (
 	if err := checkSignature(sig, root, v.allowed()); err != nil {
 		return nil, err
 	}
-	got, err := validate(v.validationContext(), root, root.Tag)
+	got, err := validated(v.validationContext(), root, root.Tag)
 	if err != nil {
 		return nil, err
 	}

@@ -234,9 +234,12 @@ func children(el *etree.Element, ns, local string) []*etree.Element {
 // normalizeTypePrefixes makes the prefixes used only inside xsi:type
 // values (xs:string) resolve wherever the element lands: canonicalization
 // drops their declarations as unused, and a strict SP then cannot resolve
-// xs. Each such prefix is declared on every element whose xsi:type uses
-// it, nowhere else, and signed as an InclusiveNamespaces prefix, which
-// every C14N implementation then renders at the same places.
+// xs. Such a prefix is signed as an InclusiveNamespaces prefix, which
+// every C14N implementation then renders at the same places, and it is
+// declared on an element whose xsi:type uses it unless a declaration
+// inside its Assertion (or, outside one, its Response) already holds:
+// an SP that lifts the Assertion out keeps it, and the IdP's own
+// declarations stay where it put them.
 func (r *Response) normalizeTypePrefixes(typeNS map[string]string) error {
 	pl, err := typePrefixes(r.root, typeNS)
 	r.prefixList = pl
@@ -274,14 +277,19 @@ func typePrefixes(root *etree.Element, typeNS map[string]string) ([]string, erro
 			}
 			uri = NSXS
 		}
-		declareTypePrefix(root, p, uri)
+		declareTypePrefix(root, p, uri, false)
 		prefixList = append(prefixList, p)
 	}
 	slices.Sort(prefixList)
 	return prefixList, nil
 }
 
-func declareTypePrefix(el *etree.Element, p, uri string) {
+func declareTypePrefix(el *etree.Element, p, uri string, inScope bool) {
+	if is(el, NSAssertion, "Assertion") {
+		// A signed apex of its own: what its ancestors declare may not
+		// travel with it.
+		inScope = false
+	}
 	usesP := false
 	for _, a := range el.Attr {
 		if a.Key == "type" && a.NamespaceURI() == NSXSI && strings.HasPrefix(a.Value, p+":") {
@@ -295,14 +303,13 @@ func declareTypePrefix(el *etree.Element, p, uri string) {
 		}
 	}
 	switch {
-	case usesP && declared < 0:
-		el.CreateAttr("xmlns:"+p, uri)
-	case usesP:
-		el.Attr[declared].Value = uri
 	case declared >= 0:
-		el.RemoveAttr("xmlns:" + p)
+		el.Attr[declared].Value = uri
+		inScope = true
+	case usesP && !inScope:
+		el.CreateAttr("xmlns:"+p, uri)
 	}
 	for _, c := range el.ChildElements() {
-		declareTypePrefix(c, p, uri)
+		declareTypePrefix(c, p, uri, inScope)
 	}
 }

@@ -79,12 +79,14 @@ func TestModelSimpleSAMLphp(t *testing.T) {
 	if m.NameID.SPNameQualifier != testSP || !slices.Equal(m.Attributes["eduPersonAffiliation"].Values, []string{"member", "student"}) {
 		t.Fatalf("model %+v", m)
 	}
-	// The canonical Assertion lost xmlns:xs; it is back on each value.
+	// xs is used only in xsi:type values: it stays declared where the IdP
+	// declared it, on the Assertion, and is signed as inclusive.
 	out, err := signer().Sign(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(string(out), `xmlns:xs="http://www.w3.org/2001/XMLSchema"`); n != 3 {
+	if n := strings.Count(string(out), `xmlns:xs="http://www.w3.org/2001/XMLSchema"`); n != 1 ||
+		!strings.Contains(string(out), `<saml:Assertion xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema"`) {
 		t.Fatalf("%d xs declarations in\n%s", n, out)
 	}
 	if !strings.Contains(string(out), `PrefixList="xs"`) {
@@ -315,4 +317,27 @@ func TestAlgorithms(t *testing.T) {
 	if _, err := verifier().Verify([]byte(sha1)); !errors.Is(err, ErrAlgorithm) {
 		t.Fatalf("SHA-1 by default: %v", err)
 	}
+}
+
+// TestTypePrefixFromOutsideTheAssertion: xs declared only on the Response
+// while only the Assertion is signed: it is declared inside the Assertion
+// too, so an SP that lifts the Assertion out still resolves xs:string.
+func TestTypePrefixFromOutsideTheAssertion(t *testing.T) {
+	ssp := simpleSAMLphpResponse()
+	ssp = strings.Replace(ssp, ` xmlns:xs="http://www.w3.org/2001/XMLSchema" ID="_d71a`, ` ID="_d71a`, 1)
+	ssp = strings.Replace(ssp, `<samlp:Response `, `<samlp:Response xmlns:xs="http://www.w3.org/2001/XMLSchema" `, 1)
+	x := idpSign(t, ssp, "ds", "_d71a3a8e9fcc45c9e9d248ef7049393fc8f04e5f75")
+	r, err := verifier().Verify([]byte(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := signer().Sign(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := reAssertion.FindString(strings.ReplaceAll(string(out), "<saml:Assertion xmlns", "<saml:Assertion  xmlns"))
+	if n := strings.Count(a, `xmlns:xs="http://www.w3.org/2001/XMLSchema"`); n != 3 {
+		t.Fatalf("%d xs declarations inside the Assertion:\n%s", n, out)
+	}
+	acceptedBySP(t, out)
 }

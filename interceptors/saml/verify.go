@@ -201,43 +201,25 @@ func (v *Verifier) VerifyDocument(doc *etree.Document) (*Response, error) {
 	vctx := v.validationContext()
 	r := &Response{Signed: placed}
 	// Both signatures are checked on the document as it came (validation
-	// copies); then only what they returned is kept.
-	var va *etree.Element
-	var err error
+	// copies). What goxmldsig returns is its canonical form of the very
+	// element given to it, which the survey held to one shape: the
+	// Signature a direct child referencing that element's ID, one
+	// Reference, only enveloped and C14N transforms. So the element as it
+	// came is what was signed but for what canonicalization leaves out:
+	// comments and processing instructions, which are removed, and where
+	// namespaces are declared and attributes ordered, which are kept, so
+	// that an SP gets the IdP's document but for the signature.
 	if placed&SignedAssertion != 0 {
-		if va, err = validate(vctx, assertion, "Assertion"); err != nil {
+		if err := validate(vctx, assertion, "Assertion"); err != nil {
 			return nil, err
 		}
 	}
 	if placed&SignedResponse != 0 {
-		vr, err := validate(vctx, root, "Response")
-		if err != nil {
+		if err := validate(vctx, root, "Response"); err != nil {
 			return nil, err
 		}
-		doc = etree.NewDocument()
-		doc.SetRoot(vr)
-		root = vr
-		assertion = nil
-		for _, c := range root.ChildElements() {
-			if is(c, NSAssertion, "Assertion") {
-				if assertion != nil {
-					return nil, fmt.Errorf("%w: verified Response holds two assertions", ErrWrapping)
-				}
-				assertion = c
-			}
-		}
-		if (assertion == nil) != (len(s.assertions) == 0) ||
-			assertion != nil && assertion.SelectAttrValue("ID", "") != s.assertions[0].SelectAttrValue("ID", "") {
-			return nil, fmt.Errorf("%w: verified Response holds another assertion", ErrWrapping)
-		}
-	} else {
-		// Only the Assertion is signed: the envelope is as every SP sees
-		// it, unsigned, and the Assertion is the verified one.
-		i := assertion.Index()
-		root.RemoveChildAt(i)
-		root.InsertChildAt(i, va)
-		assertion = va
 	}
+	stripUnsigned(root)
 	r.doc, r.root, r.assertion = doc, root, assertion
 	if err := r.normalizeTypePrefixes(s.typeNS); err != nil {
 		return nil, err
@@ -265,7 +247,13 @@ func (v *Verifier) validationContext() *dsig.ValidationContext {
 
 // validate runs goxmldsig on el, detached with the namespaces in scope, and
 // checks that what came back is el.
-func validate(vctx *dsig.ValidationContext, el *etree.Element, what string) (*etree.Element, error) {
+func validate(vctx *dsig.ValidationContext, el *etree.Element, what string) error {
+	_, err := validated(vctx, el, what)
+	return err
+}
+
+// validated is validate returning goxmldsig's canonical element.
+func validated(vctx *dsig.ValidationContext, el *etree.Element, what string) (*etree.Element, error) {
 	ctx, err := etreeutils.NSBuildParentContext(el)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
@@ -283,6 +271,20 @@ func validate(vctx *dsig.ValidationContext, el *etree.Element, what string) (*et
 		return nil, fmt.Errorf("%w: %s: the validator returned another element", ErrWrapping, what)
 	}
 	return got, nil
+}
+
+// stripUnsigned removes the comments and processing instructions inside
+// el: no signature covers them (C14N without comments), so nothing of
+// them may reach an SP under idphooks' signature.
+func stripUnsigned(el *etree.Element) {
+	for i := len(el.Child) - 1; i >= 0; i-- {
+		switch t := el.Child[i].(type) {
+		case *etree.Comment, *etree.ProcInst:
+			el.RemoveChildAt(i)
+		case *etree.Element:
+			stripUnsigned(t)
+		}
+	}
 }
 
 // survey is one walk of the whole document, before any signature is
