@@ -55,6 +55,9 @@ type Config struct {
 	// for the proxy's own issuer and is known only once Addr is.
 	SelfIssuer string
 	LogLevel   string // Caddy's default log level; empty: ERROR
+	// LogFile, when set, is where Caddy's default log goes (JSON lines)
+	// instead of stderr, for a test to read.
+	LogFile string
 	// Admin, when set, is the admin endpoint's address (metrics are
 	// served there); empty turns the admin endpoint off.
 	Admin string
@@ -88,10 +91,14 @@ func LoadCaddy(t testing.TB, c Config) string {
 	if handler["issuer"] == "self" {
 		handler["issuer"] = c.SelfIssuer
 	}
+	defaultLog := map[string]any{"level": level}
+	if c.LogFile != "" {
+		defaultLog["writer"] = map[string]any{"output": "file", "filename": c.LogFile}
+	}
 	cfg := map[string]any{
 		"admin":   adminConfig(c.Admin),
 		"storage": map[string]any{"module": "file_system", "root": filepath.Join(c.Dir, "storage")},
-		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": level}}},
+		"logging": map[string]any{"logs": map[string]any{"default": defaultLog}},
 		"apps": map[string]any{"http": map[string]any{"servers": map[string]any{"idp": map[string]any{
 			"listen":          []string{c.Addr},
 			"automatic_https": map[string]any{"disable": true},
