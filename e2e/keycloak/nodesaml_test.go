@@ -239,10 +239,10 @@ func TestNodeSAMLLogout(t *testing.T) {
 			if reqs[0].SessionIndex != res.SessionIndex {
 				t.Errorf("LogoutRequest %+v, want the session of the login (%s)", reqs[0], res.SessionIndex)
 			}
-			if reqs[0].NameID != res.NameID {
-				// Not yet asserted, as TestSAMLLogout does not: idphooks
-				// passes Keycloak's NameID, not the hook's.
-				t.Logf("the LogoutRequest names %s (%s); the login gave node-saml %s (%s)",
+			// Keycloak names its own NameID; idphooks gives the SP the
+			// one the hook set at login, which the SP knows.
+			if reqs[0].NameID != res.NameID || reqs[0].NameIDFormat != res.NameIDFormat {
+				t.Errorf("the LogoutRequest names %s (%s); the login gave node-saml %s (%s)",
 					reqs[0].NameID, reqs[0].NameIDFormat, res.NameID, res.NameIDFormat)
 			}
 			again, err := sp.Login(e2etest.Ctx(t), browser, u.Username, u.Password)

@@ -161,7 +161,8 @@ func TestSAMLWithoutHooks(t *testing.T) {
 // TestSAMLLogout: single logout from both sides through idp_hooks, with
 // Keycloak's messages to the SP by POST and by Redirect: the SP trusts
 // only idphooks, so each arrives re-signed (XML or query) by idphooks.
-// The hook changes the NameID; Keycloak finds the session all the same.
+// The hook changes the NameID: Keycloak finds the session all the same,
+// and its LogoutRequests reach the SP naming the hook's NameID.
 func TestSAMLLogout(t *testing.T) {
 	hook := e2etest.WriteHook(t, t.TempDir(), "attrs.js", attrsHook)
 	px := samlProxy(t, e2etest.Hooks(hook))
@@ -204,7 +205,12 @@ func TestSAMLLogout(t *testing.T) {
 				t.Errorf("the LogoutRequest came by %v, want %s", got, method[binding])
 			}
 			if reqs[0].NameID == nil || reqs[0].SessionIndex == nil || reqs[0].SessionIndex.Value != res.SessionIndex {
-				t.Errorf("LogoutRequest %+v, want the session of the login (%s)", reqs[0], res.SessionIndex)
+				t.Fatalf("LogoutRequest %+v, want the session of the login (%s)", reqs[0], res.SessionIndex)
+			}
+			// Keycloak names its own NameID; the SP gets the hook's.
+			if reqs[0].NameID.Value != res.NameID || reqs[0].NameID.Format != res.NameIDFormat {
+				t.Errorf("LogoutRequest names %s (%s), want the NameID of the login, %s (%s)",
+					reqs[0].NameID.Value, reqs[0].NameID.Format, res.NameID, res.NameIDFormat)
 			}
 		})
 	}

@@ -76,6 +76,10 @@ type Config struct {
 	// MaxBody caps the pages and documents idphooks reads. Default: 1 MiB.
 	MaxBody int64
 
+	// NameIDs remembers the NameIDs hooks set, for the IdP's logout
+	// requests; nil: they name the IdP's.
+	NameIDs NameIDs
+
 	Dispatcher *events.Dispatcher
 	Keys       Keys
 	Logger     *zap.Logger

@@ -23,6 +23,7 @@ import (
 	"github.com/idphooks/idphooks/events"
 	"github.com/idphooks/idphooks/interceptors/saml/binding"
 	"github.com/idphooks/idphooks/sandbox"
+	"github.com/idphooks/idphooks/store"
 )
 
 // testKeys are idphooks' key pair from helpers_test.go as Keys.
@@ -522,5 +523,65 @@ exports.onAfterLogin = async (event) => {};`, nil, func(_ string, ev *events.Eve
 	case ev := <-got:
 		t.Errorf("after_login told of a denied login: %+v", ev.User)
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// TestInterceptorLogoutNamesHooksNameID: a hook changed the NameID at
+// login; the IdP's LogoutRequest for that session (by POST, XML-signed,
+// and by Redirect, query-signed) reaches the SP naming the hook's.
+func TestInterceptorLogoutNamesHooksNameID(t *testing.T) {
+	names := store.NewSwaps(store.NewMemory())
+	h := newHarness(t, `exports.onBeforeSamlAssertion = (event, api) => {
+  api.assertion.setNameID("crm-42", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent");
+};`, func(c *Config) { c.NameIDs = names })
+	h.page = serve("text/html", postPage(idpSign(t, keycloakResponse(keycloakAssertion("alice@example.com", 0)), "dsig", "ID_a1b2c3"), ""))
+	msg, _ := sentMessage(t, h.do(t, "POST", "/x").Body.Bytes())
+	if r, err := hooksVerifier().Verify(msg); err != nil || r.Model().NameID.Value != "crm-42" {
+		t.Fatalf("login: %v", err)
+	}
+
+	h.page = serve("text/html", postPageFor("SAMLRequest", kcSignedRequest(t), ""))
+	form, err := binding.ParsePost(h.do(t, "POST", "/realms/acme/protocol/saml").Body.Bytes(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := form.Decode()
+	l, err := hooksVerifier().VerifyLogout(out, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := l.Model().NameID; n == nil || n.Value != "crm-42" || n.Format != "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" {
+		t.Errorf("LogoutRequest by POST names %+v, want the hook's NameID", n)
+	}
+
+	idp, hk := keys()
+	q, _ := binding.SignRedirect("SAMLRequest", []byte(keycloakLogoutRequest()), "", RSASHA256, idp.key)
+	h.page = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", testSLO+"?"+q)
+		w.WriteHeader(http.StatusFound)
+	}
+	loc, _ := url.Parse(h.do(t, "GET", "/x").Header().Get("Location"))
+	rd, err := binding.ParseRedirect(loc.RawQuery, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rd.Verify([]*x509.Certificate{hk.cert}, nil); err != nil {
+		t.Fatal(err)
+	}
+	l, err = hooksVerifier().VerifyLogout(rd.Message, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := l.Model().NameID; n == nil || n.Value != "crm-42" {
+		t.Errorf("LogoutRequest by Redirect names %+v, want the hook's NameID", n)
+	}
+
+	// Another session's request keeps the IdP's NameID.
+	other := strings.Replace(keycloakLogoutRequest(), kcSession, "other::session", 1)
+	q, _ = binding.SignRedirect("SAMLRequest", []byte(other), "", RSASHA256, idp.key)
+	loc, _ = url.Parse(h.do(t, "GET", "/x").Header().Get("Location"))
+	rd, _ = binding.ParseRedirect(loc.RawQuery, 0)
+	if l, err := hooksVerifier().VerifyLogout(rd.Message, true); err != nil || l.Model().NameID.Value != "alice@example.com" {
+		t.Errorf("another session: %v %+v", err, l)
 	}
 }

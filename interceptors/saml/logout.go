@@ -2,6 +2,7 @@ package saml
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/beevik/etree"
 )
@@ -219,4 +220,28 @@ func (s *Signer) SignLogout(l *Logout) ([]byte, error) {
 		}
 	}
 	return l.doc.WriteToBytes()
+}
+
+// SetNameID gives a LogoutRequest the NameID the SP knows the person by,
+// when a hook changed it at login (the IdP still names its own); the
+// qualifiers follow. Sign or SignLogout must follow.
+func (l *Logout) SetNameID(n NameID) error {
+	el := child(l.root, NSAssertion, "NameID")
+	if l.Kind != KindLogoutRequest || el == nil {
+		return fmt.Errorf("%w: not a LogoutRequest with a NameID", ErrStructure)
+	}
+	for _, c := range slices.Clone(el.Child) {
+		el.RemoveChild(c)
+	}
+	el.SetText(n.Value)
+	for _, a := range []struct{ key, v string }{
+		{"Format", n.Format}, {"NameQualifier", n.NameQualifier}, {"SPNameQualifier", n.SPNameQualifier},
+	} {
+		if a.v == "" {
+			el.RemoveAttr(a.key)
+		} else {
+			el.CreateAttr(a.key, a.v)
+		}
+	}
+	return nil
 }

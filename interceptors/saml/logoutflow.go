@@ -65,6 +65,9 @@ func (i *Interceptor) verifyLogout(r *http.Request, doc *etree.Document, querySi
 	if err := l.CheckTimes(i.cfg.Now(), i.cfg.Leeway); err != nil {
 		return nil, nil, i.refuse("SAML logout message refused", err)
 	}
+	if err := i.restoreNameID(r.Context(), l); err != nil {
+		return nil, nil, i.refuse("SAML logout message refused", err)
+	}
 	signer, err := i.signer()
 	if err != nil {
 		return nil, nil, i.unavailable(err)

@@ -66,12 +66,19 @@ func (i *Interceptor) response(r *http.Request, doc *etree.Document) ([]byte, er
 			return out, nil
 		}
 	}
+	// What the SP receives, after the hooks' edits, read before Sign
+	// (which may encrypt the assertion).
+	var after Model
+	if success {
+		after = resp.Model()
+	}
 	out, err := signer.Sign(resp)
 	if err != nil {
 		return nil, i.unavailable(fmt.Errorf("saml: signing: %w", err))
 	}
 	if success {
-		i.afterLogin(r, resp, app, user)
+		i.rememberNameID(r, resp, model, after)
+		i.afterLogin(r, app, after)
 	}
 	return out, nil
 }
@@ -104,15 +111,14 @@ func (i *Interceptor) runAssertionHooks(r *http.Request, resp *Response, model M
 	return false, "", nil
 }
 
-// afterLogin tells the after_login hooks of a successful SAML login.
-func (i *Interceptor) afterLogin(r *http.Request, resp *Response, app string, user map[string]any) {
+// afterLogin tells the after_login hooks of a successful SAML login, m
+// being what the SP received.
+func (i *Interceptor) afterLogin(r *http.Request, app string, m Model) {
 	disp := i.cfg.Dispatcher
 	if !disp.Wants(events.AfterLogin, app) {
 		disp.Skip(events.AfterLogin, app, interception.RequestID(r))
 		return
 	}
-	// What the SP receives, after the hooks' edits.
-	m := resp.Model()
 	ev := events.New(events.AfterLogin, app, i.eventRequest(r))
 	ev.User = samlUser(m)
 	ev.Data = map[string]any{
