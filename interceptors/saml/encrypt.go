@@ -388,7 +388,7 @@ func (v *Verifier) candidates(ek *etree.Element) []*rsa.PrivateKey {
 // encrypted; s surveyed it as it came. A Response signature is checked
 // first, on the document as it came (it covers the EncryptedAssertion),
 // and the EncryptedAssertion of the element goxmldsig returned is the one
-// decrypted. The whole document, envelope and decrypted assertion, is
+// decrypted, into the envelope as it came. The whole document, envelope and decrypted assertion, is
 // then held to the rules of a clear one (IDs unique across both, one
 // assertion, signatures in place), the assertion's own signature is
 // verified on the assertion as the IdP encrypted it, and one of the two
@@ -421,6 +421,9 @@ func (v *Verifier) verifyEncrypted(doc *etree.Document, s survey) (*Response, er
 	}
 	vctx := v.validationContext()
 	if placed != 0 {
+		// The envelope stays as it came, which is what was signed (see
+		// VerifyDocument); the EncryptedAssertion decrypted is the one
+		// goxmldsig verified.
 		vr, err := validated(vctx, root, "Response")
 		if err != nil {
 			return nil, err
@@ -437,15 +440,12 @@ func (v *Verifier) verifyEncrypted(doc *etree.Document, s survey) (*Response, er
 		if ea == nil {
 			return nil, fmt.Errorf("%w: verified Response holds no EncryptedAssertion", ErrWrapping)
 		}
-		doc = etree.NewDocument()
-		doc.SetRoot(vr)
-		root = vr
 	}
 	a, used, err := v.decryptAssertion(ea)
 	if err != nil {
 		return nil, err
 	}
-	i := ea.Index()
+	i := s.encrypted[0].Index()
 	root.RemoveChildAt(i)
 	root.InsertChildAt(i, a)
 
@@ -462,7 +462,7 @@ func (v *Verifier) verifyEncrypted(doc *etree.Document, s survey) (*Response, er
 	for _, sig := range all.signatures {
 		switch parent := sig.Parent(); {
 		case parent == root && placed&SignedResponse != 0:
-			// The one verified above, when goxmldsig left it.
+			// The one verified above.
 		case parent == a && placed&SignedAssertion == 0:
 			placed |= SignedAssertion
 			if err := checkSignature(sig, a, allowed); err != nil {
@@ -477,15 +477,13 @@ func (v *Verifier) verifyEncrypted(doc *etree.Document, s survey) (*Response, er
 	}
 	if placed&SignedAssertion != 0 {
 		// Alone, as the IdP serialized it before encrypting (and as SPs
-		// verify it): not in the namespace context of our envelope.
-		va, err := validated(vctx, a.Copy(), "Assertion")
-		if err != nil {
+		// verify it), not in the namespace context of our envelope; kept
+		// as it came, as VerifyDocument keeps a clear one.
+		if err := validate(vctx, a.Copy(), "Assertion"); err != nil {
 			return nil, err
 		}
-		root.RemoveChildAt(i)
-		root.InsertChildAt(i, va)
-		a = va
 	}
+	stripUnsigned(root)
 	r := &Response{doc: doc, root: root, assertion: a, Signed: placed, Encrypted: true, decryptedWith: used}
 	if err := r.normalizeTypePrefixes(all.typeNS); err != nil {
 		return nil, err

@@ -293,6 +293,17 @@ func TestDecryptRealKeycloak(t *testing.T) {
 			if d, k := encryptionOf(t, out); d != AES256GCM || k != RSAOAEPMGF1P {
 				t.Errorf("encrypted with %s and %s, want the defaults", d, k)
 			}
+			// The assertion goes as Keycloak made it but for the edit and
+			// the signature: its unused default namespace declaration,
+			// which canonicalization would drop, is still there.
+			od, _ := Parse(out, 0)
+			plain, err := xmlenc.Decrypt(sp.key, od.FindElement("//EncryptedData"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(plain), `xmlns="urn:oasis:names:tc:SAML:2.0:assertion"`) {
+				t.Errorf("the decrypted assertion is not Keycloak's as it came:\n%.300s", plain)
+			}
 			_, hk := keys()
 			back := &Verifier{Certificates: []*x509.Certificate{hk.cert}, DecryptionKeys: []*rsa.PrivateKey{sp.key}}
 			again, err := back.Verify(out)
