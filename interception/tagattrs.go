@@ -1,5 +1,7 @@
 package interception
 
+import "bytes"
+
 // TagAttr is one attribute of a start tag as its bytes stand in the page.
 // Every occurrence is kept: x/net/html's tokenizer keeps only the first of
 // a repeated attribute, which hides a repetition callers may have to
@@ -68,7 +70,12 @@ func TagAttrs(raw []byte, attrs []TagAttr) (nameEnd int, _ []TagAttr) {
 			case raw[j] == '"' || raw[j] == '\'':
 				a.Quote = raw[j]
 				a.Start = j + 1
-				for i = j + 1; i < n && raw[i] != a.Quote; i++ {
+				// A quoted value runs to its quote whatever is in it; it is
+				// most of a POST binding page, so find the quote vectorised.
+				if k := bytes.IndexByte(raw[j+1:], a.Quote); k >= 0 {
+					i = j + 1 + k
+				} else {
+					i = n
 				}
 				a.End = i
 				if i < n {
@@ -89,6 +96,25 @@ func TagAttrs(raw []byte, attrs []TagAttr) (nameEnd int, _ []TagAttr) {
 }
 
 func lowerASCII(b []byte) string {
+	// The keys callers look for come back without an allocation.
+	switch string(b) {
+	case "name":
+		return "name"
+	case "value":
+		return "value"
+	case "type":
+		return "type"
+	case "id":
+		return "id"
+	case "form":
+		return "form"
+	case "action":
+		return "action"
+	case "method":
+		return "method"
+	case "class":
+		return "class"
+	}
 	for _, c := range b {
 		if 'A' <= c && c <= 'Z' {
 			out := make([]byte, len(b))

@@ -17,6 +17,19 @@ func BenchmarkParsePost(b *testing.B) {
 	}
 }
 
+// BenchmarkParsePostWhole: the Keycloak page read by the tokenizer whole,
+// to compare with BenchmarkParsePost.
+func BenchmarkParsePostWhole(b *testing.B) {
+	page := readPage(b, "keycloak-26.7-post.html")
+	b.SetBytes(int64(len(page)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parsePost(page, 0, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkParseSplicePost: what the interceptor pays on the page: parse,
 // decode the message, put a new one in.
 func BenchmarkParseSplicePost(b *testing.B) {

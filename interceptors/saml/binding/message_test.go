@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -52,9 +53,20 @@ func TestInflate(t *testing.T) {
 func FuzzDecodeMessage(f *testing.F) {
 	f.Add("PHNhbWxwOlJlc3BvbnNlLz4=")
 	f.Add("PHNhbWxw\r\nOlJlc3BvbnNlLz4")
+	f.Add("PHNhbWxwOlJlc3BvbnNlLz4=\r\n")
+	f.Add("PHNh\nbWxwOlJlc3BvbnNlLz\r\n4\n=")
+	f.Add("PHNh bWxwOlJlc3BvbnNlLz4=")
 	f.Fuzz(func(t *testing.T, v string) {
-		if b, err := DecodeMessage(v, 4096); err == nil && len(b) > 4096 {
+		b, err := DecodeMessage(v, 4096)
+		if err == nil && len(b) > 4096 {
 			t.Fatal("over the cap")
+		}
+		// The shortcut gives what the long way does, errors included.
+		if len(v) <= 4096/3*4*2+1024 {
+			lb, lerr := decodeStripped(v, 4096)
+			if !bytes.Equal(b, lb) || fmt.Sprint(err) != fmt.Sprint(lerr) {
+				t.Fatalf("%q: %q, %v; the long way %q, %v", v, b, err, lb, lerr)
+			}
 		}
 		if b, err := Inflate(v, 4096); err == nil && len(b) > 4096 {
 			t.Fatal("over the cap")

@@ -79,11 +79,38 @@ func ParsePost(page []byte, max int) (*PostForm, error) {
 	if len(page) > max {
 		return nil, fmt.Errorf("%w: page of %d bytes, the cap is %d", ErrTooLarge, len(page), max)
 	}
-	p := postParser{page: page, z: xhtml.NewTokenizer(bytes.NewReader(page))}
-	if err := p.scan(); err != nil {
-		return nil, err
+	return parsePost(page, minHeld, maxDropped)
+}
+
+// parsePost is ParsePost holding back values of at least min bytes
+// (none when min <= 0) and reading the page whole once more than dropped
+// candidates turn out not to be values (never when dropped < 0).
+func parsePost(page []byte, min, dropped int) (*PostForm, error) {
+	var cuts []cut
+	if min > 0 {
+		cuts = holdBack(page, min)
 	}
-	return p.result()
+	for n := 0; ; n++ {
+		var r io.Reader = bytes.NewReader(page)
+		if len(cuts) > 0 {
+			r = newHeldReader(page, cuts)
+		}
+		p := postParser{page: page, z: xhtml.NewTokenizer(r), cuts: cuts}
+		p.attrs, p.raw = p.attrBuf[:0], p.rawBuf[:0]
+		err := p.scan()
+		if nh, ok := err.(*notHeld); ok {
+			if dropped >= 0 && n >= dropped {
+				cuts = nil
+			} else {
+				cuts = append(cuts[:nh.i:nh.i], cuts[nh.i+1:]...)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return p.result()
+	}
 }
 
 // Decode returns the SAML message: the field's base64, line breaks and
@@ -104,7 +131,9 @@ func (f *PostForm) Decode() ([]byte, error) {
 // SetMessage returns page, the page f was parsed from, with the message
 // replaced by message in one-line base64. No other byte changes.
 func (f *PostForm) SetMessage(page, message []byte) []byte {
-	return Splice(page, f.Message, base64.StdEncoding.EncodeToString(message))
+	// Base64 holds nothing HTML escapes: encode straight into the page.
+	n := base64.StdEncoding.EncodedLen(len(message))
+	return splice(page, f.Message, n, func(dst []byte) { base64.StdEncoding.Encode(dst, message) })
 }
 
 // Splice returns page, the page f was parsed from, with f's value replaced
@@ -112,6 +141,11 @@ func (f *PostForm) SetMessage(page, message []byte) []byte {
 // back quoted, a bare or missing one is given its '=' or attribute.
 func Splice(page []byte, f Field, value string) []byte {
 	esc := html.EscapeString(value)
+	return splice(page, f, len(esc), func(dst []byte) { copy(dst, esc) })
+}
+
+// splice puts n bytes, written by put, in the place of f's value.
+func splice(page []byte, f Field, n int, put func(dst []byte)) []byte {
 	var pre, post string
 	switch f.shape {
 	case unquoted:
@@ -121,12 +155,14 @@ func Splice(page []byte, f Field, value string) []byte {
 	case missing:
 		pre, post = ` value="`, `"`
 	}
-	out := make([]byte, 0, len(page)-(f.End-f.Start)+len(pre)+len(esc)+len(post))
-	out = append(out, page[:f.Start]...)
-	out = append(out, pre...)
-	out = append(out, esc...)
-	out = append(out, post...)
-	return append(out, page[f.End:]...)
+	out := make([]byte, len(page)-(f.End-f.Start)+len(pre)+n+len(post))
+	i := copy(out, page[:f.Start])
+	i += copy(out[i:], pre)
+	put(out[i : i+n])
+	i += n
+	i += copy(out[i:], post)
+	copy(out[i:], page[f.End:])
+	return out
 }
 
 // The names of the fields the binding posts.
@@ -152,14 +188,19 @@ type input struct {
 	inNoForm bool
 }
 
+// attr is an attribute as the tokenizer reads it. key and val are the
+// tokenizer's slices (or, for a held-back value, the page's), valid until
+// its next token: only what a form or field keeps becomes a string.
 type attr struct {
-	key, val string
+	key, val []byte
 	at       int // index in postParser.raw
 }
 
 type postParser struct {
 	page     []byte
 	z        *xhtml.Tokenizer
+	cuts     []cut // held back from the tokenizer, in page order
+	next     int   // the first cut the tokenizer has not yet reached
 	raw      []interception.TagAttr
 	attrs    []attr
 	forms    []*form
@@ -167,14 +208,29 @@ type postParser struct {
 	inputs   []*input
 	noscript int
 	template int
+	attrBuf  [8]attr
+	rawBuf   [8]interception.TagAttr
 }
 
 func (p *postParser) scan() error {
-	off := 0
+	off := 0 // in the page, held-back values counted
 	for {
 		tt := p.z.Next()
 		start := off
-		off += len(p.z.Raw())
+		raw := p.z.Raw()
+		end := start + len(raw)
+		// The cuts whose stand-in falls in this token, which must be a
+		// start tag holding all of it.
+		first := p.next
+		for ; p.next < len(p.cuts) && p.cuts[p.next].start < end; p.next++ {
+			c := p.cuts[p.next]
+			if c.start+len(heldValue) > end || (tt != xhtml.StartTagToken && tt != xhtml.SelfClosingTagToken) {
+				return &notHeld{p.next}
+			}
+			end += c.end - c.start - len(heldValue)
+		}
+		off = end
+		cuts := p.cuts[first:p.next]
 		switch tt {
 		case xhtml.ErrorToken:
 			if err := p.z.Err(); err != io.EOF {
@@ -182,16 +238,29 @@ func (p *postParser) scan() error {
 			}
 			return nil
 		case xhtml.StartTagToken, xhtml.SelfClosingTagToken:
+			// The tokenizer's name begins with raw[1] in lower case: most
+			// tags are passed over before TagName copies their name.
+			if len(cuts) == 0 && !startsOurs(raw[1], "fibtsn") {
+				continue
+			}
 			name, hasAttr := p.z.TagName()
+			var t tagRead
+			// Controls are read for their fields; any tag for its held values.
+			if control(name) || len(cuts) > 0 {
+				t = p.readAttrs(start, end, hasAttr)
+			}
+			if !p.confirm(start, cuts, t) {
+				return &notHeld{first}
+			}
 			switch string(name) {
 			case "form":
-				p.formTag(start, off, hasAttr)
+				p.formTag(start, end, t)
 			case "input":
-				if err := p.inputTag(start, off, hasAttr); err != nil {
+				if err := p.inputTag(start, t); err != nil {
 					return err
 				}
 			case "button", "textarea", "select":
-				if err := p.otherControl(string(name), start, off, hasAttr); err != nil {
+				if err := p.otherControl(string(name), start); err != nil {
 					return err
 				}
 			case "noscript":
@@ -203,6 +272,9 @@ func (p *postParser) scan() error {
 				p.template++
 			}
 		case xhtml.EndTagToken:
+			if !startsOurs(raw[2], "fnt") {
+				continue
+			}
 			name, _ := p.z.TagName()
 			switch string(name) {
 			case "form":
@@ -218,43 +290,98 @@ func (p *postParser) scan() error {
 	}
 }
 
-// readAttrs reads the current tag's attributes: the tokenizer's values and
-// this package's spans, which must agree. It reports the first repeated
-// attribute, and ok false when the two readings differ.
-func (p *postParser) readAttrs(raw []byte, hasAttr bool) (nameEnd int, repeated string, ok bool) {
+// control reports whether the tag named name is one whose attributes the
+// parser reads: a form, or a control that could post a binding field.
+func control(name []byte) bool {
+	switch string(name) {
+	case "form", "input", "button", "textarea", "select":
+		return true
+	}
+	return false
+}
+
+// startsOurs reports whether c, the ASCII letter a tag name starts with
+// (the tokenizer makes no tag of anything else), is one of firsts in lower
+// case.
+func startsOurs(c byte, firsts string) bool {
+	return strings.IndexByte(firsts, c|0x20) >= 0
+}
+
+// tagRead is what readAttrs tells of a tag.
+type tagRead struct {
+	nameEnd  int    // the offset just past the tag name
+	repeated string // the first attribute the tag repeats
+	ok       bool   // false when the tokenizer and TagAttrs read it differently
+}
+
+// readAttrs reads the attributes of the tag at page[start:end]: the
+// tokenizer's values and TagAttrs' spans, which must agree. The tag is
+// read from the page, held-back values included.
+func (p *postParser) readAttrs(start, end int, hasAttr bool) (t tagRead) {
 	p.attrs = p.attrs[:0]
 	for more := hasAttr; more; {
 		var k, v []byte
 		k, v, more = p.z.TagAttr()
-		p.attrs = append(p.attrs, attr{key: string(k), val: string(v)})
+		p.attrs = append(p.attrs, attr{key: k, val: v})
 	}
-	nameEnd, p.raw = interception.TagAttrs(raw, p.raw[:0])
+	t.nameEnd, p.raw = interception.TagAttrs(p.page[start:end], p.raw[:0])
 	j := 0
 	for i, a := range p.raw {
 		first := true
 		for _, b := range p.raw[:i] {
 			if b.Key == a.Key {
 				first = false
-				if repeated == "" {
-					repeated = a.Key
+				if t.repeated == "" {
+					t.repeated = a.Key
 				}
 				break
 			}
 		}
 		if first {
-			if j >= len(p.attrs) || p.attrs[j].key != a.Key {
-				return nameEnd, repeated, false
+			if j >= len(p.attrs) || string(p.attrs[j].key) != a.Key {
+				return t
 			}
 			p.attrs[j].at = i
 			j++
 		}
 	}
-	return nameEnd, repeated, j == len(p.attrs)
+	t.ok = j == len(p.attrs)
+	return t
+}
+
+// confirm checks that each cut of the tag at start is, to the tokenizer,
+// the whole of a quoted value (the first of its attribute, which the
+// tokenizer reports), and gives that attribute the page's bytes.
+func (p *postParser) confirm(start int, cuts []cut, t tagRead) bool {
+	if len(cuts) == 0 {
+		return true
+	}
+	if !t.ok {
+		return false
+	}
+	for _, c := range cuts {
+		found := false
+		for j, a := range p.attrs {
+			r := p.raw[a.at]
+			if start+r.Start == c.start && start+r.End == c.end && r.Quote != 0 {
+				if string(a.val) != heldValue {
+					return false
+				}
+				p.attrs[j].val = heldAttrValue(p.page[c.start:c.end])
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *postParser) get(key string) (attr, bool) {
 	for _, a := range p.attrs {
-		if a.key == key {
+		if string(a.key) == key {
 			return a, true
 		}
 	}
@@ -263,10 +390,10 @@ func (p *postParser) get(key string) (attr, bool) {
 
 // samlName tells a name that an SP could read as one of the binding's
 // fields, and whether it is spelled exactly so.
-func samlName(name string) (canonical string, exact bool) {
+func samlName(name []byte) (canonical string, exact bool) {
 	for _, n := range [...]string{nameResponse, nameRequest, nameRelay} {
-		if strings.EqualFold(name, n) {
-			return n, name == n
+		if len(name) >= len(n) && strings.EqualFold(string(name), n) {
+			return n, string(name) == n
 		}
 	}
 	return "", false
@@ -277,7 +404,7 @@ func samlName(name string) (canonical string, exact bool) {
 func (p *postParser) namesSAML(start int) bool {
 	for _, a := range p.raw {
 		if a.Key == "name" {
-			if n, _ := samlName(html.UnescapeString(string(p.page[start+a.Start : start+a.End]))); n != "" {
+			if n, _ := samlName([]byte(html.UnescapeString(string(p.page[start+a.Start : start+a.End])))); n != "" {
 				return true
 			}
 		}
@@ -285,26 +412,25 @@ func (p *postParser) namesSAML(start int) bool {
 	return false
 }
 
-func (p *postParser) formTag(start, end int, hasAttr bool) {
+func (p *postParser) formTag(start, end int, t tagRead) {
 	if p.template > 0 || p.open != nil {
 		return // browsers create no form here
 	}
 	f := &form{start: start, end: end}
-	_, repeated, ok := p.readAttrs(p.page[start:end], hasAttr)
 	switch {
-	case !ok:
+	case !t.ok:
 		f.flaw = "its <form> tag reads differently to this package and to the tokenizer"
-	case repeated != "":
-		f.flaw = "its <form> tag has the attribute " + repeated + " twice"
+	case t.repeated != "":
+		f.flaw = "its <form> tag has the attribute " + t.repeated + " twice"
 	}
 	if a, ok := p.get("action"); ok {
 		f.action = p.field("action", a, start)
 	}
 	if a, ok := p.get("method"); ok {
-		f.method = strings.ToLower(a.val)
+		f.method = strings.ToLower(string(a.val))
 	}
 	if a, ok := p.get("id"); ok {
-		f.id = a.val
+		f.id = string(a.val)
 	}
 	p.forms = append(p.forms, f)
 	p.open = f
@@ -312,7 +438,7 @@ func (p *postParser) formTag(start, end int, hasAttr bool) {
 
 // field builds the Field of attribute a of the tag at start.
 func (p *postParser) field(name string, a attr, start int) *Field {
-	f := &Field{Name: name, Value: a.val}
+	f := &Field{Name: name, Value: string(a.val)}
 	r := p.raw[a.at]
 	f.Start, f.End = start+r.Start, start+r.End
 	switch {
@@ -324,17 +450,15 @@ func (p *postParser) field(name string, a attr, start int) *Field {
 	return f
 }
 
-func (p *postParser) inputTag(start, end int, hasAttr bool) error {
-	raw := p.page[start:end]
-	nameEnd, repeated, ok := p.readAttrs(raw, hasAttr)
+func (p *postParser) inputTag(start int, t tagRead) error {
 	a, named := p.get("name")
 	canonical, exact := samlName(a.val)
-	if !ok || repeated != "" {
+	if !t.ok || t.repeated != "" {
 		if canonical != "" || p.namesSAML(start) {
-			if !ok {
+			if !t.ok {
 				return fmt.Errorf("%w: an <input> naming a SAML field at byte %d reads differently to the tokenizer", ErrAmbiguous, start)
 			}
-			return fmt.Errorf("%w: an <input> naming a SAML field at byte %d has the attribute %s twice", ErrAmbiguous, start, repeated)
+			return fmt.Errorf("%w: an <input> naming a SAML field at byte %d has the attribute %s twice", ErrAmbiguous, start, t.repeated)
 		}
 		return nil
 	}
@@ -342,7 +466,7 @@ func (p *postParser) inputTag(start, end int, hasAttr bool) error {
 		return nil
 	}
 	if !exact {
-		return fmt.Errorf("%w: an <input> at byte %d is named %q: an SP reading names without regard to case takes it for %s", ErrAmbiguous, start, a.val, canonical)
+		return fmt.Errorf("%w: an <input> at byte %d is named %q: an SP reading names without regard to case takes it for %s", ErrAmbiguous, start, string(a.val), canonical)
 	}
 	if p.noscript > 0 {
 		return fmt.Errorf("%w: %s at byte %d is inside <noscript>: posted only when scripts are off", ErrAmbiguous, canonical, start)
@@ -350,9 +474,9 @@ func (p *postParser) inputTag(start, end int, hasAttr bool) error {
 	if p.template > 0 {
 		return fmt.Errorf("%w: %s at byte %d is inside <template>", ErrAmbiguous, canonical, start)
 	}
-	if t, ok := p.get("type"); ok {
-		if lt := strings.ToLower(strings.TrimSpace(t.val)); lt != "hidden" && lt != "text" && lt != "" {
-			return fmt.Errorf("%w: %s at byte %d is an <input type=%q>", ErrAmbiguous, canonical, start, t.val)
+	if ty, ok := p.get("type"); ok {
+		if lt := strings.ToLower(strings.TrimSpace(string(ty.val))); lt != "hidden" && lt != "text" && lt != "" {
+			return fmt.Errorf("%w: %s at byte %d is an <input type=%q>", ErrAmbiguous, canonical, start, string(ty.val))
 		}
 	}
 	if _, ok := p.get("disabled"); ok {
@@ -362,10 +486,10 @@ func (p *postParser) inputTag(start, end int, hasAttr bool) error {
 	if v, ok := p.get("value"); ok {
 		in.field = *p.field(canonical, v, start)
 	} else {
-		in.field = Field{Name: canonical, Start: start + nameEnd, End: start + nameEnd, shape: missing}
+		in.field = Field{Name: canonical, Start: start + t.nameEnd, End: start + t.nameEnd, shape: missing}
 	}
 	if id, ok := p.get("form"); ok {
-		in.owner, in.formID, in.byID = nil, id.val, true
+		in.owner, in.formID, in.byID = nil, string(id.val), true
 	}
 	p.inputs = append(p.inputs, in)
 	return nil
@@ -373,8 +497,7 @@ func (p *postParser) inputTag(start, end int, hasAttr bool) error {
 
 // otherControl refuses a button, textarea or select named as a binding
 // field: IdPs post hidden inputs, and these post differently.
-func (p *postParser) otherControl(tag string, start, end int, hasAttr bool) error {
-	p.readAttrs(p.page[start:end], hasAttr)
+func (p *postParser) otherControl(tag string, start int) error {
 	a, _ := p.get("name")
 	if n, _ := samlName(a.val); n != "" || p.namesSAML(start) {
 		return fmt.Errorf("%w: a <%s> at byte %d is named as a SAML field", ErrAmbiguous, tag, start)
