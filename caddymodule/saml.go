@@ -306,40 +306,16 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 func (h *Handler) samlKeys(ctx caddy.Context) (saml.Keys, error) {
 	c := h.SAML
 	if c.CertificateFile != "" {
-		pair, err := tls.LoadX509KeyPair(c.CertificateFile, c.KeyFile)
+		key, cert, err := loadRSAPair(c.CertificateFile, c.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("idp_hooks: saml: certificate: %w", err)
-		}
-		cert, err := x509.ParseCertificate(pair.Certificate[0])
-		if err != nil {
-			return nil, fmt.Errorf("idp_hooks: saml: certificate: %w", err)
-		}
-		key, ok := pair.PrivateKey.(crypto.Signer)
-		if !ok || cert.PublicKeyAlgorithm != x509.RSA {
-			return nil, errors.New("idp_hooks: saml: certificate: the key must be RSA")
 		}
 		return fileKeys{key: key, cert: cert}, nil
 	}
-	sc := SigningConfig{}
-	if h.Signing != nil {
-		sc = *h.Signing
-	}
-	storageKey := sc.StorageKey
-	if storageKey == "" {
-		storageKey = keys.DefaultStorageKey
-	}
-	km, err := keys.New(ctx, ctx.Storage(), keys.Config{
-		Algorithm:      "RS256",
-		RotationPeriod: time.Duration(sc.RotationPeriod),
-		PrePublish:     time.Duration(sc.PrePublish),
-		Retention:      time.Duration(sc.Retention),
-		StorageKey:     storageKey + "-saml",
-		Certificates:   true,
-	}, h.logger.Named("keys.saml"))
+	km, err := h.samlKeySet(ctx, "-saml", "signing", func(kc *keys.Config) {})
 	if err != nil {
-		return nil, fmt.Errorf("idp_hooks: saml signing keys: %w", err)
+		return nil, err
 	}
-	go km.Run(ctx)
 	return managerKeys{km}, nil
 }
 
@@ -357,6 +333,27 @@ func (h *Handler) samlDecryption(ctx caddy.Context) (saml.Decryption, error) {
 		}
 		return fileDecryption{key: key, cert: cert}, nil
 	}
+	km, err := h.samlKeySet(ctx, "-saml-enc", "encryption", func(kc *keys.Config) {
+		if kc.RotationPeriod == 0 {
+			kc.RotationPeriod = keys.DefaultRotationPeriod
+		}
+		if kc.Retention == 0 {
+			kc.Retention = keys.DefaultRetention
+		}
+		kc.Retention = max(kc.Retention, kc.RotationPeriod)
+		kc.Encryption = true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return managerDecryption{km}, nil
+}
+
+// samlKeySet loads or creates an RSA key set with certificates in Caddy's
+// storage, under the signing options' storage key and suffix, on their
+// rotation schedule (adjust changes what differs), and starts its
+// rotation.
+func (h *Handler) samlKeySet(ctx caddy.Context, suffix, what string, adjust func(*keys.Config)) (*keys.Manager, error) {
 	sc := SigningConfig{}
 	if h.Signing != nil {
 		sc = *h.Signing
@@ -365,27 +362,21 @@ func (h *Handler) samlDecryption(ctx caddy.Context) (saml.Decryption, error) {
 	if storageKey == "" {
 		storageKey = keys.DefaultStorageKey
 	}
-	rotation, retention := time.Duration(sc.RotationPeriod), time.Duration(sc.Retention)
-	if rotation == 0 {
-		rotation = keys.DefaultRotationPeriod
-	}
-	if retention == 0 {
-		retention = keys.DefaultRetention
-	}
-	km, err := keys.New(ctx, ctx.Storage(), keys.Config{
+	kc := keys.Config{
 		Algorithm:      "RS256",
-		RotationPeriod: rotation,
+		RotationPeriod: time.Duration(sc.RotationPeriod),
 		PrePublish:     time.Duration(sc.PrePublish),
-		Retention:      max(retention, rotation),
-		StorageKey:     storageKey + "-saml-enc",
+		Retention:      time.Duration(sc.Retention),
+		StorageKey:     storageKey + suffix,
 		Certificates:   true,
-		Encryption:     true,
-	}, h.logger.Named("keys.saml-enc"))
+	}
+	adjust(&kc)
+	km, err := keys.New(ctx, ctx.Storage(), kc, h.logger.Named("keys"+strings.ReplaceAll(suffix, "-", ".")))
 	if err != nil {
-		return nil, fmt.Errorf("idp_hooks: saml encryption keys: %w", err)
+		return nil, fmt.Errorf("idp_hooks: saml %s keys: %w", what, err)
 	}
 	go km.Run(ctx)
-	return managerDecryption{km}, nil
+	return km, nil
 }
 
 // loadRSAPair reads a PEM certificate and its RSA key.

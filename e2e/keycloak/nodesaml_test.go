@@ -70,27 +70,9 @@ func TestNodeSAMLLoginWithHooks(t *testing.T) {
 				}
 				t.Fatal(err)
 			}
-			if res.NameID != "crm-"+u.Email || res.NameIDFormat != persistentFormat {
-				t.Errorf("NameID = %q (%s), want crm-%s (persistent)", res.NameID, res.NameIDFormat, u.Email)
-			}
+			checkAttrsHook(t, u, sp.EntityID(), signing, res.NameID, res.NameIDFormat, res.Attributes)
 			if res.SessionIndex == "" || res.InResponseTo == "" {
 				t.Errorf("SessionIndex %q, InResponseTo %q: want both", res.SessionIndex, res.InResponseTo)
-			}
-			if got := res.Attributes["tier"]; !slices.Equal(got, []string{"gold"}) {
-				t.Errorf("tier = %q", got)
-			}
-			want := testidp.KeycloakSAMLUserDepartment[u.Username] + " (EMEA)"
-			if got := res.Attributes[testidp.SAMLDepartmentAttribute]; !slices.Equal(got, []string{want}) {
-				t.Errorf("department = %q, want %q", got, want)
-			}
-			if got, ok := res.Attributes[testidp.SAMLRoleAttribute]; ok {
-				t.Errorf("Role still there: %q", got)
-			}
-			if got := res.Attributes[testidp.SAMLEmailAttribute]; !slices.Equal(got, []string{u.Email}) {
-				t.Errorf("email = %q", got)
-			}
-			if got := res.Attributes["sp_seen"]; !slices.Equal(got, []string{sp.EntityID(), signing}) {
-				t.Errorf("sp_seen = %q, want the SP and %q", got, signing)
 			}
 			sigs := strings.Count(string(res.Response), "SignatureValue>") / 2
 			if want := map[string]int{testidp.SignBoth: 2}[signing]; sigs != max(want, 1) {

@@ -87,25 +87,7 @@ func TestSAMLLoginWithHooks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.NameID != "crm-"+u.Email || res.NameIDFormat != persistentFormat {
-				t.Errorf("NameID = %q (%s), want crm-%s (persistent)", res.NameID, res.NameIDFormat, u.Email)
-			}
-			if got := res.Attributes["tier"]; !slices.Equal(got, []string{"gold"}) {
-				t.Errorf("tier = %q", got)
-			}
-			want := testidp.KeycloakSAMLUserDepartment[u.Username] + " (EMEA)"
-			if got := res.Attributes[testidp.SAMLDepartmentAttribute]; !slices.Equal(got, []string{want}) {
-				t.Errorf("department = %q, want %q", got, want)
-			}
-			if got, ok := res.Attributes[testidp.SAMLRoleAttribute]; ok {
-				t.Errorf("Role still there: %q", got)
-			}
-			if got := res.Attributes[testidp.SAMLEmailAttribute]; !slices.Equal(got, []string{u.Email}) {
-				t.Errorf("email = %q", got)
-			}
-			if got := res.Attributes["sp_seen"]; !slices.Equal(got, []string{sp.EntityID(), signing}) {
-				t.Errorf("sp_seen = %q, want the SP and %q", got, signing)
-			}
+			checkAttrsHook(t, u, sp.EntityID(), signing, res.NameID, res.NameIDFormat, res.Attributes)
 			doc := string(res.Response)
 			sigs := strings.Count(doc, "SignatureValue>") / 2
 			if want := map[string]int{testidp.SignBoth: 2}[signing]; sigs != max(want, 1) {
@@ -213,5 +195,31 @@ func TestSAMLLogout(t *testing.T) {
 					reqs[0].NameID.Value, reqs[0].NameID.Format, res.NameID, res.NameIDFormat)
 			}
 		})
+	}
+}
+
+// checkAttrsHook checks, in what an SP received for user u, the edits of
+// attrsHook: the CRM's NameID, tier added, department changed, Role
+// removed, email kept, the SP and signing placement the hook saw.
+func checkAttrsHook(t *testing.T, u testidp.User, sp, signing, nameID, format string, attrs map[string][]string) {
+	t.Helper()
+	if nameID != "crm-"+u.Email || format != persistentFormat {
+		t.Errorf("NameID = %q (%s), want crm-%s (persistent)", nameID, format, u.Email)
+	}
+	if got := attrs["tier"]; !slices.Equal(got, []string{"gold"}) {
+		t.Errorf("tier = %q", got)
+	}
+	want := testidp.KeycloakSAMLUserDepartment[u.Username] + " (EMEA)"
+	if got := attrs[testidp.SAMLDepartmentAttribute]; !slices.Equal(got, []string{want}) {
+		t.Errorf("department = %q, want %q", got, want)
+	}
+	if got, ok := attrs[testidp.SAMLRoleAttribute]; ok {
+		t.Errorf("Role still there: %q", got)
+	}
+	if got := attrs[testidp.SAMLEmailAttribute]; !slices.Equal(got, []string{u.Email}) {
+		t.Errorf("email = %q", got)
+	}
+	if got := attrs["sp_seen"]; !slices.Equal(got, []string{sp, signing}) {
+		t.Errorf("sp_seen = %q, want the SP and %q", got, signing)
 	}
 }

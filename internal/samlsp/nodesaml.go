@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/crewjam/saml"
@@ -62,7 +61,7 @@ type NodeSP struct {
 	cmd    *exec.Cmd
 	stdin  io.Closer
 	exited chan struct{}
-	stderr *lastBytes
+	stderr *testidp.TailBuffer
 }
 
 // NodeLogin is a login node-saml accepted: the fields of its Profile.
@@ -176,7 +175,7 @@ func StartNodeSP(ctx context.Context, opts NodeOptions) (*NodeSP, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &NodeSP{hc: hc, cmd: cmd, stdin: stdin, exited: make(chan struct{}), stderr: &lastBytes{max: 16 << 10, w: opts.Log}}
+	s := &NodeSP{hc: hc, cmd: cmd, stdin: stdin, exited: make(chan struct{}), stderr: &testidp.TailBuffer{Max: 16 << 10, W: opts.Log}}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("samlsp: node-saml: start node: %w", err)
@@ -480,31 +479,4 @@ func redirectLocations(md *saml.EntityDescriptor) (sso, slo string) {
 		}
 	}
 	return sso, slo
-}
-
-// lastBytes keeps the last max bytes written and copies them to w.
-type lastBytes struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-	w   io.Writer
-}
-
-func (l *lastBytes) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	if len(l.buf) > l.max {
-		l.buf = l.buf[len(l.buf)-l.max:]
-	}
-	if l.w != nil {
-		l.w.Write(p)
-	}
-	return len(p), nil
-}
-
-func (l *lastBytes) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.buf)
 }

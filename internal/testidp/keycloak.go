@@ -195,7 +195,7 @@ func StartKeycloak(opts KeycloakOptions) (*Provider, error) {
 	cmd := exec.Command("/bin/sh", args...)
 	cmd.Dir = home
 	cmd.Env = keycloakEnv(javaHome, home)
-	out := &tailBuffer{max: 32 << 10, w: opts.Log}
+	out := &TailBuffer{Max: 32 << 10, W: opts.Log}
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = pw

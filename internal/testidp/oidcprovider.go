@@ -130,7 +130,7 @@ func StartOIDCProvider(opts OIDCProviderOptions) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	stderr := &tailBuffer{max: 16 << 10, w: opts.Log}
+	stderr := &TailBuffer{Max: 16 << 10, W: opts.Log}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("testidp: oidc-provider: start node: %w", err)
@@ -232,28 +232,29 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// tailBuffer keeps the last max bytes written and copies them to w.
-type tailBuffer struct {
+// TailBuffer keeps the last Max bytes written (a child process' output,
+// for the error when it fails) and copies them to W.
+type TailBuffer struct {
 	mu  sync.Mutex
 	buf []byte
-	max int
-	w   io.Writer
+	Max int
+	W   io.Writer
 }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
+func (t *TailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = t.buf[len(t.buf)-t.max:]
+	if len(t.buf) > t.Max {
+		t.buf = t.buf[len(t.buf)-t.Max:]
 	}
-	if t.w != nil {
-		t.w.Write(p)
+	if t.W != nil {
+		t.W.Write(p)
 	}
 	return len(p), nil
 }
 
-func (t *tailBuffer) String() string {
+func (t *TailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
