@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
@@ -63,4 +64,32 @@ func ReadCapped(r io.Reader, limit int64) ([]byte, error) {
 		return nil, ErrTooLarge
 	}
 	return b, nil
+}
+
+// DecodableOnly narrows a request's Accept-Encoding to the codings Decode
+// reads, so that the upstream does not answer in one idphooks could not
+// inspect (browsers offer br; an IdP behind a compressing proxy would take
+// it). q-values stay as the client gave them; none left means identity.
+// Caddy's encode handler, outside idp_hooks, still compresses for the
+// client.
+func DecodableOnly(h http.Header) {
+	values := h.Values("Accept-Encoding")
+	if len(values) == 0 {
+		return
+	}
+	var keep []string
+	for _, v := range values {
+		for part := range strings.SplitSeq(v, ",") {
+			name, _, _ := strings.Cut(part, ";")
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "gzip", "x-gzip", "deflate", "zstd", "identity":
+				keep = append(keep, strings.TrimSpace(part))
+			}
+		}
+	}
+	if len(keep) == 0 {
+		h.Set("Accept-Encoding", "identity")
+		return
+	}
+	h.Set("Accept-Encoding", strings.Join(keep, ", "))
 }

@@ -141,3 +141,22 @@ func TestCaptureHoldsSuccessesStreamsTheRest(t *testing.T) {
 	c = NewCapture(httptest.NewRecorder(), 16, Successes)
 	_ = c.Serve(caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { panic(http.ErrAbortHandler) }), r)
 }
+
+func TestDecodableOnly(t *testing.T) {
+	for in, want := range map[string]string{
+		"gzip, deflate, br, zstd": "gzip, deflate, zstd",
+		"br":                      "identity",
+		"br;q=1.0, gzip;q=0.8":    "gzip;q=0.8",
+		"*":                       "identity",
+		"":                        "",
+	} {
+		h := http.Header{}
+		if in != "" {
+			h.Set("Accept-Encoding", in)
+		}
+		DecodableOnly(h)
+		if got := h.Get("Accept-Encoding"); got != want {
+			t.Errorf("%q → %q, want %q", in, got, want)
+		}
+	}
+}

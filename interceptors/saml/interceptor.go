@@ -181,6 +181,9 @@ func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyht
 	if !i.inScope(p) {
 		return next.ServeHTTP(w, r)
 	}
+	// Any HTML answer may be read: it must come in a coding idphooks
+	// decodes, or every page would be refused.
+	interception.DecodableOnly(r.Header)
 	c := interception.NewCapture(w, i.cfg.MaxBody, mayCarryMessage)
 	err := c.Serve(next, r)
 	if !c.Held() || (err != nil && !c.Over()) {

@@ -585,3 +585,25 @@ func TestInterceptorLogoutNamesHooksNameID(t *testing.T) {
 		t.Errorf("another session: %v %+v", err, l)
 	}
 }
+
+// TestInterceptorAsksForDecodableCodings: browsers offer br, which
+// idphooks cannot read; the IdP is asked only for codings it can.
+func TestInterceptorAsksForDecodableCodings(t *testing.T) {
+	h := newHarness(t, "", nil)
+	var asked string
+	h.page = func(w http.ResponseWriter, r *http.Request) {
+		asked = r.Header.Get("Accept-Encoding")
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte("<p>hi</p>"))
+	}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/realms/acme/account", nil)
+	r.Header.Set("Accept-Encoding", "gzip, deflate, br, zstd")
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { h.page(w, r); return nil })
+	if err := h.ic.ServeHTTP(w, r, next); err != nil || w.Code != 200 {
+		t.Fatalf("%v %d", err, w.Code)
+	}
+	if asked != "gzip, deflate, zstd" {
+		t.Errorf("the IdP was asked for %q", asked)
+	}
+}
