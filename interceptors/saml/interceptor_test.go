@@ -69,6 +69,9 @@ func newHarness(t *testing.T, hookSrc string, mod func(*Config)) *harness {
 	return newHarnessAsync(t, hookSrc, mod, nil)
 }
 
+// hookApps limits the harness' hook to these SPs while a test sets it.
+var hookApps []string
+
 func newHarnessAsync(t *testing.T, hookSrc string, mod func(*Config), onAsync func(string, *events.Event, *sandbox.Result, error)) *harness {
 	t.Helper()
 	dir := t.TempDir()
@@ -90,7 +93,7 @@ func newHarnessAsync(t *testing.T, hookSrc string, mod func(*Config), onAsync fu
 		if err := os.WriteFile(p, []byte(hookSrc), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		h, err := events.Build(engine, events.HookConfig{Path: p})
+		h, err := events.Build(engine, events.HookConfig{Path: p, Applications: hookApps})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -605,5 +608,40 @@ func TestInterceptorAsksForDecodableCodings(t *testing.T) {
 	}
 	if asked != "gzip, deflate, zstd" {
 		t.Errorf("the IdP was asked for %q", asked)
+	}
+}
+
+// TestInterceptorHooksPerSP: a hook limited to other SPs does not run
+// for this one (its edits and denials stay away), and still runs for its
+// own; either way what the SP gets is re-signed by idphooks.
+func TestInterceptorHooksPerSP(t *testing.T) {
+	const hook = `exports.onBeforeSamlAssertion = (event, api) => { api.deny("not for " + event.application); };`
+	page := postPage(idpSign(t, keycloakResponse(keycloakAssertion("alice", 0)), "dsig", "ID_a1b2c3"), "")
+	for _, tc := range []struct {
+		apps   []string
+		denied bool
+	}{{[]string{"urn:other:sp"}, false}, {[]string{"urn:other:sp", testSP}, true}} {
+		hookApps = tc.apps
+		h := newHarness(t, hook, nil)
+		hookApps = nil
+		h.page = serve("text/html", page)
+		msg, _ := sentMessage(t, h.do(t, "POST", "/x").Body.Bytes())
+		r, err := hooksVerifier().Verify(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if denied := r.Model().Status.Code != StatusSuccess; denied != tc.denied {
+			t.Errorf("hook for %v: denied %v, want %v", tc.apps, denied, tc.denied)
+		}
+	}
+	// An assertion without an Audience cannot be told apart: with a hook
+	// limited to some SPs it is refused, not passed unhooked.
+	hookApps = []string{"urn:other:sp"}
+	h := newHarness(t, hook, nil)
+	hookApps = nil
+	noAud := regexp.MustCompile(`<saml:AudienceRestriction>.*</saml:AudienceRestriction>`).ReplaceAllString(keycloakAssertion("alice", 0), "")
+	h.page = serve("text/html", postPage(idpSign(t, keycloakResponse(noAud), "dsig", "ID_a1b2c3"), ""))
+	if w := h.do(t, "POST", "/x"); w.Code != http.StatusBadGateway {
+		t.Errorf("no Audience with filtered hooks: %d, want 502", w.Code)
 	}
 }
