@@ -344,6 +344,17 @@ func (s *survey) walk(el *etree.Element, depth int) error {
 	case ns == NSDSig && el.Tag == "Signature":
 		s.signatures = append(s.signatures, el)
 	}
+	if ns == NSDSig {
+		// xml-crypto CVE-2025-29775: a comment inside DigestValue let the
+		// digest read differ from the one signed. Nothing in a Signature
+		// has a use for comments or processing instructions.
+		for _, t := range el.Child {
+			switch t.(type) {
+			case *etree.Comment, *etree.ProcInst:
+				return fmt.Errorf("%w: comment or processing instruction inside ds:%s", ErrWrapping, el.Tag)
+			}
+		}
+	}
 	if ns == NSAssertion && textOnly[el.Tag] || ns == NSProtocol && protocolTextOnly[el.Tag] {
 		runs := 0
 		for _, t := range el.Child {

@@ -76,6 +76,10 @@ func TestWrappingCorpus(t *testing.T) {
 		"signature not after Issuer":       {strings.Replace(strings.Replace(sa, sigA, "", 1), "</saml:Subject>", "</saml:Subject>"+sigA, 1), ErrWrapping},
 		"not a Response":                   {strings.Replace(strings.Replace(sa, "<samlp:Response ", "<samlp:LogoutResponse ", 1), "</samlp:Response>", "</samlp:LogoutResponse>", 1), ErrStructure},
 		"failed status with assertion":     {strings.Replace(sa, "status:Success", "status:Responder", 1), ErrStructure},
+		// xml-crypto CVE-2025-29775: a comment inside DigestValue.
+		"comment in DigestValue": {strings.Replace(sa, "<dsig:DigestValue>", "<dsig:DigestValue><!-- x -->", 1), ErrWrapping},
+		"comment in SignedInfo":  {strings.Replace(sa, "<dsig:SignedInfo>", "<dsig:SignedInfo><!-- x -->", 1), ErrWrapping},
+		"PI in SignatureValue":   {strings.Replace(sa, "<dsig:SignatureValue>", "<dsig:SignatureValue><?x y?>", 1), ErrWrapping},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
