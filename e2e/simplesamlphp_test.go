@@ -9,6 +9,7 @@ import (
 	"html"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -66,7 +67,12 @@ func startSSPRig(t *testing.T, signResponse bool, extra map[string]any) *sspRig 
 	// SimpleSAMLphp needs the SP's URLs and its own public origin before
 	// it starts, Caddy needs SimpleSAMLphp's metadata, the SP needs
 	// Caddy's: both addresses are taken first.
-	addr, spAddr := e2etest.FreeAddr(t), e2etest.FreeAddr(t)
+	addr := e2etest.FreeAddr(t)
+	spListener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spAddr := spListener.Addr().String()
 	origin := "http://" + addr
 	key, cert, err := samlsp.NewKeyPair("e2e SP")
 	if err != nil {
@@ -107,7 +113,7 @@ func startSSPRig(t *testing.T, signResponse bool, extra map[string]any) *sspRig 
 		IDPMetadataURL: origin + caddymodule.DefaultSAMLMetadataPath,
 		Key:            key,
 		Certificate:    cert,
-		Addr:           spAddr,
+		Listener:       spListener,
 	})
 	if err != nil {
 		t.Fatal(err)

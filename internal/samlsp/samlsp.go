@@ -67,6 +67,11 @@ type Options struct {
 	SignRequests bool
 	// Addr is the listener's address; default 127.0.0.1:0.
 	Addr string
+	// Listener, when set, is the listener to serve on (Addr is then
+	// ignored): a test that must name the SP's URLs before it starts holds
+	// the port from the start, where a port closed and taken again could
+	// go to another test in between.
+	Listener net.Listener
 }
 
 // SP is a running service provider.
@@ -131,13 +136,15 @@ func New(ctx context.Context, opts Options) (*SP, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr := opts.Addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("samlsp: %w", err)
+	ln := opts.Listener
+	if ln == nil {
+		addr := opts.Addr
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return nil, fmt.Errorf("samlsp: %w", err)
+		}
 	}
 	base := url.URL{Scheme: "http", Host: ln.Addr().String()}
 	at := func(path string) url.URL { u := base; u.Path = path; return u }

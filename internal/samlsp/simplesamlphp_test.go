@@ -3,6 +3,7 @@ package samlsp_test
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -22,14 +23,12 @@ func TestSimpleSAMLphpLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The SP's URLs must be known before the IdP starts, and the IdP's
-	// metadata before the SP does: take the SP's port first.
-	probe, err := samlsp.New(ctx(t), samlsp.Options{IDPMetadata: placeholderMetadata, Key: key, Certificate: cert})
+	// metadata before the SP does: hold the SP's port first.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := strings.TrimPrefix(probe.MetadataURL(), "http://")
-	addr, _, _ = strings.Cut(addr, "/")
-	probe.Close()
+	addr := ln.Addr().String()
 	entityID := "urn:idphooks:test:sp:simplesamlphp"
 	start := time.Now()
 	idp, err := testidp.StartSimpleSAMLphp(testidp.SimpleSAMLphpOptions{
@@ -47,7 +46,7 @@ func TestSimpleSAMLphpLogin(t *testing.T) {
 	}
 	defer idp.Close()
 	t.Logf("SimpleSAMLphp started in %s", time.Since(start).Round(time.Millisecond))
-	sp, err := samlsp.New(ctx(t), samlsp.Options{EntityID: entityID, IDPMetadataURL: idp.MetadataURL, Key: key, Certificate: cert, Addr: addr})
+	sp, err := samlsp.New(ctx(t), samlsp.Options{EntityID: entityID, IDPMetadataURL: idp.MetadataURL, Key: key, Certificate: cert, Listener: ln})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +89,3 @@ func TestSimpleSAMLphpLogin(t *testing.T) {
 		t.Fatalf("model %+v", m)
 	}
 }
-
-// placeholderMetadata lets an SP start before the IdP it will trust.
-var placeholderMetadata = []byte(`<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="urn:placeholder"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="http://127.0.0.1:9/"/></md:IDPSSODescriptor></md:EntityDescriptor>`)
