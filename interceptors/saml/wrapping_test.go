@@ -41,7 +41,13 @@ func TestWrappingCorpus(t *testing.T) {
 		"xsw1": {strings.Replace(strings.Replace(sr, `ID="ID_r9f8e7"`, `ID="ID_evilresp"`, 1), "</dsig:SignatureValue>", "</dsig:SignatureValue><dsig:Object>"+strings.Replace(sr, "</dsig:Signature>", "", 0)+"</dsig:Object>", 1), ErrWrapping},
 		// XSW2: the signed Response as a sibling before the signature.
 		"xsw2": {strings.Replace(strings.Replace(sr, `ID="ID_r9f8e7"`, `ID="ID_evilresp"`, 1), "<dsig:Signature ", stripSig(sr)+"<dsig:Signature ", 1), ErrWrapping},
-		// XSW3: an evil Assertion before the signed one.
+		// XSW3: an evil Assertion before the signed one. samlify
+		// CVE-2025-47949 and node-saml CVE-2025-54419 ("assertions loaded
+		// from unsigned parts of a validly signed document", as their
+		// advisories summarise them) are this family: an SP reading another
+		// assertion than the one verified. Here a document holds one
+		// assertion, the one signed or inside the signed Response, and that
+		// very element is what is read and passed on.
 		"xsw3": {strings.Replace(sa, orig, stripSig(evil)+orig, 1), ErrWrapping},
 		// XSW4: an evil Assertion wrapping the signed one.
 		"xsw4": {strings.Replace(sa, orig, strings.Replace(stripSig(evil), "</saml:Assertion>", orig+"</saml:Assertion>", 1), 1), ErrWrapping},
@@ -76,6 +82,15 @@ func TestWrappingCorpus(t *testing.T) {
 		"signature not after Issuer":       {strings.Replace(strings.Replace(sa, sigA, "", 1), "</saml:Subject>", "</saml:Subject>"+sigA, 1), ErrWrapping},
 		"not a Response":                   {strings.Replace(strings.Replace(sa, "<samlp:Response ", "<samlp:LogoutResponse ", 1), "</samlp:Response>", "</samlp:LogoutResponse>", 1), ErrStructure},
 		"failed status with assertion":     {strings.Replace(sa, "status:Success", "status:Responder", 1), ErrStructure},
+		// goxmldsig CVE-2026-33487 (GHSA-479m-364c-43vc, fixed in 1.6.0, we
+		// use 1.6.1): with several References, validateSignature checked
+		// the digest of another referenced element than the one used. A
+		// Reference to the Response before the Assertion's own: refused, as
+		// every Signature with more than one Reference is.
+		"goxmldsig CVE-2026-33487 two references": {strings.Replace(sa, "<dsig:Reference ", strings.Replace(regexp.MustCompile(`(?s)<dsig:Reference .*?</dsig:Reference>`).FindString(sa), `URI="#ID_a1b2c3"`, `URI="#ID_r9f8e7"`, 1)+"<dsig:Reference ", 1), ErrWrapping},
+		// xml-crypto CVE-2025-29774: a second SignedInfo, one verified by
+		// the signature value, the other read for the digests.
+		"xml-crypto CVE-2025-29774 two SignedInfo": {strings.Replace(sa, "</dsig:SignedInfo>", "</dsig:SignedInfo>"+regexp.MustCompile(`(?s)<dsig:SignedInfo>.*?</dsig:SignedInfo>`).FindString(sa), 1), ErrWrapping},
 		// xml-crypto CVE-2025-29775: a comment inside DigestValue.
 		"comment in DigestValue": {strings.Replace(sa, "<dsig:DigestValue>", "<dsig:DigestValue><!-- x -->", 1), ErrWrapping},
 		"comment in SignedInfo":  {strings.Replace(sa, "<dsig:SignedInfo>", "<dsig:SignedInfo><!-- x -->", 1), ErrWrapping},
