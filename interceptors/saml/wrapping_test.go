@@ -91,6 +91,14 @@ func TestWrappingCorpus(t *testing.T) {
 		// xml-crypto CVE-2025-29774: a second SignedInfo, one verified by
 		// the signature value, the other read for the digests.
 		"xml-crypto CVE-2025-29774 two SignedInfo": {strings.Replace(sa, "</dsig:SignedInfo>", "</dsig:SignedInfo>"+regexp.MustCompile(`(?s)<dsig:SignedInfo>.*?</dsig:SignedInfo>`).FindString(sa), 1), ErrWrapping},
+		// ruby-saml CVE-2025-25291/25292 and CVE-2025-66567/66568: one
+		// parser verified the signature and another read the assertion, and
+		// a document type declaration (an ATTLIST that one honours, an
+		// entity) or canonicalization quirks made them see different
+		// trees. idphooks has one parser and reads the element it verified;
+		// any markup declaration is refused before parsing.
+		"ruby-saml CVE-2025-25291 ATTLIST": {`<!DOCTYPE samlp:Response [<!ATTLIST saml:Assertion ID ID #IMPLIED>]>` + sa, ErrDoctype},
+		"ruby-saml CVE-2025-25292 entity":  {`<!DOCTYPE samlp:Response [<!ENTITY n "admin">]>` + strings.Replace(sa, ">alice<", ">&n;<", 1), ErrDoctype},
 		// xml-crypto CVE-2025-29775: a comment inside DigestValue.
 		"comment in DigestValue": {strings.Replace(sa, "<dsig:DigestValue>", "<dsig:DigestValue><!-- x -->", 1), ErrWrapping},
 		"comment in SignedInfo":  {strings.Replace(sa, "<dsig:SignedInfo>", "<dsig:SignedInfo><!-- x -->", 1), ErrWrapping},
