@@ -25,7 +25,44 @@ import (
 // query (the HTTP-Redirect binding).
 func locationCarriesMessage(loc string) bool {
 	_, q, ok := strings.Cut(loc, "?")
-	return ok && (containsFold([]byte(q), "samlrequest") || containsFold([]byte(q), "samlresponse"))
+	if !ok {
+		return false
+	}
+	// SPs decode parameter names: SAML%52equest is SAMLRequest to them.
+	b := percentDecoded(q)
+	return containsFold(b, "samlrequest") || containsFold(b, "samlresponse")
+}
+
+// percentDecoded is s with its valid %XX escapes decoded, the rest as it
+// stands (a stray % does not hide what follows).
+func percentDecoded(s string) []byte {
+	if strings.IndexByte(s, '%') < 0 {
+		return []byte(s)
+	}
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]) {
+			out = append(out, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		out = append(out, s[i])
+	}
+	return out
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // errPass marks a message to pass as it came.
@@ -95,6 +132,9 @@ func (i *Interceptor) serveRedirect(w http.ResponseWriter, r *http.Request, c *i
 		return i.refuse("SAML redirect refused", err)
 	}
 	doc, err := Parse(rd.Message, 0)
+	if err == nil {
+		err = checkNamespaceScope(doc.Root(), 0)
+	}
 	if err != nil {
 		return i.refuse("SAML redirect refused", err)
 	}

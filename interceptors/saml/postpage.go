@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"html"
+	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/beevik/etree"
+	"golang.org/x/net/html/charset"
+	"golang.org/x/text/encoding"
 
 	"github.com/idphooks/idphooks/interception"
 	"github.com/idphooks/idphooks/interceptors/saml/binding"
@@ -21,6 +26,17 @@ func (i *Interceptor) servePage(w http.ResponseWriter, r *http.Request, c *inter
 	body, err := c.Body()
 	if err != nil {
 		return i.refuse("identity provider page unusable", err)
+	}
+	if e, name := foreignEncoding(body, c.Header().Get("Content-Type")); e != nil {
+		// Browsers decode the page before reading it, and the bytes
+		// idphooks reads are not those characters: SAML, ESC ( B, Response
+		// is SAMLResponse in ISO-2022-JP, and UTF-16 has no ASCII at all.
+		// Such a page naming a SAML field is refused, not passed unhooked.
+		if text, err := e.NewDecoder().Bytes(body); err != nil || mentionsMessage(text) {
+			return i.refuse("SAML POST page refused", fmt.Errorf("%w: a page in %s names a SAML field, and idphooks reads pages in ASCII-compatible encodings only", binding.ErrAmbiguous, name))
+		}
+		c.WriteHeld()
+		return nil
 	}
 	if !mentionsMessage(body) {
 		c.WriteHeld()
@@ -39,6 +55,9 @@ func (i *Interceptor) servePage(w http.ResponseWriter, r *http.Request, c *inter
 		return i.refuse("SAML message undecodable", err)
 	}
 	doc, err := Parse(raw, 0)
+	if err == nil {
+		err = checkNamespaceScope(doc.Root(), 0)
+	}
 	if err != nil {
 		return i.refuse("SAML message refused", err)
 	}
@@ -77,7 +96,73 @@ func (i *Interceptor) message(r *http.Request, doc *etree.Document, field string
 // letter case, as ParsePost refuses names in another case; a page where
 // that is something else goes on unchanged after the parse.
 func mentionsMessage(page []byte) bool {
-	return containsFold(page, "samlre")
+	if containsFold(page, "samlre") {
+		return true
+	}
+	// Browsers decode character references in attribute values: a field
+	// named SAML&#82;esponse is posted as SAMLResponse, and a page with
+	// one must not pass unread.
+	return bytes.Contains(page, []byte("&#")) && containsFold([]byte(html.UnescapeString(string(page))), "samlre")
+}
+
+// maxNamespacesInScope bounds the namespace declarations in scope at any
+// element of a message. goxmldsig copies the namespaces in scope at each
+// element it canonicalizes, so a document declaring thousands of unused
+// prefixes on its root (which no signature covers, exclusive C14N
+// leaving them out) cost seconds and gigabytes before its digest was
+// found wrong: 750 kB, 4.5 s, 1.7 GB. IdPs declare a handful.
+const maxNamespacesInScope = 64
+
+// checkNamespaceScope refuses, with ErrTooLarge, an element under which
+// more than maxNamespacesInScope declarations are in scope; inScope is
+// the count declared on el's ancestors.
+func checkNamespaceScope(el *etree.Element, inScope int) error {
+	for _, a := range el.Attr {
+		if a.Space == "xmlns" || a.Space == "" && a.Key == "xmlns" {
+			inScope++
+		}
+	}
+	if inScope > maxNamespacesInScope {
+		return fmt.Errorf("%w: %d namespace declarations in scope at <%s>, over %d", ErrTooLarge, inScope, el.Tag, maxNamespacesInScope)
+	}
+	for _, t := range el.Child {
+		if c, ok := t.(*etree.Element); ok {
+			if err := checkNamespaceScope(c, inScope); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// foreignEncoding returns the encoding (and its name) browsers decode
+// page in when it is one whose bytes in the ASCII range are not always
+// those ASCII characters: UTF-16 (from a byte order mark, which wins
+// over every header, or a charset) and ISO-2022-JP (whose escape
+// sequences vanish once decoded). Other encodings browsers support
+// decode ASCII bytes as ASCII and never make one of other bytes, which is
+// what ParsePost relies on. Nil for those.
+func foreignEncoding(page []byte, contentType string) (encoding.Encoding, string) {
+	head := page[:min(len(page), 1024)]
+	bom := bytes.HasPrefix(page, []byte{0xfe, 0xff}) || bytes.HasPrefix(page, []byte{0xff, 0xfe})
+	if !bom && !containsFold([]byte(contentType), "charset") && !containsFold(head, "charset") {
+		return nil, ""
+	}
+	e, name, _ := charset.DetermineEncoding(page, contentType)
+	if _, _, err := mime.ParseMediaType(contentType); err != nil && !bom {
+		// Browsers read a charset from headers Go's parser refuses.
+		if _, v, ok := strings.Cut(strings.ToLower(contentType), "charset="); ok {
+			v, _, _ = strings.Cut(v, ";")
+			if le, lname := charset.Lookup(strings.Trim(strings.TrimSpace(v), `"'`)); le != nil {
+				e, name = le, lname
+			}
+		}
+	}
+	switch name {
+	case "utf-16le", "utf-16be", "iso-2022-jp":
+		return e, name
+	}
+	return nil, ""
 }
 
 // containsFold reports whether b holds lower (ASCII letters, lower case)

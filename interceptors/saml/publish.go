@@ -80,6 +80,9 @@ func PublishIdPMetadata(raw []byte, o PublishOptions) ([]byte, error) {
 		return nil, err
 	}
 	doc, err := Parse(raw, 0)
+	if err == nil {
+		err = checkNamespaceScope(doc.Root(), 0)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +93,9 @@ func PublishIdPMetadata(raw []byte, o PublishOptions) ([]byte, error) {
 	}
 	if ed.SelectAttrValue("entityID", "") == "" {
 		return nil, fmt.Errorf("%w: metadata: EntityDescriptor without entityID", ErrStructure)
+	}
+	if err := othersHoldIdP(root, ed); err != nil {
+		return nil, err
 	}
 	signed := hasSignature(root)
 	if signed {
@@ -145,6 +151,36 @@ func PublishIdPMetadata(raw []byte, o PublishOptions) ([]byte, error) {
 		}
 	}
 	return doc.WriteToBytes()
+}
+
+// othersHoldIdP refuses an EntitiesDescriptor holding another
+// EntityDescriptor with the IdP's entityID: only the one with the
+// IDPSSODescriptor is rekeyed, and SPs merging or indexing entities by
+// entityID (a later one replacing an earlier) would trust the upstream
+// keys the other keeps.
+func othersHoldIdP(root, idp *etree.Element) error {
+	if root == idp {
+		return nil
+	}
+	id := strings.TrimSpace(idp.SelectAttrValue("entityID", ""))
+	var walk func(*etree.Element) error
+	walk = func(el *etree.Element) error {
+		for _, c := range el.ChildElements() {
+			switch {
+			case c == idp:
+			case is(c, NSMetadata, "EntityDescriptor"):
+				if strings.TrimSpace(c.SelectAttrValue("entityID", "")) == id {
+					return fmt.Errorf("%w: metadata: two EntityDescriptors for %s", ErrStructure, id)
+				}
+			case is(c, NSMetadata, "EntitiesDescriptor"):
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk(root)
 }
 
 // signingKeys are the public keys (SubjectPublicKeyInfo DER) of every

@@ -41,6 +41,9 @@ func (i *Interceptor) response(r *http.Request, doc *etree.Document) ([]byte, er
 		return nil, i.unavailable(err)
 	}
 	model := resp.Model()
+	if err := i.oneSP(model); err != nil {
+		return nil, i.refuse("SAML response refused", err)
+	}
 	app := model.SPEntityID
 	sp := i.sp(app)
 	resp.NewAttributeFormat = sp.AttributeNameFormat
@@ -81,6 +84,35 @@ func (i *Interceptor) response(r *http.Request, doc *etree.Document) ([]byte, er
 		i.afterLogin(r, app, after)
 	}
 	return out, nil
+}
+
+// oneSP refuses an assertion naming several SPs (distinct Audience values)
+// when what idphooks does depends on which SP it is: hooks limited to
+// some SPs, or settings given for one of the others. The SP is taken to
+// be the first Audience, while an SP accepts an assertion naming it
+// anywhere in its AudienceRestriction (crewjam even reads the last one):
+// a hook denying logins to the SP named second would not run, and an SP's
+// encryption certificate would not be used.
+func (i *Interceptor) oneSP(m Model) error {
+	var others []string
+	for _, a := range m.Audiences {
+		if a != m.SPEntityID && !slices.Contains(others, a) {
+			others = append(others, a)
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	disp := i.cfg.Dispatcher
+	if disp.HasFilteredHook(events.BeforeSAMLAssertion) || disp.HasFilteredHook(events.AfterLogin) {
+		return fmt.Errorf("the assertion names several SPs (%q and %q) while hooks are limited to some applications", m.SPEntityID, others)
+	}
+	for _, a := range others {
+		if _, ok := i.cfg.SPs[a]; ok {
+			return fmt.Errorf("the assertion names several SPs (%q and %q) and idphooks has settings for %q", m.SPEntityID, others, a)
+		}
+	}
+	return nil
 }
 
 // runAssertionHooks raises before_saml_assertion for the SP and applies

@@ -64,10 +64,12 @@ type PostForm struct {
 // nested <form> ignored, or through a form="id" attribute.
 //
 // A page over max bytes (DefaultMaxPage when max <= 0) is ErrTooLarge; one
-// with no such form ErrNoMessage. What browsers, SPs and idphooks could
+// with no such field ErrNoMessage. What browsers, SPs and idphooks could
 // read differently is ErrAmbiguous: more than one message field anywhere
 // (SAMLResponse twice, in two forms, beside a SAMLRequest, or outside any
-// form beside one inside), more than one RelayState in the form, a
+// form beside one inside), the one message field outside any form (a
+// script, or a tree builder closing forms elsewhere, may post it), more
+// than one RelayState in the form, a
 // repeated attribute on a field or on the form, a field named in another
 // letter case (ASP.NET reads form names without regard to case), a field
 // inside <noscript> or <template>, a disabled field, one that is not a
@@ -539,7 +541,12 @@ func (p *postParser) result() (*PostForm, error) {
 	}
 	m := messages[0]
 	if m.owner == nil {
-		return nil, fmt.Errorf("%w: %s at byte %d is in no form: a browser does not post it", ErrNoMessage, m.field.Name, m.field.Start)
+		// Where a form ends is the tree builder's to say, not the
+		// tokenizer's: a </form> inside <select>, or inside <noscript>
+		// while scripts run, leaves the browser's form open, and a script
+		// can post any field. A message field in no form as read here may
+		// well be posted: refused, never passed unread.
+		return nil, fmt.Errorf("%w: %s at byte %d is in no form as the tokenizer reads it, and a browser may still post it", ErrAmbiguous, m.field.Name, m.field.Start)
 	}
 	f := m.owner
 	if f.flaw != "" {
