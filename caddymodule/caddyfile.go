@@ -151,6 +151,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := h.parseSAML(d); err != nil {
 				return err
 			}
+		case "forms":
+			if err := h.parseForms(d); err != nil {
+				return err
+			}
 		case "hook":
 			hc := HookConfig{}
 			if !d.NextArg() {

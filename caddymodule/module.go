@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/interceptors/forms"
 	"github.com/idphooks/idphooks/interceptors/oidc"
 	"github.com/idphooks/idphooks/interceptors/saml"
 	"github.com/idphooks/idphooks/keys"
@@ -89,6 +90,9 @@ type Handler struct {
 	// SAML turns the SAML interceptor on (see SAMLConfig).
 	SAML *SAMLConfig `json:"saml,omitempty"`
 
+	// Forms turns the forms interceptor on (see FormsConfig).
+	Forms *FormsConfig `json:"forms,omitempty"`
+
 	// Record keeps a sample of real events with what the hooks did, for
 	// `caddy idp-hooks replay`. Default: off.
 	Record *RecordConfig `json:"record,omitempty"`
@@ -97,12 +101,15 @@ type Handler struct {
 	dispatcher *events.Dispatcher
 	oidc       *oidc.Interceptor
 	saml       *saml.Interceptor
-	samlIdP    *saml.IdP
-	keys       *keys.Manager
-	state      *State
-	upKey      string
-	recordKey  string
-	logger     *zap.Logger
+	forms      *forms.Interceptor
+	// interceptors are the ones configured, outermost first (chain).
+	interceptors []interceptor
+	samlIdP      *saml.IdP
+	keys         *keys.Manager
+	state        *State
+	upKey        string
+	recordKey    string
+	logger       *zap.Logger
 }
 
 // HookConfig is one hook file and how to run it.
@@ -188,6 +195,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
+	if h.Forms != nil {
+		if err := h.provisionForms(ctx); err != nil {
+			return err
+		}
+	}
+	h.interceptors = h.chain()
 	h.warnUnraised()
 	h.checkUpstream(ctx)
 	handlersMu.Lock()
@@ -204,6 +217,9 @@ func (h *Handler) raised() []string {
 	}
 	if h.saml != nil {
 		ids = append(ids, h.saml.Raises()...)
+	}
+	if h.forms != nil {
+		ids = append(ids, h.forms.Raises()...)
 	}
 	return ids
 }
@@ -410,8 +426,8 @@ func (hc HookConfig) events(secrets map[string]string, log *zap.Logger) events.H
 
 // Validate checks the configuration once provisioned.
 func (h *Handler) Validate() error {
-	if h.Upstream == "" && h.SAML == nil {
-		return errors.New("idp_hooks: upstream is required (or a saml block, for SAML only)")
+	if h.Upstream == "" && h.SAML == nil && h.Forms == nil {
+		return errors.New("idp_hooks: upstream is required (or a saml or forms block without OIDC)")
 	}
 	if u, err := url.Parse(h.Upstream); h.Upstream != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		return fmt.Errorf("idp_hooks: upstream %q must be an absolute http(s) URL", h.Upstream)
@@ -469,26 +485,49 @@ func checkUpstreamAlg(a string) error {
 	return nil
 }
 
-// ServeHTTP hands the request to the interceptors: SAML outside, so that
-// it sees the IdP's pages as the OIDC interceptor leaves them.
+// ServeHTTP hands the request to the interceptors, outermost first: SAML,
+// so that it sees the IdP's pages as the others leave them (a login post
+// answered with a SAML POST page); then forms; then OIDC. The outermost
+// is called directly: with one interceptor nothing is allocated.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	switch {
-	case h.saml == nil:
-		return h.oidc.ServeHTTP(w, r, next)
-	case h.oidc == nil:
-		return h.saml.ServeHTTP(w, r, next)
+	ics := h.interceptors
+	if len(ics) == 0 {
+		return next.ServeHTTP(w, r)
 	}
-	return h.saml.ServeHTTP(w, r, oidcThen{h.oidc, next})
+	for k := len(ics) - 1; k > 0; k-- {
+		next = then{ics[k], next}
+	}
+	return ics[0].ServeHTTP(w, r, next)
 }
 
-// oidcThen is the OIDC interceptor as the next handler of the SAML one.
-type oidcThen struct {
-	oidc *oidc.Interceptor
+// interceptor is what every interceptor is to the handler.
+type interceptor interface {
+	ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error
+}
+
+// chain lists the configured interceptors, outermost first.
+func (h *Handler) chain() []interceptor {
+	var ics []interceptor
+	if h.saml != nil {
+		ics = append(ics, h.saml)
+	}
+	if h.forms != nil {
+		ics = append(ics, h.forms)
+	}
+	if h.oidc != nil {
+		ics = append(ics, h.oidc)
+	}
+	return ics
+}
+
+// then is an interceptor with the handler it passes requests on to.
+type then struct {
+	ic   interceptor
 	next caddyhttp.Handler
 }
 
-func (o oidcThen) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
-	return o.oidc.ServeHTTP(w, r, o.next)
+func (t then) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	return t.ic.ServeHTTP(w, r, t.next)
 }
 
 // Cleanup lets async hooks finish (briefly) and releases pooled state.

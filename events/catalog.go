@@ -52,6 +52,9 @@ type Spec struct {
 	// sandbox.API). Async hooks get an empty api.
 	Objects   map[string][]string
 	Functions []string
+	// Secret events carry a password: they are never recorded, and no
+	// async hook is told of them (the Caddy module refuses the config).
+	Secret bool
 }
 
 var claimMethods = []string{"setClaim", "removeClaim"}
@@ -68,7 +71,7 @@ var catalog = map[string]Spec{
 		Objects:   map[string][]string{"assertion": {"setAttribute", "removeAttribute", "setNameID"}},
 		Functions: []string{"deny"}},
 	AfterIdentification:      {Mode: Sync, Functions: []string{"deny", "redirect"}},
-	BeforePasswordValidation: {Mode: Sync, Functions: []string{"accept", "reject"}},
+	BeforePasswordValidation: {Mode: Sync, Functions: []string{"accept", "reject"}, Secret: true},
 	AtFailedAuthentication:   {Mode: Sync, Functions: []string{"replaceError", "redirect"}},
 	BeforeRegistration: {Mode: Sync,
 		Objects:   map[string][]string{"form": {"setField", "removeField"}},

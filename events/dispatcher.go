@@ -242,7 +242,9 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 			continue
 		}
 		if mode == Async {
-			async = append(async, h)
+			if !spec.Secret {
+				async = append(async, h)
+			}
 			continue
 		}
 		if out.Denied {
@@ -321,7 +323,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 	}
 	t.DurationUS = time.Since(begin).Microseconds()
 	out.Trace = t
-	if rec := d.opts.Recorder; rec != nil && rec.Sample(ev.Type) {
+	if rec := d.opts.Recorder; rec != nil && !spec.Secret && rec.Sample(ev.Type) {
 		if data == nil {
 			data = ev.Map()
 		}

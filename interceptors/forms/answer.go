@@ -1,0 +1,151 @@
+package forms
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/interception"
+	"github.com/idphooks/idphooks/sandbox"
+)
+
+// maxMessage bounds a message a hook puts on a page.
+const maxMessage = 1000
+
+// answer sends the post on and runs the hooks of the IdP's answer:
+// at_failed_authentication when the IdP showed the form again with an
+// error, after_registration when it accepted a registration.
+func (i *Interceptor) answer(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p *post) error {
+	redirects := p.form == Registration && i.cfg.Dispatcher.WantsEvent(events.AfterRegistration)
+	interception.DecodableOnly(r.Header)
+	c := interception.NewCapture(w, i.cfg.MaxBody, func(status int, h http.Header) bool {
+		switch {
+		case status >= 200 && status < 300:
+			return isHTML(h)
+		case status >= 300 && status < 400:
+			return redirects
+		}
+		return false
+	}).OnOverflow(interception.Stream)
+	err := c.Serve(next, r)
+	if !c.Held() || err != nil {
+		c.Release()
+		return err
+	}
+	defer c.Release()
+	var page []byte
+	if c.Status() < 300 {
+		if page, err = c.Body(); err != nil {
+			// Passed as it came: this answer's hooks cannot run on it.
+			i.log.Warn("the IdP's answer to a form post could not be read; its hooks did not run",
+				zap.String("form", p.form.String()), zap.String("request_id", interception.RequestID(r)), zap.Error(err))
+			c.WriteHeld()
+			return nil
+		}
+	}
+	a := i.cfg.Profile.Read(p.form, c.Status(), c.Header(), page)
+	switch {
+	case a.Result == Failed:
+		return i.failed(w, r, c, p, page, a)
+	case a.Result == Succeeded && p.form == Registration:
+		return i.registered(w, r, c, p)
+	}
+	c.WriteHeld()
+	return nil
+}
+
+// failed runs at_failed_authentication on a failure page.
+func (i *Interceptor) failed(w http.ResponseWriter, r *http.Request, c *interception.Capture, p *post, page []byte, a Answer) error {
+	out, ok := i.dispatch(r, events.AtFailedAuthentication, p, func(ev *events.Event) {
+		ev.Data["error"] = a.Reason
+		ev.Data["idp_message"] = a.Message
+		ev.Data["status"] = c.Status()
+	}, checkFailure)
+	if !ok {
+		c.WriteHeld()
+		return nil
+	}
+	if to, ok := redirectOf(out.Ops); ok && !out.Denied {
+		redirect(w, to, c.Header())
+		return nil
+	}
+	message, replace := replacementOf(out.Ops)
+	if out.Denied {
+		// A failed hook: a generic message, never the hook's error.
+		message, replace = out.Reason, true
+	}
+	if !replace {
+		c.WriteHeld()
+		return nil
+	}
+	edited, err := i.cfg.Profile.ShowError(page, p.form, message)
+	if err != nil {
+		i.log.Warn("at_failed_authentication: the message could not be put on the IdP's page; it is shown unchanged",
+			zap.String("request_id", interception.RequestID(r)), zap.Error(err))
+		c.WriteHeld()
+		return nil
+	}
+	c.WriteBody("", edited)
+	return nil
+}
+
+// registered runs after_registration on the IdP's success answer.
+func (i *Interceptor) registered(w http.ResponseWriter, r *http.Request, c *interception.Capture, p *post) error {
+	out, ok := i.dispatch(r, events.AfterRegistration, p, func(ev *events.Event) {
+		user := map[string]any{}
+		if p.identifier != "" {
+			user["username"] = p.identifier
+		}
+		if e := p.values.Get("email"); e != "" {
+			user["email"] = e
+		}
+		ev.User = user
+	}, checkRedirect)
+	if !ok {
+		c.WriteHeld()
+		return nil
+	}
+	if out.Denied {
+		// The account exists, but the flow stops here: the IdP's answer
+		// (its session cookies included) does not reach the browser.
+		return &interception.PageError{Status: http.StatusForbidden, Message: out.Reason,
+			Cause: errors.New("after_registration hook failed with on_error deny")}
+	}
+	if to, ok := redirectOf(out.Ops); ok {
+		redirect(w, to, c.Header())
+		return nil
+	}
+	c.WriteHeld()
+	return nil
+}
+
+// checkFailure validates replaceError and redirect while the hook runs.
+func checkFailure(op sandbox.Op) error {
+	if op.Object == "" && op.Method == "replaceError" {
+		if len(op.Args) == 0 {
+			return errors.New("a message is required")
+		}
+		s, ok := op.Args[0].(string)
+		if !ok || s == "" || len(s) > maxMessage {
+			return fmt.Errorf("the message must be a string of 1 to %d bytes", maxMessage)
+		}
+		return nil
+	}
+	return checkRedirect(op)
+}
+
+// replacementOf is the last message the hooks put in the IdP's place.
+func replacementOf(ops []sandbox.Op) (string, bool) {
+	for k := len(ops) - 1; k >= 0; k-- {
+		if op := ops[k]; op.Object == "" && op.Method == "replaceError" && len(op.Args) > 0 {
+			if s, ok := op.Args[0].(string); ok {
+				return s, true
+			}
+		}
+	}
+	return "", false
+}

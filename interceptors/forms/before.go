@@ -1,0 +1,157 @@
+package forms
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/interception"
+	"github.com/idphooks/idphooks/sandbox"
+)
+
+// beforePost runs the hooks of p's form before the IdP sees it. done says
+// the post was answered in the IdP's place (denied, redirected, refused).
+func (i *Interceptor) beforePost(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p *post) (done bool, err error) {
+	switch p.form {
+	case Login:
+		if p.identifier == "" {
+			// The password step of a username-then-password flow: the
+			// identifier was posted, and judged, at the step before.
+			return false, nil
+		}
+		if done, err := i.stopOr(w, r, next, p, events.AfterIdentification); done || err != nil {
+			return done, err
+		}
+		return i.validatePassword(w, r, next, p)
+	case Registration:
+		return i.beforeRegistration(w, r, next, p)
+	case Reset:
+		return i.stopOr(w, r, next, p, events.BeforePasswordReset)
+	}
+	return false, nil
+}
+
+// dispatch raises id for p, or counts it skipped when no hook applies to
+// p's application. ok is false when no hook ran.
+func (i *Interceptor) dispatch(r *http.Request, id string, p *post, data func(*events.Event), check func(sandbox.Op) error) (events.Outcome, bool) {
+	disp := i.cfg.Dispatcher
+	if !disp.Wants(id, p.app) {
+		disp.Skip(id, p.app, interception.RequestID(r))
+		return events.Outcome{}, false
+	}
+	ev := i.event(r, id, p)
+	if data != nil {
+		data(ev)
+	}
+	return disp.Dispatch(r.Context(), ev, check), true
+}
+
+// stopOr raises an event whose hooks may deny or redirect the post.
+func (i *Interceptor) stopOr(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p *post, id string) (bool, error) {
+	out, ok := i.dispatch(r, id, p, nil, checkRedirect)
+	if !ok {
+		return false, nil
+	}
+	return i.stop(w, r, next, p, out)
+}
+
+// stop answers a post whose hooks denied or redirected it; done is false
+// when they did neither.
+func (i *Interceptor) stop(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p *post, out events.Outcome) (done bool, err error) {
+	if out.Denied {
+		return true, i.again(w, r, next, p, out.Reason)
+	}
+	if to, ok := redirectOf(out.Ops); ok {
+		redirect(w, to, nil)
+		return true, nil
+	}
+	return false, nil
+}
+
+// validatePassword is lazy migration: for an identifier the IdP does not
+// know, before_password_validation asks the hooks (a legacy store) whether
+// the password is right, and an accepted user is created in the IdP with
+// it before the post goes on. Users the IdP knows never raise the event.
+func (i *Interceptor) validatePassword(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p *post) (bool, error) {
+	dir := i.cfg.Directory
+	id := events.BeforePasswordValidation
+	password := p.values.Get(p.fields.Password)
+	if dir == nil || p.identifier == "" || password == "" || !i.cfg.Dispatcher.WantsEvent(id) {
+		return false, nil
+	}
+	if i.knows(r.Context(), p.identifier) {
+		return false, nil
+	}
+	out, ok := i.dispatch(r, id, p, func(ev *events.Event) { ev.Data["password"] = password }, checkAccept)
+	if !ok {
+		return false, nil
+	}
+	if out.Denied {
+		return true, i.again(w, r, next, p, out.Reason)
+	}
+	accepted, rejected, reason, profile := verdict(out.Ops)
+	switch {
+	case rejected:
+		if reason == "" {
+			reason = InvalidCredentials
+		}
+		return true, i.again(w, r, next, p, reason)
+	case !accepted:
+		// Neither: the IdP decides, as for anyone it does not know.
+		return false, nil
+	}
+	u := profile.user(p.identifier, password)
+	if err := dir.Create(r.Context(), u); err != nil && !errors.Is(err, ErrUserExists) {
+		i.log.Error("lazy migration: the user could not be created in the IdP",
+			zap.String("identifier", p.identifier), zap.String("request_id", interception.RequestID(r)), zap.Error(err))
+		return true, &interception.PageError{Status: http.StatusBadGateway,
+			Message: "Sign-in is not available right now. Please try again later.", Cause: err}
+	}
+	i.known.add(p.identifier)
+	i.log.Info("lazy migration: user created in the IdP", zap.String("identifier", p.identifier),
+		zap.String("request_id", interception.RequestID(r)))
+	return false, nil
+}
+
+// knows asks the directory, with a cache of the users it knows. A failed
+// lookup counts as unknown: the hooks are asked, and Create refuses to
+// touch a user that exists after all.
+func (i *Interceptor) knows(ctx context.Context, identifier string) bool {
+	if i.known.has(identifier) {
+		return true
+	}
+	ok, err := i.cfg.Directory.Known(ctx, identifier)
+	if err != nil {
+		i.log.Warn("lazy migration: the IdP's user store could not be asked", zap.Error(err))
+		return false
+	}
+	if ok {
+		i.known.add(identifier)
+	}
+	return ok
+}
+
+// beforeRegistration runs before_registration: the hooks may deny,
+// redirect, or set and remove fields of the post before the IdP reads it.
+func (i *Interceptor) beforeRegistration(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p *post) (bool, error) {
+	out, ok := i.dispatch(r, events.BeforeRegistration, p, nil, func(op sandbox.Op) error {
+		if err := checkRedirect(op); err != nil {
+			return err
+		}
+		return checkField(p, op)
+	})
+	if !ok {
+		return false, nil
+	}
+	if done, err := i.stop(w, r, next, p, out); done || err != nil {
+		return done, err
+	}
+	if edited, changed := editForm(p, out.Ops); changed {
+		interception.SetBody(r, edited)
+	}
+	return false, nil
+}

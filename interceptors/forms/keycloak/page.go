@@ -1,0 +1,105 @@
+package keycloak
+
+import (
+	"html"
+	"net/http"
+	"strings"
+
+	"github.com/idphooks/idphooks/interceptors/forms"
+)
+
+// The keycloak.v2 theme's markup.
+var (
+	feedback = forms.MustSelector(".kc-feedback-text")
+	formOf   = map[forms.Form]forms.Selector{
+		forms.Login:        forms.MustSelector("form#kc-form-login"),
+		forms.Registration: forms.MustSelector("form#kc-register-form"),
+		forms.Reset:        forms.MustSelector("form#kc-reset-password-form"),
+	}
+)
+
+// alert is the theme's page-level error message (template.ftl), for a
+// page that shows none yet.
+const alert = `<div class="pf-v5-c-alert pf-m-inline pf-v5-u-mb-md pf-m-danger" role="alert"><span class="pf-v5-c-alert__title kc-feedback-text">%s</span></div>`
+
+// ShowError puts message where the theme shows errors: in place of the
+// message already there (a field's or the page's), or as a page-level
+// alert above the form.
+func (*Profile) ShowError(page []byte, f forms.Form, message string) ([]byte, error) {
+	if out, n := forms.ReplaceText(page, feedback, message); n > 0 {
+		return out, nil
+	}
+	sel, ok := formOf[f]
+	if !ok {
+		return nil, errNoForm
+	}
+	out, ok := forms.InsertBefore(page, sel, strings.Replace(alert, "%s", html.EscapeString(message), 1))
+	if !ok {
+		return nil, errNoForm
+	}
+	return out, nil
+}
+
+type pageError string
+
+func (e pageError) Error() string { return string(e) }
+
+const errNoForm = pageError("keycloak: the page holds no form to show the message at")
+
+// Read tells what Keycloak's answer to a post says: a redirect moves the
+// flow on; the form shown again with a message is a failure.
+func (*Profile) Read(f forms.Form, status int, _ http.Header, page []byte) forms.Answer {
+	if status >= 300 && status < 400 {
+		return forms.Answer{Result: forms.Succeeded}
+	}
+	if status != http.StatusOK || page == nil {
+		return forms.Answer{}
+	}
+	sel, ok := formOf[f]
+	if !ok {
+		return forms.Answer{}
+	}
+	if !forms.Has(page, sel) {
+		// Another page: a next step (one-time code, a required action,
+		// the SAML POST page) after a success.
+		if f == forms.Registration {
+			return forms.Answer{Result: forms.Succeeded}
+		}
+		return forms.Answer{}
+	}
+	var msg string
+	for _, t := range forms.Texts(page, feedback) {
+		if t != "" {
+			msg = t
+			break
+		}
+	}
+	if msg == "" {
+		return forms.Answer{}
+	}
+	return forms.Answer{Result: forms.Failed, Reason: reasonOf(f, msg), Message: msg}
+}
+
+// reasons map the theme's English messages (messages_en.properties) to the
+// normalised reasons; other languages read as unknown, with the message.
+var reasons = map[string]string{
+	"invalid username or password.":                    forms.ReasonInvalidCredentials,
+	"invalid username or email.":                       forms.ReasonInvalidCredentials,
+	"invalid password.":                                forms.ReasonInvalidCredentials,
+	"invalid username.":                                forms.ReasonInvalidCredentials,
+	"account is disabled, contact your administrator.": forms.ReasonDisabled,
+	"account is temporarily disabled; contact your administrator or retry later.": forms.ReasonTemporarilyLocked,
+	"account is permanently locked.":                                              forms.ReasonDisabled,
+	"username already exists.":                                                    forms.ReasonUserExists,
+	"email already exists.":                                                       forms.ReasonEmailExists,
+}
+
+func reasonOf(f forms.Form, msg string) string {
+	if r, ok := reasons[strings.ToLower(msg)]; ok {
+		return r
+	}
+	if f == forms.Registration {
+		return forms.ReasonInvalidInput
+	}
+	return forms.ReasonUnknown
+}

@@ -1,0 +1,117 @@
+// Package keycloak is the forms profile of Keycloak 26 (theme
+// keycloak.v2): its login-actions endpoints, field names, how its answers
+// say success and failure, where its pages show errors, and, with an
+// admin client, its user store for lazy migration.
+package keycloak
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/idphooks/idphooks/interceptors/forms"
+)
+
+// Profile is Keycloak's. Realm is the realm whose pages are intercepted;
+// other realms behind the same Caddy pass untouched.
+type Profile struct {
+	Realm string
+}
+
+// New returns the profile of realm.
+func New(realm string) (*Profile, error) {
+	if realm == "" || strings.ContainsAny(realm, "/?#") {
+		return nil, errors.New("keycloak: a realm name is required")
+	}
+	return &Profile{Realm: realm}, nil
+}
+
+// RealmOf reads the realm name from a realm URL
+// (http://keycloak:8080/realms/acme or …/auth/realms/acme).
+func RealmOf(realmURL string) (base, realm string, err error) {
+	u, err := url.Parse(realmURL)
+	if err != nil || u.Host == "" {
+		return "", "", errors.New("keycloak: the realm URL must be absolute, like http://keycloak:8080/realms/acme")
+	}
+	p := strings.TrimSuffix(u.Path, "/")
+	i := strings.LastIndex(p, "/realms/")
+	if i < 0 || strings.Contains(p[i+len("/realms/"):], "/") || p[i+len("/realms/"):] == "" {
+		return "", "", errors.New("keycloak: the realm URL must end in /realms/<realm>")
+	}
+	u.Path, u.RawQuery, u.Fragment = p[:i], "", ""
+	return strings.TrimSuffix(u.String(), "/"), p[i+len("/realms/"):], nil
+}
+
+// Name is the profile's name.
+func (*Profile) Name() string { return "keycloak" }
+
+// Classify tells the login-actions posts apart. path is folded (lower
+// case, cleaned): Keycloak's router is stricter, so anything it would
+// route here classifies.
+func (p *Profile) Classify(r *http.Request, path string) forms.Form {
+	prefix := "/realms/" + strings.ToLower(p.Realm) + "/login-actions/"
+	rest, ok := strings.CutPrefix(path, prefix)
+	if !ok {
+		return forms.NoForm
+	}
+	switch rest {
+	case "authenticate":
+		return forms.Login
+	case "registration":
+		return forms.Registration
+	case "reset-credentials":
+		return forms.Reset
+	}
+	return forms.NoForm
+}
+
+var (
+	loginFields = forms.Fields{Identifiers: []string{"username"}, Password: "password",
+		Secrets: []string{"password", "otp", "totp"}}
+	registrationFields = forms.Fields{Identifiers: []string{"username", "email"}, Password: "password",
+		Secrets: []string{"password", "password-confirm"}}
+	resetFields = forms.Fields{Identifiers: []string{"username"}}
+)
+
+// Fields names the fields of Keycloak's forms.
+func (*Profile) Fields(f forms.Form) forms.Fields {
+	switch f {
+	case forms.Login:
+		return loginFields
+	case forms.Registration:
+		return registrationFields
+	case forms.Reset:
+		return resetFields
+	}
+	return forms.Fields{}
+}
+
+// ApplicationParams: Keycloak finds the flow's client by the action URL's
+// client_id, and refuses one that is not the auth session's.
+func (*Profile) ApplicationParams() []string { return []string{"client_id"} }
+
+// Application is the action URL's client_id: the OIDC client id, or a
+// SAML client's SP entity id.
+func (*Profile) Application(query, _ url.Values) string { return query.Get("client_id") }
+
+// Again is a GET of the post's action URL without its session_code:
+// Keycloak answers it as a refresh of the current step, showing the form
+// again and acting on nothing (SessionCodeChecks: no code, same
+// execution).
+func (*Profile) Again(post *http.Request, _ forms.Form, _ url.Values) (*http.Request, error) {
+	q, err := url.ParseQuery(post.URL.RawQuery)
+	if err != nil {
+		return nil, err
+	}
+	q.Del("session_code")
+	r := post.Clone(post.Context())
+	r.Method = http.MethodGet
+	r.URL.RawQuery = q.Encode()
+	r.RequestURI = r.URL.RequestURI()
+	r.Body, r.GetBody, r.ContentLength = http.NoBody, nil, 0
+	for _, h := range []string{"Content-Type", "Content-Length", "Transfer-Encoding", "Origin"} {
+		r.Header.Del(h)
+	}
+	return r, nil
+}

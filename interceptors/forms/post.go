@@ -1,0 +1,164 @@
+package forms
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/interception"
+)
+
+// post is a form post as hooks and the IdP both read it.
+type post struct {
+	form   Form
+	fields Fields
+	query  url.Values
+	values url.Values
+	// raw is the body as the browser sent it: edits keep its order.
+	raw        []byte
+	app        string
+	identifier string
+}
+
+// unreadable is the page a post gets when idphooks cannot read it the way
+// the IdP would: the hooks would judge other values than the IdP uses.
+func unreadable(status int, why string, cause error) error {
+	return &interception.PageError{Status: status, Message: "This form could not be read: " + why + ".", Cause: cause}
+}
+
+// readPost reads r's form the one way both idphooks and the IdP read it,
+// or refuses it.
+func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
+	ct := r.Header.Get("Content-Type")
+	if !interception.IsForm(ct) {
+		// Browsers post these forms url-encoded; a multipart or JSON body
+		// is one the IdP may read by rules of its own.
+		return nil, unreadable(http.StatusUnsupportedMediaType, "it is not url-encoded", errors.New("form post with Content-Type "+ct))
+	}
+	if _, params, err := mime.ParseMediaType(ct); err == nil {
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return nil, unreadable(http.StatusUnsupportedMediaType, "it is not UTF-8", errors.New("form post in charset "+cs))
+		}
+	}
+	query, err := interception.Query(r)
+	if err != nil {
+		return nil, unreadable(http.StatusBadRequest, "its address is malformed", err)
+	}
+	values, err := interception.ReadForm(r, i.cfg.MaxBody)
+	if err != nil {
+		var e *interception.Error
+		if errors.As(err, &e) {
+			return nil, unreadable(e.Status, e.Description, err)
+		}
+		return nil, unreadable(http.StatusBadRequest, "it is malformed", err)
+	}
+	if values == nil {
+		values = url.Values{}
+	}
+	raw, err := body(r)
+	if err != nil {
+		return nil, unreadable(http.StatusBadRequest, "it is malformed", err)
+	}
+	for k, vs := range values {
+		// An IdP decoding UTF-8 leniently would read U+FFFD where the
+		// hook reads the raw bytes.
+		for _, v := range append(vs, k) {
+			if !utf8.ValidString(v) {
+				return nil, unreadable(http.StatusBadRequest, "it is not UTF-8", errors.New("invalid UTF-8 in field "+url.QueryEscape(k)))
+			}
+		}
+	}
+	// A repeated field is read as its first value by some IdPs and its
+	// last by others: the hook could judge one and the IdP use another.
+	names := make([]string, 0, len(values))
+	for k := range values {
+		names = append(names, k)
+	}
+	if err := interception.Single(names, values); err != nil {
+		return nil, unreadable(http.StatusBadRequest, "a field is repeated", err)
+	}
+	prof := i.cfg.Profile
+	if err := interception.Single(prof.ApplicationParams(), query, values); err != nil {
+		return nil, unreadable(http.StatusBadRequest, "a parameter is repeated", err)
+	}
+	p := &post{form: f, fields: prof.Fields(f), query: query, values: values, raw: raw}
+	p.app = prof.Application(query, values)
+	for _, name := range p.fields.Identifiers {
+		if p.identifier = values.Get(name); p.identifier != "" {
+			break
+		}
+	}
+	if p.app == "" && i.filtered(f) {
+		// Hooks limited to some applications cannot be chosen.
+		return nil, unreadable(http.StatusBadRequest, "it does not say which application it is for", errors.New("no application in the form post"))
+	}
+	return p, nil
+}
+
+// filtered reports whether a hook on one of f's events is limited to
+// some applications.
+func (i *Interceptor) filtered(f Form) bool {
+	for _, id := range append(slices.Clone(requestEvents[f]), answerEvents[f]...) {
+		if i.cfg.Dispatcher.HasFilteredHook(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// body returns r's body (ReadForm put it back), for edits that keep it.
+func body(r *http.Request) ([]byte, error) {
+	if r.GetBody == nil {
+		return nil, nil
+	}
+	rc, err := r.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return interception.ReadCapped(rc, r.ContentLength)
+}
+
+// Redacted stands in for a secret field's value in events.
+const Redacted = "[redacted]"
+
+// secret reports whether a field's value is shown to no event but
+// before_password_validation: the profile's secrets, and any field whose
+// name says password, whatever the profile knows.
+func (p *post) secret(name string) bool {
+	return slices.Contains(p.fields.Secrets, name) || strings.Contains(strings.ToLower(name), "password")
+}
+
+// formView is the form as events show it: one value a field (the post
+// has no repeats), secrets redacted.
+func (p *post) formView() map[string]any {
+	m := make(map[string]any, len(p.values))
+	for k, vs := range p.values {
+		if len(vs) == 0 {
+			continue
+		}
+		if p.secret(k) {
+			m[k] = Redacted
+			continue
+		}
+		m[k] = vs[0]
+	}
+	return m
+}
+
+// event builds the occurrence of id for this post.
+func (i *Interceptor) event(r *http.Request, id string, p *post) *events.Event {
+	ev := events.New(id, p.app, i.eventRequest(r))
+	ev.Data = make(map[string]any, 4+events.CommonFields)
+	if p.identifier != "" {
+		ev.Data["identifier"] = p.identifier
+	}
+	ev.Data["form"] = p.formView()
+	ev.Data["form_type"] = p.form.String()
+	return ev
+}

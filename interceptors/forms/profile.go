@@ -1,0 +1,147 @@
+package forms
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+)
+
+// Form is the kind of form a request posts.
+type Form int
+
+const (
+	// NoForm: the request posts none of the forms a profile knows.
+	NoForm Form = iota
+	// Login is the username/password form, or the username-only first
+	// step of a username-then-password flow.
+	Login
+	// Registration creates an account.
+	Registration
+	// Reset asks for a password reset.
+	Reset
+)
+
+func (f Form) String() string {
+	switch f {
+	case Login:
+		return "login"
+	case Registration:
+		return "registration"
+	case Reset:
+		return "reset"
+	}
+	return "none"
+}
+
+// Result is what the IdP's answer to a form post says.
+type Result int
+
+const (
+	// Other: neither a success nor a failure the profile recognises (an
+	// error page, a next step it does not know); nothing runs.
+	Other Result = iota
+	// Succeeded: the IdP accepted the post (it moved the flow on).
+	Succeeded
+	// Failed: the IdP showed the form again with an error.
+	Failed
+)
+
+// Answer is a profile's reading of the IdP's answer to a post.
+type Answer struct {
+	Result Result
+	// Reason is the normalised cause of a failure: invalid_credentials,
+	// disabled, temporarily_locked, unknown_user, user_exists,
+	// email_exists, invalid_input, or unknown.
+	Reason string
+	// Message is the IdP's own message as the page shows it.
+	Message string
+}
+
+// Normalised failure reasons.
+const (
+	ReasonInvalidCredentials = "invalid_credentials"
+	ReasonDisabled           = "disabled"
+	ReasonTemporarilyLocked  = "temporarily_locked"
+	ReasonUnknownUser        = "unknown_user"
+	ReasonUserExists         = "user_exists"
+	ReasonEmailExists        = "email_exists"
+	ReasonInvalidInput       = "invalid_input"
+	ReasonUnknown            = "unknown"
+)
+
+// Profile is what idphooks knows of one IdP's pages. Implementations are
+// plain values, safe for concurrent use; they read and never write.
+type Profile interface {
+	// Name is the profile's name in config and logs.
+	Name() string
+
+	// Classify tells which form a request posts. path is r's path as
+	// interception.NormalizePath folds it: every spelling the IdP's
+	// router accepts must classify as it does.
+	Classify(r *http.Request, path string) Form
+
+	// Fields names a form's fields: the identifier (username or email)
+	// and the secrets (passwords and their confirmations), which no event
+	// but before_password_validation shows.
+	Fields(f Form) Fields
+
+	// Application is the client the flow is for (an OIDC client_id, a
+	// SAML SP entity id), read as the IdP reads it; "" when the request
+	// does not say. query and form are the request's, already checked
+	// for repeats of the names ApplicationParams lists.
+	Application(query, form url.Values) string
+	// ApplicationParams are the parameters Application reads.
+	ApplicationParams() []string
+
+	// Again returns the request that makes the IdP show the form of a
+	// post again without acting on it (its current page, with a fresh
+	// one-time code where it uses one): what a denied post is answered
+	// with, so that the customer sees the IdP's own page and can retry.
+	// It is sent to the IdP in the post's place; it never carries the
+	// post's body.
+	Again(post *http.Request, f Form, form url.Values) (*http.Request, error)
+
+	// Read tells what the IdP's answer to a post of f says. page is the
+	// decoded body of a held 2xx HTML answer, nil for any other answer.
+	Read(f Form, status int, h http.Header, page []byte) Answer
+
+	// ShowError puts message where the page shows f's errors, in the
+	// page's own markup (the branding stays), replacing an error already
+	// there. message is text; the profile escapes it.
+	ShowError(page []byte, f Form, message string) ([]byte, error)
+}
+
+// Fields names a form's fields.
+type Fields struct {
+	// Identifiers name the fields that say who the customer is, the first
+	// one present counting (username, then email where a realm
+	// registers by email).
+	Identifiers []string
+	Password    string
+	// Secrets are every field no event shows but the password's own
+	// (confirmations, one-time codes), Password included.
+	Secrets []string
+}
+
+// Directory is the IdP's user store as lazy migration needs it: a profile
+// that offers one lets before_password_validation move users from a
+// legacy store into the IdP at their first login.
+type Directory interface {
+	// Known reports whether the IdP has a user called identifier
+	// (username, or email where the IdP logs in by email).
+	Known(ctx context.Context, identifier string) (bool, error)
+	// Create adds the user with the password the legacy store accepted,
+	// so that the IdP checks it itself from now on. It never changes an
+	// existing user: it returns ErrUserExists instead.
+	Create(ctx context.Context, u NewUser) error
+}
+
+// NewUser is a user to create in the IdP.
+type NewUser struct {
+	Username   string
+	Password   string
+	Email      string
+	FirstName  string
+	LastName   string
+	Attributes map[string][]string
+}
