@@ -67,6 +67,10 @@ type Outcome struct {
 	// policy. Reason is safe to show to the end user.
 	Denied bool
 	Reason string
+	// Failed is set when the deny is a hook's on_error policy (it failed,
+	// or the budget ran out before it), not its own api.deny: pages that
+	// speak to a customer show their own generic message then.
+	Failed bool
 	// Ran counts the sync hooks that ran.
 	Ran int
 	// Trace is what happened, hook by hook (nil when no hook handles the
@@ -278,7 +282,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 				// A deny the hook made before a later line failed
 				// stands, whatever on_error says: continuing would undo
 				// the one decision the hook did reach.
-				out.Denied, out.Reason = true, redact(h, reason)
+				out.Denied, out.Reason, out.Failed = true, redact(h, reason), false
 				ht.Status = StatusDenied
 			}
 			t.Hooks = append(t.Hooks, ht)
@@ -364,7 +368,7 @@ func (d *Dispatcher) fail(out *Outcome, h *Hook, ev *Event, err error, dur time.
 // on_error says continue.
 func (d *Dispatcher) applyPolicy(out *Outcome, h *Hook) {
 	if h.policy() == Deny {
-		out.Denied = true
+		out.Denied, out.Failed = true, true
 		// The cause stays in the log: the end user sees a generic reason.
 		out.Reason = "request denied by policy"
 	}

@@ -49,14 +49,15 @@ func Respond(w http.ResponseWriter, err error) error {
 	if err == nil {
 		return nil
 	}
-	var e *Error
-	if errors.As(err, &e) {
-		WriteError(w, e.Status, e.Code, e.Description)
-		return nil
-	}
+	// A page first: one may carry the protocol error it stands for.
 	var pe *PageError
 	if errors.As(err, &pe) {
 		WritePage(w, pe.Status, pe.Message)
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		WriteError(w, e.Status, e.Code, e.Description)
 		return nil
 	}
 	return err

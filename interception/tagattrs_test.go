@@ -29,3 +29,14 @@ func TestTagAttrs(t *testing.T) {
 		t.Fatal("unterminated quote spanned")
 	}
 }
+
+func TestFillInputs(t *testing.T) {
+	page := `<form><input name="username" value="old"><input name=email><INPUT TYPE=TEXT NAME="first" VALUE><input type="password" name="password" value="">` +
+		`<input type="hidden" name="code" value="h"><input type=checkbox name=remember><textarea name="username">t</textarea><input name="untouched" value='x'></form>`
+	got := string(FillInputs([]byte(page), map[string]string{"username": `a"<b>`, "email": "e@x", "first": "F", "password": "pw", "code": "c", "remember": "on"}))
+	want := `<form><input name="username" value="a&#34;&lt;b&gt;"><input value="e@x" name=email><INPUT TYPE=TEXT NAME="first" VALUE="F"><input type="password" name="password" value="">` +
+		`<input type="hidden" name="code" value="h"><input type=checkbox name=remember><textarea name="username">t</textarea><input name="untouched" value='x'></form>`
+	if got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}

@@ -76,7 +76,7 @@ func (i *Interceptor) failed(w http.ResponseWriter, r *http.Request, c *intercep
 	message, replace := replacementOf(out.Ops)
 	if out.Denied {
 		// A failed hook: a generic message, never the hook's error.
-		message, replace = out.Reason, true
+		message, replace = shown(out), true
 	}
 	if !replace {
 		c.WriteHeld()
@@ -112,7 +112,7 @@ func (i *Interceptor) registered(w http.ResponseWriter, r *http.Request, c *inte
 	if out.Denied {
 		// The account exists, but the flow stops here: the IdP's answer
 		// (its session cookies included) does not reach the browser.
-		return &interception.PageError{Status: http.StatusForbidden, Message: out.Reason,
+		return &interception.PageError{Status: http.StatusForbidden, Message: shown(out),
 			Cause: errors.New("after_registration hook failed with on_error deny")}
 	}
 	if to, ok := redirectOf(out.Ops); ok {

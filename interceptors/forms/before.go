@@ -63,13 +63,25 @@ func (i *Interceptor) stopOr(w http.ResponseWriter, r *http.Request, next caddyh
 // when they did neither.
 func (i *Interceptor) stop(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p *post, out events.Outcome) (done bool, err error) {
 	if out.Denied {
-		return true, i.again(w, r, next, p, out.Reason)
+		return true, i.again(w, r, next, p, shown(out))
 	}
 	if to, ok := redirectOf(out.Ops); ok {
 		redirect(w, to, nil)
 		return true, nil
 	}
 	return false, nil
+}
+
+// HookFailed is what a customer reads when a hook on their page failed
+// (on_error deny): never the hook's own error.
+const HookFailed = "Something went wrong. Please try again."
+
+// shown is the message a customer reads for a denied post.
+func shown(out events.Outcome) string {
+	if out.Failed {
+		return HookFailed
+	}
+	return out.Reason
 }
 
 // validatePassword is lazy migration: for an identifier the IdP does not
@@ -91,7 +103,7 @@ func (i *Interceptor) validatePassword(w http.ResponseWriter, r *http.Request, n
 		return false, nil
 	}
 	if out.Denied {
-		return true, i.again(w, r, next, p, out.Reason)
+		return true, i.again(w, r, next, p, shown(out))
 	}
 	accepted, rejected, reason, profile := verdict(out.Ops)
 	switch {

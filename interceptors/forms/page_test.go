@@ -1,0 +1,154 @@
+package forms
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/idphooks/idphooks/sandbox"
+)
+
+func TestParseSelector(t *testing.T) {
+	for in, want := range map[string]Selector{
+		"form#kc-form-login":     {Tag: "form", ID: "kc-form-login"},
+		".kc-feedback-text":      {Classes: []string{"kc-feedback-text"}},
+		"SPAN.a.b":               {Tag: "span", Classes: []string{"a", "b"}},
+		"div#x.alert":            {Tag: "div", ID: "x", Classes: []string{"alert"}},
+		"p":                      {Tag: "p"},
+		"#messages.message-text": {ID: "messages", Classes: []string{"message-text"}},
+	} {
+		got, err := ParseSelector(in)
+		if err != nil || got.Tag != want.Tag || got.ID != want.ID || strings.Join(got.Classes, ",") != strings.Join(want.Classes, ",") {
+			t.Errorf("%q: %+v %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "div span", "div>span", "a[href]", "a:hover", "#", "div.", "a,b", "*"} {
+		if _, err := ParseSelector(bad); err == nil {
+			t.Errorf("%q: accepted", bad)
+		}
+	}
+}
+
+const errorPage = `<html><body><script>var s = '<span class="msg">not this</span>';</script>
+<div id="input-error-username"><span class="msg">Invalid <b>username</b> or password.</span></div>
+<p class="msg other">second</p><textarea class="msg"><span class="msg">raw</span></textarea>
+<form id="f" action="/x?a=1&amp;b=2"><input name="username" value="old"><input name=email><input type=password name=password value=""><input type="hidden" name="username2" value="h"></form></body></html>`
+
+func TestTexts(t *testing.T) {
+	got := Texts([]byte(errorPage), MustSelector(".msg"))
+	want := []string{"Invalid username or password.", "second", `<span class="msg">raw</span>`}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q", got)
+	}
+	if !Has([]byte(errorPage), MustSelector("form#f")) || Has([]byte(errorPage), MustSelector("form#g")) {
+		t.Fatal("Has")
+	}
+}
+
+func TestReplaceText(t *testing.T) {
+	out, n := ReplaceText([]byte(errorPage), MustSelector("span.msg"), `Call <us> & "win"`)
+	if n != 1 {
+		t.Fatalf("n = %d", n)
+	}
+	s := string(out)
+	if !strings.Contains(s, `<span class="msg">Call &lt;us&gt; &amp; &#34;win&#34;</span></div>`) {
+		t.Fatalf("not replaced:\n%s", s)
+	}
+	if !strings.Contains(s, `'<span class="msg">not this</span>'`) {
+		t.Fatal("script text was edited")
+	}
+	// Several elements: the first gets the message, the others are emptied.
+	out, n = ReplaceText([]byte(errorPage), MustSelector(".msg"), "M")
+	if n != 3 || !strings.Contains(string(out), `<p class="msg other"></p>`) || strings.Count(string(out), ">M<") != 1 {
+		t.Fatalf("n = %d:\n%s", n, out)
+	}
+	// Nothing picked: the page is returned as it was.
+	if out, n := ReplaceText([]byte(errorPage), MustSelector(".none"), "M"); n != 0 || string(out) != errorPage {
+		t.Fatal("page changed")
+	}
+}
+
+func TestInsertBefore(t *testing.T) {
+	out, ok := InsertBefore([]byte(errorPage), MustSelector("form#f"), `<div class="alert">x</div>`)
+	if !ok || !strings.Contains(string(out), `<div class="alert">x</div><form id="f"`) {
+		t.Fatalf("%v\n%s", ok, out)
+	}
+	if _, ok := InsertBefore([]byte(errorPage), MustSelector("form#nope"), "x"); ok {
+		t.Fatal("inserted without a form")
+	}
+}
+
+func TestRedirectAllowed(t *testing.T) {
+	for _, ok := range []string{"https://brand.example/welcome?x=1#y", "/help", "/a/b?c=d", "http://localhost:8080/x", "http://127.0.0.1/x", "http://[::1]/x", "HTTPS://Brand.example/"} {
+		if err := RedirectAllowed(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "javascript:alert(1)", "JavaScript:alert(1)", "data:text/html,x", "//evil.example", "/\\evil.example",
+		"http://evil.example/", "https://a.example/\r\nSet-Cookie: a=b", "https://a.example/\x00", "https://user:pw@a.example/",
+		"ftp://a.example/", "relative/path", "https:evil.example", "https://", "\thttps://a.example", "/%0d%0aSet-Cookie:x" + "\n", strings.Repeat("a", 5000)} {
+		if err := RedirectAllowed(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestEditForm(t *testing.T) {
+	p := &post{raw: []byte("b=2&a=1&a%20b=x%2By&c=3"), values: map[string][]string{"b": {"2"}, "a": {"1"}, "a b": {"x+y"}, "c": {"3"}}}
+	ops := []sandbox.Op{
+		{Object: "form", Method: "setField", Args: []any{"a", "é&="}},
+		{Object: "form", Method: "removeField", Args: []any{"a b"}},
+		{Object: "form", Method: "setField", Args: []any{"new", "v"}},
+		{Object: "form", Method: "setField", Args: []any{"gone", "v"}},
+		{Object: "form", Method: "removeField", Args: []any{"gone"}},
+	}
+	got, changed := editForm(p, ops)
+	if !changed || string(got) != "b=2&a=%C3%A9%26%3D&c=3&new=v" {
+		t.Fatalf("%v %s", changed, got)
+	}
+	if p.values.Get("a") != "é&=" || p.values.Has("a b") || p.values.Get("new") != "v" {
+		t.Fatalf("values %v", p.values)
+	}
+	if _, changed := editForm(p, nil); changed {
+		t.Fatal("changed without ops")
+	}
+}
+
+func TestCheckField(t *testing.T) {
+	p := &post{fields: Fields{Secrets: []string{"password", "password-confirm", "otp"}}}
+	for _, op := range []sandbox.Op{
+		{Object: "form", Method: "setField", Args: []any{"otp", "1"}},
+		{Object: "form", Method: "setField", Args: []any{"Password", "1"}},
+		{Object: "form", Method: "removeField", Args: []any{"password-confirm"}},
+		{Object: "form", Method: "setField", Args: []any{"", "1"}},
+		{Object: "form", Method: "setField", Args: []any{"x"}},
+		{Object: "form", Method: "setField", Args: []any{"x", 1.0}},
+		{Object: "form", Method: "setField", Args: []any{"x", strings.Repeat("v", maxFieldValue+1)}},
+	} {
+		if err := checkField(p, op); err == nil {
+			t.Errorf("%+v accepted", op)
+		}
+	}
+	if err := checkField(p, sandbox.Op{Object: "form", Method: "setField", Args: []any{"crm_id", "C-1"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAcceptedUser(t *testing.T) {
+	for _, bad := range []any{"x", map[string]any{"password": "x"}, map[string]any{"email": 1.0},
+		map[string]any{"attributes": "x"}, map[string]any{"attributes": map[string]any{"a": []any{1.0}}}} {
+		if err := checkAccept(sandbox.Op{Method: "accept", Args: []any{bad}}); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	ok, rejected, _, u := verdict([]sandbox.Op{
+		{Method: "reject", Args: []any{"no"}},
+		{Method: "accept", Args: []any{map[string]any{"first_name": "J", "attributes": map[string]any{"a": "1", "b": []any{"2", "3"}}}}},
+	})
+	if !ok || rejected {
+		t.Fatal("the last verdict does not stand")
+	}
+	nu := u.user("jane@example.com", "pw")
+	if nu.Username != "jane@example.com" || nu.Email != "jane@example.com" || nu.FirstName != "J" || len(nu.Attributes["b"]) != 2 || nu.Password != "pw" {
+		t.Fatalf("%+v", nu)
+	}
+}
