@@ -262,6 +262,14 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{name: "hook option at top level", input: "idp_hooks {\n mode sync\n}", want: []string{`unrecognized idp_hooks option "mode"`}},
 		{name: "signing option at top level", input: "idp_hooks {\n algorithm ES256\n}", want: []string{`unrecognized idp_hooks option "algorithm"`}},
 
+		// forms block
+		{name: "forms without profile", input: "idp_hooks {\n forms {\n }\n}", want: []string{"a profile is required"}},
+		{name: "forms unknown profile", input: "idp_hooks {\n forms {\n  profile okta\n }\n}", want: []string{`unknown profile "okta"`, "Testfile:3"}},
+		{name: "forms unknown option", input: "idp_hooks {\n forms {\n  profile keycloak\n  bogus\n }\n}", want: []string{`unknown option "bogus"`, "Testfile:4"}},
+		{name: "forms keycloak unknown option", input: "idp_hooks {\n forms {\n  profile keycloak {\n   realm acme\n  }\n }\n}", want: []string{`profile keycloak: unknown option "realm"`}},
+		{name: "forms admin_client one arg", input: "idp_hooks {\n forms {\n  profile keycloak {\n   admin_client x\n  }\n }\n}", want: []string{"admin_client takes a client id and a secret"}},
+		{name: "forms twice", input: "idp_hooks {\n forms {\n  profile keycloak\n }\n forms {\n  profile keycloak\n }\n}", want: []string{"forms given twice", "Testfile:5"}},
+
 		// saml block
 		{name: "saml without idp_metadata", input: "idp_hooks {\n saml {\n  leeway 1m\n }\n}", want: []string{"idp_metadata is required"}},
 		{name: "saml twice", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n }\n saml {\n  idp_metadata b.xml\n }\n}", want: []string{"saml given twice", "Testfile:5"}},

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/idphooks/idphooks/examples/fixtures"
 	"github.com/idphooks/idphooks/hooktest"
+	"github.com/idphooks/idphooks/interceptors/forms"
 	"github.com/idphooks/idphooks/interceptors/oidc"
 	"github.com/idphooks/idphooks/interceptors/saml"
 	"github.com/idphooks/idphooks/types"
@@ -53,7 +55,7 @@ Tools for idphooks hook authors.
 // list does not depend on an interceptor's config, so the CLI asks a nil
 // one.
 func raisedEvents() []string {
-	return append((*oidc.Interceptor)(nil).Raises(), (*saml.Interceptor)(nil).Raises()...)
+	return slices.Concat((*oidc.Interceptor)(nil).Raises(), (*saml.Interceptor)(nil).Raises(), (*forms.Interceptor)(nil).Raises())
 }
 
 func testCommand() *cobra.Command {

@@ -212,19 +212,38 @@ declare namespace IdpHooks {
     saml: SAMLView;
   }
 
-  /** Form fields; passwords are redacted except where noted. */
+  /**
+   * A post of one of the IdP's own forms (the forms interceptor). `form`
+   * holds each field once (a post repeating one is refused before any
+   * hook), as the IdP will read it; every password, confirmation and
+   * one-time code, and any field whose name says password, reads
+   * "[redacted]". `user` is {} before the IdP has said who the customer
+   * is; after_registration has the username and email posted.
+   */
   interface FormEvent<T extends EventType> extends BaseEvent<T> {
+    /** The username or email the customer typed; absent at the password step of a username-then-password flow. */
     identifier?: string;
-    form?: { [field: string]: string };
+    form: { [field: string]: string };
+    form_type: "login" | "registration" | "reset";
   }
 
   interface PasswordValidationEvent extends FormEvent<"before_password_validation"> {
-    /** The only event that sees a password. Never log it. */
+    /**
+     * The only event that sees a password, and only in sync hooks: raised
+     * for identifiers the IdP does not know (lazy migration). Never log it.
+     */
     password: string;
   }
 
+  /** Normalised reasons of a failed login or registration. */
+  type FailureReason = "invalid_credentials" | "disabled" | "temporarily_locked" | "unknown_user"
+    | "user_exists" | "email_exists" | "invalid_input" | "unknown";
+
   interface FailedAuthenticationEvent extends FormEvent<"at_failed_authentication"> {
-    error: string;
+    error: FailureReason;
+    /** The IdP's own message, as its page shows it. */
+    idp_message: string;
+    /** The IdP's HTTP status (a failed post re-renders with 200). */
     status: number;
   }
 
@@ -250,6 +269,13 @@ declare namespace IdpHooks {
     authn_context?: string;
     /** SAML: the SessionIndex of the IdP session. */
     session_index?: string;
+    /** OIDC: the grant that issued the tokens (authorization_code, password, device_code, ciba). */
+    grant_type?: string;
+    /** OIDC: the ID token's sid, acr, amr and auth_time, where it has them. */
+    sid?: string;
+    acr?: string;
+    amr?: string[];
+    auth_time?: number;
     [key: string]: unknown;
   }
 
@@ -279,9 +305,23 @@ declare namespace IdpHooks {
     };
   }
   interface AfterIdentificationAPI extends Deny, Redirect {}
+  /** Who to create in the IdP when a legacy store accepted the password. */
+  interface MigratedUser {
+    /** Default: the identifier typed. */
+    username?: string;
+    /** Default: the identifier, when it is an email. */
+    email?: string;
+    first_name?: string;
+    last_name?: string;
+    attributes?: { [name: string]: string | string[] };
+  }
   interface BeforePasswordValidationAPI {
-    /** The password is valid (e.g. checked against a legacy store). */
-    accept(): void;
+    /**
+     * The password is valid (checked against a legacy store): the user is
+     * created in the IdP with it, and the login goes on there.
+     */
+    accept(user?: MigratedUser): void;
+    /** The password is wrong: the IdP's page shows reason (default: its own wording). */
     reject(reason?: string): void;
   }
   interface AtFailedAuthenticationAPI extends Redirect {

@@ -152,7 +152,7 @@ func New(cfg Config) (*Interceptor, error) {
 // list depends on no config, so a nil *Interceptor answers too (the CLI
 // asks one).
 func (i *Interceptor) Raises() []string {
-	return []string{events.BeforeToken, events.AfterTokenRefresh, events.BeforeUserinfo}
+	return []string{events.BeforeToken, events.AfterTokenRefresh, events.BeforeUserinfo, events.AfterLogin}
 }
 
 // ServeHTTP handles one request on its way to the IdP.

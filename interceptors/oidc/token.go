@@ -136,7 +136,8 @@ func (i *Interceptor) wantsToken(grant string) bool {
 	// Userinfo hooks limited to some applications need to know, later,
 	// which client a token belongs to: remember it from here.
 	return d.WantsEvent(events.BeforeToken) || d.HasFilteredHook(events.BeforeUserinfo) ||
-		(grant == "refresh_token" && d.WantsEvent(events.AfterTokenRefresh))
+		(grant == "refresh_token" && d.WantsEvent(events.AfterTokenRefresh)) ||
+		(loginGrants[grant] && d.WantsEvent(events.AfterLogin))
 }
 
 // rewriteTokenResponse runs the steps of the token path on the IdP's
@@ -157,6 +158,9 @@ func (i *Interceptor) rewriteTokenResponse(t *tokenRound) error {
 			// as they would without idphooks; nothing is re-signed.
 			i.log.Debug("token answer passed unread: not verifiable, and no hook applies to its client", zap.Error(err))
 			skipTokenEvents(i.cfg.Dispatcher, t, unverifiedClient(t.idt, t.at), false, false)
+			if loginGrants[t.grant] && i.cfg.Dispatcher.WantsEvent(events.AfterLogin) {
+				i.log.Warn("after_login not raised: the IdP's tokens could not be verified", zap.String("grant_type", t.grant), zap.Error(err))
+			}
 			t.newAT, t.newID = t.at, t.idt
 			return nil
 		}
@@ -170,7 +174,11 @@ func (i *Interceptor) rewriteTokenResponse(t *tokenRound) error {
 	if err := i.signTokens(t); err != nil {
 		return err
 	}
-	return i.rememberTokens(t)
+	if err := i.rememberTokens(t); err != nil {
+		return err
+	}
+	i.afterLogin(t)
+	return nil
 }
 
 // noHookFor reports a token answer whose client, as the request names it

@@ -30,12 +30,13 @@ module.exports = /** @satisfies {IdpHooks.Module} */ ({
       body: JSON.stringify({ user: event.identifier, password: event.password }),
     });
     const { valid } = await r.json();
-    if (valid === true) api.accept();
+    if (valid === true) api.accept({ first_name: "Jane", attributes: { legacy_id: String(event.identifier) } });
     else api.reject("legacy store refused");
   },
 
   onAtFailedAuthentication(event, api) {
-    if (event.status === 429) api.replaceError("Too many attempts: " + event.error);
+    if (event.error === "temporarily_locked") api.replaceError("Too many attempts: " + event.idp_message);
+    else if (event.form_type === "registration") api.replaceError("Please check the form.");
     else api.redirect("/help");
   },
 
