@@ -80,9 +80,6 @@ func PublishIdPMetadata(raw []byte, o PublishOptions) ([]byte, error) {
 		return nil, err
 	}
 	doc, err := Parse(raw, 0)
-	if err == nil {
-		err = checkNamespaceScope(doc.Root(), 0)
-	}
 	if err != nil {
 		return nil, err
 	}
