@@ -130,7 +130,7 @@ func encryptAssertion(a *etree.Element, e *Encryption) (*etree.Element, error) {
 	}
 	doc := etree.NewDocument()
 	doc.SetRoot(det)
-	plain, err := doc.WriteToBytes()
+	plain, err := serialize(doc)
 	if err != nil {
 		return nil, err
 	}

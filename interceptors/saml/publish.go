@@ -147,7 +147,7 @@ func PublishIdPMetadata(raw []byte, o PublishOptions) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return doc.WriteToBytes()
+	return serialize(doc)
 }
 
 // othersHoldIdP refuses an EntitiesDescriptor holding another

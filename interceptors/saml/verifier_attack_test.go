@@ -5,9 +5,20 @@ package saml
 // those on the whole path.
 
 import (
+	"bytes"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/beevik/etree"
+	"github.com/crewjam/saml/xmlenc"
+	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/sandbox"
 )
 
 // wideDeclarations declares n unused prefixes, for a start tag.
@@ -78,4 +89,155 @@ func TestVerifierWideNamespaces(t *testing.T) {
 	if _, err := encVerifier().Verify([]byte(encryptWith(t, signed, h.cert, keycloakEncryption()))); err != nil {
 		t.Errorf("Keycloak's shape, encrypted: %v", err)
 	}
+}
+
+// withCR is what an IdP sends for a document holding carriage returns
+// (written &#13; in what idpSign reads): idpSign (etree's default writer)
+// writes them raw, which parsers read as line feeds; IdPs write &#13;.
+func withCR(signed string) string { return strings.ReplaceAll(signed, "\r", "&#13;") }
+
+// independentlyVerified parses out as an SP does (etree, so encoding/xml
+// with its line-end handling) and has goxmldsig verify the element with
+// the given ID against idphooks' certificate, returning that element.
+func independentlyVerified(t *testing.T, out []byte, id string) *etree.Element {
+	t.Helper()
+	_, h := keys()
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(out); err != nil {
+		t.Fatal(err)
+	}
+	el := doc.FindElement(fmt.Sprintf("//[@ID='%s']", id))
+	if el == nil {
+		t.Fatalf("no element %s in\n%s", id, out)
+	}
+	det, err := etreeNSParent(el)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vctx := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{h.cert}})
+	got, err := vctx.Validate(det)
+	if err != nil {
+		t.Fatalf("<%s> %s does not verify as sent: %v\n%q", el.Tag, id, err, out)
+	}
+	return got
+}
+
+// TestSignerCarriageReturns: a CR in a text or attribute value (&#13;
+// from the IdP, a hook's "\r") was written raw, so the SP's parser read
+// LF where idphooks had signed CR and the signature failed there. What
+// idphooks signs is now written with C14N's escapes.
+func TestSignerCarriageReturns(t *testing.T) {
+	x := keycloakResponse(keycloakAssertion("alice", 0))
+	x = strings.Replace(x, kcValue("alice@example.com"), kcValue("alice@example.com&#13;"), 1)
+	x = strings.Replace(x, `FriendlyName="email"`, `FriendlyName="e&#13;mail"`, 1)
+	up := withCR(idpSign(t, x, "dsig", "ID_a1b2c3", "ID_r9f8e7"))
+	ops := []sandbox.Op{{Object: "assertion", Method: "setAttribute", Args: []any{"tier", []any{"gold\r\nplus", "a\rb"}}}}
+	hooked := func(t *testing.T, ops []sandbox.Op) *Response {
+		t.Helper()
+		r, err := verifier().Verify([]byte(up))
+		if err != nil {
+			t.Fatalf("the premise: the IdP's document verifies: %v", err)
+		}
+		if _, err := r.Apply(events.NewAssertionPolicy(nil), ops); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	values := func(a *etree.Element) []string {
+		var vs []string
+		for _, v := range a.FindElements("//AttributeValue") {
+			vs = append(vs, v.Text())
+		}
+		return vs
+	}
+	t.Run("response", func(t *testing.T) {
+		out, err := signer().Sign(hooked(t, ops))
+		if err != nil {
+			t.Fatal(err)
+		}
+		independentlyVerified(t, out, "ID_r9f8e7")
+		a := independentlyVerified(t, out, "ID_a1b2c3")
+		if vs := values(a); !slices.Contains(vs, "alice@example.com\r") || !slices.Contains(vs, "gold\r\nplus") || !slices.Contains(vs, "a\rb") {
+			t.Errorf("the SP reads %q", vs)
+		}
+		if f := a.FindElement("//Attribute[@Name='email']").SelectAttrValue("FriendlyName", ""); f != "e\rmail" {
+			t.Errorf("the SP reads FriendlyName %q", f)
+		}
+	})
+	t.Run("encrypted", func(t *testing.T) {
+		_, sp := encKeys()
+		r := hooked(t, ops)
+		r.EncryptTo = &Encryption{Certificate: sp.cert}
+		out, err := signer().Sign(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acceptedByEncSP(t, out)
+		// crewjam reads values through a second, raw serialization of
+		// its own: the decrypted plaintext is read here.
+		doc := etree.NewDocument()
+		if err := doc.ReadFromBytes(out); err != nil {
+			t.Fatal(err)
+		}
+		plain, err := xmlenc.Decrypt(sp.key, doc.FindElement("//EncryptedData"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vs := values(independentlyVerified(t, plain, "ID_a1b2c3")); !slices.Contains(vs, "alice@example.com\r") || !slices.Contains(vs, "gold\r\nplus") {
+			t.Errorf("the SP decrypts %q", vs)
+		}
+	})
+	t.Run("denial", func(t *testing.T) {
+		out, err := signer().Deny(hooked(t, nil), "no\rentry")
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := etree.NewDocument()
+		if err := doc.ReadFromBytes(out); err != nil {
+			t.Fatal(err)
+		}
+		if got := independentlyVerified(t, out, doc.Root().SelectAttrValue("ID", "")).FindElement("//StatusMessage").Text(); got != "no\rentry" {
+			t.Errorf("the SP reads StatusMessage %q", got)
+		}
+	})
+	t.Run("logout", func(t *testing.T) {
+		lr := strings.Replace(keycloakLogoutRequest(), "alice@example.com", "alice@example.com&#13;", 1)
+		l, err := verifier().VerifyLogout([]byte(withCR(idpSign(t, lr, "dsig", kcRequestID))), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := signer().SignLogout(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := independentlyVerified(t, out, kcRequestID).FindElement("//NameID").Text(); got != "alice@example.com\r" {
+			t.Errorf("the SP reads NameID %q", got)
+		}
+	})
+	t.Run("metadata", func(t *testing.T) {
+		// Re-signed because the IdP's was signed.
+		md := strings.Replace(idpMetadataXML(), `entityID=`, `ID="md1" entityID=`, 1)
+		md = strings.Replace(md, `</md:IDPSSODescriptor>`, `</md:IDPSSODescriptor><md:Organization><md:OrganizationName xml:lang="e&#13;n">Acme&#13;</md:OrganizationName>`+
+			`<md:OrganizationDisplayName xml:lang="en">Acme</md:OrganizationDisplayName><md:OrganizationURL xml:lang="en">http://acme.test</md:OrganizationURL></md:Organization>`, 1)
+		md = withCR(idpSign(t, md, "ds", "md1"))
+		_, hk := keys()
+		out, err := PublishIdPMetadata([]byte(md), PublishOptions{Signing: []*x509.Certificate{hk.cert}, Signer: signer()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := independentlyVerified(t, out, "md1").FindElement("//OrganizationName").Text(); got != "Acme\r" {
+			t.Errorf("the SP reads OrganizationName %q", got)
+		}
+	})
+	t.Run("attribute whitespace", func(t *testing.T) {
+		// A tab or line feed in an attribute value is escaped too:
+		// parsers normalizing attribute values read them as spaces.
+		out, err := signer().Sign(hooked(t, []sandbox.Op{{Object: "assertion", Method: "setAttribute", Args: []any{"tier", "x", map[string]any{"friendlyName": "a\tb\nc"}}}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(out, []byte(`FriendlyName="a&#x9;b&#xA;c"`)) {
+			t.Errorf("FriendlyName with a tab and a line feed written raw:\n%s", out)
+		}
+	})
 }
