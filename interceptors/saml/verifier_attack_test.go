@@ -6,7 +6,10 @@ package saml
 
 import (
 	"bytes"
+	"crypto"
+	_ "crypto/sha1"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -240,4 +243,111 @@ func TestSignerCarriageReturns(t *testing.T) {
 			t.Errorf("FriendlyName with a tab and a line feed written raw:\n%s", out)
 		}
 	})
+}
+
+// refDigest is the DigestValue a signer computes with h for el (see
+// advDigest).
+func refDigest(t testing.TB, el *etree.Element, h crypto.Hash) string {
+	t.Helper()
+	det, err := etreeNSParent(el)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range det.ChildElements() {
+		if c.Tag == "Signature" {
+			det.RemoveChild(c)
+		}
+	}
+	canon, err := dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("").Canonicalize(det)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := h.New()
+	d.Write(canon)
+	return base64.StdEncoding.EncodeToString(d.Sum(nil))
+}
+
+// TestVerifierRepeatedSignedInfoParts: checkSignature read a Reference's
+// first DigestMethod, goxmldsig (encoding/xml into a struct) its last, so
+// a SHA-1 digest passed an allow-list without SHA-1; a second
+// DigestValue, one in another namespace (encoding/xml matches a string
+// field by local name) or a second Transforms were not looked at either.
+// A Reference is now exactly one DigestMethod, one DigestValue and at
+// most one Transforms, all XML DSig; a SignedInfo has one SignatureMethod
+// and one CanonicalizationMethod.
+func TestVerifierRepeatedSignedInfoParts(t *testing.T) {
+	idp, _ := keys()
+	mk := func(tag string, attrs ...string) *etree.Element {
+		el := etree.NewElement(tag)
+		el.Space = "dsig"
+		for i := 0; i+1 < len(attrs); i += 2 {
+			el.CreateAttr(attrs[i], attrs[i+1])
+		}
+		return el
+	}
+	// reshape changes the Assertion's Reference (or SignedInfo) and
+	// re-signs the SignedInfo with the IdP's key: the IdP's signature over
+	// that shape.
+	reshape := func(f func(a, si, ref *etree.Element)) string {
+		doc := advDoc(t, kcSigned(t, SignedAssertion))
+		a, sig := advAssertion(t, doc)
+		si := child(sig, NSDSig, "SignedInfo")
+		f(a, si, child(si, NSDSig, "Reference"))
+		advResign(t, sig, idp)
+		return advString(t, doc)
+	}
+	cases := map[string]struct {
+		xml  string
+		want error
+	}{
+		"SHA-256 DigestMethod, then SHA-1 and its digest": {reshape(func(a, _, ref *etree.Element) {
+			dm := child(ref, NSDSig, "DigestMethod")
+			ref.InsertChildAt(dm.Index()+1, mk("DigestMethod", "Algorithm", DigestSHA1))
+			child(ref, NSDSig, "DigestValue").SetText(refDigest(t, a, crypto.SHA1))
+		}), ErrWrapping},
+		"two DigestValues": {reshape(func(_, _, ref *etree.Element) {
+			dv := child(ref, NSDSig, "DigestValue")
+			ref.InsertChildAt(dv.Index(), mk("DigestValue"))
+			ref.ChildElements()[dv.Index()-1].SetText(base64.StdEncoding.EncodeToString(make([]byte, 32)))
+		}), ErrWrapping},
+		"the DigestValue in another namespace last": {reshape(func(_, _, ref *etree.Element) {
+			dv := child(ref, NSDSig, "DigestValue")
+			x := etree.NewElement("x:DigestValue")
+			x.CreateAttr("xmlns:x", "urn:x")
+			x.SetText(dv.Text())
+			dv.SetText(base64.StdEncoding.EncodeToString(make([]byte, 32)))
+			ref.AddChild(x)
+		}), ErrWrapping},
+		"two Transforms": {reshape(func(_, _, ref *etree.Element) {
+			ts := mk("Transforms")
+			ts.AddChild(mk("Transform", "Algorithm", "http://www.w3.org/TR/1999/REC-xpath-19991116"))
+			ref.InsertChildAt(child(ref, NSDSig, "Transforms").Index()+1, ts)
+		}), ErrWrapping},
+		"no DigestValue": {reshape(func(_, _, ref *etree.Element) {
+			ref.RemoveChild(child(ref, NSDSig, "DigestValue"))
+		}), ErrStructure},
+		"two SignatureMethods, SHA-1 last": {reshape(func(_, si, _ *etree.Element) {
+			sm := child(si, NSDSig, "SignatureMethod")
+			si.InsertChildAt(sm.Index()+1, mk("SignatureMethod", "Algorithm", RSASHA1))
+		}), ErrWrapping},
+		"two CanonicalizationMethods": {reshape(func(_, si, _ *etree.Element) {
+			cm := child(si, NSDSig, "CanonicalizationMethod")
+			si.InsertChildAt(cm.Index()+1, mk("CanonicalizationMethod", "Algorithm", string(dsig.CanonicalXML10RecAlgorithmId)))
+		}), ErrWrapping},
+	}
+	advRefused(t, cases)
+	// The premise of the first case: with SHA-1 allowed, goxmldsig
+	// verifies the SHA-1 digest of a Reference holding only that method.
+	sha1Only := reshape(func(a, _, ref *etree.Element) {
+		child(ref, NSDSig, "DigestMethod").CreateAttr("Algorithm", DigestSHA1)
+		child(ref, NSDSig, "DigestValue").SetText(refDigest(t, a, crypto.SHA1))
+	})
+	v := verifier()
+	v.Algorithms = append(DefaultAlgorithms(), DigestSHA1)
+	if _, err := v.Verify([]byte(sha1Only)); err != nil {
+		t.Errorf("a SHA-1 digest with SHA-1 allowed: %v", err)
+	}
+	if _, err := verifier().Verify([]byte(sha1Only)); !errors.Is(err, ErrAlgorithm) {
+		t.Errorf("a SHA-1 digest by default: %v, want ErrAlgorithm", err)
+	}
 }
