@@ -335,10 +335,14 @@ func hasSignature(el *etree.Element) bool {
 	return false
 }
 
+// countID counts the ID attributes (isIDAttr, any prefix) holding id in
+// el's subtree.
 func countID(el *etree.Element, id string) int {
 	n := 0
-	if el.SelectAttrValue("ID", "") == id {
-		n++
+	for _, a := range el.Attr {
+		if isIDAttr(a) && a.Value == id {
+			n++
+		}
 	}
 	for _, c := range el.ChildElements() {
 		n += countID(c, id)

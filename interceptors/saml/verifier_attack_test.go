@@ -351,3 +351,43 @@ func TestVerifierRepeatedSignedInfoParts(t *testing.T) {
 		t.Errorf("a SHA-1 digest by default: %v, want ErrAlgorithm", err)
 	}
 }
+
+// TestVerifierPrefixedIDs: the duplicate-ID survey counted unprefixed ID
+// attributes only, while goxmldsig finds an element's ID with etree's
+// SelectAttr("ID"), which matches x:ID (and xmlns:ID) too: a decoy with
+// x:ID set to the signed Assertion's ID passed. IDs are counted by local
+// name now, and an element with two ID attributes (which one a reader
+// takes differs) is refused.
+func TestVerifierPrefixedIDs(t *testing.T) {
+	// The premise: etree (so goxmldsig) reads a prefixed ID as the ID.
+	el := etree.NewElement("a")
+	el.CreateAttr("x:ID", "ID_a1b2c3")
+	if el.SelectAttrValue("ID", "") != "ID_a1b2c3" {
+		t.Fatal("etree no longer matches ID under a prefix: revisit isIDAttr")
+	}
+	signed := kcSigned(t, SignedAssertion)
+	decoy := func(attrs string) string {
+		return strings.Replace(signed, "<samlp:Status>", `<samlp:Extensions><x:Decoy xmlns:x="urn:x"`+attrs+`/></samlp:Extensions><samlp:Status>`, 1)
+	}
+	if _, err := verifier().Verify([]byte(decoy(` x:Note="n"`))); err != nil {
+		t.Fatalf("the premise: an Extensions element is accepted: %v", err)
+	}
+	advRefused(t, map[string]struct {
+		xml  string
+		want error
+	}{
+		"a decoy with x:ID of the Assertion":     {decoy(` x:ID="ID_a1b2c3"`), ErrWrapping},
+		"a decoy with xmlns:ID of the Response":  {decoy(` xmlns:ID="ID_r9f8e7"`), ErrWrapping},
+		"an element with ID and x:ID":            {decoy(` x:ID="ID_d1" ID="ID_d2"`), ErrWrapping},
+		"a prefixed ID repeating a prefixed one": {strings.Replace(decoy(` x:ID="ID_d1"`), "<samlp:Status>", `<x:More xmlns:x="urn:x" x:ID="ID_d1"/><samlp:Status>`, 1), ErrWrapping},
+	})
+	// Published metadata: an element holding the root's ID under a prefix
+	// makes the ID not unique.
+	md := strings.Replace(idpMetadataXML(), `entityID=`, `ID="md1" entityID=`, 1)
+	md = strings.Replace(md, `<md:SingleLogoutService `, `<md:SingleLogoutService xmlns:x="urn:x" x:ID="md1" `, 1)
+	md = strings.Replace(md, `</md:IDPSSODescriptor>`, `</md:IDPSSODescriptor><ds:Signature/>`, 1)
+	_, hk := keys()
+	if _, err := PublishIdPMetadata([]byte(md), PublishOptions{Signing: []*x509.Certificate{hk.cert}, Signer: signer()}); !errors.Is(err, ErrWrapping) {
+		t.Errorf("metadata with x:ID repeating its ID: %v, want ErrWrapping", err)
+	}
+}

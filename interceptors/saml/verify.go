@@ -315,8 +315,12 @@ func (s *survey) walk(el *etree.Element, depth int) error {
 	if s.elements > MaxElements {
 		return fmt.Errorf("%w: over %d elements", ErrTooLarge, MaxElements)
 	}
+	idAttrs := 0
 	for _, a := range el.Attr {
-		if a.Key == "ID" && a.Space == "" {
+		if isIDAttr(a) {
+			if idAttrs++; idAttrs > 1 {
+				return fmt.Errorf("%w: <%s> has two ID attributes", ErrWrapping, el.FullTag())
+			}
 			if s.ids[a.Value] {
 				return fmt.Errorf("%w: duplicate ID %q", ErrWrapping, a.Value)
 			}
@@ -376,6 +380,12 @@ func (s *survey) walk(el *etree.Element, depth int) error {
 	}
 	return nil
 }
+
+// isIDAttr reports whether a is an ID as goxmldsig finds one: it looks
+// references up with etree's SelectAttr("ID"), which matches the local
+// name under any prefix (x:ID, even xmlns:ID), so the survey counts the
+// same attributes.
+func isIDAttr(a etree.Attr) bool { return a.Key == "ID" }
 
 var (
 	c14nAlgorithms = []string{
