@@ -371,8 +371,8 @@ func TestAdvisoryRubySAMLParserDifferentials(t *testing.T) {
 		"66567 xml:xmlns binding the Signature prefix": {strings.Replace(sa, sigOpen, `<dsig:Signature xml:xmlns="http://www.w3.org/2000/09/xmldsig#">`, 1), ErrUnsigned},
 		// 66567: attribute pollution, a prefixed ID beside ID, read by a
 		// namespace-blind getter: the forged assertion claims the signed
-		// one's ID first.
-		"66567 samlp:ID beside ID": {strings.Replace(forged, `<saml:Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion" ID="ID_a1b2c3"`, `<saml:Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion" samlp:ID="ID_a1b2c3" ID="ID_evil"`, 1), ErrSignature},
+		// one's ID first. Refused before goxmldsig: two ID attributes.
+		"66567 samlp:ID beside ID": {strings.Replace(forged, `<saml:Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion" ID="ID_a1b2c3"`, `<saml:Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion" samlp:ID="ID_a1b2c3" ID="ID_evil"`, 1), ErrWrapping},
 		// The two trees: one parser seeing the signed original, the other
 		// the forged one beside it.
 		"two assertions": {strings.Replace(sa, orig, orig+evil, 1), ErrWrapping},

@@ -130,7 +130,7 @@ func encryptAssertion(a *etree.Element, e *Encryption) (*etree.Element, error) {
 	}
 	doc := etree.NewDocument()
 	doc.SetRoot(det)
-	plain, err := doc.WriteToBytes()
+	plain, err := serialize(doc)
 	if err != nil {
 		return nil, err
 	}
@@ -448,6 +448,11 @@ func (v *Verifier) verifyEncrypted(doc *etree.Document, s survey) (*Response, er
 	i := s.encrypted[0].Index()
 	root.RemoveChildAt(i)
 	root.InsertChildAt(i, a)
+	// Parse bounded the envelope and the plaintext apart; signing the
+	// Response canonicalizes them together.
+	if err := checkNamespaceScope(root, 0); err != nil {
+		return nil, fmt.Errorf("%w (once decrypted)", err)
+	}
 
 	all := survey{ids: map[string]bool{}}
 	if err := all.walk(root, 0); err != nil {

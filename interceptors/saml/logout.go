@@ -219,7 +219,7 @@ func (s *Signer) SignLogout(l *Logout) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return l.doc.WriteToBytes()
+	return serialize(l.doc)
 }
 
 // SetNameID gives a LogoutRequest the NameID the SP knows the person by,

@@ -55,9 +55,6 @@ func (i *Interceptor) servePage(w http.ResponseWriter, r *http.Request, c *inter
 		return i.refuse("SAML message undecodable", err)
 	}
 	doc, err := Parse(raw, 0)
-	if err == nil {
-		err = checkNamespaceScope(doc.Root(), 0)
-	}
 	if err != nil {
 		return i.refuse("SAML message refused", err)
 	}
@@ -103,36 +100,6 @@ func mentionsMessage(page []byte) bool {
 	// named SAML&#82;esponse is posted as SAMLResponse, and a page with
 	// one must not pass unread.
 	return bytes.Contains(page, []byte("&#")) && containsFold([]byte(html.UnescapeString(string(page))), "samlre")
-}
-
-// maxNamespacesInScope bounds the namespace declarations in scope at any
-// element of a message. goxmldsig copies the namespaces in scope at each
-// element it canonicalizes, so a document declaring thousands of unused
-// prefixes on its root (which no signature covers, exclusive C14N
-// leaving them out) cost seconds and gigabytes before its digest was
-// found wrong: 750 kB, 4.5 s, 1.7 GB. IdPs declare a handful.
-const maxNamespacesInScope = 64
-
-// checkNamespaceScope refuses, with ErrTooLarge, an element under which
-// more than maxNamespacesInScope declarations are in scope; inScope is
-// the count declared on el's ancestors.
-func checkNamespaceScope(el *etree.Element, inScope int) error {
-	for _, a := range el.Attr {
-		if a.Space == "xmlns" || a.Space == "" && a.Key == "xmlns" {
-			inScope++
-		}
-	}
-	if inScope > maxNamespacesInScope {
-		return fmt.Errorf("%w: %d namespace declarations in scope at <%s>, over %d", ErrTooLarge, inScope, el.Tag, maxNamespacesInScope)
-	}
-	for _, t := range el.Child {
-		if c, ok := t.(*etree.Element); ok {
-			if err := checkNamespaceScope(c, inScope); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // foreignEncoding returns the encoding (and its name) browsers decode

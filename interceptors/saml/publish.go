@@ -80,9 +80,6 @@ func PublishIdPMetadata(raw []byte, o PublishOptions) ([]byte, error) {
 		return nil, err
 	}
 	doc, err := Parse(raw, 0)
-	if err == nil {
-		err = checkNamespaceScope(doc.Root(), 0)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +147,7 @@ func PublishIdPMetadata(raw []byte, o PublishOptions) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return doc.WriteToBytes()
+	return serialize(doc)
 }
 
 // othersHoldIdP refuses an EntitiesDescriptor holding another
@@ -338,10 +335,14 @@ func hasSignature(el *etree.Element) bool {
 	return false
 }
 
+// countID counts the ID attributes (isIDAttr, any prefix) holding id in
+// el's subtree.
 func countID(el *etree.Element, id string) int {
 	n := 0
-	if el.SelectAttrValue("ID", "") == id {
-		n++
+	for _, a := range el.Attr {
+		if isIDAttr(a) && a.Value == id {
+			n++
+		}
 	}
 	for _, c := range el.ChildElements() {
 		n += countID(c, id)

@@ -97,7 +97,7 @@ func (s *Signer) Sign(r *Response) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return r.doc.WriteToBytes()
+	return serialize(r.doc)
 }
 
 func stripSignatures(el *etree.Element) {
@@ -235,5 +235,5 @@ func (s *Signer) Deny(r *Response, message string) ([]byte, error) {
 	if err := s.signElement(res, nil); err != nil {
 		return nil, err
 	}
-	return doc.WriteToBytes()
+	return serialize(doc)
 }

@@ -315,8 +315,12 @@ func (s *survey) walk(el *etree.Element, depth int) error {
 	if s.elements > MaxElements {
 		return fmt.Errorf("%w: over %d elements", ErrTooLarge, MaxElements)
 	}
+	idAttrs := 0
 	for _, a := range el.Attr {
-		if a.Key == "ID" && a.Space == "" {
+		if isIDAttr(a) {
+			if idAttrs++; idAttrs > 1 {
+				return fmt.Errorf("%w: <%s> has two ID attributes", ErrWrapping, el.FullTag())
+			}
 			if s.ids[a.Value] {
 				return fmt.Errorf("%w: duplicate ID %q", ErrWrapping, a.Value)
 			}
@@ -377,6 +381,12 @@ func (s *survey) walk(el *etree.Element, depth int) error {
 	return nil
 }
 
+// isIDAttr reports whether a is an ID as goxmldsig finds one: it looks
+// references up with etree's SelectAttr("ID"), which matches the local
+// name under any prefix (x:ID, even xmlns:ID), so the survey counts the
+// same attributes.
+func isIDAttr(a etree.Attr) bool { return a.Key == "ID" }
+
 var (
 	c14nAlgorithms = []string{
 		string(dsig.CanonicalXML10ExclusiveAlgorithmId),
@@ -389,7 +399,7 @@ var (
 // checkSignature holds a Signature to the one shape idphooks accepts: the
 // direct child of the element it signs, right after its Issuer, with one
 // SignedInfo, one Reference to that element's ID, allowed algorithms, an
-// enveloped transform and no Object.
+// enveloped transform and no Object; every part of the SignedInfo once.
 func checkSignature(sig, parent *etree.Element, allowed []string) error {
 	where := parent.Tag
 	kids := parent.ChildElements()
@@ -419,7 +429,9 @@ func checkSignature(sig, parent *etree.Element, allowed []string) error {
 		case is(c, NSDSig, "SignatureMethod") && sm == nil:
 			sm = c
 		default:
-			return fmt.Errorf("%w: %s SignedInfo holds <%s>", ErrWrapping, where, c.Tag)
+			// A second CanonicalizationMethod or SignatureMethod too: the
+			// first is checked, goxmldsig would use the last.
+			return fmt.Errorf("%w: %s SignedInfo holds <%s> beyond one CanonicalizationMethod, SignatureMethod and Reference", ErrWrapping, where, c.FullTag())
 		}
 	}
 	if len(refs) != 1 {
@@ -438,15 +450,31 @@ func checkSignature(sig, parent *etree.Element, allowed []string) error {
 	if uri, id := ref.SelectAttrValue("URI", ""), parent.SelectAttrValue("ID", ""); uri != "#"+id {
 		return fmt.Errorf("%w: %s Signature references %q, not its %s's ID", ErrWrapping, where, uri, where)
 	}
-	dm := child(ref, NSDSig, "DigestMethod")
-	if dm == nil {
-		return fmt.Errorf("%w: %s Reference without DigestMethod", ErrStructure, where)
+	// goxmldsig reads the Reference with encoding/xml into a struct, where
+	// a repeated element's last instance wins and DigestValue is matched
+	// by local name in any namespace: what is checked here must be the
+	// only one there is.
+	var dm, dv, ts *etree.Element
+	for _, c := range ref.ChildElements() {
+		switch {
+		case is(c, NSDSig, "DigestMethod") && dm == nil:
+			dm = c
+		case is(c, NSDSig, "DigestValue") && dv == nil:
+			dv = c
+		case is(c, NSDSig, "Transforms") && ts == nil:
+			ts = c
+		default:
+			return fmt.Errorf("%w: %s Reference holds <%s> beyond one Transforms, DigestMethod and DigestValue", ErrWrapping, where, c.FullTag())
+		}
+	}
+	if dm == nil || dv == nil {
+		return fmt.Errorf("%w: %s Reference without DigestMethod or DigestValue", ErrStructure, where)
 	}
 	if a := dm.SelectAttrValue("Algorithm", ""); !slices.Contains(allowed, a) {
 		return fmt.Errorf("%w: digest %q", ErrAlgorithm, a)
 	}
 	enveloped := false
-	if ts := child(ref, NSDSig, "Transforms"); ts != nil {
+	if ts != nil {
 		for _, t := range ts.ChildElements() {
 			a := t.SelectAttrValue("Algorithm", "")
 			if !is(t, NSDSig, "Transform") || !slices.Contains(transformAlgorithms, a) {
