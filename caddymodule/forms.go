@@ -134,8 +134,12 @@ func (h *Handler) parseForms(d *caddyfile.Dispenser) error {
 			switch name {
 			case "keycloak":
 				mod = new(KeycloakForms)
+			case "simplesamlphp":
+				mod = new(SimpleSAMLphpForms)
+			case "generic":
+				mod = new(GenericForms)
 			default:
-				return d.Errf("forms: unknown profile %q (use keycloak)", name)
+				return d.Errf("forms: unknown profile %q (use keycloak, simplesamlphp or generic)", name)
 			}
 			if err := mod.UnmarshalCaddyfile(d); err != nil {
 				return err
@@ -179,6 +183,22 @@ func (h *Handler) provisionForms(ctx caddy.Context) error {
 	profile, dir, err := mod.(FormsProfile).FormsProfile(h.Upstream)
 	if err != nil {
 		return fmt.Errorf("idp_hooks: forms: %w", err)
+	}
+	if len(profile.ApplicationParams()) == 0 {
+		// The profile's posts do not say which application the flow is
+		// for: a hook limited to some could not be chosen.
+		ic := &forms.Interceptor{}
+		for _, eh := range h.dispatcher.Hooks() {
+			if len(eh.Applications) == 0 {
+				continue
+			}
+			for _, id := range ic.Raises() {
+				if eh.Runner.Exports(events.HandlerName(id)) {
+					return fmt.Errorf("idp_hooks: hook %s is limited to applications, but profile %s cannot tell the application of %s: drop applications or split the hook",
+						eh.Name, profile.Name(), id)
+				}
+			}
+		}
 	}
 	id := events.BeforePasswordValidation
 	for _, eh := range h.dispatcher.Hooks() {

@@ -72,3 +72,52 @@ func TestProvisionFormsErrors(t *testing.T) {
 		})
 	}
 }
+
+func genericForms(t *testing.T, g GenericForms) *FormsConfig {
+	t.Helper()
+	raw, err := json.Marshal(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &FormsConfig{ProfileRaw: withName(raw, "generic")}
+}
+
+func TestProvisionFormsProfiles(t *testing.T) {
+	ctx, _ := provisionContext(t)
+	dir := t.TempDir()
+	hook := writeHook(t, dir, "journey.js", `exports.onAfterIdentification = (e, api) => {};`)
+	login := &GenericForm{Paths: []string{"/login"}, Identifiers: []string{"username"}, Password: "password", Form: "form[name=f]", Error: ".error"}
+	// Each case has its own: provisioning clears the raw module.
+	ssp := func() *FormsConfig { return &FormsConfig{ProfileRaw: json.RawMessage(`{"name":"simplesamlphp"}`)} }
+	for _, tc := range []struct {
+		name  string
+		forms *FormsConfig
+		apps  []string
+		want  string
+	}{
+		{name: "simplesamlphp", forms: ssp()},
+		{name: "generic", forms: genericForms(t, GenericForms{Login: login, Application: "client_id", PHP: true, Reasons: []GenericReason{{"wrong", "invalid_credentials"}}}), apps: []string{"web"}},
+		{name: "simplesamlphp and a hook limited to applications", forms: ssp(), apps: []string{"urn:sp"}, want: "cannot tell the application of after_identification"},
+		{name: "generic bad selector", forms: genericForms(t, GenericForms{Login: &GenericForm{Paths: []string{"/login"}, Identifiers: []string{"u"}, Password: "p", Form: "form > x", Error: ".e"}}), want: "login: form: selector"},
+		{name: "generic unknown reason", forms: genericForms(t, GenericForms{Login: login, Reasons: []GenericReason{{"x", "bad_luck"}}}), want: `unknown reason "bad_luck"`},
+		{name: "generic login without password", forms: genericForms(t, GenericForms{Login: &GenericForm{Paths: []string{"/login"}, Identifiers: []string{"u"}, Form: "form", Error: ".e"}}), want: "a password field is required"},
+		{name: "generic relative path", forms: genericForms(t, GenericForms{Login: &GenericForm{Paths: []string{"login"}, Identifiers: []string{"u"}, Password: "p", Form: "form", Error: ".e"}}), want: "must start with /"},
+		{name: "generic alert without message", forms: genericForms(t, GenericForms{Login: login, Alert: "<p>x</p>"}), want: "alert must hold {message}"},
+		{name: "generic no form", forms: genericForms(t, GenericForms{}), want: "at least one of login"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &Handler{StatePath: filepath.Join(t.TempDir(), "state.db"), Hooks: []HookConfig{{Path: hook, Applications: tc.apps}}, Forms: tc.forms}
+			err := h.Provision(ctx)
+			t.Cleanup(func() { _ = h.Cleanup() })
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Provision: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}

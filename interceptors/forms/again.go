@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -65,4 +66,33 @@ func (p *post) typed() map[string]string {
 func isHTML(h http.Header) bool {
 	ct := strings.ToLower(h.Get("Content-Type"))
 	return ct == "" || strings.HasPrefix(ct, "text/html") || strings.HasPrefix(ct, "application/xhtml")
+}
+
+// AgainByGet is the request for a form's page most IdPs answer without
+// acting: a GET of the post's URL, the query parameters in drop removed
+// (one-time codes the post used up) and the fields in carry copied from
+// the post into the query (state a form posts in a hidden field). It
+// never carries the post's body.
+func AgainByGet(post *http.Request, drop, carry []string, form url.Values) (*http.Request, error) {
+	q, err := url.ParseQuery(post.URL.RawQuery)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range drop {
+		q.Del(k)
+	}
+	for _, k := range carry {
+		if v := form.Get(k); v != "" {
+			q.Set(k, v)
+		}
+	}
+	r := post.Clone(post.Context())
+	r.Method = http.MethodGet
+	r.URL.RawQuery = q.Encode()
+	r.RequestURI = r.URL.RequestURI()
+	r.Body, r.GetBody, r.ContentLength = http.NoBody, nil, 0
+	for _, h := range []string{"Content-Type", "Content-Length", "Transfer-Encoding", "Origin"} {
+		r.Header.Del(h)
+	}
+	return r, nil
 }

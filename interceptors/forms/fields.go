@@ -89,6 +89,9 @@ func editForm(p *post, ops []sandbox.Op) ([]byte, bool) {
 		}
 		k, _, _ := bytes.Cut(pair, []byte("="))
 		name, err := url.QueryUnescape(string(k))
+		if err == nil && p.php {
+			name, err = phpName(name)
+		}
 		if err != nil {
 			// readPost parsed the body: this cannot happen.
 			write(string(pair))

@@ -11,23 +11,30 @@ import (
 )
 
 // Selector picks elements of a page the way a CSS compound selector does:
-// a tag, an id, classes (form#kc-form-login, span.kc-feedback-text,
-// .error). It is all profiles need to say where a page shows its errors.
+// a tag, an id, classes and attribute values (form#kc-form-login,
+// span.kc-feedback-text, .error, form[name=f]). It is all profiles need
+// to say where a page shows its errors.
 type Selector struct {
 	Tag     string
 	ID      string
 	Classes []string
+	// Attrs are attribute values the element must have, exactly.
+	Attrs map[string]string
 }
 
-// ParseSelector reads "tag#id.class.class"; each part may be left out.
+// ParseSelector reads "tag#id.class[attr=value]"; each part may be left
+// out, classes and attributes repeated.
 func ParseSelector(s string) (Selector, error) {
 	var sel Selector
 	rest := strings.TrimSpace(s)
 	if rest == "" {
 		return sel, fmt.Errorf("empty selector")
 	}
+	bad := func() (Selector, error) {
+		return Selector{}, fmt.Errorf("selector %q: only tag#id.class[attr=value] forms are supported", s)
+	}
 	take := func() string {
-		n := strings.IndexAny(rest, "#.")
+		n := strings.IndexAny(rest, "#.[")
 		if n < 0 {
 			n = len(rest)
 		}
@@ -39,6 +46,22 @@ func ParseSelector(s string) (Selector, error) {
 	for rest != "" {
 		kind := rest[0]
 		rest = rest[1:]
+		if kind == '[' {
+			end := strings.IndexByte(rest, ']')
+			if end < 0 {
+				return bad()
+			}
+			k, v, ok := strings.Cut(rest[:end], "=")
+			rest = rest[end+1:]
+			if v = strings.Trim(v, `"'`); !ok || k == "" || strings.ContainsAny(k+v, " []\\\"'") {
+				return bad()
+			}
+			if sel.Attrs == nil {
+				sel.Attrs = map[string]string{}
+			}
+			sel.Attrs[strings.ToLower(k)] = v
+			continue
+		}
 		part := take()
 		if part == "" {
 			return sel, fmt.Errorf("selector %q: empty id or class", s)
@@ -49,10 +72,15 @@ func ParseSelector(s string) (Selector, error) {
 			sel.Classes = append(sel.Classes, part)
 		}
 	}
-	if strings.ContainsAny(s, " >+~[]:*,") {
-		return sel, fmt.Errorf("selector %q: only tag#id.class forms are supported", s)
+	if strings.ContainsAny(sel.Tag+sel.ID+strings.Join(sel.Classes, ""), " >+~[]:*,") {
+		return bad()
 	}
 	return sel, nil
+}
+
+// Empty reports a selector that picks every element.
+func (sel Selector) Empty() bool {
+	return sel.Tag == "" && sel.ID == "" && len(sel.Classes) == 0 && len(sel.Attrs) == 0
 }
 
 // MustSelector is ParseSelector for the profiles' own constants.
@@ -65,31 +93,45 @@ func MustSelector(s string) Selector {
 }
 
 // matches reports whether the tokenizer's current start tag is one sel
-// picks.
-// name and hasAttr are what z.TagName returned (it answers once a tag).
+// picks; tag and hasAttr are what z.TagName returned (it answers once a
+// tag).
 func (sel Selector) matches(z *xhtml.Tokenizer, tag []byte, hasAttr bool) bool {
 	if sel.Tag != "" && string(tag) != sel.Tag {
 		return false
 	}
-	if sel.ID == "" && len(sel.Classes) == 0 {
+	if sel.ID == "" && len(sel.Classes) == 0 && len(sel.Attrs) == 0 {
 		return true
 	}
 	var id, class string
+	var gotID, gotClass bool
+	attrs := 0
+	seen := map[string]bool{}
 	for more := hasAttr; more; {
 		var k, v []byte
 		k, v, more = z.TagAttr()
-		switch string(k) {
-		case "id":
-			if id == "" {
-				id = string(v)
+		// The first of a repeated attribute counts, as in browsers.
+		switch key := string(k); {
+		case key == "id":
+			if !gotID {
+				gotID, id = true, string(v)
 			}
-		case "class":
-			if class == "" {
-				class = string(v)
+		case key == "class":
+			if !gotClass {
+				gotClass, class = true, string(v)
+			}
+		default:
+			if want, ok := sel.Attrs[key]; ok && !seen[key] {
+				seen[key] = true
+				if string(v) == want {
+					attrs++
+				}
 			}
 		}
 	}
 	if sel.ID != "" && id != sel.ID {
+		return false
+	}
+	if attrs != len(sel.Attrs) {
 		return false
 	}
 	have := strings.Fields(class)

@@ -1,6 +1,7 @@
 package forms
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -9,19 +10,21 @@ import (
 
 func TestParseSelector(t *testing.T) {
 	for in, want := range map[string]Selector{
-		"form#kc-form-login":     {Tag: "form", ID: "kc-form-login"},
-		".kc-feedback-text":      {Classes: []string{"kc-feedback-text"}},
-		"SPAN.a.b":               {Tag: "span", Classes: []string{"a", "b"}},
-		"div#x.alert":            {Tag: "div", ID: "x", Classes: []string{"alert"}},
-		"p":                      {Tag: "p"},
-		"#messages.message-text": {ID: "messages", Classes: []string{"message-text"}},
+		"form#kc-form-login":              {Tag: "form", ID: "kc-form-login"},
+		".kc-feedback-text":               {Classes: []string{"kc-feedback-text"}},
+		"SPAN.a.b":                        {Tag: "span", Classes: []string{"a", "b"}},
+		"div#x.alert":                     {Tag: "div", ID: "x", Classes: []string{"alert"}},
+		"p":                               {Tag: "p"},
+		"#messages.message-text":          {ID: "messages", Classes: []string{"message-text"}},
+		`form[name=f]`:                    {Tag: "form", Attrs: map[string]string{"name": "f"}},
+		`form.a[name="f"][method='post']`: {Tag: "form", Classes: []string{"a"}, Attrs: map[string]string{"name": "f", "method": "post"}},
 	} {
 		got, err := ParseSelector(in)
-		if err != nil || got.Tag != want.Tag || got.ID != want.ID || strings.Join(got.Classes, ",") != strings.Join(want.Classes, ",") {
+		if err != nil || got.Tag != want.Tag || got.ID != want.ID || strings.Join(got.Classes, ",") != strings.Join(want.Classes, ",") || fmt.Sprint(got.Attrs) != fmt.Sprint(want.Attrs) {
 			t.Errorf("%q: %+v %v", in, got, err)
 		}
 	}
-	for _, bad := range []string{"", "div span", "div>span", "a[href]", "a:hover", "#", "div.", "a,b", "*"} {
+	for _, bad := range []string{"", "div span", "div>span", "a[href]", "a:hover", "#", "div.", "a,b", "*", "a[name]", "a[=x]", "a[name=x", "a [b=c]", "a[b=c d]"} {
 		if _, err := ParseSelector(bad); err == nil {
 			t.Errorf("%q: accepted", bad)
 		}
@@ -39,7 +42,9 @@ func TestTexts(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("got %q", got)
 	}
-	if !Has([]byte(errorPage), MustSelector("form#f")) || Has([]byte(errorPage), MustSelector("form#g")) {
+	if !Has([]byte(errorPage), MustSelector("form#f")) || Has([]byte(errorPage), MustSelector("form#g")) ||
+		!Has([]byte(errorPage), MustSelector("input[name=email]")) || Has([]byte(errorPage), MustSelector("input[name=emai]")) ||
+		!Has([]byte(errorPage), MustSelector("input[type=password][name=password]")) {
 		t.Fatal("Has")
 	}
 }

@@ -2,6 +2,7 @@ package forms
 
 import (
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
@@ -23,6 +24,8 @@ type post struct {
 	raw        []byte
 	app        string
 	identifier string
+	// php: names are folded as PHP folds them (Reading.PHP).
+	php bool
 }
 
 // unreadable is the page a post gets when idphooks cannot read it the way
@@ -73,6 +76,26 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 			}
 		}
 	}
+	prof := i.cfg.Profile
+	rd := prof.Reading()
+	if rd.PHP {
+		if values, err = phpFields(values); err == nil {
+			query, err = phpFields(query)
+		}
+		if err != nil {
+			return nil, unreadable(http.StatusBadRequest, "a field name is one PHP reads differently", err)
+		}
+	}
+	if rd.Query {
+		// $_REQUEST: a field the body lacks is read from the query.
+		for k, vs := range query {
+			if values.Has(k) {
+				return nil, unreadable(http.StatusBadRequest, "a field is repeated",
+					fmt.Errorf("field %q is both in the query and the body", k))
+			}
+			values[k] = vs
+		}
+	}
 	// A repeated field is read as its first value by some IdPs and its
 	// last by others: the hook could judge one and the IdP use another.
 	names := make([]string, 0, len(values))
@@ -82,11 +105,10 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 	if err := interception.Single(names, values); err != nil {
 		return nil, unreadable(http.StatusBadRequest, "a field is repeated", err)
 	}
-	prof := i.cfg.Profile
 	if err := interception.Single(prof.ApplicationParams(), query, values); err != nil {
 		return nil, unreadable(http.StatusBadRequest, "a parameter is repeated", err)
 	}
-	p := &post{form: f, fields: prof.Fields(f), query: query, values: values, raw: raw}
+	p := &post{form: f, fields: prof.Fields(f), query: query, values: values, raw: raw, php: rd.PHP}
 	p.app = prof.Application(query, values)
 	for _, name := range p.fields.Identifiers {
 		if p.identifier = values.Get(name); p.identifier != "" {

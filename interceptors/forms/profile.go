@@ -90,8 +90,14 @@ type Profile interface {
 	// does not say. query and form are the request's, already checked
 	// for repeats of the names ApplicationParams lists.
 	Application(query, form url.Values) string
-	// ApplicationParams are the parameters Application reads.
+	// ApplicationParams are the parameters Application reads; none when
+	// the IdP's posts do not say (hooks then cannot be limited to
+	// applications).
 	ApplicationParams() []string
+
+	// Reading says how the IdP reads a post's fields, so that hooks read
+	// them the same way.
+	Reading() Reading
 
 	// Again returns the request that makes the IdP show the form of a
 	// post again without acting on it (its current page, with a fresh
@@ -109,6 +115,18 @@ type Profile interface {
 	// page's own markup (the branding stays), replacing an error already
 	// there. message is text; the profile escapes it.
 	ShowError(page []byte, f Form, message string) ([]byte, error)
+}
+
+// Reading is how an IdP reads a post's fields.
+type Reading struct {
+	// Query: the IdP reads a field from the query string too when the
+	// body lacks it (PHP's $_REQUEST). A field in both is refused.
+	Query bool
+	// PHP: field names are folded the way PHP registers them (leading
+	// spaces dropped, "." and " " read as "_"), names with "[" (PHP
+	// arrays) are refused, and so is a post with more fields than PHP's
+	// max_input_vars keeps.
+	PHP bool
 }
 
 // Fields names a form's fields.

@@ -1,8 +1,10 @@
 package keycloak
 
 import (
+	"errors"
 	"html"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/idphooks/idphooks/interceptors/forms"
@@ -22,62 +24,35 @@ var (
 // page that shows none yet.
 const alert = `<div class="pf-v5-c-alert pf-m-inline pf-v5-u-mb-md pf-m-danger" role="alert"><span class="pf-v5-c-alert__title kc-feedback-text">%s</span></div>`
 
+var errNoSuchForm = errors.New("keycloak: no such form")
+
 // ShowError puts message where the theme shows errors: in place of the
 // message already there (a field's or the page's), or as a page-level
 // alert above the form.
 func (*Profile) ShowError(page []byte, f forms.Form, message string) ([]byte, error) {
-	if out, n := forms.ReplaceText(page, feedback, message); n > 0 {
-		return out, nil
-	}
 	sel, ok := formOf[f]
 	if !ok {
-		return nil, errNoForm
+		return nil, errNoSuchForm
 	}
-	out, ok := forms.InsertBefore(page, sel, strings.Replace(alert, "%s", html.EscapeString(message), 1))
-	if !ok {
-		return nil, errNoForm
-	}
-	return out, nil
+	return forms.ShowAt(page, feedback, sel, message, strings.Replace(alert, "%s", html.EscapeString(message), 1))
 }
-
-type pageError string
-
-func (e pageError) Error() string { return string(e) }
-
-const errNoForm = pageError("keycloak: the page holds no form to show the message at")
 
 // Read tells what Keycloak's answer to a post says: a redirect moves the
 // flow on; the form shown again with a message is a failure.
 func (*Profile) Read(f forms.Form, status int, _ http.Header, page []byte) forms.Answer {
-	if status >= 300 && status < 400 {
-		return forms.Answer{Result: forms.Succeeded}
-	}
-	if status != http.StatusOK || page == nil {
-		return forms.Answer{}
-	}
 	sel, ok := formOf[f]
 	if !ok {
 		return forms.Answer{}
 	}
-	if !forms.Has(page, sel) {
-		// Another page: a next step (one-time code, a required action,
-		// the SAML POST page) after a success.
-		if f == forms.Registration {
-			return forms.Answer{Result: forms.Succeeded}
-		}
-		return forms.Answer{}
-	}
-	var msg string
-	for _, t := range forms.Texts(page, feedback) {
-		if t != "" {
-			msg = t
-			break
-		}
-	}
-	if msg == "" {
-		return forms.Answer{}
-	}
-	return forms.Answer{Result: forms.Failed, Reason: reasonOf(f, msg), Message: msg}
+	return forms.ReadPage(f, status, page, sel, feedback, reasonOf)
+}
+
+// Again is a GET of the post's action URL without its session_code:
+// Keycloak answers it as a refresh of the current step, showing the form
+// again and acting on nothing (SessionCodeChecks: no code, same
+// execution).
+func (*Profile) Again(post *http.Request, _ forms.Form, form url.Values) (*http.Request, error) {
+	return forms.AgainByGet(post, []string{"session_code"}, nil, form)
 }
 
 // reasons map the theme's English messages (messages_en.properties) to the

@@ -91,27 +91,9 @@ func (*Profile) Fields(f forms.Form) forms.Fields {
 // client_id, and refuses one that is not the auth session's.
 func (*Profile) ApplicationParams() []string { return []string{"client_id"} }
 
+// Reading: Keycloak reads form fields from the body alone.
+func (*Profile) Reading() forms.Reading { return forms.Reading{} }
+
 // Application is the action URL's client_id: the OIDC client id, or a
 // SAML client's SP entity id.
 func (*Profile) Application(query, _ url.Values) string { return query.Get("client_id") }
-
-// Again is a GET of the post's action URL without its session_code:
-// Keycloak answers it as a refresh of the current step, showing the form
-// again and acting on nothing (SessionCodeChecks: no code, same
-// execution).
-func (*Profile) Again(post *http.Request, _ forms.Form, _ url.Values) (*http.Request, error) {
-	q, err := url.ParseQuery(post.URL.RawQuery)
-	if err != nil {
-		return nil, err
-	}
-	q.Del("session_code")
-	r := post.Clone(post.Context())
-	r.Method = http.MethodGet
-	r.URL.RawQuery = q.Encode()
-	r.RequestURI = r.URL.RequestURI()
-	r.Body, r.GetBody, r.ContentLength = http.NoBody, nil, 0
-	for _, h := range []string{"Content-Type", "Content-Length", "Transfer-Encoding", "Origin"} {
-		r.Header.Del(h)
-	}
-	return r, nil
-}
