@@ -64,6 +64,13 @@ type sspRig struct {
 // signResponse.
 func startSSPRig(t *testing.T, signResponse bool, extra map[string]any) *sspRig {
 	t.Helper()
+	return startSSPRigWith(t, signResponse, extra, nil)
+}
+
+// startSSPRigWith is startSSPRig with SimpleSAMLphp's options edited by
+// mod.
+func startSSPRigWith(t *testing.T, signResponse bool, extra map[string]any, mod func(*testidp.SimpleSAMLphpOptions)) *sspRig {
+	t.Helper()
 	// SimpleSAMLphp needs the SP's URLs and its own public origin before
 	// it starts, Caddy needs SimpleSAMLphp's metadata, the SP needs
 	// Caddy's: both addresses are taken first.
@@ -89,6 +96,9 @@ func startSSPRig(t *testing.T, signResponse bool, extra map[string]any) *sspRig 
 	}
 	if os.Getenv("SIMPLESAMLPHP_LOG") != "" {
 		opts.Log = os.Stderr
+	}
+	if mod != nil {
+		mod(&opts)
 	}
 	idp, err := testidp.StartSimpleSAMLphp(opts)
 	if errors.Is(err, testidp.ErrNoSimpleSAMLphp) {

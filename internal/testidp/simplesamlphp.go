@@ -58,6 +58,9 @@ type SimpleSAMLphpOptions struct {
 	// redirects it sends are on this origin, while php still listens on
 	// its own address (BaseURL). Default: BaseURL.
 	PublicBaseURL string
+	// NewUI serves the twig templates (usenewui), the only ones of
+	// SimpleSAMLphp 2.x, instead of 1.19's default PHP templates.
+	NewUI bool
 	// Log, when set, receives php's output.
 	Log io.Writer
 	// StartTimeout bounds the wait for the server; default 30 seconds.
@@ -279,6 +282,7 @@ $config = [
     'session.cookie.samesite' => null,
     'language.cookie.secure' => false,
     'trusted.url.domains' => ['127.0.0.1'],
+    'usenewui' => `+strconv.FormatBool(opts.NewUI)+`,
 ];
 `)
 	users := ""

@@ -58,8 +58,12 @@ func New(basePath string) (*generic.Profile, error) {
 		Reading: forms.Reading{Query: true, PHP: true},
 		Alert:   `<div class="message-box error"><h3>{message}</h3></div>`,
 		Reasons: []generic.Reason{
+			// The English title, and the error code, which pages show
+			// when the translations are not installed (Debian's twig).
 			{Contains: "incorrect username or password", Reason: forms.ReasonInvalidCredentials},
+			{Contains: "WRONGUSERPASS", Reason: forms.ReasonInvalidCredentials},
 			{Contains: "no access", Reason: forms.ReasonDisabled},
+			{Contains: "NOACCESS", Reason: forms.ReasonDisabled},
 		},
 	})
 }

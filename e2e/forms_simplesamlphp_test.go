@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/idphooks/idphooks/internal/e2etest"
+	"github.com/idphooks/idphooks/internal/testidp"
+)
+
+// sspJourneyHook denies bob at identification and brands the failure.
+const sspJourneyHook = `
+exports.onAfterIdentification = async (event, api) => {
+  if (event.identifier === "bob") api.deny("Bob signs in at the partner portal.");
+};
+exports.onAtFailedAuthentication = async (event, api) => {
+  if (event.error === "invalid_credentials" && event.form.password === "[redacted]")
+    api.replaceError("Wrong password. Forgot it? Call the help desk on 555-0100.");
+};
+`
+
+func sspForms(hooks ...string) map[string]any {
+	// The test IdP is served at the root, not Debian's /simplesaml/.
+	extra := map[string]any{"forms": map[string]any{"profile": map[string]any{"name": "simplesamlphp", "base_path": "/"}}}
+	if len(hooks) > 0 {
+		extra["hooks"] = e2etest.Hooks(hooks...)["hooks"]
+	}
+	return extra
+}
+
+// The simplesamlphp profile in front of Debian's SimpleSAMLphp, its old
+// (1.19 default) and twig (2.x) templates: a login denied at
+// identification shows the reason on SimpleSAMLphp's own page, a failure
+// shows the brand's message (twig), and logins still work.
+func TestSimpleSAMLphpFormsJourney(t *testing.T) {
+	hook := e2etest.WriteHook(t, t.TempDir(), "journey.js", sspJourneyHook)
+	for _, ui := range []string{"twig", "php"} {
+		t.Run(ui, func(t *testing.T) {
+			rig := startSSPRigWith(t, false, sspForms(hook), func(o *testidp.SimpleSAMLphpOptions) { o.NewUI = ui == "twig" })
+			if _, err := rig.login(t, testidp.TestUser); err != nil {
+				t.Fatalf("alice: %v", err)
+			}
+			_, err := rig.login(t, testidp.SecondUser)
+			if err == nil || !strings.Contains(err.Error(), "the login form came back") || !strings.Contains(err.Error(), "Bob signs in at the partner portal.") {
+				t.Fatalf("bob: %v", err)
+			}
+			wrong := testidp.TestUser
+			wrong.Password = "not-" + wrong.Password
+			_, err = rig.login(t, wrong)
+			if err == nil || !strings.Contains(err.Error(), "the login form came back") {
+				t.Fatalf("wrong password: %v", err)
+			}
+			if ui == "twig" {
+				if !strings.Contains(err.Error(), "Wrong password. Forgot it?") || strings.Contains(err.Error(), "WRONGUSERPASS") {
+					t.Fatalf("wrong password, twig: the brand's message is not in SimpleSAMLphp's place: %v", err)
+				}
+			} else if !strings.Contains(err.Error(), "Incorrect username or password") {
+				t.Fatalf("wrong password, old templates: %v", err)
+			}
+			if strings.Contains(err.Error(), wrong.Password) {
+				t.Fatal("the password is on the page")
+			}
+		})
+	}
+}
+
+// The same with the forms block and no hook: SimpleSAMLphp's own
+// behaviour.
+func TestSimpleSAMLphpFormsNoHook(t *testing.T) {
+	rig := startSSPRigWith(t, false, sspForms(), func(o *testidp.SimpleSAMLphpOptions) { o.NewUI = true })
+	if _, err := rig.login(t, testidp.SecondUser); err != nil {
+		t.Fatalf("bob: %v", err)
+	}
+	wrong := testidp.TestUser
+	wrong.Password = "nope"
+	if _, err := rig.login(t, wrong); err == nil || !strings.Contains(err.Error(), "WRONGUSERPASS") {
+		t.Fatalf("wrong password: %v", err)
+	}
+}
