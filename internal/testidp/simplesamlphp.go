@@ -282,7 +282,7 @@ $config = [
     'session.cookie.samesite' => null,
     'language.cookie.secure' => false,
     'trusted.url.domains' => ['127.0.0.1'],
-    'usenewui' => `+strconv.FormatBool(opts.NewUI)+`,
+    'usenewui' => ` + strconv.FormatBool(opts.NewUI) + `,
 ];
 `)
 	users := ""
