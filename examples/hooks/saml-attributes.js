@@ -2,7 +2,7 @@
 // event.saml is the verified assertion (issuer, sp_entity_id, name_id,
 // attributes, ...); event.user is the NameID as sub plus the attributes.
 
-/** @type {IdpHooks.Module} */
+/** @type {IdpHooks.Handlers["onBeforeSamlAssertion"]} */
 exports.onBeforeSamlAssertion = async (event, api) => {
   const email = event.saml.name_id.value;
   if (email.endsWith("@contractor.example.com") && event.application === "https://payroll.example.com/saml") {
