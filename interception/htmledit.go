@@ -101,70 +101,12 @@ func valueSpan(raw []byte) (start, end int, quoted, ok bool) {
 	return 0, 0, false, false
 }
 
-// unfilled are the input types FillInputs leaves alone: secrets, the
-// page's own hidden state, and controls whose value is not typed.
-var unfilled = map[string]bool{"password": true, "hidden": true, "submit": true, "button": true, "reset": true,
-	"image": true, "file": true, "checkbox": true, "radio": true}
-
-// FillInputs gives the text <input>s of a page named in values those
-// values, as a browser shows what was typed before: the value attribute
-// is replaced, or added after the tag name. Password, hidden, and button
-// inputs keep theirs. Every other byte of the page stays as it was.
-func FillInputs(page []byte, values map[string]string) []byte {
-	if len(values) == 0 {
-		return page
-	}
-	z := xhtml.NewTokenizer(bytes.NewReader(page))
-	var out bytes.Buffer
-	out.Grow(len(page) + 256)
-	var attrs []TagAttr
-	for {
-		tt := z.Next()
-		if tt == xhtml.ErrorToken {
-			break
-		}
-		raw := z.Raw()
-		if tt == xhtml.StartTagToken || tt == xhtml.SelfClosingTagToken {
-			if v, ok := fillValue(z, values); ok {
-				var nameEnd int
-				nameEnd, attrs = TagAttrs(raw, attrs[:0])
-				out.Write(withValue(raw, nameEnd, attrs, v))
-				continue
-			}
-		}
-		out.Write(raw)
-	}
-	return out.Bytes()
-}
-
-// fillValue reports the value to give the current tag, if it is an input
-// FillInputs fills.
-func fillValue(z *xhtml.Tokenizer, values map[string]string) (string, bool) {
-	tag, hasAttr := z.TagName()
-	if string(tag) != "input" || !hasAttr {
-		return "", false
-	}
-	var name, typ string
-	var gotName, gotType bool
-	for more := true; more; {
-		var k, v []byte
-		k, v, more = z.TagAttr()
-		switch string(k) {
-		case "name":
-			if !gotName {
-				gotName, name = true, string(v)
-			}
-		case "type":
-			if !gotType {
-				gotType, typ = true, strings.ToLower(string(v))
-			}
-		}
-	}
-	v, ok := values[name]
-	if !gotName || !ok || unfilled[typ] {
-		return "", false
-	}
-	return v, true
+// SetValueAttr returns the raw start tag with its value attribute set to
+// v (escaped): the first one replaced, as the tokenizer reads it, or one
+// added after the tag name.
+func SetValueAttr(raw []byte, v string) []byte {
+	nameEnd, attrs := TagAttrs(raw, nil)
+	return withValue(raw, nameEnd, attrs, v)
 }
 
 // withValue writes raw with its first value attribute set to v.

@@ -95,25 +95,26 @@ func TagAttrs(raw []byte, attrs []TagAttr) (nameEnd int, _ []TagAttr) {
 	return nameEnd, attrs
 }
 
+// commonKeys are the attribute names of ordinary pages (a login page's,
+// a POST binding page's): lowerASCII returns them without an allocation.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"name", "value", "type", "id", "form", "action", "method", "class", "href", "rel",
+		"role", "tabindex", "src", "style", "alt", "title", "lang", "for", "placeholder", "autocomplete", "autofocus",
+		"disabled", "checked", "selected", "readonly", "required", "onclick", "onsubmit", "onload", "novalidate",
+		"content", "charset", "http-equiv", "aria-label", "aria-invalid", "aria-live", "aria-hidden", "aria-describedby",
+		"aria-expanded", "aria-controls", "aria-labelledby", "width", "height", "viewbox", "fill", "d", "xmlns",
+		"crossorigin", "integrity", "defer", "async", "nonce", "dir", "target", "data-testid", "enctype", "accept-charset"} {
+		m[k] = k
+	}
+	return m
+}()
+
 func lowerASCII(b []byte) string {
-	// The keys callers look for come back without an allocation.
-	switch string(b) {
-	case "name":
-		return "name"
-	case "value":
-		return "value"
-	case "type":
-		return "type"
-	case "id":
-		return "id"
-	case "form":
-		return "form"
-	case "action":
-		return "action"
-	case "method":
-		return "method"
-	case "class":
-		return "class"
+	// The keys callers look for come back without an allocation (a map
+	// lookup with string(b) does not allocate).
+	if k, ok := commonKeys[string(b)]; ok {
+		return k
 	}
 	for _, c := range b {
 		if 'A' <= c && c <= 'Z' {

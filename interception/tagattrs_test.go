@@ -30,13 +30,16 @@ func TestTagAttrs(t *testing.T) {
 	}
 }
 
-func TestFillInputs(t *testing.T) {
-	page := `<form><input name="username" value="old"><input name=email><INPUT TYPE=TEXT NAME="first" VALUE><input type="password" name="password" value="">` +
-		`<input type="hidden" name="code" value="h"><input type=checkbox name=remember><textarea name="username">t</textarea><input name="untouched" value='x'></form>`
-	got := string(FillInputs([]byte(page), map[string]string{"username": `a"<b>`, "email": "e@x", "first": "F", "password": "pw", "code": "c", "remember": "on"}))
-	want := `<form><input name="username" value="a&#34;&lt;b&gt;"><input value="e@x" name=email><INPUT TYPE=TEXT NAME="first" VALUE="F"><input type="password" name="password" value="">` +
-		`<input type="hidden" name="code" value="h"><input type=checkbox name=remember><textarea name="username">t</textarea><input name="untouched" value='x'></form>`
-	if got != want {
-		t.Fatalf("got\n%s\nwant\n%s", got, want)
+func TestSetValueAttr(t *testing.T) {
+	for in, want := range map[string]string{
+		`<input name="username" value="old">`:  `<input name="username" value="a&#34;&lt;b&gt;">`,
+		`<input name=email>`:                    `<input value="a&#34;&lt;b&gt;" name=email>`,
+		`<INPUT TYPE=TEXT NAME="first" VALUE>`:  `<INPUT TYPE=TEXT NAME="first" VALUE="a&#34;&lt;b&gt;">`,
+		`<input value='x' name=a value="y"/>`:   `<input value="a&#34;&lt;b&gt;" name=a value="y"/>`,
+		`<input name=a value=x>`:                `<input name=a value="a&#34;&lt;b&gt;">`,
+	} {
+		if got := string(SetValueAttr([]byte(in), `a"<b>`)); got != want {
+			t.Errorf("%s:\ngot  %s\nwant %s", in, got, want)
+		}
 	}
 }

@@ -38,15 +38,19 @@ func (i *Interceptor) again(w http.ResponseWriter, r *http.Request, next caddyht
 	if c.Status() != http.StatusOK || !isHTML(c.Header()) {
 		return fallback(fmt.Errorf("the IdP answered the page's request with %d %s", c.Status(), c.Header().Get("Content-Type")))
 	}
-	page, err := c.Body()
+	body, err := c.Body()
 	if err != nil {
 		return fallback(err)
 	}
-	if page, err = i.cfg.Profile.ShowError(page, p.form, message); err != nil {
+	m, ok := i.cfg.Profile.Markup(p.form)
+	if !ok {
+		return fallback(errors.New("the profile knows no markup for this form"))
+	}
+	out, err := ScanPage(body, m).Show(message, p.typed())
+	if err != nil {
 		return fallback(err)
 	}
-	page = interception.FillInputs(page, p.typed())
-	c.WriteBody("", page)
+	c.WriteBody("", out)
 	return nil
 }
 

@@ -37,20 +37,23 @@ func (i *Interceptor) answer(w http.ResponseWriter, r *http.Request, next caddyh
 		return err
 	}
 	defer c.Release()
-	var page []byte
+	var page *Page
+	m, _ := i.cfg.Profile.Markup(p.form)
 	if c.Status() < 300 {
-		if page, err = c.Body(); err != nil {
+		body, err := c.Body()
+		if err != nil {
 			// Passed as it came: this answer's hooks cannot run on it.
 			i.log.Warn("the IdP's answer to a form post could not be read; its hooks did not run",
 				zap.String("form", p.form.String()), zap.String("request_id", interception.RequestID(r)), zap.Error(err))
 			c.WriteHeld()
 			return nil
 		}
+		page = ScanPage(body, m)
 	}
 	a := i.cfg.Profile.Read(p.form, c.Status(), c.Header(), page)
 	switch {
 	case a.Result == Failed:
-		return i.failed(w, r, c, p, page, a)
+		return i.failed(w, r, c, p, page, m, a)
 	case a.Result == Succeeded && p.form == Registration:
 		return i.registered(w, r, c, p)
 	}
@@ -59,7 +62,7 @@ func (i *Interceptor) answer(w http.ResponseWriter, r *http.Request, next caddyh
 }
 
 // failed runs at_failed_authentication on a failure page.
-func (i *Interceptor) failed(w http.ResponseWriter, r *http.Request, c *interception.Capture, p *post, page []byte, a Answer) error {
+func (i *Interceptor) failed(w http.ResponseWriter, r *http.Request, c *interception.Capture, p *post, page *Page, m Markup, a Answer) error {
 	out, ok := i.dispatch(r, events.AtFailedAuthentication, p, func(ev *events.Event) {
 		ev.Data["error"] = a.Reason
 		ev.Data["idp_message"] = a.Message
@@ -82,7 +85,7 @@ func (i *Interceptor) failed(w http.ResponseWriter, r *http.Request, c *intercep
 		c.WriteHeld()
 		return nil
 	}
-	edited, err := i.cfg.Profile.ShowError(page, p.form, message)
+	edited, err := page.Show(message, nil)
 	if err != nil {
 		i.log.Warn("at_failed_authentication: the message could not be put on the IdP's page; it is shown unchanged",
 			zap.String("request_id", interception.RequestID(r)), zap.Error(err))

@@ -36,49 +36,85 @@ const errorPage = `<html><body><script>var s = '<span class="msg">not this</span
 <p class="msg other">second</p><textarea class="msg"><span class="msg">raw</span></textarea>
 <form id="f" action="/x?a=1&amp;b=2"><input name="username" value="old"><input name=email><input type=password name=password value=""><input type="hidden" name="username2" value="h"></form></body></html>`
 
-func TestTexts(t *testing.T) {
-	got := Texts([]byte(errorPage), MustSelector(".msg"))
+func scan(sel string) *Page {
+	return ScanPage([]byte(errorPage), Markup{Form: MustSelector("form#f"), Error: MustSelector(sel), Alert: `<div class="alert">{message}</div>`})
+}
+
+func TestScanPage(t *testing.T) {
+	p := scan(".msg")
+	var got []string
+	for _, e := range p.errs {
+		got = append(got, e.text)
+	}
 	want := []string{"Invalid username or password.", "second", `<span class="msg">raw</span>`}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
+	if strings.Join(got, "|") != strings.Join(want, "|") || p.Message() != want[0] {
 		t.Fatalf("got %q", got)
 	}
-	if !Has([]byte(errorPage), MustSelector("form#f")) || Has([]byte(errorPage), MustSelector("form#g")) ||
-		!Has([]byte(errorPage), MustSelector("input[name=email]")) || Has([]byte(errorPage), MustSelector("input[name=emai]")) ||
-		!Has([]byte(errorPage), MustSelector("input[type=password][name=password]")) {
-		t.Fatal("Has")
+	if !p.HasForm() || ScanPage([]byte(errorPage), Markup{Form: MustSelector("form#g")}).HasForm() {
+		t.Fatal("HasForm")
+	}
+	for sel, want := range map[string]bool{"input[name=email]": true, "input[name=emai]": false, "input[type=password][name=password]": true} {
+		if got := ScanPage([]byte(errorPage), Markup{Form: MustSelector(sel)}).HasForm(); got != want {
+			t.Errorf("%s: %v", sel, got)
+		}
+	}
+	var names []string
+	for _, in := range p.inputs {
+		names = append(names, in.name)
+	}
+	if strings.Join(names, ",") != "username,email" {
+		t.Fatalf("inputs %v", names)
 	}
 }
 
-func TestReplaceText(t *testing.T) {
-	out, n := ReplaceText([]byte(errorPage), MustSelector("span.msg"), `Call <us> & "win"`)
-	if n != 1 {
-		t.Fatalf("n = %d", n)
+func TestPageShow(t *testing.T) {
+	out, err := scan("span.msg").Show(`Call <us> & "win"`, map[string]string{"username": `a"b`, "email": "e@x", "password": "pw", "username2": "h"})
+	if err != nil {
+		t.Fatal(err)
 	}
 	s := string(out)
-	if !strings.Contains(s, `<span class="msg">Call &lt;us&gt; &amp; &#34;win&#34;</span></div>`) {
-		t.Fatalf("not replaced:\n%s", s)
-	}
-	if !strings.Contains(s, `'<span class="msg">not this</span>'`) {
-		t.Fatal("script text was edited")
+	for _, want := range []string{
+		`<span class="msg">Call &lt;us&gt; &amp; &#34;win&#34;</span></div>`,
+		`'<span class="msg">not this</span>'`, // script text is not markup
+		`<input name="username" value="a&#34;b">`,
+		`<input value="e@x" name=email>`,
+		`<input type=password name=password value="">`,
+		`<input type="hidden" name="username2" value="h">`,
+		`<form id="f" action="/x?a=1&amp;b=2">`,
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("lacks %s:\n%s", want, s)
+		}
 	}
 	// Several elements: the first gets the message, the others are emptied.
-	out, n = ReplaceText([]byte(errorPage), MustSelector(".msg"), "M")
-	if n != 3 || !strings.Contains(string(out), `<p class="msg other"></p>`) || strings.Count(string(out), ">M<") != 1 {
-		t.Fatalf("n = %d:\n%s", n, out)
+	out, _ = scan(".msg").Show("M", nil)
+	if !strings.Contains(string(out), `<p class="msg other"></p>`) || strings.Count(string(out), ">M<") != 1 {
+		t.Fatalf("%s", out)
 	}
-	// Nothing picked: the page is returned as it was.
-	if out, n := ReplaceText([]byte(errorPage), MustSelector(".none"), "M"); n != 0 || string(out) != errorPage {
-		t.Fatal("page changed")
+	// No error element: the alert goes right before the form.
+	out, err = scan(".none").Show("M<", nil)
+	if err != nil || !strings.Contains(string(out), `<div class="alert">M&lt;</div><form id="f"`) {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	// Neither: an error.
+	if _, err := ScanPage([]byte("<p>x</p>"), Markup{Form: MustSelector("form"), Error: MustSelector(".e")}).Show("M", nil); err != ErrNoForm {
+		t.Fatal(err)
+	}
+	// Nothing to change: every byte as it was.
+	out, _ = scan("span.msg").Show("Invalid <b>username</b> or password.", nil)
+	if string(out) != strings.Replace(errorPage, "Invalid <b>username</b> or password.", "Invalid &lt;b&gt;username&lt;/b&gt; or password.", 1) {
+		t.Fatalf("other bytes changed:\n%s", out)
 	}
 }
 
-func TestInsertBefore(t *testing.T) {
-	out, ok := InsertBefore([]byte(errorPage), MustSelector("form#f"), `<div class="alert">x</div>`)
-	if !ok || !strings.Contains(string(out), `<div class="alert">x</div><form id="f"`) {
-		t.Fatalf("%v\n%s", ok, out)
-	}
-	if _, ok := InsertBefore([]byte(errorPage), MustSelector("form#nope"), "x"); ok {
-		t.Fatal("inserted without a form")
+// A page the IdP never closes, or one with an error element left open,
+// reads without a panic.
+func TestScanPageTruncated(t *testing.T) {
+	for _, page := range []string{`<form id="f"><span class="msg">oops`, `<span class="msg"><span class="msg">x</span>`, `<`, ``, `<span class="msg"`} {
+		p := ScanPage([]byte(page), Markup{Form: MustSelector("form#f"), Error: MustSelector(".msg")})
+		if _, err := p.Show("M", map[string]string{"a": "b"}); err != nil && err != ErrNoForm {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -107,14 +107,14 @@ type Profile interface {
 	// post's body.
 	Again(post *http.Request, f Form, form url.Values) (*http.Request, error)
 
-	// Read tells what the IdP's answer to a post of f says. page is the
-	// decoded body of a held 2xx HTML answer, nil for any other answer.
-	Read(f Form, status int, h http.Header, page []byte) Answer
+	// Markup says where the IdP's page for f shows the form and its
+	// errors; ok is false for a form the profile does not know.
+	Markup(f Form) (m Markup, ok bool)
 
-	// ShowError puts message where the page shows f's errors, in the
-	// page's own markup (the branding stays), replacing an error already
-	// there. message is text; the profile escapes it.
-	ShowError(page []byte, f Form, message string) ([]byte, error)
+	// Read tells what the IdP's answer to a post of f says. page is the
+	// held 2xx HTML answer as ScanPage read it with f's Markup, nil for
+	// any other answer.
+	Read(f Form, status int, h http.Header, page *Page) Answer
 }
 
 // Reading is how an IdP reads a post's fields.

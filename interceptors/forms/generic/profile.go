@@ -7,7 +7,6 @@ package generic
 import (
 	"errors"
 	"fmt"
-	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -195,14 +194,22 @@ func (p *Profile) Again(post *http.Request, kind forms.Form, form url.Values) (*
 	return forms.AgainByGet(post, f.AgainDrop, f.AgainCarry, form)
 }
 
-// Read tells a failure (the form again, with an error) from a success (a
-// redirect; for a registration, a page without the form).
-func (p *Profile) Read(kind forms.Form, status int, _ http.Header, page []byte) forms.Answer {
+// Markup is the configured form's.
+func (p *Profile) Markup(kind forms.Form) (forms.Markup, bool) {
 	f, ok := p.cfg.Forms[kind]
 	if !ok {
+		return forms.Markup{}, false
+	}
+	return forms.Markup{Form: f.Page, Error: f.Error, Alert: p.cfg.Alert}, true
+}
+
+// Read tells a failure (the form again, with an error) from a success (a
+// redirect; for a registration, a page without the form).
+func (p *Profile) Read(kind forms.Form, status int, _ http.Header, page *forms.Page) forms.Answer {
+	if _, ok := p.cfg.Forms[kind]; !ok {
 		return forms.Answer{}
 	}
-	return forms.ReadPage(kind, status, page, f.Page, f.Error, p.reason)
+	return forms.ReadPage(kind, status, page, p.reason)
 }
 
 func (p *Profile) reason(kind forms.Form, msg string) string {
@@ -216,14 +223,4 @@ func (p *Profile) reason(kind forms.Form, msg string) string {
 		return forms.ReasonInvalidInput
 	}
 	return forms.ReasonUnknown
-}
-
-// ShowError replaces the page's error, or puts the alert above the form.
-func (p *Profile) ShowError(page []byte, kind forms.Form, message string) ([]byte, error) {
-	f, ok := p.cfg.Forms[kind]
-	if !ok {
-		return nil, errors.New(p.cfg.Name + ": no such form")
-	}
-	alert := strings.Replace(p.cfg.Alert, "{message}", html.EscapeString(message), 1)
-	return forms.ShowAt(page, f.Error, f.Page, message, alert)
 }

@@ -208,6 +208,7 @@ func (d *directory) Create(_ context.Context, u forms.NewUser) error {
 
 type harness struct {
 	ic   *forms.Interceptor
+	disp *events.Dispatcher
 	kc   *fakeKeycloak
 	dir  *directory
 	logs *observer.ObservedLogs
@@ -224,7 +225,7 @@ func withOnError(p string) hookOpt    { return func(c *events.HookConfig) { c.On
 
 // newHarness puts the interceptor with the Keycloak profile in front of a
 // fake Keycloak, with one hook of src (none when src is "").
-func newHarness(t *testing.T, src string, opts ...hookOpt) *harness {
+func newHarness(t testing.TB, src string, opts ...hookOpt) *harness {
 	t.Helper()
 	h := &harness{kc: newFakeKeycloak()}
 	h.dir = &directory{k: h.kc}
@@ -251,12 +252,10 @@ func newHarness(t *testing.T, src string, opts ...hookOpt) *harness {
 		}
 		hooks = append(hooks, hk)
 	}
-	done := make(chan struct{}, 64)
 	disp := events.NewDispatcher(hooks, events.Options{Logger: log, OnAsync: func(_ string, ev *events.Event, _ *sandbox.Result, _ error) {
 		h.mu.Lock()
 		h.async = append(h.async, ev)
 		h.mu.Unlock()
-		done <- struct{}{}
 	}})
 	t.Cleanup(func() { _ = disp.Close(context.Background()) })
 	prof, err := keycloak.New("acme")
@@ -267,7 +266,7 @@ func newHarness(t *testing.T, src string, opts ...hookOpt) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.ic = ic
+	h.ic, h.disp = ic, disp
 	return h
 }
 

@@ -1,8 +1,6 @@
 package keycloak
 
 import (
-	"errors"
-	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,29 +20,22 @@ var (
 
 // alert is the theme's page-level error message (template.ftl), for a
 // page that shows none yet.
-const alert = `<div class="pf-v5-c-alert pf-m-inline pf-v5-u-mb-md pf-m-danger" role="alert"><span class="pf-v5-c-alert__title kc-feedback-text">%s</span></div>`
+const alert = `<div class="pf-v5-c-alert pf-m-inline pf-v5-u-mb-md pf-m-danger" role="alert"><span class="pf-v5-c-alert__title kc-feedback-text">{message}</span></div>`
 
-var errNoSuchForm = errors.New("keycloak: no such form")
-
-// ShowError puts message where the theme shows errors: in place of the
-// message already there (a field's or the page's), or as a page-level
-// alert above the form.
-func (*Profile) ShowError(page []byte, f forms.Form, message string) ([]byte, error) {
+// Markup is where the theme shows the forms and their errors: a field's
+// or the page's message, else a page-level alert above the form.
+func (*Profile) Markup(f forms.Form) (forms.Markup, bool) {
 	sel, ok := formOf[f]
-	if !ok {
-		return nil, errNoSuchForm
-	}
-	return forms.ShowAt(page, feedback, sel, message, strings.Replace(alert, "%s", html.EscapeString(message), 1))
+	return forms.Markup{Form: sel, Error: feedback, Alert: alert}, ok
 }
 
 // Read tells what Keycloak's answer to a post says: a redirect moves the
 // flow on; the form shown again with a message is a failure.
-func (*Profile) Read(f forms.Form, status int, _ http.Header, page []byte) forms.Answer {
-	sel, ok := formOf[f]
-	if !ok {
+func (*Profile) Read(f forms.Form, status int, _ http.Header, page *forms.Page) forms.Answer {
+	if _, ok := formOf[f]; !ok {
 		return forms.Answer{}
 	}
-	return forms.ReadPage(f, status, page, sel, feedback, reasonOf)
+	return forms.ReadPage(f, status, page, reasonOf)
 }
 
 // Again is a GET of the post's action URL without its session_code:

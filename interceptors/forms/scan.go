@@ -1,0 +1,311 @@
+package forms
+
+import (
+	"bytes"
+	"errors"
+	"html"
+	"slices"
+	"strings"
+
+	xhtml "golang.org/x/net/html"
+
+	"github.com/idphooks/idphooks/interception"
+)
+
+// Markup is where a profile's page for one form shows what idphooks
+// needs: the form, the error, and the alert to add when there is none.
+type Markup struct {
+	// Form picks the form on the IdP's page.
+	Form Selector
+	// Error picks where the page shows errors.
+	Error Selector
+	// Alert is the HTML put right before the form when the page shows no
+	// error; {message} stands for the escaped message.
+	Alert string
+}
+
+// Page is an IdP's HTML page as one pass of the tokenizer read it: enough
+// to tell a failure from another page, and to show a message and typed
+// values in the IdP's own markup without reading it again.
+type Page struct {
+	raw   []byte
+	alert string
+	// formAt is the offset of the form's start tag; -1 without one.
+	formAt int
+	errs   []errorSpan
+	inputs []inputTag
+}
+
+// errorSpan is the content of an element Markup.Error picks.
+type errorSpan struct {
+	start, end int // the content, between the start and end tags
+	text       string
+}
+
+// inputTag is an <input> the page may fill: a text-like one with a name.
+type inputTag struct {
+	start, end int
+	name       string
+}
+
+// unfilled are the input types never given a typed value: secrets, the
+// page's own hidden state, and controls whose value is not typed.
+var unfilled = map[string]bool{"password": true, "hidden": true, "submit": true, "button": true, "reset": true,
+	"image": true, "file": true, "checkbox": true, "radio": true}
+
+// voidElements have no end tag.
+var voidElements = map[string]bool{"area": true, "base": true, "br": true, "col": true, "embed": true,
+	"hr": true, "img": true, "input": true, "link": true, "meta": true, "source": true, "track": true, "wbr": true}
+
+// ScanPage reads raw once with the HTML tokenizer, the way browsers split
+// it (text in scripts and comments is not markup).
+func ScanPage(raw []byte, m Markup) *Page {
+	p := &Page{raw: raw, alert: m.Alert, formAt: -1}
+	z := xhtml.NewTokenizer(bytes.NewReader(raw))
+	var t tagInfo
+	offset := 0
+	depth := 0 // inside an error element: its nesting
+	var text strings.Builder
+	for {
+		tt := z.Next()
+		if tt == xhtml.ErrorToken {
+			break
+		}
+		n := len(z.Raw())
+		switch tt {
+		case xhtml.StartTagToken, xhtml.SelfClosingTagToken:
+			// The tag is read from its raw bytes, as the tokenizer read
+			// it: its TagName and TagAttr copy every name and value.
+			t.read(z.Raw())
+			void := t.void() || tt == xhtml.SelfClosingTagToken
+			if depth > 0 {
+				if !void {
+					depth++
+				}
+				break
+			}
+			if p.formAt < 0 && t.is(m.Form) {
+				p.formAt = offset
+			}
+			if t.input() {
+				p.inputs = append(p.inputs, inputTag{start: offset, end: offset + n, name: string(t.name)})
+			}
+			if !void && t.is(m.Error) {
+				depth = 1
+				text.Reset()
+				p.errs = append(p.errs, errorSpan{start: offset + n})
+			}
+		case xhtml.EndTagToken:
+			if depth > 0 {
+				if depth--; depth == 0 {
+					e := &p.errs[len(p.errs)-1]
+					e.end, e.text = offset, strings.Join(strings.Fields(text.String()), " ")
+				}
+			}
+		case xhtml.TextToken:
+			if depth > 0 {
+				text.Write(z.Text())
+				text.WriteByte(' ')
+			}
+		}
+		offset += n
+	}
+	if depth > 0 {
+		// An error element the page never closes: it runs to the end.
+		e := &p.errs[len(p.errs)-1]
+		e.end, e.text = offset, strings.Join(strings.Fields(text.String()), " ")
+	}
+	return p
+}
+
+// HasForm reports whether the page holds the form.
+func (p *Page) HasForm() bool { return p != nil && p.formAt >= 0 }
+
+// Message is the page's first non-empty error text.
+func (p *Page) Message() string {
+	if p == nil {
+		return ""
+	}
+	for _, e := range p.errs {
+		if e.text != "" {
+			return e.text
+		}
+	}
+	return ""
+}
+
+// ErrNoForm is Show's answer for a page with neither an error nor the form.
+var ErrNoForm = errors.New("the page holds neither an error nor the form to show the message at")
+
+// Show returns the page with message where it shows errors: the first
+// error element's content replaced by it (escaped), the others emptied,
+// or else the Markup's alert right before the form; and each
+// text input named in values given that value (escaped), as a browser
+// shows what was typed. Every other byte stays as the IdP sent it.
+func (p *Page) Show(message string, values map[string]string) ([]byte, error) {
+	type edit struct {
+		start, end int
+		with       []byte
+	}
+	var edits []edit
+	escaped := html.EscapeString(message)
+	switch {
+	case len(p.errs) > 0:
+		for k, e := range p.errs {
+			var with []byte
+			if k == 0 {
+				with = []byte(escaped)
+			}
+			edits = append(edits, edit{e.start, e.end, with})
+		}
+	case p.formAt >= 0:
+		edits = append(edits, edit{p.formAt, p.formAt, []byte(strings.Replace(p.alert, "{message}", escaped, 1))})
+	default:
+		return nil, ErrNoForm
+	}
+	for _, in := range p.inputs {
+		if v, ok := values[in.name]; ok {
+			edits = append(edits, edit{in.start, in.end, interception.SetValueAttr(p.raw[in.start:in.end], v)})
+		}
+	}
+	// The scan found them in page order; error edits and input edits
+	// interleave.
+	slices.SortStableFunc(edits, func(a, b edit) int { return a.start - b.start })
+	var out bytes.Buffer
+	out.Grow(len(p.raw) + len(message) + len(p.alert))
+	at := 0
+	for _, e := range edits {
+		if e.start < at {
+			// Inside an element already replaced (an input in the old
+			// error): gone with it.
+			continue
+		}
+		out.Write(p.raw[at:e.start])
+		out.Write(e.with)
+		at = e.end
+	}
+	out.Write(p.raw[at:])
+	return out.Bytes(), nil
+}
+
+// tagInfo is what the selectors and the input filling ask of a start tag.
+type tagInfo struct {
+	raw   []byte
+	tag   []byte // as written; compared without regard to case
+	attrs []interception.TagAttr
+	// The first id, class, name and type, entities decoded; they may
+	// point into raw.
+	id, class, name, typ []byte
+}
+
+func (t *tagInfo) read(raw []byte) {
+	nameEnd, attrs := interception.TagAttrs(raw, t.attrs[:0])
+	*t = tagInfo{raw: raw, tag: raw[1:max(nameEnd, 1)], attrs: attrs}
+	var got [4]bool
+	for _, a := range attrs {
+		var k int
+		switch a.Key {
+		case "id":
+			k = 0
+		case "class":
+			k = 1
+		case "name":
+			k = 2
+		case "type":
+			k = 3
+		default:
+			continue
+		}
+		if got[k] {
+			continue // the first of a repeated attribute counts, as in browsers
+		}
+		got[k] = true
+		v := t.value(a)
+		switch k {
+		case 0:
+			t.id = v
+		case 1:
+			t.class = v
+		case 2:
+			t.name = v
+		case 3:
+			t.typ = v
+		}
+	}
+}
+
+// value is an attribute's value as the tokenizer gives it: entities
+// decoded (a copy then; raw itself otherwise).
+func (t *tagInfo) value(a interception.TagAttr) []byte {
+	v := t.raw[a.Start:a.End]
+	if bytes.IndexByte(v, '&') >= 0 {
+		return []byte(html.UnescapeString(string(v)))
+	}
+	return v
+}
+
+// void reports an element without an end tag.
+func (t *tagInfo) void() bool {
+	var buf [8]byte
+	if len(t.tag) > len(buf) {
+		return false
+	}
+	for k, c := range t.tag {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[k] = c
+	}
+	return voidElements[string(buf[:len(t.tag)])]
+}
+
+// is reports whether sel picks the tag.
+func (t *tagInfo) is(sel Selector) bool {
+	if sel.Empty() || (sel.Tag != "" && !strings.EqualFold(string(t.tag), sel.Tag)) {
+		return false
+	}
+	if sel.ID != "" && string(t.id) != sel.ID {
+		return false
+	}
+	for _, c := range sel.Classes {
+		if !hasClass(t.class, c) {
+			return false
+		}
+	}
+	for k, want := range sel.Attrs {
+		if v, ok := t.attr(k); !ok || string(v) != want {
+			return false
+		}
+	}
+	return true
+}
+
+// attr is the first value of attribute k.
+func (t *tagInfo) attr(k string) ([]byte, bool) {
+	for _, a := range t.attrs {
+		if a.Key == k {
+			return t.value(a), true
+		}
+	}
+	return nil, false
+}
+
+// input reports a text-like input with a name: one a typed value goes in.
+func (t *tagInfo) input() bool {
+	return len(t.name) > 0 && strings.EqualFold(string(t.tag), "input") && !unfilled[strings.ToLower(string(t.typ))]
+}
+
+// hasClass reports whether the class attribute value lists c.
+func hasClass(class []byte, c string) bool {
+	for len(class) > 0 {
+		i := bytes.IndexAny(class, " \t\n\f\r")
+		if i < 0 {
+			return string(class) == c
+		}
+		if string(class[:i]) == c {
+			return true
+		}
+		class = class[i+1:]
+	}
+	return false
+}
