@@ -192,6 +192,18 @@ func (p *Tab) Value(sel string) string {
 	return run(p, "value of "+sel, chromedp.Value(chromedp.CSS(sel), retry))
 }
 
+// Property is a JavaScript property of the first element the CSS selector
+// names, as a string: "action" of a form is its absolute URL, "checked"
+// of a box "true" or "false".
+func (p *Tab) Property(sel, name string) string {
+	p.t.Helper()
+	v := run(p, name+" of "+sel, chromedp.JavascriptAttribute[any](chromedp.CSS(sel), name, retry))
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
+}
+
 // Count is how many elements the CSS selector matches now (no wait).
 func (p *Tab) Count(sel string) int {
 	p.t.Helper()
