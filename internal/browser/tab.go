@@ -17,8 +17,7 @@ import (
 // Tab is one test's page, in a browser context of its own: cookies, storage
 // and cache are its own and go with it. Its methods fail the test (Fatal)
 // when an action fails or does not finish within the browser's
-// ActionTimeout; none of them returns with the page in an unknown state.
-// A Tab is not safe for concurrent use: one tab, one goroutine.
+// ActionTimeout, naming the page the tab was on. A Tab is not safe for concurrent use: one tab, one goroutine.
 type Tab struct {
 	t       testing.TB
 	ctx     context.Context
