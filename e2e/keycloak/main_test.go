@@ -6,8 +6,11 @@ package keycloak
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/idphooks/idphooks/internal/browser"
 	"github.com/idphooks/idphooks/internal/e2etest"
 	"github.com/idphooks/idphooks/internal/testidp"
 )
@@ -26,6 +30,22 @@ const (
 
 var kc *testidp.Provider
 
+// One headless Chromium for the package's browser tests (browser_test.go),
+// started beside Keycloak; chrome is nil when there is none (chromeErr).
+var (
+	chrome    *browser.Browser
+	chromeErr error
+)
+
+// callback is a loopback web server that plays the relying party's
+// redirect_uri for the browser tests: a page the browser can land on,
+// with the authorization response in its URL. It must be known before
+// Keycloak starts, since redirect URIs are registered at the realm import.
+var callback *httptest.Server
+
+// browserRedirectURI is callback's redirect_uri.
+func browserRedirectURI() string { return callback.URL + "/callback" }
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
@@ -36,8 +56,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv("KEYCLOAK_LOG") != "" {
 		log = os.Stderr
 	}
+	callback = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><html><head><title>callback</title></head><body><p id="callback">authorization response received</p></body></html>`)
+	}))
 	opts := testidp.KeycloakOptions{
-		RedirectURIs:           []string{redirectURI},
+		RedirectURIs:           []string{redirectURI, browserRedirectURI()},
 		PostLogoutRedirectURIs: []string{logoutURI},
 		Log:                    timingsOnly{log},
 	}
@@ -54,10 +78,33 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "keycloak %s ready at %s after %s\n", testidp.KeycloakVersion, kc.Issuer(), time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	if chrome, chromeErr = browser.Start(context.Background(), browser.Options{}); chromeErr == nil {
+		fmt.Fprintf(os.Stderr, "%s ready after %s; pages of failed browser tests go to %s\n", chrome.Version(), time.Since(start).Round(time.Millisecond), chrome.OutputDir())
+	} else {
+		fmt.Fprintln(os.Stderr, "browser tests will skip:", chromeErr)
+	}
 	code := m.Run()
 	_ = caddy.Stop()
+	if chrome != nil {
+		chrome.Close()
+	}
 	kc.Close()
+	callback.Close()
 	os.Exit(code)
+}
+
+// newTab is a browser tab of the package's Chromium for t, or a skip when
+// there is no Chromium (.ci/run installs Debian's).
+func newTab(t *testing.T) *browser.Tab {
+	t.Helper()
+	if errors.Is(chromeErr, browser.ErrNoChromium) {
+		t.Skipf("no browser: %v", chromeErr)
+	}
+	if chromeErr != nil {
+		t.Fatal(chromeErr)
+	}
+	return chrome.NewTab(t)
 }
 
 // timingsOnly passes the harness' own lines ("testidp: ...") to stderr and
@@ -104,6 +151,18 @@ const (
 // the config.
 func startProxy(t *testing.T, idpHooks map[string]any, fixed bool) *proxy {
 	t.Helper()
+	return loadProxy(t, idpHooks, fixed, false)
+}
+
+// startPlainProxy is startProxy without idp_hooks: Caddy's reverse_proxy
+// alone, the baseline of what Keycloak does behind a proxy.
+func startPlainProxy(t *testing.T, fixed bool) *proxy {
+	t.Helper()
+	return loadProxy(t, nil, fixed, true)
+}
+
+func loadProxy(t *testing.T, idpHooks map[string]any, fixed, plain bool) *proxy {
+	t.Helper()
 	// idp_hooks keeps the upstream's discovery (with its issuer) in a pool
 	// across config reloads for an hour. Tests here change Keycloak's
 	// issuer (frontend URL, proxy address), so each starts a fresh Caddy.
@@ -124,7 +183,7 @@ func startProxy(t *testing.T, idpHooks map[string]any, fixed bool) *proxy {
 
 	e2etest.LoadCaddy(t, e2etest.Config{
 		Addr: addr, Dir: dir, Upstream: kc.Issuer(), Handler: idpHooks,
-		SelfIssuer: px.Issuer(), LogLevel: logLevel(),
+		SelfIssuer: px.Issuer(), LogLevel: logLevel(), Plain: plain,
 	})
 	return px
 }

@@ -46,10 +46,34 @@ const (
 	// of the master realm (admin console, admin REST API).
 	KeycloakAdminUser     = "admin"
 	KeycloakAdminPassword = "admin-password"
+
+	// KeycloakAdminClientID is a confidential client of the realm with no
+	// browser flow: its service account (client_credentials at the realm's
+	// token endpoint) holds realm-management's view-users, query-users and
+	// manage-users, what the forms interceptor's admin REST directory and
+	// tests reading users need. /admin/realms/acme/users answers it.
+	KeycloakAdminClientID     = "idphooks-admin"
+	KeycloakAdminClientSecret = "idphooks-admin-secret"
+
+	// KeycloakCRMAttribute is a user-profile attribute of the realm (users
+	// may set it; optional, at most 64 characters). Its being declared is
+	// what makes Keycloak keep it: unmanaged attributes are off, so a
+	// registration post of an undeclared field is dropped without a word.
+	// The registration page renders it as a text input named crm_id.
+	KeycloakCRMAttribute = "crm_id"
 )
+
+// The realm allows self-registration and password reset (the login page
+// links to both), has no SMTP server, and asks for no email verification.
+// Its user profile (keycloak/user-profile.json) declares Keycloak's four
+// default attributes, KeycloakCRMAttribute, and "department" (admin only,
+// for the SAML tests); unmanaged attributes are off.
 
 //go:embed keycloak/realm.json
 var keycloakRealmJSON []byte
+
+//go:embed keycloak/user-profile.json
+var keycloakUserProfileJSON []byte
 
 // KeycloakOptions configures StartKeycloak.
 type KeycloakOptions struct {
@@ -102,9 +126,10 @@ type KeycloakOptions struct {
 // Clients: KeycloakWebClientID (typ JWT access tokens) and
 // KeycloakATClientID (typ at+jwt), confidential, standard flow with PKCE
 // S256, refresh tokens (offline tokens for scope offline_access),
-// post-logout redirect URIs from the options. Users: TestUser and
-// SecondUser (their Keycloak ids equal Subject; name from first and last
-// name). Endpoints are Keycloak's under /realms/acme/protocol/openid-connect/:
+// post-logout redirect URIs from the options; KeycloakAdminClientID, a
+// service account for the admin REST API (not in Provider.Clients).
+// Users: TestUser and SecondUser (their Keycloak ids equal Subject; name
+// from first and last name). Endpoints are Keycloak's under /realms/acme/protocol/openid-connect/:
 // auth, token, userinfo, certs, token/introspect, revoke, logout.
 //
 // Close stops the whole process tree (kc.sh and its java) and removes the
@@ -337,6 +362,20 @@ func keycloakRealm(opts KeycloakOptions) ([]byte, error) {
 	if err := json.Unmarshal(keycloakRealmJSON, &realm); err != nil {
 		return nil, fmt.Errorf("testidp: keycloak: realm.json: %w", err)
 	}
+	// Keycloak keeps the declarative user profile as a JSON string in a
+	// component's config; keeping it in a file of its own keeps it readable.
+	var profile any
+	if err := json.Unmarshal(keycloakUserProfileJSON, &profile); err != nil {
+		return nil, fmt.Errorf("testidp: keycloak: user-profile.json: %w", err)
+	}
+	compact, _ := json.Marshal(profile)
+	realm["components"] = map[string]any{
+		"org.keycloak.userprofile.UserProfileProvider": []any{map[string]any{
+			"providerId":    "declarative-user-profile",
+			"subComponents": map[string]any{},
+			"config":        map[string]any{"kc.user.profile.config": []string{string(compact)}},
+		}},
+	}
 	redirects := opts.RedirectURIs
 	if len(redirects) == 0 {
 		redirects = []string{DefaultRedirectURI}
@@ -344,6 +383,9 @@ func keycloakRealm(opts KeycloakOptions) ([]byte, error) {
 	clients, _ := realm["clients"].([]any)
 	for _, c := range clients {
 		c := c.(map[string]any)
+		if flow, _ := c["standardFlowEnabled"].(bool); !flow {
+			continue // a service account's client redirects nowhere
+		}
 		c["redirectUris"] = redirects
 		attrs, _ := c["attributes"].(map[string]any)
 		if attrs == nil {

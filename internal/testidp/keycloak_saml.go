@@ -315,16 +315,28 @@ func (a *keycloakAdmin) do(ctx context.Context, method, path string, body, out a
 	return nil
 }
 
-// ensureSAMLUserData lets the realm keep unmanaged user attributes, creates
-// the roles of KeycloakSAMLUserRoles and gives the test users their roles
-// and department.
+// ensureSAMLUserData makes sure the realm's user profile declares
+// "department" (the realm file does; unmanaged attributes stay off, so an
+// undeclared one would be dropped), creates the roles of
+// KeycloakSAMLUserRoles and gives the test users their roles and
+// department.
 func (a *keycloakAdmin) ensureSAMLUserData(ctx context.Context) error {
 	var profile map[string]any
 	if err := a.do(ctx, http.MethodGet, "/users/profile", nil, &profile); err != nil {
 		return err
 	}
-	if profile["unmanagedAttributePolicy"] != "ENABLED" {
-		profile["unmanagedAttributePolicy"] = "ENABLED"
+	attrs, _ := profile["attributes"].([]any)
+	declared := false
+	for _, at := range attrs {
+		if m, _ := at.(map[string]any); m["name"] == "department" {
+			declared = true
+		}
+	}
+	if !declared {
+		profile["attributes"] = append(attrs, map[string]any{
+			"name":        "department",
+			"permissions": map[string]any{"view": []string{"admin"}, "edit": []string{"admin"}},
+		})
 		if err := a.do(ctx, http.MethodPut, "/users/profile", profile, nil); err != nil {
 			return err
 		}
