@@ -33,10 +33,10 @@ func TestTagAttrs(t *testing.T) {
 func TestSetValueAttr(t *testing.T) {
 	for in, want := range map[string]string{
 		`<input name="username" value="old">`:  `<input name="username" value="a&#34;&lt;b&gt;">`,
-		`<input name=email>`:                    `<input value="a&#34;&lt;b&gt;" name=email>`,
-		`<INPUT TYPE=TEXT NAME="first" VALUE>`:  `<INPUT TYPE=TEXT NAME="first" VALUE="a&#34;&lt;b&gt;">`,
-		`<input value='x' name=a value="y"/>`:   `<input value="a&#34;&lt;b&gt;" name=a value="y"/>`,
-		`<input name=a value=x>`:                `<input name=a value="a&#34;&lt;b&gt;">`,
+		`<input name=email>`:                   `<input value="a&#34;&lt;b&gt;" name=email>`,
+		`<INPUT TYPE=TEXT NAME="first" VALUE>`: `<INPUT TYPE=TEXT NAME="first" VALUE="a&#34;&lt;b&gt;">`,
+		`<input value='x' name=a value="y"/>`:  `<input value="a&#34;&lt;b&gt;" name=a value="y"/>`,
+		`<input name=a value=x>`:               `<input name=a value="a&#34;&lt;b&gt;">`,
 	} {
 		if got := string(SetValueAttr([]byte(in), `a"<b>`)); got != want {
 			t.Errorf("%s:\ngot  %s\nwant %s", in, got, want)
