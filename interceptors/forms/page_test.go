@@ -107,6 +107,19 @@ func TestPageShow(t *testing.T) {
 	}
 }
 
+// Markup in a <template> is inert: not the page's error.
+func TestScanPageTemplate(t *testing.T) {
+	page := `<form id="f"></form><template id="errorTemplate"><div><span class="msg">x</span></div></template><TEMPLATE><p class="msg">y</p></TEMPLATE ><span class="msg">real</span>`
+	p := ScanPage([]byte(page), Markup{Form: MustSelector("form#f"), Error: MustSelector(".msg"), Alert: "<b>{message}</b>"})
+	if len(p.errs) != 1 || p.Message() != "real" {
+		t.Fatalf("%+v", p.errs)
+	}
+	p = ScanPage([]byte(`<form id="f"></form><template><span class="msg">x</span></template>`), Markup{Form: MustSelector("form#f"), Error: MustSelector(".msg"), Alert: "<b>{message}</b>"})
+	if out, _ := p.Show("M", nil); string(out) != `<b>M</b><form id="f"></form><template><span class="msg">x</span></template>` {
+		t.Fatalf("%s", out)
+	}
+}
+
 // A page the IdP never closes, or one with an error element left open,
 // reads without a panic.
 func TestScanPageTruncated(t *testing.T) {

@@ -65,6 +65,9 @@ func ScanPage(raw []byte, m Markup) *Page {
 	var t tagInfo
 	offset := 0
 	depth := 0 // inside an error element: its nesting
+	// Inside a <template>: inert markup scripts clone (Keycloak keeps
+	// its client-side error markup there), never shown as it stands.
+	templates := 0
 	var text strings.Builder
 	for {
 		tt := z.Next()
@@ -78,6 +81,12 @@ func ScanPage(raw []byte, m Markup) *Page {
 			// it: its TagName and TagAttr copy every name and value.
 			t.read(z.Raw())
 			void := t.void() || tt == xhtml.SelfClosingTagToken
+			if !void && strings.EqualFold(string(t.tag), "template") {
+				templates++
+			}
+			if templates > 0 && depth == 0 {
+				break
+			}
 			if depth > 0 {
 				if !void {
 					depth++
@@ -96,6 +105,9 @@ func ScanPage(raw []byte, m Markup) *Page {
 				p.errs = append(p.errs, errorSpan{start: offset + n})
 			}
 		case xhtml.EndTagToken:
+			if templates > 0 && endTagIs(z.Raw(), "template") {
+				templates--
+			}
 			if depth > 0 {
 				if depth--; depth == 0 {
 					e := &p.errs[len(p.errs)-1]
@@ -116,6 +128,18 @@ func ScanPage(raw []byte, m Markup) *Page {
 		e.end, e.text = offset, strings.Join(strings.Fields(text.String()), " ")
 	}
 	return p
+}
+
+// endTagIs reports whether the raw end tag closes a name element.
+func endTagIs(raw []byte, name string) bool {
+	rest, ok := bytes.CutPrefix(raw, []byte("</"))
+	if !ok || len(rest) < len(name) {
+		return false
+	}
+	if !strings.EqualFold(string(rest[:len(name)]), name) {
+		return false
+	}
+	return len(rest) == len(name) || strings.IndexByte(" \t\n\f\r/>", rest[len(name)]) >= 0
 }
 
 // HasForm reports whether the page holds the form.
