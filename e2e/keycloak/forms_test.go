@@ -351,3 +351,44 @@ func TestJourneyNoHook(t *testing.T) {
 		t.Errorf("reset: %q", got)
 	}
 }
+
+// The journey with a SAML client: Keycloak's login page of a SAML flow
+// names the SP entity id as client_id, which is the hooks' application;
+// after_login is raised by the SAML interceptor for the same login.
+func TestJourneySAMLClient(t *testing.T) {
+	s := newSink(t)
+	const hook = `
+exports.onAfterIdentification = async (event, api) => {
+  if (event.identifier === "bob" && event.application.startsWith("urn:idphooks:e2e:sp:")) api.deny("Bob may not use " + event.application + ".");
+};
+exports.onAfterLogin = async (event) => {
+  await fetch("__SINK__/after_login", { method: "POST", body: JSON.stringify({ application: event.application, protocol: event.protocol, sub: event.user.sub }) });
+};
+`
+	dir := t.TempDir()
+	path := filepath.Join(dir, "journey.js")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(hook, "__SINK__", s.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	px := samlProxy(t, map[string]any{
+		"forms": map[string]any{"profile": map[string]any{"name": "keycloak"}},
+		"hooks": []any{map[string]any{"path": path, "allow_hosts": []string{"127.0.0.1/32"}}},
+	})
+	sp := samlSP(t, px, "journey", testidp.KeycloakSAMLClient{Signing: testidp.SignAssertion})
+	_, err := sp.Login(e2etest.Ctx(t), samlBrowser(t), testidp.SecondUser.Username, testidp.SecondUser.Password)
+	if err == nil || !strings.Contains(err.Error(), "the login form came back") || !strings.Contains(err.Error(), "Bob may not use "+sp.EntityID()+".") {
+		t.Fatalf("bob: %v", err)
+	}
+	res, err := sp.Login(e2etest.Ctx(t), samlBrowser(t), testidp.TestUser.Username, testidp.TestUser.Password)
+	if err != nil {
+		t.Fatalf("alice: %v", err)
+	}
+	select {
+	case ev := <-s.got:
+		if ev["application"] != sp.EntityID() || ev["protocol"] != "saml" || ev["sub"] != res.NameID {
+			t.Errorf("after_login: %v (NameID %s)", ev, res.NameID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no after_login")
+	}
+}
