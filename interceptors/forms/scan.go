@@ -78,10 +78,12 @@ func ScanPage(raw []byte, m Markup) *Page {
 		switch tt {
 		case xhtml.StartTagToken, xhtml.SelfClosingTagToken:
 			// The tag is read from its raw bytes, as the tokenizer read
-			// it: its TagName and TagAttr copy every name and value.
-			t.read(z.Raw())
-			void := t.void() || tt == xhtml.SelfClosingTagToken
-			if !void && strings.EqualFold(string(t.tag), "template") {
+			// it: its TagName and TagAttr copy every name and value. Its
+			// attributes are read only when it may be one of interest.
+			raw := z.Raw()
+			name := rawTagName(raw)
+			void := isVoid(name) || tt == xhtml.SelfClosingTagToken
+			if !void && strings.EqualFold(string(name), "template") {
 				templates++
 			}
 			if templates > 0 && depth == 0 {
@@ -93,6 +95,10 @@ func ScanPage(raw []byte, m Markup) *Page {
 				}
 				break
 			}
+			if !strings.EqualFold(string(name), "input") && !mayPick(m.Form, name, raw) && !mayPick(m.Error, name, raw) {
+				break
+			}
+			t.read(raw)
 			if p.formAt < 0 && t.is(m.Form) {
 				p.formAt = offset
 			}
@@ -225,6 +231,7 @@ type tagInfo struct {
 func (t *tagInfo) read(raw []byte) {
 	nameEnd, attrs := interception.TagAttrs(raw, t.attrs[:0])
 	*t = tagInfo{raw: raw, tag: raw[1:max(nameEnd, 1)], attrs: attrs}
+	_ = t.tag
 	var got [4]bool
 	for _, a := range attrs {
 		var k int
@@ -268,19 +275,61 @@ func (t *tagInfo) value(a interception.TagAttr) []byte {
 	return v
 }
 
-// void reports an element without an end tag.
-func (t *tagInfo) void() bool {
+// rawTagName is a raw start tag's name, as written.
+func rawTagName(raw []byte) []byte {
+	if len(raw) < 2 {
+		return nil
+	}
+	end := 1
+	for end < len(raw) {
+		switch raw[end] {
+		case ' ', '\t', '\n', '\f', '\r', '/', '>':
+			return raw[1:end]
+		}
+		end++
+	}
+	return raw[1:end]
+}
+
+// isVoid reports an element without an end tag.
+func isVoid(name []byte) bool {
 	var buf [8]byte
-	if len(t.tag) > len(buf) {
+	if len(name) > len(buf) {
 		return false
 	}
-	for k, c := range t.tag {
+	for k, c := range name {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
 		buf[k] = c
 	}
-	return voidElements[string(buf[:len(t.tag)])]
+	return voidElements[string(buf[:len(name)])]
+}
+
+// mayPick reports whether sel may pick the tag of raw, from its bytes:
+// its name matches, and every id, class and attribute value sel asks for
+// is written in it (or an entity may spell one).
+func mayPick(sel Selector, name, raw []byte) bool {
+	if sel.Empty() || (sel.Tag != "" && !strings.EqualFold(string(name), sel.Tag)) {
+		return false
+	}
+	if bytes.IndexByte(raw, '&') >= 0 {
+		return true
+	}
+	if sel.ID != "" && !bytes.Contains(raw, []byte(sel.ID)) {
+		return false
+	}
+	for _, c := range sel.Classes {
+		if !bytes.Contains(raw, []byte(c)) {
+			return false
+		}
+	}
+	for _, v := range sel.Attrs {
+		if !bytes.Contains(raw, []byte(v)) {
+			return false
+		}
+	}
+	return true
 }
 
 // is reports whether sel picks the tag.
