@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -271,7 +272,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 		start := time.Now()
 		res, err := h.Runner.Run(ctx, sandbox.Invocation{
 			Handler: handler, Event: data, API: spec.API(check), Timeout: timeout,
-			EventType: ev.Type, RequestID: ev.Request.ID,
+			EventType: ev.Type, RequestID: ev.Request.ID, Redact: ev.Secrets,
 		})
 		ht := HookTrace{Hook: h.Name, Mode: mode, Status: StatusRan, DurationUS: time.Since(start).Microseconds()}
 		if err != nil {
@@ -282,7 +283,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 				// A deny the hook made before a later line failed
 				// stands, whatever on_error says: continuing would undo
 				// the one decision the hook did reach.
-				out.Denied, out.Reason, out.Failed = true, redact(h, reason), false
+				out.Denied, out.Reason, out.Failed = true, redactEvent(h, ev, reason), false
 				ht.Status = StatusDenied
 			}
 			t.Hooks = append(t.Hooks, ht)
@@ -297,7 +298,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 			ht.Ops = append(ht.Ops, refOf(op, ht.redact))
 			if op.Object == "" && op.Method == "deny" {
 				out.Denied = true
-				out.Reason = redact(h, denyReason(op))
+				out.Reason = redactEvent(h, ev, denyReason(op))
 				ht.Status = StatusDenied
 				ht.ops = res.Ops[:k+1]
 				d.hookLog(h, ev).Info("hook denied", zap.String("reason", out.Reason))
@@ -408,6 +409,17 @@ func redactorOf(h *Hook) func(string) string {
 func redact(h *Hook, s string) string {
 	if f := redactorOf(h); f != nil {
 		return f(s)
+	}
+	return s
+}
+
+// redactEvent is redact, the event's secrets hidden too.
+func redactEvent(h *Hook, ev *Event, s string) string {
+	s = redact(h, s)
+	for _, v := range ev.Secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "[REDACTED]")
+		}
 	}
 	return s
 }

@@ -31,6 +31,11 @@ type Event struct {
 	// Data is the event's own part (token claims, grant type, form fields
 	// with passwords redacted…), merged into the top level of Map.
 	Data map[string]any `json:"-"`
+
+	// Secrets are values in Data that no log line, trace or error may
+	// show (before_password_validation's password): hook runs redact
+	// them like the hook's own secrets.
+	Secrets []string `json:"-"`
 }
 
 // CommonFields is how many top-level fields Map adds to Data: room to

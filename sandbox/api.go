@@ -58,6 +58,11 @@ type Invocation struct {
 	// Timeout bounds the whole run, including awaited promises and fetch
 	// calls. Zero means the engine default. The run also ends when ctx ends.
 	Timeout time.Duration
+
+	// Redact are values of this run's event hidden like the hook's
+	// secrets in everything the run logs or reports (console lines,
+	// errors, stacks): a password the event carries.
+	Redact []string
 }
 
 // Result is what a completed run left behind.

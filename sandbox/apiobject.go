@@ -88,7 +88,7 @@ func (rt *runtime) apiMethod(object, method string) func(goja.FunctionCall) goja
 		op := Op{Object: object, Method: method, Args: args}
 		if check := c.inv.API.Check; check != nil {
 			if err := check(op); err != nil {
-				panic(c.vm.NewTypeError(c.hook.redact(checkMessage(name, err))))
+				panic(c.vm.NewTypeError(c.redact(checkMessage(name, err))))
 			}
 		}
 		c.ops = append(c.ops, op)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/dop251/goja"
 	"github.com/dop251/goja_nodejs/require"
@@ -19,6 +21,10 @@ type call struct {
 	inv  Invocation
 	rt   *runtime
 	vm   *goja.Runtime
+
+	// redactor hides the invocation's Redact values, after the hook's
+	// own secrets.
+	redactor *strings.Replacer
 
 	ops     []Op
 	opBytes int
@@ -54,6 +60,13 @@ type call struct {
 
 func (h *Hook) newCall(ctx context.Context, rt *runtime, inv Invocation) *call {
 	c := &call{ctx: ctx, hook: h, inv: inv, rt: rt, vm: rt.vm, jobs: make(chan func() error, 4)}
+	if len(inv.Redact) > 0 {
+		values := make(map[string]string, len(inv.Redact))
+		for k, v := range inv.Redact {
+			values[strconv.Itoa(k)] = v
+		}
+		c.redactor = newRedactor(values)
+	}
 	rt.cur = c
 	h.engine.guard.enter(c, &c.guard)
 	// Interrupt stops JavaScript only; host functions watch ctx themselves.
@@ -260,7 +273,7 @@ func (c *call) errorf(kind error, format string, args ...any) error {
 		Hook:    c.hook.opts.Name,
 		Handler: c.inv.Handler,
 		Kind:    kind,
-		Detail:  truncate(c.hook.redact(fmt.Sprintf(format, args...)), maxDetail),
+		Detail:  truncate(c.redact(fmt.Sprintf(format, args...)), maxDetail),
 	}
 }
 
@@ -271,12 +284,12 @@ func (c *call) jsError(err error) goja.Value {
 	if errors.As(err, &t) {
 		return t.v
 	}
-	return c.vm.NewGoError(c.hook.redactErr(err))
+	return c.vm.NewGoError(c.redactErr(err))
 }
 
 // typeError makes a TypeError value; host functions panic with it to throw.
 func (c *call) typeError(format string, args ...any) *goja.Object {
-	return c.vm.NewTypeError(c.hook.redact(fmt.Sprintf(format, args...)))
+	return c.vm.NewTypeError(c.redact(fmt.Sprintf(format, args...)))
 }
 
 // thrown carries a ready JavaScript error value through a Go error return.

@@ -45,7 +45,7 @@ func (c *call) log(level zapcore.Level, args []goja.Value) {
 	}
 	// Check first: formatting is wasted on a disabled level.
 	if ce := logger.Check(level, ""); ce != nil {
-		ce.Message = truncate(c.hook.redact(c.format(args)), maxLogLine)
+		ce.Message = truncate(c.redact(c.format(args)), maxLogLine)
 		ce.Write(c.logFields()...)
 	}
 }

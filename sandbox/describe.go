@@ -17,13 +17,13 @@ const maxDetail = 1024
 func (c *call) thrownError(prefix string, v goja.Value, site []goja.StackFrame) error {
 	h := c.hook
 	fs := c.failureFrames(v, site)
-	pos := h.redact(position(fs))
+	pos := c.redact(position(fs))
 	return &Error{
 		Hook:    h.opts.Name,
 		Handler: c.inv.Handler,
 		Kind:    ErrThrown,
-		Detail:  truncate(h.redact(prefix+describe(c.vm, v)), maxDetail-len(pos)) + pos,
-		Stack:   h.formatStack(fs),
+		Detail:  truncate(c.redact(prefix+describe(c.vm, v)), maxDetail-len(pos)) + pos,
+		Stack:   c.redact(h.formatStack(fs)),
 	}
 }
 

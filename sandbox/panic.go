@@ -26,7 +26,7 @@ func (c *call) recovered(x any) error {
 		return c.fail(x)
 	}
 	e := c.errorf(ErrThrown, "internal error in the sandbox: %v", x).(*Error)
-	e.Stack = truncate(c.hook.redact(goStack()), maxStack)
+	e.Stack = truncate(c.redact(goStack()), maxStack)
 	return e
 }
 

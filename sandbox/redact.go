@@ -75,9 +75,18 @@ func (h *Hook) redact(s string) string {
 	return h.redactor.Replace(s)
 }
 
-func (h *Hook) redactErr(err error) error {
-	if h.redactor == nil {
+// redact hides the hook's secrets and the invocation's Redact values.
+func (c *call) redact(s string) string {
+	s = c.hook.redact(s)
+	if c.redactor != nil {
+		s = c.redactor.Replace(s)
+	}
+	return s
+}
+
+func (c *call) redactErr(err error) error {
+	if c.hook.redactor == nil && c.redactor == nil {
 		return err
 	}
-	return errors.New(h.redact(err.Error()))
+	return errors.New(c.redact(err.Error()))
 }

@@ -98,7 +98,10 @@ func (i *Interceptor) validatePassword(w http.ResponseWriter, r *http.Request, n
 	if i.knows(r.Context(), p.identifier) {
 		return false, nil
 	}
-	out, ok := i.dispatch(r, id, p, func(ev *events.Event) { ev.Data["password"] = password }, checkAccept)
+	out, ok := i.dispatch(r, id, p, func(ev *events.Event) {
+		ev.Data["password"] = password
+		ev.Secrets = []string{password}
+	}, checkAccept)
 	if !ok {
 		return false, nil
 	}

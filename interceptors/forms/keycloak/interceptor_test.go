@@ -506,3 +506,21 @@ func TestMigrationNeedsSyncHook(t *testing.T) {
 		t.Fatal("an async hook saw a password")
 	}
 }
+
+// A careless migration hook: the password it logs, throws or denies
+// with is hidden in every log line.
+func TestPasswordRedactedFromHookOutput(t *testing.T) {
+	for _, src := range []string{
+		`exports.onBeforePasswordValidation = (e, api) => { console.log("checking", e.identifier, e.password, JSON.stringify(e)); api.accept(); }`,
+		`exports.onBeforePasswordValidation = (e, api) => { throw new Error("bad password " + e.password); }`,
+		`exports.onBeforePasswordValidation = async (e, api) => { await Promise.reject({pw: e.password}); }`,
+		`exports.onBeforePasswordValidation = (e, api) => { api.reject("wrong: " + e.password); }`,
+	} {
+		h := newHarness(t, src)
+		w := h.post(t, loginPath, "", "username=old-user&password=Sup3r%2Fsecret%22pw")
+		if txt := h.loggedText(); strings.Contains(txt, `Sup3r/secret"pw`) || strings.Contains(txt, `Sup3r/secret\"pw`) || strings.Contains(txt, "Sup3r%2Fsecret") {
+			t.Fatalf("%s\nthe password is in the log:\n%s", src, txt)
+		}
+		_ = w
+	}
+}
