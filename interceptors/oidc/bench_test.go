@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/internal/cputime"
 	"github.com/idphooks/idphooks/sandbox"
 	"github.com/idphooks/idphooks/store"
 )
@@ -145,16 +146,16 @@ func overhead(b *testing.B, alg string, swaps Swaps) {
 	for i := 0; b.Loop(); i++ {
 		if i%block == 0 {
 			runs += block
-			start := processCPU()
+			start := cputime.Process()
 			for range block {
 				full()
 			}
-			fullCPU += processCPU() - start
-			start = processCPU()
+			fullCPU += cputime.Process() - start
+			start = cputime.Process()
 			for range block {
 				bare()
 			}
-			bareCPU += processCPU() - start
+			bareCPU += cputime.Process() - start
 		}
 	}
 	if bareCPU > 0 {

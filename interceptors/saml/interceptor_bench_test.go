@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/internal/cputime"
 )
 
 // keycloakTheme pads a page to the size of Keycloak's themed POST page
@@ -113,11 +114,11 @@ func benchOwnShare(b *testing.B, hook string) {
 	for b.Loop() {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest("POST", "/realms/acme/login-actions/authenticate", nil)
-		c0, t0 := processCPU(), time.Now()
+		c0, t0 := cputime.Process(), time.Now()
 		if err := h.ic.ServeHTTP(w, r, next); err != nil || w.Code != 200 {
 			b.Fatalf("%v %d %s", err, w.Code, w.Body)
 		}
-		c1, t1 := processCPU(), time.Now()
+		c1, t1 := cputime.Process(), time.Now()
 		if _, err := validated(vctx, upAssertion, "Assertion"); err != nil {
 			b.Fatal(err)
 		}
@@ -127,7 +128,7 @@ func benchOwnShare(b *testing.B, hook string) {
 		if ev != nil {
 			h.ic.cfg.Dispatcher.Dispatch(r.Context(), ev, h.ic.policy.Check)
 		}
-		c2, t2 := processCPU(), time.Now()
+		c2, t2 := cputime.Process(), time.Now()
 		stripSignatures(resp.root)
 		total += t1.Sub(t0)
 		excluded += t2.Sub(t1)
