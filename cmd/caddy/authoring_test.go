@@ -51,11 +51,11 @@ func TestValidateRefusesHooksThatWouldStaySilentlyOff(t *testing.T) {
 // A handler nobody raises yet is valid but warned about; an upstream that
 // is down at start is a warning too, not a silent first-request 502.
 func TestValidateWarnsOfUnraisedEventsAndADownUpstream(t *testing.T) {
-	out, err := validateHook(t, "hook.js", `exports.onAfterLogin = () => {}; exports.onBeforeToken = () => {};`)
+	out, err := validateHook(t, "hook.js", `exports.onAfterRegistration = () => {}; exports.onBeforeToken = () => {};`)
 	if err != nil {
 		t.Fatalf("validate: %v\n%s", err, out)
 	}
-	for _, want := range []string{"hook handles an event no configured interceptor raises", `"event":"after_login"`,
+	for _, want := range []string{"hook handles an event no configured interceptor raises", `"event":"after_registration"`,
 		"upstream identity provider not usable yet", "127.0.0.1:9"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("validate output lacks %q:\n%s", want, out)
