@@ -168,6 +168,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.Hooks = append(h.Hooks, hc)
+		case "webhook":
+			w, err := parseWebhook(d)
+			if err != nil {
+				return err
+			}
+			h.Webhooks = append(h.Webhooks, w)
 		default:
 			return d.Errf("unrecognized idp_hooks option %q", d.Val())
 		}

@@ -262,6 +262,14 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{name: "hook option at top level", input: "idp_hooks {\n mode sync\n}", want: []string{`unrecognized idp_hooks option "mode"`}},
 		{name: "signing option at top level", input: "idp_hooks {\n algorithm ES256\n}", want: []string{`unrecognized idp_hooks option "algorithm"`}},
 
+		// webhook
+		{name: "webhook without url", input: "idp_hooks {\n webhook {\n  events after_login\n }\n}", want: []string{argCount}},
+		{name: "webhook without events", input: "idp_hooks {\n webhook https://a.example/x {\n  secret whsec_x\n }\n}", want: []string{"events is required"}},
+		{name: "webhook mode", input: "idp_hooks {\n webhook https://a.example/x {\n  events after_login\n  mode push\n }\n}", want: []string{"mode must be notify or enrich"}},
+		{name: "webhook rate", input: "idp_hooks {\n webhook https://a.example/x {\n  events after_login\n  rate fast\n }\n}", want: []string{"rate must be like 50/s"}},
+		{name: "webhook retry schedule", input: "idp_hooks {\n webhook https://a.example/x {\n  events after_login\n  retry_schedule 5s soon\n }\n}", want: []string{`"soon" is not a duration`}},
+		{name: "webhook unknown option", input: "idp_hooks {\n webhook https://a.example/x {\n  events after_login\n  retries 3\n }\n}", want: []string{`unknown option "retries"`, "Testfile:4"}},
+
 		// forms block
 		{name: "forms without profile", input: "idp_hooks {\n forms {\n }\n}", want: []string{"a profile is required"}},
 		{name: "forms unknown profile", input: "idp_hooks {\n forms {\n  profile okta\n }\n}", want: []string{`unknown profile "okta"`, "Testfile:3"}},

@@ -48,6 +48,10 @@ type Handler struct {
 	// Hooks are the JavaScript hooks, run in the order given.
 	Hooks []HookConfig `json:"hooks,omitempty"`
 
+	// Webhooks are the receivers events are POSTed to, signed the
+	// Standard Webhooks way.
+	Webhooks []WebhookConfig `json:"webhooks,omitempty"`
+
 	// Signing configures idphooks' own signing keys.
 	Signing *SigningConfig `json:"signing,omitempty"`
 
@@ -173,6 +177,11 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // on each other: state, keys, hooks, the upstream, the interceptors.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if len(h.Webhooks) > 0 {
+		// Parsed and checked, not yet delivered: refused rather than
+		// silently doing nothing.
+		return fmt.Errorf("idp_hooks: webhook %s: webhook delivery is not available in this build yet", h.Webhooks[0].URL)
+	}
 	if err := h.provisionState(ctx); err != nil {
 		return err
 	}
