@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +73,10 @@ type Outcome struct {
 	// or the budget ran out before it), not its own api.deny: pages that
 	// speak to a customer show their own generic message then.
 	Failed bool
+	// Err is set when the event's async receivers could not be told (the
+	// outbox refused it): the request must fail, retryable (503), since
+	// its answer would promise a delivery that cannot happen.
+	Err error
 	// Ran counts the sync hooks that ran.
 	Ran int
 	// Trace is what happened, hook by hook (nil when no hook handles the
@@ -98,6 +103,12 @@ type Options struct {
 	// OnAsync, if set, is told how each async run ended (the workbench
 	// reports and compares them; the server only logs failures).
 	OnAsync func(hook string, ev *Event, res *sandbox.Result, err error)
+	// Outbox, if set, takes the events of async hooks and Receivers
+	// durably; the delivery workers run and send them. Without it async
+	// hooks run in process, best effort (bounded by MaxAsync).
+	Outbox Outbox
+	// Receivers are notify receivers (webhooks); they need an Outbox.
+	Receivers []Receiver
 }
 
 // Recorder keeps a sample of real events, for replaying them against a new
@@ -156,7 +167,7 @@ func (d *Dispatcher) Hooks() []*Hook {
 // the event happens all the same, they call Skip so the hooks it leaves
 // out are counted.
 func (d *Dispatcher) Wants(event, app string) bool {
-	return d.anyHook(event, func(h *Hook) bool { return h.appliesTo(app) })
+	return d.anyHook(event, func(h *Hook) bool { return h.appliesTo(app) }) || d.wantsReceivers(event, &app)
 }
 
 // anyHook reports whether a hook handling event satisfies match.
@@ -308,6 +319,10 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 		t.Hooks = append(t.Hooks, ht)
 	}
 	if t == nil {
+		// No hook handles the event; receivers may.
+		if !spec.Secret && d.opts.Outbox != nil && d.wantsReceivers(ev.Type, &ev.Application) {
+			out.Err = d.enqueue(ctx, ev, ev.Map(), nil)
+		}
 		return out
 	}
 	for _, h := range async {
@@ -320,7 +335,16 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev *Event, check func(sandbox
 	if out.Denied {
 		t.Outcome, t.Reason = "denied", truncateName(out.Reason, maxTraceReason)
 	}
-	if len(async) > 0 {
+	switch {
+	case spec.Secret:
+	case d.opts.Outbox != nil:
+		if len(async) > 0 || d.wantsReceivers(ev.Type, &ev.Application) {
+			if data == nil {
+				data = ev.Map()
+			}
+			out.Err = d.enqueue(ctx, ev, data, async)
+		}
+	case len(async) > 0:
 		if data == nil {
 			data = ev.Map()
 		}
@@ -494,11 +518,19 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 // WantsEvent reports whether any hook handles the event, whatever its
 // application filter.
 func (d *Dispatcher) WantsEvent(event string) bool {
-	return d.anyHook(event, func(*Hook) bool { return true })
+	return d.anyHook(event, func(*Hook) bool { return true }) || d.wantsReceivers(event, nil)
 }
 
 // HasFilteredHook reports whether a hook on the event is limited to some
 // applications: then the application of each occurrence must be known.
 func (d *Dispatcher) HasFilteredHook(event string) bool {
-	return d.anyHook(event, func(h *Hook) bool { return len(h.Applications) > 0 })
+	if d.anyHook(event, func(h *Hook) bool { return len(h.Applications) > 0 }) {
+		return true
+	}
+	for i := range d.opts.Receivers {
+		if r := &d.opts.Receivers[i]; len(r.Applications) > 0 && slices.Contains(r.Events, event) {
+			return true
+		}
+	}
+	return false
 }

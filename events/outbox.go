@@ -1,0 +1,135 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/idphooks/idphooks/delivery"
+	"github.com/idphooks/idphooks/sandbox"
+)
+
+// Outbox takes the messages of an event's async receivers durably before
+// the request that raised it is answered (delivery.Queue's Enqueue).
+type Outbox interface {
+	Enqueue(ctx context.Context, msgs ...delivery.Message) error
+}
+
+// Receiver is a notify receiver (a webhook): told of the events it
+// subscribes to through the outbox, after the fact.
+type Receiver struct {
+	Name         string
+	Events       []string
+	Applications []string
+}
+
+func (r *Receiver) wants(event, app string) bool {
+	return slices.Contains(r.Events, event) && (len(r.Applications) == 0 || slices.Contains(r.Applications, app))
+}
+
+// HookReceiver is the receiver name of an async JS hook's messages.
+func HookReceiver(h *Hook) string { return "hook:" + h.Name }
+
+// Envelope is the body every receiver gets: the Standard Webhooks
+// envelope around the event as hooks see it.
+func Envelope(ev *Event, data map[string]any) ([]byte, error) {
+	return json.Marshal(struct {
+		Type      string         `json:"type"`
+		Timestamp string         `json:"timestamp"`
+		Data      map[string]any `json:"data"`
+	}{ev.Type, ev.Time.UTC().Format(time.RFC3339Nano), data})
+}
+
+// enqueue commits the messages of ev for the async hooks and the notify
+// receivers that want it. A failure is the caller's to answer: the event
+// could not be kept, so the request must not be answered as if it had.
+func (d *Dispatcher) enqueue(ctx context.Context, ev *Event, data map[string]any, async []*Hook) error {
+	var names []string
+	for _, h := range async {
+		names = append(names, HookReceiver(h))
+	}
+	for i := range d.opts.Receivers {
+		if r := &d.opts.Receivers[i]; r.wants(ev.Type, ev.Application) {
+			names = append(names, r.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	body, err := Envelope(ev, data)
+	if err != nil {
+		return fmt.Errorf("event %s: encoding: %w", ev.Type, err)
+	}
+	msgs := make([]delivery.Message, len(names))
+	for k, name := range names {
+		msgs[k] = delivery.Message{ID: ev.ID, Receiver: name, Event: ev.Type, Time: ev.Time, Payload: body, NextAt: ev.Time}
+	}
+	if err := d.opts.Outbox.Enqueue(ctx, msgs...); err != nil {
+		d.log.Error("event not queued: the request is refused", zap.String("event", ev.Type),
+			zap.String("event_id", ev.ID), zap.String("request_id", ev.Request.ID), zap.Error(err))
+		return err
+	}
+	return nil
+}
+
+// wantsReceivers reports whether a notify receiver wants event for app
+// (any app when app is nil).
+func (d *Dispatcher) wantsReceivers(event string, app *string) bool {
+	if d == nil {
+		return false
+	}
+	for i := range d.opts.Receivers {
+		r := &d.opts.Receivers[i]
+		if !slices.Contains(r.Events, event) {
+			continue
+		}
+		if app == nil || len(r.Applications) == 0 || slices.Contains(r.Applications, *app) {
+			return true
+		}
+	}
+	return false
+}
+
+// HookSender delivers the queued messages of an async JS hook: it runs
+// the hook's handler of the message's event on the event the envelope
+// holds. A failed run is a failed attempt, retried on the schedule.
+func (d *Dispatcher) HookSender(h *Hook) delivery.Sender {
+	return hookSender{d: d, h: h}
+}
+
+type hookSender struct {
+	d *Dispatcher
+	h *Hook
+}
+
+func (s hookSender) Send(ctx context.Context, m delivery.Message) delivery.Result {
+	var env struct {
+		Data map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(m.Payload, &env); err != nil || env.Data == nil {
+		return delivery.Result{Err: fmt.Errorf("message %s: not an event envelope", m.ID)}
+	}
+	handler := HandlerName(m.Event)
+	if !s.h.Runner.Exports(handler) {
+		// The hook changed since the event was queued: nothing to run.
+		return delivery.Result{}
+	}
+	timeout := s.d.opts.AsyncTimeout
+	if s.h.Timeout > 0 {
+		timeout = s.h.Timeout
+	}
+	req, _ := env.Data["request"].(map[string]any)
+	rid, _ := req["id"].(string)
+	res, err := s.h.Runner.Run(ctx, sandbox.Invocation{
+		Handler: handler, Event: env.Data, Timeout: timeout, EventType: m.Event, RequestID: rid,
+	})
+	if s.d.opts.OnAsync != nil {
+		ev := &Event{ID: m.ID, Type: m.Event, Time: m.Time}
+		s.d.opts.OnAsync(s.h.Name, ev, res, err)
+	}
+	return delivery.Result{Err: err}
+}
