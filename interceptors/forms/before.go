@@ -47,7 +47,15 @@ func (i *Interceptor) dispatch(r *http.Request, id string, p *post, data func(*e
 	if data != nil {
 		data(ev)
 	}
-	return disp.Dispatch(r.Context(), ev, check), true
+	out := disp.Dispatch(r.Context(), ev, check)
+	if out.Err != nil {
+		// The event could not be kept for its async receivers: the post
+		// stops here, the customer may retry.
+		i.log.Error("form post refused: its event could not be queued", zap.String("event", id),
+			zap.String("request_id", interception.RequestID(r)), zap.Error(out.Err))
+		out.Denied, out.Failed, out.Ops = true, true, nil
+	}
+	return out, true
 }
 
 // stopOr raises an event whose hooks may deny or redirect the post.

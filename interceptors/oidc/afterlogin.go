@@ -17,14 +17,15 @@ var loginGrants = map[string]bool{
 // afterLogin tells the after_login hooks of a login whose tokens are on
 // their way to the client: the same event SAML logins raise. user is the
 // person as the IdP identified them, in its verified tokens.
-func (i *Interceptor) afterLogin(t *tokenRound) {
+// An error is the outbox's refusal: the tokens must not go out then.
+func (i *Interceptor) afterLogin(t *tokenRound) error {
 	if !loginGrants[t.grant] {
-		return
+		return nil
 	}
 	disp := i.cfg.Dispatcher
 	if !disp.Wants(events.AfterLogin, t.clientID) {
 		disp.Skip(events.AfterLogin, t.clientID, interception.RequestID(t.r))
-		return
+		return nil
 	}
 	ev := events.New(events.AfterLogin, t.clientID, i.eventRequest(t.r))
 	ev.User = tokenUser(t.idTok, t.atTok)
@@ -37,5 +38,8 @@ func (i *Interceptor) afterLogin(t *tokenRound) {
 		}
 	}
 	ev.Data = data
-	disp.Dispatch(t.r.Context(), ev, nil)
+	if out := disp.Dispatch(t.r.Context(), ev, nil); out.Err != nil {
+		return interception.Unavailablef(out.Err)
+	}
+	return nil
 }

@@ -1,10 +1,14 @@
 package oidc
 
 import (
+	"context"
+	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/idphooks/idphooks/delivery"
 	"github.com/idphooks/idphooks/events"
 	"github.com/idphooks/idphooks/sandbox"
 )
@@ -52,5 +56,29 @@ func TestAfterLoginOnCodeGrant(t *testing.T) {
 	case ev := <-got:
 		t.Fatalf("after_login raised for %v", ev.Map()["grant_type"])
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// refusingOutbox cannot keep events (a full disk).
+type refusingOutbox struct{}
+
+func (refusingOutbox) Enqueue(context.Context, ...delivery.Message) error {
+	return errors.New("queue: no space left on device")
+}
+
+// A login whose after_login cannot be queued is not handed out: 503,
+// retryable, rather than tokens with an event lost.
+func TestAfterLoginNotQueuedFailsTheTokenAnswer(t *testing.T) {
+	var cfg Config
+	h := newHarness(t, newTestIdP(t), []hookSpec{{src: `exports.onAfterLogin = async () => {};`}}, func(c *Config) { cfg = *c })
+	cfg.Dispatcher = events.NewDispatcher(h.hooks, events.Options{Outbox: refusingOutbox{}})
+	ic, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ic = ic
+	w := h.do(tokenRequest(codeForm()))
+	if w.Code != 503 || !strings.Contains(w.Body.String(), "temporarily_unavailable") {
+		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 }

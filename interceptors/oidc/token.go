@@ -177,8 +177,7 @@ func (i *Interceptor) rewriteTokenResponse(t *tokenRound) error {
 	if err := i.rememberTokens(t); err != nil {
 		return err
 	}
-	i.afterLogin(t)
-	return nil
+	return i.afterLogin(t)
 }
 
 // noHookFor reports a token answer whose client, as the request names it

@@ -30,7 +30,11 @@ func (i *Interceptor) runTokenHooks(t *tokenRound) ([]sandbox.Op, error) {
 		ev := events.New(events.AfterTokenRefresh, clientID, req)
 		// Each event owns its Data (Map adds to it).
 		ev.User, ev.Data = user, tokenEventData(t)
-		if out := disp.Dispatch(ctx, ev, nil); out.Denied {
+		out := disp.Dispatch(ctx, ev, nil)
+		if out.Err != nil {
+			return nil, interception.Unavailablef(out.Err)
+		}
+		if out.Denied {
 			return nil, &interception.Denied{Reason: out.Reason}
 		}
 	}
@@ -40,6 +44,9 @@ func (i *Interceptor) runTokenHooks(t *tokenRound) ([]sandbox.Op, error) {
 	ev := events.New(events.BeforeToken, clientID, req)
 	ev.User, ev.Data = user, tokenEventData(t)
 	out := disp.Dispatch(ctx, ev, i.policy.Check)
+	if out.Err != nil {
+		return nil, interception.Unavailablef(out.Err)
+	}
 	if out.Denied {
 		return nil, &interception.Denied{Reason: out.Reason}
 	}

@@ -77,7 +77,12 @@ func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next
 	// channel while such hooks exist: see checkFrontChannel) and whose
 	// client it cannot read is another application's.
 	i.learnUserinfoClient(u, claims, signed)
-	ops, denied := i.runUserinfoHooks(r, u, claims)
+	ops, denied, err := i.runUserinfoHooks(r, u, claims)
+	if err != nil {
+		i.log.Error("userinfo answer not given", zap.Error(err))
+		interception.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "please retry")
+		return nil
+	}
 	if denied != nil {
 		interception.KeepCORS(w, c.Header())
 		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
@@ -200,19 +205,22 @@ func (i *Interceptor) learnUserinfoClient(u *userinfoCall, claims map[string]any
 }
 
 // runUserinfoHooks raises before_userinfo.
-func (i *Interceptor) runUserinfoHooks(r *http.Request, u *userinfoCall, claims map[string]any) ([]sandbox.Op, *interception.Denied) {
+func (i *Interceptor) runUserinfoHooks(r *http.Request, u *userinfoCall, claims map[string]any) ([]sandbox.Op, *interception.Denied, error) {
 	if !u.hooks {
 		i.cfg.Dispatcher.Skip(events.BeforeUserinfo, u.clientID, interception.RequestID(r))
-		return nil, nil
+		return nil, nil, nil
 	}
 	ev := events.New(events.BeforeUserinfo, u.clientID, i.eventRequest(r))
 	ev.User = tokenUser(&verified{Claims: claims}, nil)
 	ev.Data = map[string]any{"client_id": u.clientID, "userinfo": plainMap(claims)}
 	out := i.cfg.Dispatcher.Dispatch(r.Context(), ev, i.policy.Check)
-	if out.Denied {
-		return nil, &interception.Denied{Reason: out.Reason}
+	if out.Err != nil {
+		return nil, nil, out.Err
 	}
-	return out.Ops, nil
+	if out.Denied {
+		return nil, &interception.Denied{Reason: out.Reason}, nil
+	}
+	return out.Ops, nil, nil
 }
 
 // writeUserinfo sends the edited claims, re-signed when the IdP signed

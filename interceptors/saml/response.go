@@ -81,7 +81,9 @@ func (i *Interceptor) response(r *http.Request, doc *etree.Document) ([]byte, er
 	}
 	if success {
 		i.rememberNameID(r, resp, model, after)
-		i.afterLogin(r, app, after)
+		if err := i.afterLogin(r, app, after); err != nil {
+			return nil, i.unavailable(err)
+		}
 	}
 	return out, nil
 }
@@ -131,6 +133,9 @@ func (i *Interceptor) runAssertionHooks(r *http.Request, resp *Response, model M
 	ev.User = user
 	ev.Data = map[string]any{"saml": model.Map()}
 	out := disp.Dispatch(r.Context(), ev, i.policy.Check)
+	if out.Err != nil {
+		return false, "", i.unavailable(out.Err)
+	}
 	if out.Denied {
 		return true, out.Reason, nil
 	}
@@ -145,11 +150,12 @@ func (i *Interceptor) runAssertionHooks(r *http.Request, resp *Response, model M
 
 // afterLogin tells the after_login hooks of a successful SAML login, m
 // being what the SP received.
-func (i *Interceptor) afterLogin(r *http.Request, app string, m Model) {
+// An error is the outbox's refusal: the SP must not get the login then.
+func (i *Interceptor) afterLogin(r *http.Request, app string, m Model) error {
 	disp := i.cfg.Dispatcher
 	if !disp.Wants(events.AfterLogin, app) {
 		disp.Skip(events.AfterLogin, app, interception.RequestID(r))
-		return
+		return nil
 	}
 	ev := events.New(events.AfterLogin, app, i.eventRequest(r))
 	ev.User = samlUser(m)
@@ -158,7 +164,7 @@ func (i *Interceptor) afterLogin(r *http.Request, app string, m Model) {
 		"authn_context": m.AuthnContextClassRef,
 		"session_index": m.SessionIndex,
 	}
-	disp.Dispatch(r.Context(), ev, nil)
+	return disp.Dispatch(r.Context(), ev, nil).Err
 }
 
 // samlUser is the person of a login as events show it: sub is the NameID,
