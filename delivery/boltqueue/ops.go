@@ -76,40 +76,37 @@ func (q *Queue) Enqueue(ctx context.Context, msgs ...delivery.Message) error {
 	})
 }
 
-// Lease leases receiver's due messages by moving their due time to the
-// lease's end: a lease that runs out needs no sweep, the message is due
-// again. Nothing due costs a read, not a commit.
+// Lease leases receiver's due messages. Leases are kept in memory, not
+// in the file: bbolt locks its file to one process, so no other process
+// leases from it, and a lease costs a read instead of a commit (an fsync
+// per lease would halve the throughput of a receiver). A crash forgets the
+// leases with the process, and the messages are due at once when the file
+// is opened again, which is sooner than a lease's end.
 func (q *Queue) Lease(ctx context.Context, receiver string, now time.Time, max int, lease time.Duration) ([]delivery.Message, time.Time, error) {
 	p := prefix(receiver)
-	var next time.Time
-	var due bool
-	if err := q.read(func(tx *bbolt.Tx) error {
-		k, _ := tx.Bucket(bucketDue).Cursor().Seek(p)
-		t, ok := keyTime(p, k)
-		if ok {
-			next, due = t, !t.After(now)
-		}
-		return nil
-	}); err != nil {
-		return nil, time.Time{}, err
-	}
-	if !due || max <= 0 {
-		return nil, next, nil
-	}
 	var out []delivery.Message
-	err := q.write(ctx, func(tx *bbolt.Tx) error {
-		out, next = out[:0], time.Time{}
+	var next, leasedEnd time.Time
+	q.leaseMu.Lock()
+	defer q.leaseMu.Unlock()
+	err := q.read(func(tx *bbolt.Tx) error {
 		b := buckets(tx)
-		var ids [][]byte
 		c := b.due.Cursor()
-		for k, _ := c.Seek(p); len(ids) < max; k, _ = c.Next() {
+		for k, _ := c.Seek(p); k != nil; k, _ = c.Next() {
 			t, ok := keyTime(p, k)
-			if !ok || t.After(now) {
+			if !ok {
 				break
 			}
-			ids = append(ids, append([]byte(nil), k[len(p)+8:]...))
-		}
-		for _, id := range ids {
+			id := k[len(p)+8:]
+			if end, ok := q.leases[string(id)]; ok && end.After(now) {
+				if leasedEnd.IsZero() || end.Before(leasedEnd) {
+					leasedEnd = end
+				}
+				continue
+			}
+			if t.After(now) || len(out) == max {
+				next = t
+				break
+			}
 			r, err := b.get(id)
 			if err != nil {
 				return err
@@ -117,24 +114,37 @@ func (q *Queue) Lease(ctx context.Context, receiver string, now time.Time, max i
 			if r == nil || r.state != statePending {
 				return fmt.Errorf("%w: the due index names %q, which is not pending", errBadRecord, id)
 			}
-			if err := b.moveDue(r, now.Add(lease)); err != nil {
-				return err
-			}
 			out = append(out, r.Message)
 		}
-		k, _ := b.due.Cursor().Seek(p)
-		next, _ = keyTime(p, k)
 		return nil
 	})
 	if err != nil {
 		return nil, time.Time{}, err
 	}
+	for _, m := range out {
+		q.leases[m.ID] = now.Add(lease)
+	}
+	if next.IsZero() || (!leasedEnd.IsZero() && leasedEnd.Before(next)) {
+		next = leasedEnd
+	}
 	return out, next, nil
+}
+
+// release ends m's lease once its outcome is committed. A write that
+// failed keeps the lease: the message comes back at its end, not at once
+// (which, on a full disk, would be a loop of duplicates).
+func (q *Queue) release(m delivery.Message, err error) error {
+	if err == nil {
+		q.leaseMu.Lock()
+		delete(q.leases, m.ID)
+		q.leaseMu.Unlock()
+	}
+	return err
 }
 
 // Done removes m.
 func (q *Queue) Done(ctx context.Context, m delivery.Message) error {
-	return q.write(ctx, func(tx *bbolt.Tx) error {
+	return q.release(m, q.write(ctx, func(tx *bbolt.Tx) error {
 		b := buckets(tx)
 		r, err := b.get([]byte(m.ID))
 		if err != nil || r == nil || r.state != statePending {
@@ -147,12 +157,12 @@ func (q *Queue) Done(ctx context.Context, m delivery.Message) error {
 			return err
 		}
 		return b.count(r.Receiver, -1, 0)
-	})
+	}))
 }
 
 // Retry puts m back, due at m.NextAt.
 func (q *Queue) Retry(ctx context.Context, m delivery.Message) error {
-	return q.write(ctx, func(tx *bbolt.Tx) error {
+	return q.release(m, q.write(ctx, func(tx *bbolt.Tx) error {
 		b := buckets(tx)
 		r, err := b.get([]byte(m.ID))
 		if err != nil || r == nil || r.state != statePending {
@@ -160,12 +170,12 @@ func (q *Queue) Retry(ctx context.Context, m delivery.Message) error {
 		}
 		r.Attempt, r.LastError, r.LastStatus, r.NextAt = m.Attempt, m.LastError, m.LastStatus, m.NextAt
 		return b.moveDue(r, m.NextAt)
-	})
+	}))
 }
 
 // Dead moves m to the dead letters.
 func (q *Queue) Dead(ctx context.Context, m delivery.Message) error {
-	return q.write(ctx, func(tx *bbolt.Tx) error {
+	return q.release(m, q.write(ctx, func(tx *bbolt.Tx) error {
 		b := buckets(tx)
 		r, err := b.get([]byte(m.ID))
 		if err != nil || r == nil || r.state != statePending {
@@ -183,7 +193,7 @@ func (q *Queue) Dead(ctx context.Context, m delivery.Message) error {
 			return err
 		}
 		return b.count(r.Receiver, -1, +1)
-	})
+	}))
 }
 
 // Counts reads the counts bucket and each receiver's oldest pending.

@@ -4,7 +4,7 @@
 // message Enqueue accepted survives a crash of the process or the
 // machine.
 //
-// Every write (Enqueue, Lease, Done, Retry, Dead, Replay) goes through one
+// Every write (Enqueue, Done, Retry, Dead, Replay) goes through one
 // committer goroutine that runs what is waiting in one bbolt transaction:
 // group commit, with no fixed window. A write waits for the commit under
 // way, then goes with everything that arrived meanwhile, so under load a
@@ -53,6 +53,10 @@ type Queue struct {
 	done    chan struct{}
 	closing sync.Once
 
+	// leaseMu guards leases: message ID → when its lease ends.
+	leaseMu sync.Mutex
+	leases  map[string]time.Time
+
 	commits atomic.Int64 // transactions committed, for tests
 }
 
@@ -85,6 +89,7 @@ func Open(path string, opts Options) (*Queue, error) {
 	q := &Queue{
 		db: db, now: opts.Now, maxBatch: opts.MaxBatch,
 		ops: make(chan *op), stop: make(chan struct{}), done: make(chan struct{}),
+		leases: map[string]time.Time{},
 	}
 	go q.commitLoop()
 	return q, nil
