@@ -30,7 +30,10 @@ func openChecked(path string, opts Options) (db *bbolt.DB, err error) {
 		return nil, fmt.Errorf("boltqueue: %s is not a regular file (%s)", path, fi.Mode().Type())
 	}
 	var file *os.File
-	bo := &bbolt.Options{Timeout: opts.Timeout, OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+	// The freelist stays synced (bbolt's default): without it, Open
+	// rebuilds it by checking every page in a goroutine of bbolt's, where
+	// a damaged page panics past any recover and kills the process.
+	bo := &bbolt.Options{Timeout: opts.Timeout, FreelistType: bbolt.FreelistMapType, OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 		f, err := os.OpenFile(name, flag, perm)
 		file = f
 		return f, err
