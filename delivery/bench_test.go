@@ -3,7 +3,6 @@ package delivery_test
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -162,5 +161,3 @@ func quantileOf(sorted []time.Duration, p float64) time.Duration {
 }
 
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-var _ = fmt.Sprint

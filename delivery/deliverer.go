@@ -274,7 +274,7 @@ func (d *Deliverer) Enable(name string) error {
 	r.state, r.failures, r.holdUntil = Active, 0, time.Time{}
 	d.mu.Unlock()
 	if was != Active {
-		d.log.Info("webhook receiver enabled", zap.String("receiver", name), zap.String("was", string(was)))
+		d.log.Info("receiver enabled", zap.String("receiver", name), zap.String("was", string(was)))
 	}
 	d.Notify(name)
 	return nil

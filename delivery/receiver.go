@@ -173,7 +173,7 @@ func (d *Deliverer) settle(o outcome) {
 	switch {
 	case o.res.Err == nil:
 		if r.state == Paused {
-			d.log.Info("webhook receiver delivering again; pause over",
+			d.log.Info("receiver delivering again; pause over",
 				zap.String("receiver", r.name), zap.Duration("paused_for", o.at.Sub(r.pausedAt)),
 				zap.Int("failed_attempts", r.failures))
 			r.state = Active
@@ -183,7 +183,7 @@ func (d *Deliverer) settle(o outcome) {
 		r.lastError, r.lastFailure = cut(o.res.Err.Error()), o.at
 		if r.state != Disabled {
 			r.state = Disabled
-			d.log.Error("webhook receiver answered 410 Gone: disabled; its messages are kept but not attempted until it is enabled again",
+			d.log.Error("receiver answered 410 Gone: disabled; its messages are kept but not attempted until it is enabled again",
 				zap.String("receiver", r.name))
 		}
 	default:
@@ -197,7 +197,7 @@ func (d *Deliverer) settle(o outcome) {
 			if r.failures >= d.opts.PauseAfterFailures || (r.failures >= 2 && o.at.Sub(r.failingSince) >= d.opts.PauseAfter) {
 				r.state, r.pausedAt, r.probeEvery = Paused, o.at, d.opts.ProbeInterval
 				r.probeAt = o.at.Add(r.probeEvery)
-				d.log.Warn("webhook receiver failing: paused; its messages wait, one is tried at each probe",
+				d.log.Warn("receiver failing: paused; its messages wait, one is tried at each probe",
 					zap.String("receiver", r.name), zap.Int("failed_attempts", r.failures),
 					zap.Duration("failing_for", o.at.Sub(r.failingSince)), zap.String("last_error", r.lastError),
 					zap.Duration("first_probe_in", r.probeEvery))
