@@ -168,6 +168,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.Hooks = append(h.Hooks, hc)
+		case "queue":
+			if err := oneArg(d, &h.QueuePath); err != nil {
+				return err
+			}
 		case "webhook":
 			w, err := parseWebhook(d)
 			if err != nil {

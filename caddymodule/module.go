@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/idphooks/idphooks/delivery"
 	"github.com/idphooks/idphooks/events"
 	"github.com/idphooks/idphooks/interceptors/forms"
 	"github.com/idphooks/idphooks/interceptors/oidc"
@@ -51,6 +52,11 @@ type Handler struct {
 	// Webhooks are the receivers events are POSTed to, signed the
 	// Standard Webhooks way.
 	Webhooks []WebhookConfig `json:"webhooks,omitempty"`
+
+	// QueuePath is the durable delivery queue's file (async hooks'
+	// events, webhooks). Default: queue.db beside the state file, or
+	// idphooks/queue.db in Caddy's data directory.
+	QueuePath string `json:"queue_path,omitempty"`
 
 	// Signing configures idphooks' own signing keys.
 	Signing *SigningConfig `json:"signing,omitempty"`
@@ -103,6 +109,11 @@ type Handler struct {
 
 	upstream   *oidc.Upstream
 	dispatcher *events.Dispatcher
+	// deliverer sends the queued events of async hooks and webhooks;
+	// outbox is the dispatcher's way to it.
+	deliverer *delivery.Deliverer
+	outbox    *lateOutbox
+	queueKey  string
 	oidc       *oidc.Interceptor
 	saml       *saml.Interceptor
 	forms      *forms.Interceptor
@@ -351,8 +362,20 @@ func (h *Handler) provisionHooks(ctx caddy.Context, cache sandbox.Cache) error {
 		}
 		opts.Recorder = rec
 	}
+	if !needsQueue(hooks, h.Webhooks) {
+		h.dispatcher = events.NewDispatcher(hooks, opts)
+		return nil
+	}
+	// Async events are committed to the durable queue before the request
+	// that raised them is answered, and delivered from it.
+	q, err := h.openQueue()
+	if err != nil {
+		return err
+	}
+	h.outbox = &lateOutbox{}
+	opts.Outbox = h.outbox
 	h.dispatcher = events.NewDispatcher(hooks, opts)
-	return nil
+	return h.startDelivery(ctx, q, map[string]delivery.Receiver{})
 }
 
 // provisionUpstream shares the upstream's document caches between every
@@ -541,6 +564,7 @@ func (t then) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 
 // Cleanup lets async hooks finish (briefly) and releases pooled state.
 func (h *Handler) Cleanup() error {
+	h.stopDelivery()
 	if h.dispatcher != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

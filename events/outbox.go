@@ -66,7 +66,9 @@ func (d *Dispatcher) enqueue(ctx context.Context, ev *Event, data map[string]any
 	}
 	msgs := make([]delivery.Message, len(names))
 	for k, name := range names {
-		msgs[k] = delivery.Message{ID: ev.ID, Receiver: name, Event: ev.Type, Time: ev.Time, Payload: body, NextAt: ev.Time}
+		// Each receiver's message has its own id (the queue keys by it,
+		// receivers dedupe on it); the event's id is in the payload.
+		msgs[k] = delivery.Message{ID: delivery.NewID(), Receiver: name, Event: ev.Type, Time: ev.Time, Payload: body}
 	}
 	if err := d.opts.Outbox.Enqueue(ctx, msgs...); err != nil {
 		d.log.Error("event not queued: the request is refused", zap.String("event", ev.Type),
