@@ -114,9 +114,9 @@ type Handler struct {
 	deliverer *delivery.Deliverer
 	outbox    *lateOutbox
 	queueKey  string
-	oidc       *oidc.Interceptor
-	saml       *saml.Interceptor
-	forms      *forms.Interceptor
+	oidc      *oidc.Interceptor
+	saml      *saml.Interceptor
+	forms     *forms.Interceptor
 	// interceptors are the ones configured, outermost first (chain).
 	interceptors []interceptor
 	samlIdP      *saml.IdP
