@@ -103,7 +103,7 @@ func (i *Interceptor) registered(w http.ResponseWriter, r *http.Request, c *inte
 		if p.identifier != "" {
 			user["username"] = p.identifier
 		}
-		if e := p.values.Get("email"); e != "" {
+		if e := p.read("email", p.values.Get("email")); e != "" {
 			user["email"] = e
 		}
 		ev.User = user

@@ -25,7 +25,21 @@ type post struct {
 	app        string
 	identifier string
 	// php: names are folded as PHP folds them (Reading.PHP).
-	php bool
+	php     bool
+	reading Reading
+}
+
+// read is a field's value as the IdP uses it (Reading.Trim, Fold), which
+// is what hooks judge: a hook that denies "bob" must see "bob" when the
+// customer typed " BOB ", since Keycloak logs bob in with it.
+func (p *post) read(name, v string) string {
+	if p.reading.Trim && slices.Contains(p.fields.Identifiers, name) {
+		v = strings.TrimFunc(v, func(c rune) bool { return c <= ' ' })
+	}
+	if slices.Contains(p.reading.Fold, name) {
+		v = strings.ToLower(v)
+	}
+	return v
 }
 
 // unreadable is the page a post gets when idphooks cannot read it the way
@@ -37,16 +51,8 @@ func unreadable(status int, why string, cause error) error {
 // readPost reads r's form the one way both idphooks and the IdP read it,
 // or refuses it.
 func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
-	ct := r.Header.Get("Content-Type")
-	if !interception.IsForm(ct) {
-		// Browsers post these forms url-encoded; a multipart or JSON body
-		// is one the IdP may read by rules of its own.
-		return nil, unreadable(http.StatusUnsupportedMediaType, "it is not url-encoded", errors.New("form post with Content-Type "+ct))
-	}
-	if _, params, err := mime.ParseMediaType(ct); err == nil {
-		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-			return nil, unreadable(http.StatusUnsupportedMediaType, "it is not UTF-8", errors.New("form post in charset "+cs))
-		}
+	if err := formType(r); err != nil {
+		return nil, err
 	}
 	query, err := interception.Query(r)
 	if err != nil {
@@ -108,10 +114,10 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 	if err := interception.Single(prof.ApplicationParams(), query, values); err != nil {
 		return nil, unreadable(http.StatusBadRequest, "a parameter is repeated", err)
 	}
-	p := &post{form: f, fields: prof.Fields(f), query: query, values: values, raw: raw, php: rd.PHP}
+	p := &post{form: f, fields: prof.Fields(f), query: query, values: values, raw: raw, php: rd.PHP, reading: rd}
 	p.app = prof.Application(query, values)
 	for _, name := range p.fields.Identifiers {
-		if p.identifier = values.Get(name); p.identifier != "" {
+		if p.identifier = p.read(name, values.Get(name)); p.identifier != "" {
 			break
 		}
 	}
@@ -120,6 +126,39 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 		return nil, unreadable(http.StatusBadRequest, "it does not say which application it is for", errors.New("no application in the form post"))
 	}
 	return p, nil
+}
+
+// formType checks that r's body is url-encoded UTF-8 by a Content-Type
+// nobody can read another way, and makes the IdP read it so. Keycloak
+// decodes a form in the charset its Content-Type names, read by a parser
+// of its own: a type Go's parser refuses ("charset=UTF-16BE; x") or reads
+// differently had Keycloak decode "%00b%00o%00b" as "bob" while hooks
+// read NULs. So a malformed or repeated type is refused, and the IdP gets
+// the bare type, whose default charset is UTF-8 in both readings.
+func formType(r *http.Request) error {
+	cts := r.Header.Values("Content-Type")
+	if len(cts) > 1 {
+		return unreadable(http.StatusUnsupportedMediaType, "its type is repeated", errors.New("form post with several Content-Type headers"))
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		// Browsers post these forms url-encoded; a multipart or JSON body
+		// is one the IdP may read by rules of its own.
+		return unreadable(http.StatusUnsupportedMediaType, "it is not url-encoded", fmt.Errorf("form post with Content-Type %q", ct))
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return unreadable(http.StatusUnsupportedMediaType, "it is not UTF-8", fmt.Errorf("form post with Content-Type %q", ct))
+		}
+	}
+	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 && !(len(ce) == 1 && strings.EqualFold(strings.TrimSpace(ce[0]), "identity")) {
+		// Keycloak answers a gzip body with 500; an IdP that inflates it
+		// would read a body idphooks did not.
+		return unreadable(http.StatusUnsupportedMediaType, "it is compressed", fmt.Errorf("form post with Content-Encoding %q", strings.Join(ce, ", ")))
+	}
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return nil
 }
 
 // filtered reports whether a hook on one of f's events is limited to
@@ -168,7 +207,7 @@ func (p *post) formView() map[string]any {
 			m[k] = Redacted
 			continue
 		}
-		m[k] = vs[0]
+		m[k] = p.read(k, vs[0])
 	}
 	return m
 }

@@ -127,6 +127,14 @@ type Reading struct {
 	// arrays) are refused, and so is a post with more fields than PHP's
 	// max_input_vars keeps.
 	PHP bool
+	// Trim: the IdP drops the characters up to U+0020 (spaces, tabs,
+	// NUL and the other controls) around the identifier before it looks
+	// the user up, as Java's String.trim does: " bob\x00" is bob.
+	Trim bool
+	// Fold names the fields whose values the IdP reads without regard
+	// to case (Keycloak lower-cases usernames and emails, at login and
+	// when it stores them): BOB is bob.
+	Fold []string
 }
 
 // Fields names a form's fields.

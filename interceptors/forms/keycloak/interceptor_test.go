@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 func TestNoHookPassesUntouched(t *testing.T) {
@@ -224,6 +226,13 @@ func TestUnreadablePostsAreRefused(t *testing.T) {
 		{"multipart", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nevil\r\n--b--\r\n", http.StatusUnsupportedMediaType},
 		{"json", "application/json", `{"username":"evil"}`, http.StatusUnsupportedMediaType},
 		{"latin-1", "application/x-www-form-urlencoded; charset=ISO-8859-1", "username=%E9vil&password=x", http.StatusUnsupportedMediaType},
+		// Keycloak decodes the body in the charset it finds, by a parser
+		// of its own: these read as UTF-16 there ("evil"), and as NULs
+		// between letters to Go's url.ParseQuery.
+		{"charset behind a bad parameter", "application/x-www-form-urlencoded; charset=UTF-16BE; x", "username=%00e%00v%00i%00l&password=x", http.StatusUnsupportedMediaType},
+		{"charset repeated", "application/x-www-form-urlencoded; charset=utf-8; charset=UTF-16BE", "username=%00e%00v%00i%00l&password=x", http.StatusUnsupportedMediaType},
+		{"charset inside a quoted parameter", `application/x-www-form-urlencoded; x="; charset=UTF-16BE"`, "username=%00e%00v%00i%00l&password=x", http.StatusUnsupportedMediaType},
+		{"charset with spaces", "application/x-www-form-urlencoded; charset = UTF-16BE", "username=%00e%00v%00i%00l&password=x", http.StatusUnsupportedMediaType},
 		{"invalid utf-8", "", "username=%FFevil&password=x", http.StatusBadRequest},
 		{"bad escape", "", "username=%zz&password=x", http.StatusBadRequest},
 		{"over the cap", "", big, http.StatusRequestEntityTooLarge},
@@ -242,15 +251,74 @@ func TestUnreadablePostsAreRefused(t *testing.T) {
 			}
 		})
 	}
-	// UTF-8 named explicitly is read.
+	// UTF-8 named explicitly is read, and Keycloak is given the bare
+	// type: nothing in it for another parser to read otherwise.
 	h := newHarness(t, hook)
-	if w := h.post(t, loginPath, "application/x-www-form-urlencoded; charset=UTF-8", "username=jane&password=right-password"); w.Code != http.StatusFound {
-		t.Fatalf("charset=UTF-8: %d", w.Code)
+	var forwarded []string
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		forwarded = r.Header.Values("Content-Type")
+		return h.kc.ServeHTTP(w, r)
+	})
+	r := httptest.NewRequest(http.MethodPost, loginPath, strings.NewReader("username=jane&password=right-password"))
+	r.Header.Set("Content-Type", "Application/X-WWW-Form-URLEncoded ; charset=\"UTF-8\"")
+	w := httptest.NewRecorder()
+	if err := h.ic.ServeHTTP(w, r, next); err != nil || w.Code != http.StatusFound {
+		t.Fatalf("charset=UTF-8: %d %v", w.Code, err)
+	}
+	if len(forwarded) != 1 || forwarded[0] != "application/x-www-form-urlencoded" {
+		t.Fatalf("Keycloak was given Content-Type %q", forwarded)
+	}
+	// Two types, or a compressed body (which Keycloak does not inflate,
+	// but an IdP behind another proxy might): refused.
+	for name, hdr := range map[string]http.Header{
+		"two types": {"Content-Type": {"application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=UTF-16BE"}},
+		"gzip":      {"Content-Type": {"application/x-www-form-urlencoded"}, "Content-Encoding": {"gzip"}},
+	} {
+		h := newHarness(t, hook)
+		r := httptest.NewRequest(http.MethodPost, loginPath, strings.NewReader("username=evil&password=x"))
+		r.Header = hdr
+		if w := h.serve(t, r); w.Code != http.StatusUnsupportedMediaType || h.kc.posts() != 0 {
+			t.Fatalf("%s: %d, IdP posts %d", name, w.Code, h.kc.posts())
+		}
 	}
 	// A repeated client_id in the action URL is refused: the hook would be
 	// chosen for one client and Keycloak read another.
 	if w := h.post(t, loginPath+"&client_id=other", "", "username=jane&password=x"); w.Code != http.StatusBadRequest {
 		t.Fatalf("repeated client_id: %d", w.Code)
+	}
+}
+
+// Keycloak trims the username of a login or reset (Java's String.trim:
+// everything up to U+0020, NUL included) and finds users without regard
+// to case; it lower-cases emails at registration. Hooks judge the values
+// so read: " JANE\x00" is jane, whom the hook denies.
+func TestIdentifierAsKeycloakReadsIt(t *testing.T) {
+	h := newHarness(t, `exports.onAfterIdentification = function(e, api) {
+		if (e.identifier === "jane" && e.form.username === "jane") api.deny("no jane");
+	}
+	exports.onBeforePasswordReset = function(e, api) { if (e.identifier === "jane") api.deny("no reset") };
+	exports.onBeforeRegistration = function(e, api) {
+		if (e.form.email.endsWith("@competitor.example") && e.identifier === "spy") api.deny("work email");
+	};`)
+	for _, u := range []string{"+JANE+", "%09jane%0B", "jane%00", "Jane"} {
+		w := h.post(t, loginPath, "", "username="+u+"&password=right-password")
+		if !strings.Contains(w.Body.String(), "no jane") {
+			t.Errorf("login as %s: %d, not denied", u, w.Code)
+		}
+		if !strings.Contains(h.post(t, resetPath, "", "username="+u).Body.String(), "no reset") {
+			t.Errorf("reset of %s: not denied", u)
+		}
+	}
+	w := h.post(t, registerPath, "", "username=SPY&email=spy%40COMPETITOR.example&firstName=S&lastName=Py&password=p-1&password-confirm=p-1")
+	if !strings.Contains(w.Body.String(), "work email") {
+		t.Errorf("registration with an upper-case domain: %d, not denied", w.Code)
+	}
+	// The page shown again keeps what the customer typed.
+	if !strings.Contains(w.Body.String(), `value="spy@COMPETITOR.example"`) {
+		t.Errorf("the typed email is not kept: %s", w.Body)
+	}
+	if h.kc.posts() != 0 {
+		t.Fatalf("%d denied posts reached the IdP", h.kc.posts())
 	}
 }
 

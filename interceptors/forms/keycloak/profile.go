@@ -91,8 +91,13 @@ func (*Profile) Fields(f forms.Form) forms.Fields {
 // client_id, and refuses one that is not the auth session's.
 func (*Profile) ApplicationParams() []string { return []string{"client_id"} }
 
-// Reading: Keycloak reads form fields from the body alone.
-func (*Profile) Reading() forms.Reading { return forms.Reading{} }
+// Reading: Keycloak reads form fields from the body alone, trims the
+// username of a login or reset post (AbstractUsernameFormAuthenticator,
+// ResetCredentialChooseUser: String.trim) and finds users by username or
+// email without regard to case, which it stores lower-cased.
+func (*Profile) Reading() forms.Reading {
+	return forms.Reading{Trim: true, Fold: []string{"username", "email"}}
+}
 
 // Application is the action URL's client_id: the OIDC client id, or a
 // SAML client's SP entity id.
