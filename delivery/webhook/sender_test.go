@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,8 +107,8 @@ func (f fixedResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.A
 // The egress rules hold at dial time: a public-looking name resolving to
 // loopback or to the metadata address is never connected to.
 func TestSenderEgressRefused(t *testing.T) {
-	var hits int
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer srv.Close()
 	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
 	res := fixedResolver{"crm.test": "127.0.0.1", "meta.test": "169.254.169.254"}
@@ -133,8 +134,8 @@ func TestSenderEgressRefused(t *testing.T) {
 			}
 		})
 	}
-	if hits != 0 {
-		t.Fatalf("the receiver was reached %d times", hits)
+	if hits.Load() != 0 {
+		t.Fatalf("the receiver was reached %d times", hits.Load())
 	}
 }
 
@@ -184,14 +185,14 @@ func TestNewSenderConfigErrors(t *testing.T) {
 // 3xx not followed, others failed with their status, Retry-After read,
 // a hang ends at the attempt's timeout, a huge answer is read capped.
 func TestSenderAnswers(t *testing.T) {
-	var followed bool
+	var followed atomic.Bool
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
 	mux.HandleFunc("/created", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(201) })
 	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/followed", http.StatusFound)
 	})
-	mux.HandleFunc("/followed", func(w http.ResponseWriter, r *http.Request) { followed = true })
+	mux.HandleFunc("/followed", func(w http.ResponseWriter, r *http.Request) { followed.Store(true) })
 	mux.HandleFunc("/gone", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(410) })
 	mux.HandleFunc("/bad", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing field\nuser", http.StatusBadRequest)
@@ -274,7 +275,7 @@ func TestSenderAnswers(t *testing.T) {
 			}
 		})
 	}
-	if followed {
+	if followed.Load() {
 		t.Fatal("a redirect was followed")
 	}
 }
@@ -312,8 +313,8 @@ func TestSenderTLS(t *testing.T) {
 // The runtime guard: a message of an event that carries a password, or
 // with an id the signature cannot carry, is never sent.
 func TestSenderRefusesSecretEventsAndBadIDs(t *testing.T) {
-	var hits int
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer srv.Close()
 	s, err := NewSender(Config{URL: srv.URL, AllowHosts: []string{"127.0.0.1"}, Secrets: []string{GenerateSecret()}})
 	if err != nil {
@@ -330,7 +331,7 @@ func TestSenderRefusesSecretEventsAndBadIDs(t *testing.T) {
 			t.Fatalf("id %q: %+v", id, res)
 		}
 	}
-	if hits != 0 {
-		t.Fatalf("sent %d times", hits)
+	if hits.Load() != 0 {
+		t.Fatalf("sent %d times", hits.Load())
 	}
 }
