@@ -176,10 +176,13 @@ func policyOf(allow []string, r egress.Resolver) (*egress.Policy, func(host stri
 		if a == "" {
 			return nil, nil, errors.New("allow_hosts: empty entry")
 		}
+		// As in a hook block: a CIDR opens a range, anything else (a
+		// single address included, so a metadata address stays closed)
+		// is a host.
 		if _, _, err := net.ParseCIDR(a); err == nil {
 			cidrs = append(cidrs, a)
-		} else if _, err := netip.ParseAddr(a); err == nil {
-			cidrs = append(cidrs, a)
+		} else if strings.Contains(a, "/") {
+			return nil, nil, fmt.Errorf("allow_hosts: %q is not a CIDR: %v", a, err)
 		} else {
 			hosts = append(hosts, a)
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -139,6 +140,23 @@ func TestSenderEgressRefused(t *testing.T) {
 	}
 }
 
+// allow_hosts means what it means in a hook block: a single address is a
+// host, so a listed metadata address stays closed (only a CIDR opens
+// one). Checked without dialing: the address is never a target.
+func TestAllowHostsMetadataAddress(t *testing.T) {
+	p, listed, err := policyOf([]string{"169.254.169.254", "10.1.0.0/16"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse("https://169.254.169.254/latest/meta-data/")
+	if err := p.CheckURL(context.Background(), u); !errors.Is(err, egress.ErrRefused) || !strings.Contains(err.Error(), "cloud metadata") {
+		t.Fatalf("CheckURL = %v", err)
+	}
+	if !listed("169.254.169.254") || !listed("10.1.2.3") || listed("10.2.0.1") {
+		t.Fatal("listed does not follow allow_hosts")
+	}
+}
+
 // Config errors: each says what is wrong.
 func TestNewSenderConfigErrors(t *testing.T) {
 	sec := []string{GenerateSecret()}
@@ -156,7 +174,8 @@ func TestNewSenderConfigErrors(t *testing.T) {
 		{"no secret", Config{URL: "https://crm.example/"}, "needs a secret"},
 		{"bad secret", Config{URL: "https://crm.example/", Secrets: []string{"hunter2"}}, `must start with "whsec_"`},
 		{"second secret bad", Config{URL: "https://crm.example/", Secrets: []string{GenerateSecret(), "whsec_AAAA"}}, "secret 2 of 2: webhook secret too short: 3 bytes"},
-		{"bad CIDR", Config{URL: "https://crm.example/", AllowHosts: []string{"10.0.0.0/33"}, Secrets: sec}, "allow_hosts"},
+		{"bad CIDR", Config{URL: "https://crm.example/", AllowHosts: []string{"10.0.0.0/33"}, Secrets: sec}, `allow_hosts: "10.0.0.0/33" is not a CIDR`},
+		{"empty allow_hosts entry", Config{URL: "https://crm.example/", AllowHosts: []string{" "}, Secrets: sec}, "empty entry"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
