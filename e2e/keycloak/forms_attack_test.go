@@ -250,3 +250,24 @@ func TestFormsAttackRegistrationEmailCase(t *testing.T) {
 		t.Errorf("answer: %s", res)
 	}
 }
+
+// KNOWN BYPASS, not fixed: Keycloak runs the auth session's current
+// execution whatever login-actions path a post names, so the
+// registration form posted to /login-actions/authenticate (same query:
+// session_code, execution, client_id, tab_id) registers the user, and
+// idphooks, classifying by path, raises after_identification instead of
+// before_registration. Found by hand on 26.7.3: the user was created with
+// the denied domain. Unskip when the profile tells forms apart by more
+// than the path.
+func TestFormsAttackRegistrationAtAuthenticate(t *testing.T) {
+	t.Skip("known bypass: a registration posted to /login-actions/authenticate skips before_registration")
+	px := startJourney(t, journeySrc("http://127.0.0.1:9", "http://127.0.0.1:9"))
+	s := newKCSession(t, px.Issuer())
+	action := strings.Replace(s.registrationAction(), "/login-actions/registration", "/login-actions/authenticate", 1)
+	u := "x-" + random(4)
+	s.do("POST", action, []byte("username="+u+"&email="+u+"%40competitor.example&firstName=F&lastName=L&password=Reg-password-1&password-confirm=Reg-password-1"), nil)
+	if usr, _ := testidp.FindKeycloakUser(e2etest.Ctx(t), kc, u); usr != nil {
+		t.Cleanup(func() { testidp.DeleteKeycloakUser(e2etest.Ctx(t), kc, usr.ID) })
+		t.Fatalf("registered past before_registration: %q %q", usr.Username, usr.Email)
+	}
+}
