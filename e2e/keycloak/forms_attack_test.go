@@ -257,10 +257,10 @@ func TestFormsAttackRegistrationEmailCase(t *testing.T) {
 // session_code, execution, client_id, tab_id) registers the user, and
 // idphooks, classifying by path, raises after_identification instead of
 // before_registration. Found by hand on 26.7.3: the user was created with
-// the denied domain. Unskip when the profile tells forms apart by more
-// than the path.
+// the denied domain. The keycloak profile now reads a post carrying a
+// field only the registration form has as a registration, wherever it is
+// posted.
 func TestFormsAttackRegistrationAtAuthenticate(t *testing.T) {
-	t.Skip("known bypass: a registration posted to /login-actions/authenticate skips before_registration")
 	px := startJourney(t, journeySrc("http://127.0.0.1:9", "http://127.0.0.1:9"))
 	s := newKCSession(t, px.Issuer())
 	action := strings.Replace(s.registrationAction(), "/login-actions/registration", "/login-actions/authenticate", 1)
@@ -269,5 +269,13 @@ func TestFormsAttackRegistrationAtAuthenticate(t *testing.T) {
 	if usr, _ := testidp.FindKeycloakUser(e2etest.Ctx(t), kc, u); usr != nil {
 		t.Cleanup(func() { testidp.DeleteKeycloakUser(e2etest.Ctx(t), kc, usr.ID) })
 		t.Fatalf("registered past before_registration: %q %q", usr.Username, usr.Email)
+	}
+	// The same posted to the reset endpoint.
+	s = newKCSession(t, px.Issuer())
+	action = strings.Replace(s.registrationAction(), "/login-actions/registration", "/login-actions/reset-credentials", 1)
+	s.do("POST", action, []byte("username="+u+"&email="+u+"%40competitor.example&firstName=F&lastName=L&password=Reg-password-1&password-confirm=Reg-password-1"), nil)
+	if usr, _ := testidp.FindKeycloakUser(e2etest.Ctx(t), kc, u); usr != nil {
+		t.Cleanup(func() { testidp.DeleteKeycloakUser(e2etest.Ctx(t), kc, usr.ID) })
+		t.Fatalf("registered past before_registration at reset-credentials: %q %q", usr.Username, usr.Email)
 	}
 }

@@ -96,14 +96,21 @@ func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyht
 	if f == NoForm {
 		return next.ServeHTTP(w, r)
 	}
-	onPost, onAnswer := i.wanted(requestEvents[f]), i.wanted(answerEvents[f])
-	if !onPost && !onAnswer {
+	read := false
+	for _, g := range i.cfg.Profile.MayCarry(f) {
+		read = read || i.wanted(requestEvents[g]) || i.wanted(answerEvents[g])
+	}
+	if !read {
 		// Nobody listens: the post and its answer pass untouched.
 		return next.ServeHTTP(w, r)
 	}
 	p, err := i.readPost(r, f)
 	if err != nil {
 		return err
+	}
+	onPost, onAnswer := i.wanted(requestEvents[p.form]), i.wanted(answerEvents[p.form])
+	if !onPost && !onAnswer {
+		return next.ServeHTTP(w, r)
 	}
 	if onPost {
 		done, err := i.beforePost(w, r, next, p)

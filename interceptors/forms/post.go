@@ -114,6 +114,9 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 	if err := interception.Single(prof.ApplicationParams(), query, values); err != nil {
 		return nil, unreadable(http.StatusBadRequest, "a parameter is repeated", err)
 	}
+	// The IdP may run another step than the endpoint names: its fields
+	// tell (a registration posted to the login endpoint).
+	f = prof.Refine(f, values)
 	p := &post{form: f, fields: prof.Fields(f), query: query, values: values, raw: raw, php: rd.PHP, reading: rd}
 	p.app = prof.Application(query, values)
 	for _, name := range p.fields.Identifiers {

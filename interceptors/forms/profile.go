@@ -80,6 +80,14 @@ type Profile interface {
 	// router accepts must classify as it does.
 	Classify(r *http.Request, path string) Form
 
+	// Refine is the form a post of f carries by its fields, for an IdP
+	// that runs whatever step its session is on, whichever endpoint the
+	// post names; f when the fields say nothing more. MayCarry lists
+	// what Refine may return for f, f first: their hooks all count when
+	// deciding whether a post of f is read.
+	Refine(f Form, values url.Values) Form
+	MayCarry(f Form) []Form
+
 	// Fields names a form's fields: the identifier (username or email)
 	// and the secrets (passwords and their confirmations), which no event
 	// but before_password_validation shows.

@@ -161,6 +161,12 @@ func (p *Profile) Fields(kind forms.Form) forms.Fields {
 	return forms.Fields{Identifiers: f.Identifiers, Password: f.Password, Secrets: secrets}
 }
 
+// Refine: a generic IdP is taken to act on the endpoint posted to.
+func (p *Profile) Refine(f forms.Form, _ url.Values) forms.Form { return f }
+
+// MayCarry is f alone.
+func (p *Profile) MayCarry(f forms.Form) []forms.Form { return []forms.Form{f} }
+
 // ApplicationParams is the application parameter, when configured.
 func (p *Profile) ApplicationParams() []string {
 	if p.cfg.ApplicationParam == "" {

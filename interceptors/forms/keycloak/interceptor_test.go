@@ -34,8 +34,10 @@ func TestNoHookPassesUntouched(t *testing.T) {
 }
 
 func TestHookOnOtherEventPassesUntouched(t *testing.T) {
-	// A hook on before_registration only: login posts are not read.
-	h := newHarness(t, `exports.onBeforeRegistration = function(e, api) { api.deny("no") }`)
+	// A hook on before_password_reset only: login posts are not read
+	// (with a registration hook they are: Keycloak registers a
+	// registration posted to the login endpoint).
+	h := newHarness(t, `exports.onBeforePasswordReset = function(e, api) { api.deny("no") }`)
 	w := h.post(t, loginPath, "multipart/form-data; boundary=x", "--x--")
 	if w.Code != http.StatusOK || h.kc.posts() != 1 {
 		t.Fatalf("got %d, IdP posts %d", w.Code, h.kc.posts())
@@ -590,5 +592,22 @@ func TestPasswordRedactedFromHookOutput(t *testing.T) {
 			t.Fatalf("%s\nthe password is in the log:\n%s", src, txt)
 		}
 		_ = w
+	}
+}
+
+// Keycloak runs its session's step whatever login-actions endpoint a post
+// names: registration fields posted to /authenticate are a registration.
+func TestRegistrationPostedToAnotherEndpoint(t *testing.T) {
+	for _, path := range []string{loginPath, resetPath} {
+		h := newHarness(t, `exports.onBeforeRegistration = (e, api) => { api.deny("no " + e.form_type); };`)
+		w := h.post(t, path, "", "username=x&email=x%40competitor.example&firstName=F&lastName=L&password=p&password-confirm=p")
+		if h.kc.posts() != 0 || !strings.Contains(w.Body.String(), "no registration") {
+			t.Fatalf("%s: %d posts, %s", path, h.kc.posts(), w.Body)
+		}
+	}
+	// A login post is not one.
+	h := newHarness(t, `exports.onBeforeRegistration = (e, api) => { api.deny("no"); };`)
+	if w := h.post(t, loginPath, "", "username=jane&password=right-password"); w.Code != http.StatusFound {
+		t.Fatalf("login: %d", w.Code)
 	}
 }

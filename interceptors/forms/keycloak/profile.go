@@ -66,6 +66,33 @@ func (p *Profile) Classify(r *http.Request, path string) forms.Form {
 	return forms.NoForm
 }
 
+// registrationOnly are fields only Keycloak's registration form posts.
+var registrationOnly = []string{"password-confirm", "email", "firstName", "lastName"}
+
+// Refine: Keycloak runs the step its login session is on whichever
+// login-actions endpoint a form is posted to, so a registration posted
+// to /authenticate creates the account. A post carrying a field only the
+// registration form has is read as one.
+func (*Profile) Refine(f forms.Form, values url.Values) forms.Form {
+	if f == forms.Registration {
+		return f
+	}
+	for _, k := range registrationOnly {
+		if values.Has(k) {
+			return forms.Registration
+		}
+	}
+	return f
+}
+
+// MayCarry: a post to any form's endpoint may be a registration.
+func (*Profile) MayCarry(f forms.Form) []forms.Form {
+	if f == forms.Registration {
+		return []forms.Form{f}
+	}
+	return []forms.Form{f, forms.Registration}
+}
+
 var (
 	loginFields = forms.Fields{Identifiers: []string{"username"}, Password: "password",
 		Secrets: []string{"password", "otp", "totp"}}
