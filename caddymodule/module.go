@@ -188,11 +188,6 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // on each other: state, keys, hooks, the upstream, the interceptors.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	if len(h.Webhooks) > 0 {
-		// Parsed and checked, not yet delivered: refused rather than
-		// silently doing nothing.
-		return fmt.Errorf("idp_hooks: webhook %s: webhook delivery is not available in this build yet", h.Webhooks[0].URL)
-	}
 	if err := h.provisionState(ctx); err != nil {
 		return err
 	}
@@ -349,11 +344,18 @@ func (h *Handler) provisionHooks(ctx caddy.Context, cache sandbox.Cache) error {
 		}
 		hooks = append(hooks, hook)
 	}
+	wh, err := buildWebhooks(h.Webhooks, repl)
+	if err != nil {
+		return err
+	}
+	// Enrich webhooks take part in the flow like sync hooks, after them.
+	hooks = append(hooks, wh.enrich...)
 	opts := events.Options{
-		Budget:  time.Duration(h.Budget),
-		Logger:  h.logger.Named("events"),
-		Metrics: evMetrics,
-		Traces:  traces,
+		Receivers: wh.receivers,
+		Budget:    time.Duration(h.Budget),
+		Logger:    h.logger.Named("events"),
+		Metrics:   evMetrics,
+		Traces:    traces,
 	}
 	if h.Record != nil {
 		rec, err := h.openRecorder(ctx)
@@ -375,7 +377,7 @@ func (h *Handler) provisionHooks(ctx caddy.Context, cache sandbox.Cache) error {
 	h.outbox = &lateOutbox{}
 	opts.Outbox = h.outbox
 	h.dispatcher = events.NewDispatcher(hooks, opts)
-	return h.startDelivery(ctx, q, map[string]delivery.Receiver{})
+	return h.startDelivery(ctx, q, wh.senders)
 }
 
 // provisionUpstream shares the upstream's document caches between every

@@ -9,6 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/idphooks/idphooks/delivery"
+	"github.com/idphooks/idphooks/delivery/webhook"
 	"github.com/idphooks/idphooks/events"
 )
 
@@ -170,4 +172,99 @@ func parseRate(s string) (float64, error) {
 		return 0, fmt.Errorf("rate must be like 50/s, 100/m or 1000/h, not %q", s)
 	}
 	return v / per, nil
+}
+
+// Defaults of a webhook's timeout by mode.
+const (
+	defaultNotifyTimeout = 10 * time.Second
+	defaultEnrichTimeout = 2 * time.Second
+)
+
+// builtWebhooks are the configured webhooks as the dispatcher and the
+// deliverer take them: enrich webhooks are sync hooks, notify ones
+// receivers with a sender each.
+type builtWebhooks struct {
+	enrich    []*events.Hook
+	receivers []events.Receiver
+	senders   map[string]delivery.Receiver
+}
+
+// buildWebhooks checks and builds the webhooks; repl replaces the
+// placeholders of their secrets.
+func buildWebhooks(ws []WebhookConfig, repl *caddy.Replacer) (*builtWebhooks, error) {
+	b := &builtWebhooks{senders: map[string]delivery.Receiver{}}
+	seen := map[string]int{}
+	for _, w := range ws {
+		name := w.URL
+		if seen[w.URL]++; seen[w.URL] > 1 {
+			name = fmt.Sprintf("%s#%d", w.URL, seen[w.URL])
+		}
+		fail := func(err error) (*builtWebhooks, error) {
+			return nil, fmt.Errorf("idp_hooks: webhook %s: %w", name, err)
+		}
+		if err := webhook.CheckEvents(w.Events); err != nil {
+			return fail(err)
+		}
+		cfg := webhook.Config{Name: name, URL: w.URL, AllowHosts: w.AllowHosts, Timeout: time.Duration(w.Timeout)}
+		for k, s := range w.Secrets {
+			v, err := repl.ReplaceOrErr(s, true, true)
+			if err != nil || v == "" {
+				return fail(fmt.Errorf("secret %d: %s is not set", k+1, s))
+			}
+			cfg.Secrets = append(cfg.Secrets, v)
+		}
+		if w.SigningKey != "" {
+			v, err := repl.ReplaceOrErr(w.SigningKey, true, true)
+			if err != nil || v == "" {
+				return fail(fmt.Errorf("signing_key: %s is not set", w.SigningKey))
+			}
+			cfg.SigningKeys = []string{v}
+		}
+		if len(cfg.Secrets) == 0 && len(cfg.SigningKeys) == 0 {
+			return fail(fmt.Errorf("a secret (whsec_…) or a signing_key is required: receivers verify every request"))
+		}
+		switch w.Mode {
+		case "", webhookNotify:
+			if w.OnError != "" {
+				return fail(fmt.Errorf("on_error is for enrich webhooks: a notify delivery is retried, never denies"))
+			}
+			if cfg.Timeout == 0 {
+				cfg.Timeout = defaultNotifyTimeout
+			}
+			s, err := webhook.NewSender(cfg)
+			if err != nil {
+				return fail(err)
+			}
+			var sender delivery.Sender = s
+			if w.Rate > 0 {
+				sender = webhook.Limited(s, webhook.NewLimiter(w.Rate, max(1, int(w.Rate))))
+			}
+			r := delivery.Receiver{Sender: sender, Concurrency: w.MaxConcurrency, AttemptTimeout: cfg.Timeout}
+			for _, d := range w.RetrySchedule {
+				r.Schedule = append(r.Schedule, time.Duration(d))
+			}
+			b.senders[name] = r
+			b.receivers = append(b.receivers, events.Receiver{Name: name, Events: w.Events, Applications: w.Applications})
+		case webhookEnrich:
+			if len(w.RetrySchedule) > 0 || w.MaxConcurrency > 0 || w.Rate > 0 {
+				return fail(fmt.Errorf("retry_schedule, max_concurrency and rate are for notify webhooks: an enrich call is made once, while the flow waits"))
+			}
+			for _, id := range w.Events {
+				if spec, _ := events.Lookup(id); spec.Mode != events.Sync {
+					return fail(fmt.Errorf("mode enrich: %s is an async event, nothing waits for it (use mode notify)", id))
+				}
+			}
+			e, err := webhook.NewEnricher(cfg, w.Events)
+			if err != nil {
+				return fail(err)
+			}
+			timeout := time.Duration(w.Timeout)
+			if timeout == 0 {
+				timeout = defaultEnrichTimeout
+			}
+			b.enrich = append(b.enrich, &events.Hook{Name: "webhook " + name, Runner: e, Mode: events.Sync,
+				Timeout: timeout, OnError: events.Policy(w.OnError), Applications: w.Applications})
+		}
+	}
+	return b, nil
 }

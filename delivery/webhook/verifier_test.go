@@ -1,105 +1,21 @@
 package webhook
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
-	"errors"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/idphooks/idphooks/internal/testidp"
+	"github.com/idphooks/idphooks/internal/whverifier"
 )
 
-// verifierDir holds the npm standardwebhooks receiver (server.mjs).
-var verifierDir = filepath.Join("testdata", "verifier")
+// The independent receiver (internal/whverifier) under the names these
+// tests use.
+type (
+	delivered  = whverifier.Delivered
+	answerSpec = whverifier.Answer
+	receiver   struct{ *whverifier.Receiver }
+)
 
-// delivered is one POST the receiver verified.
-type delivered struct {
-	ID        string         `json:"id"`
-	Timestamp int64          `json:"timestamp"`
-	Verified  []string       `json:"verified"`
-	Payload   map[string]any `json:"payload"`
-	Path      string         `json:"path"`
+func startVerifier(t *testing.T, secrets, publicKeys []string, answers map[string]answerSpec) receiver {
+	return receiver{whverifier.Start(t, secrets, publicKeys, answers)}
 }
 
-// receiver is a running server.mjs.
-type receiver struct {
-	URL string // http://127.0.0.1:port
-}
-
-// answerSpec is what the receiver answers on one path.
-type answerSpec struct {
-	Status int `json:"status,omitempty"`
-	Body   any `json:"body"`
-}
-
-// startVerifier runs the npm standardwebhooks receiver with the given
-// secrets and public keys; each must verify every POST it accepts.
-func startVerifier(t *testing.T, secrets, publicKeys []string, answers map[string]answerSpec) *receiver {
-	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := testidp.NPMCI(ctx, verifierDir, "standardwebhooks", nil); err != nil {
-		t.Fatal(err)
-	}
-	ans, err := json.Marshal(answers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("node", "server.mjs")
-	cmd.Dir = verifierDir
-	cmd.Env = append(os.Environ(), "SECRETS="+strings.Join(secrets, ","),
-		"PUBLIC_KEYS="+strings.Join(publicKeys, ","), "ANSWERS="+string(ans))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	lines := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(out)
-		if s.Scan() {
-			lines <- s.Text()
-		}
-		close(lines)
-	}()
-	select {
-	case line, ok := <-lines:
-		port, found := strings.CutPrefix(line, "listening ")
-		if !ok || !found {
-			t.Fatalf("verifier did not start: %q", line)
-		}
-		return &receiver{URL: "http://127.0.0.1:" + port}
-	case <-time.After(30 * time.Second):
-		t.Fatal("verifier did not start within 30s")
-	}
-	return nil
-}
-
-// log returns what the receiver verified so far.
-func (r *receiver) log(t *testing.T) []delivered {
-	t.Helper()
-	resp, err := http.Get(r.URL + "/_log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out []delivered
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(errors.Join(errors.New("reading the verifier's log"), err))
-	}
-	return out
-}
+func (r receiver) log(t *testing.T) []delivered { return r.Log(t) }
