@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/idphooks/idphooks/delivery/webhook"
 )
 
 // validateHook runs `caddy validate` on a config whose one hook, file
@@ -109,6 +111,9 @@ func TestInitWritesAWorkingStart(t *testing.T) {
 // Every full config README shows is valid as shown (run from the
 // repository root, as README's commands are).
 func TestREADMEConfigsValidate(t *testing.T) {
+	// The secrets README's configs read from the environment, set as a
+	// user would set them.
+	t.Setenv("CRM_WEBHOOK_SECRET", webhook.GenerateSecret())
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
