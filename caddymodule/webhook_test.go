@@ -1,0 +1,58 @@
+package caddymodule
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/idphooks/idphooks/delivery/webhook"
+)
+
+func TestProvisionWebhooks(t *testing.T) {
+	ctx, _ := provisionContext(t)
+	secret := webhook.GenerateSecret()
+	t.Setenv("IDPHOOKS_TEST_WHSEC", secret)
+	t.Setenv("IDPHOOKS_TEST_UNSET_WHSEC", "")
+	ok := WebhookConfig{URL: "https://crm.example/events", Events: []string{"after_login"}, Secrets: []string{"{env.IDPHOOKS_TEST_WHSEC}"}}
+	for _, tc := range []struct {
+		name string
+		w    WebhookConfig
+		want string
+	}{
+		{"notify", ok, ""},
+		{"enrich", WebhookConfig{URL: "http://127.0.0.1:9/x", Events: []string{"before_token"}, Mode: "enrich", AllowHosts: []string{"127.0.0.1"}, Secrets: []string{secret}, OnError: "continue"}, ""},
+		{"no secret", WebhookConfig{URL: "https://a.example/x", Events: []string{"after_login"}}, "a secret (whsec_…) or a signing_key is required"},
+		{"unset secret", WebhookConfig{URL: "https://a.example/x", Events: []string{"after_login"}, Secrets: []string{"{env.IDPHOOKS_TEST_UNSET_WHSEC}"}}, "is not set"},
+		{"not whsec", WebhookConfig{URL: "https://a.example/x", Events: []string{"after_login"}, Secrets: []string{"hunter2-hunter2-hunter2-hunter2"}}, "whsec_"},
+		{"password event", WebhookConfig{URL: "https://a.example/x", Events: []string{"before_password_validation"}, Secrets: []string{secret}}, "before_password_validation"},
+		{"unknown event", WebhookConfig{URL: "https://a.example/x", Events: []string{"after_lunch"}, Secrets: []string{secret}}, "after_lunch"},
+		{"plain http", WebhookConfig{URL: "http://crm.example/x", Events: []string{"after_login"}, Secrets: []string{secret}}, "http"},
+		{"enrich on an async event", WebhookConfig{URL: "https://a.example/x", Events: []string{"after_login"}, Mode: "enrich", Secrets: []string{secret}}, "is an async event"},
+		{"on_error on notify", WebhookConfig{URL: "https://a.example/x", Events: []string{"after_login"}, OnError: "continue", Secrets: []string{secret}}, "on_error is for enrich webhooks"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			h := &Handler{StatePath: filepath.Join(dir, "state.db"), Webhooks: []WebhookConfig{tc.w}}
+			err := h.Provision(ctx)
+			t.Cleanup(func() { _ = h.Cleanup() })
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.w.Mode != "enrich" {
+					if _, err := os.Stat(filepath.Join(dir, "queue.db")); err != nil {
+						t.Fatalf("no queue beside the state file: %v", err)
+					}
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Provision: %v, want an error containing %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Fatal("the error shows the secret")
+			}
+		})
+	}
+}
