@@ -30,8 +30,12 @@ var (
 
 // AdminAPI serves, on Caddy's admin endpoint, why hooks ran or not:
 //
-//	GET /idp-hooks/traces?request_id=&event=&hook=&application=&limit=
-//	GET /idp-hooks/hooks
+//	GET  /idp-hooks/traces?request_id=&event=&hook=&application=&limit=
+//	GET  /idp-hooks/hooks
+//	GET  /idp-hooks/receivers
+//	GET  /idp-hooks/deliveries?receiver=&state=pending|dead&cursor=&limit=  or ?id=
+//	POST /idp-hooks/replay     {"id"} | {"receiver", "since"}
+//	POST /idp-hooks/send-test  {"receiver"}
 //
 // A trace names the event, the hooks that matched, were skipped (and why)
 // or failed, the api calls they made (names only, no values) and the time
@@ -51,6 +55,10 @@ func (AdminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/idp-hooks/traces", Handler: caddy.AdminHandlerFunc(serveTraces)},
 		{Pattern: "/idp-hooks/hooks", Handler: caddy.AdminHandlerFunc(serveHooks)},
+		{Pattern: "/idp-hooks/receivers", Handler: caddy.AdminHandlerFunc(serveReceivers)},
+		{Pattern: "/idp-hooks/deliveries", Handler: caddy.AdminHandlerFunc(serveDeliveries)},
+		{Pattern: "/idp-hooks/replay", Handler: caddy.AdminHandlerFunc(serveReplay)},
+		{Pattern: "/idp-hooks/send-test", Handler: caddy.AdminHandlerFunc(serveSendTest)},
 	}
 }
 
@@ -103,6 +111,9 @@ func serveHooks(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) hookViews() []hookView {
 	var out []hookView
 	for i, eh := range h.dispatcher.Hooks() {
+		if i >= len(h.Hooks) {
+			break // enrich webhooks follow the JS hooks
+		}
 		hc := h.Hooks[i]
 		out = append(out, hookView{Hook: eh.Name, Path: hc.Path, Mode: hc.Mode, OnError: hc.OnError,
 			Applications: hc.Applications, Events: eh.Events(), Unraised: eh.Unraised(h.raised())})

@@ -104,7 +104,7 @@ func (h *Handler) startDelivery(ctx caddy.Context, q *boltqueue.Queue, receivers
 	if err != nil {
 		return fmt.Errorf("idp_hooks: delivery: %w", err)
 	}
-	h.deliverer = d
+	h.deliverer, h.queue = d, q
 	h.outbox.d.Store(d)
 	// The deliverer outlives the request contexts, not the config.
 	d.Start(context.WithoutCancel(ctx))

@@ -262,6 +262,12 @@ func (d *Deliverer) Notify(receivers ...string) {
 	}
 }
 
+// Has reports whether name is one of the deliverer's receivers.
+func (d *Deliverer) Has(name string) bool {
+	_, ok := d.receivers[name]
+	return ok
+}
+
 // Enable ends a receiver's disabled state (after a 410) or pause: its
 // messages are attempted again at once.
 func (d *Deliverer) Enable(name string) error {

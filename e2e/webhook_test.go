@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,4 +62,85 @@ func TestWebhooksThroughCaddy(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("no after_login delivery; the receiver has %+v", rcv.Log(t))
+}
+
+// The admin endpoint's view of delivery: receivers' health, a test event,
+// a dead letter listed and replayed.
+func TestWebhookAdminAPI(t *testing.T) {
+	secret := webhook.GenerateSecret()
+	rcv := whverifier.Start(t, []string{secret}, nil, map[string]whverifier.Answer{"/down": {Status: 500, Body: "down"}})
+	dir := t.TempDir()
+	admin := e2etest.FreeAddr(t)
+	e2etest.LoadCaddy(t, e2etest.Config{
+		Addr: e2etest.FreeAddr(t), Dir: dir, Upstream: zitadel.Issuer(), Admin: admin,
+		Handler: map[string]any{"webhooks": []any{
+			map[string]any{"url": rcv.URL + "/events", "events": []string{"after_login"}, "secrets": []string{secret}, "allow_hosts": []string{"127.0.0.1"}},
+			map[string]any{"url": rcv.URL + "/down", "events": []string{"after_login"}, "secrets": []string{secret}, "allow_hosts": []string{"127.0.0.1"},
+				"retry_schedule": []int64{0}},
+		}},
+	})
+	base := "http://" + admin + "/idp-hooks"
+	post := func(path, body string) (int, map[string]any) {
+		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	if code, m := post("/send-test", `{"receiver":"`+rcv.URL+`/events"}`); code != http.StatusAccepted || m["id"] == nil {
+		t.Fatalf("send-test: %d %v", code, m)
+	}
+	if code, _ := post("/send-test", `{"receiver":"`+rcv.URL+`/down"}`); code != http.StatusAccepted {
+		t.Fatalf("send-test to the failing receiver: %d", code)
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if ok() {
+				return
+			}
+		}
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	waitFor("the test event at the receiver", func() bool {
+		for _, d := range rcv.Log(t) {
+			if d.Path == "/events" && d.Payload["type"] == "idphooks.test" && len(d.Verified) == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	// The failing receiver's one attempt is spent: a dead letter.
+	var dead struct {
+		Entries []struct {
+			ID, State  string
+			LastError  string `json:"last_error"`
+			LastStatus int    `json:"last_status"`
+		} `json:"entries"`
+	}
+	waitFor("the dead letter", func() bool {
+		body := e2etest.Get(t, base+"/deliveries?state=dead&receiver="+url.QueryEscape(rcv.URL+"/down"))
+		return json.Unmarshal([]byte(body), &dead) == nil && len(dead.Entries) == 1
+	})
+	if e := dead.Entries[0]; e.LastStatus != 500 || e.LastError == "" {
+		t.Fatalf("dead letter %+v", e)
+	}
+	var health []struct {
+		Name                string
+		State               string
+		ConsecutiveFailures int
+		Dead                int
+	}
+	if err := json.Unmarshal([]byte(e2etest.Get(t, base+"/receivers")), &health); err != nil || len(health) < 2 {
+		t.Fatalf("receivers: %v %v", health, err)
+	}
+	if code, m := post("/replay", `{"receiver":"`+rcv.URL+`/down"}`); code != 200 || m["replayed"] != float64(1) {
+		t.Fatalf("replay: %d %v", code, m)
+	}
+	if code, _ := post("/replay", `{}`); code != http.StatusBadRequest {
+		t.Fatalf("an empty replay: %d", code)
+	}
 }
