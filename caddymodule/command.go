@@ -46,7 +46,7 @@ Tools for idphooks hook authors.
       record option) and reports, event by event, where its outcome differs
       from the configured hook's. The exit status is 1 when any differs.`,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(initCommand(), testCommand(), replayCommand())
+			cmd.AddCommand(initCommand(), testCommand(), replayCommand(), deliveriesCommand(), sendTestCommand())
 		},
 	})
 }
