@@ -36,6 +36,7 @@ var (
 //	GET  /idp-hooks/deliveries?receiver=&state=pending|dead&cursor=&limit=  or ?id=
 //	POST /idp-hooks/replay     {"id"} | {"receiver", "since"}
 //	POST /idp-hooks/send-test  {"receiver"}
+//	GET  /idp-hooks/audit?limit=
 //
 // A trace names the event, the hooks that matched, were skipped (and why)
 // or failed, the api calls they made (names only, no values) and the time
@@ -59,6 +60,7 @@ func (AdminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/idp-hooks/deliveries", Handler: caddy.AdminHandlerFunc(serveDeliveries)},
 		{Pattern: "/idp-hooks/replay", Handler: caddy.AdminHandlerFunc(serveReplay)},
 		{Pattern: "/idp-hooks/send-test", Handler: caddy.AdminHandlerFunc(serveSendTest)},
+		{Pattern: "/idp-hooks/audit", Handler: caddy.AdminHandlerFunc(serveAudit)},
 	}
 }
 

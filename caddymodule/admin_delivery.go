@@ -213,3 +213,22 @@ func serveSendTest(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusAccepted)
 	return writeJSON(w, map[string]string{"id": m.ID})
 }
+
+func serveAudit(w http.ResponseWriter, r *http.Request) error {
+	if err := method(r, http.MethodGet); err != nil {
+		return err
+	}
+	limit := 50
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: errors.New("limit must be a positive number")}
+		}
+		limit = n
+	}
+	recs, err := auditRecords(r.Context(), limit)
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
+	}
+	return writeJSON(w, recs)
+}

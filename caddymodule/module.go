@@ -219,6 +219,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.interceptors = h.chain()
 	h.warnUnraised()
+	h.audit(ctx)
 	h.checkUpstream(ctx)
 	handlersMu.Lock()
 	handlers[h] = true

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +143,59 @@ func TestWebhookAdminAPI(t *testing.T) {
 	}
 	if code, _ := post("/replay", `{}`); code != http.StatusBadRequest {
 		t.Fatalf("an empty replay: %d", code)
+	}
+}
+
+// Each config load records what changed in hooks and webhooks, never a
+// secret; the admin endpoint lists it.
+func TestAuditOfChanges(t *testing.T) {
+	secret := webhook.GenerateSecret()
+	dir := t.TempDir()
+	admin := e2etest.FreeAddr(t)
+	hook := e2etest.WriteHook(t, dir, "claims.js", `exports.onBeforeToken = (e, api) => {};`)
+	cfg := func(webhooks []any) e2etest.Config {
+		return e2etest.Config{Addr: e2etest.FreeAddr(t), Dir: dir, Upstream: zitadel.Issuer(), Admin: admin,
+			Handler: map[string]any{"hooks": []any{map[string]any{"path": hook, "secrets": map[string]string{"CRM_TOKEN": "s3cr3t-token"}}},
+				"webhooks": webhooks}}
+	}
+	wh := []any{map[string]any{"url": "https://crm.example/events", "events": []string{"after_login"}, "secrets": []string{secret}}}
+	e2etest.LoadCaddy(t, cfg(wh))
+	type record struct {
+		Changes []struct {
+			Kind, Name, Change string
+			Fields             []string
+		}
+	}
+	waitAudit := func(n int) ([]record, string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			body := e2etest.Get(t, "http://"+admin+"/idp-hooks/audit")
+			var recs []record
+			if json.Unmarshal([]byte(body), &recs) == nil && len(recs) >= n {
+				return recs, body
+			}
+		}
+		t.Fatalf("fewer than %d audit records", n)
+		return nil, ""
+	}
+	recs, _ := waitAudit(1)
+	if len(recs[0].Changes) != 2 || recs[0].Changes[0].Change != "added" || recs[0].Changes[1].Change != "added" {
+		t.Fatalf("first load: %+v", recs[0])
+	}
+	// The hook's file changes and the webhook goes.
+	if err := os.WriteFile(hook, []byte(`exports.onBeforeToken = (e, api) => { api.idToken.setClaim("x", 1) };`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e2etest.LoadCaddy(t, cfg(nil))
+	recs, body := waitAudit(2)
+	got := map[string]string{}
+	for _, c := range recs[0].Changes {
+		got[c.Kind+" "+c.Name] = c.Change + " " + strings.Join(c.Fields, ",")
+	}
+	if got["hook "+hook] != "changed file_sha256" || got["webhook https://crm.example/events"] != "removed " {
+		t.Fatalf("second load: %v", got)
+	}
+	if strings.Contains(body, secret) || strings.Contains(body, "s3cr3t-token") {
+		t.Fatal("the audit holds a secret")
 	}
 }
