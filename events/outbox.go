@@ -35,13 +35,18 @@ func (r *Receiver) wants(event, app string) bool {
 func HookReceiver(h *Hook) string { return "hook:" + h.Name }
 
 // Envelope is the body every receiver gets: the Standard Webhooks
-// envelope around the event as hooks see it.
+// envelope around the event as hooks see it (data, from ev.Map).
 func Envelope(ev *Event, data map[string]any) ([]byte, error) {
+	return EnvelopeOf(ev.Type, ev.Time, data)
+}
+
+// EnvelopeOf is the envelope of an event of type typ that happened at t.
+func EnvelopeOf(typ string, t time.Time, data map[string]any) ([]byte, error) {
 	return json.Marshal(struct {
 		Type      string         `json:"type"`
 		Timestamp string         `json:"timestamp"`
 		Data      map[string]any `json:"data"`
-	}{ev.Type, ev.Time.UTC().Format(time.RFC3339Nano), data})
+	}{typ, t.UTC().Format(time.RFC3339Nano), data})
 }
 
 // enqueue commits the messages of ev for the async hooks and the notify

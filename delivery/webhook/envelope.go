@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -9,12 +8,6 @@ import (
 	"github.com/idphooks/idphooks/events"
 )
 
-// envelope is the Standard Webhooks payload structure.
-type envelope struct {
-	Type      string         `json:"type"`
-	Timestamp string         `json:"timestamp"`
-	Data      map[string]any `json:"data"`
-}
 
 // Envelope renders an event as the body of a webhook:
 //
@@ -65,7 +58,7 @@ func Envelope(ev any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webhook envelope: event %s: %w", typ, err)
 	}
-	b, err := json.Marshal(envelope{Type: typ, Timestamp: ts, Data: m})
+	b, err := events.EnvelopeOf(typ, ts, m)
 	if err != nil {
 		return nil, fmt.Errorf("webhook envelope: event %s: %w", typ, err)
 	}
@@ -73,19 +66,19 @@ func Envelope(ev any) ([]byte, error) {
 }
 
 // eventTime takes the event's "time" as Map renders it (RFC 3339 with
-// nanoseconds) or a time.Time, and writes it in UTC.
-func eventTime(v any) (string, error) {
+// nanoseconds) or a time.Time.
+func eventTime(v any) (time.Time, error) {
 	switch t := v.(type) {
 	case string:
 		pt, err := time.Parse(time.RFC3339Nano, t)
 		if err != nil {
-			return "", fmt.Errorf("time %q is not RFC 3339", t)
+			return time.Time{}, fmt.Errorf("time %q is not RFC 3339", t)
 		}
-		return pt.UTC().Format(time.RFC3339Nano), nil
+		return pt, nil
 	case time.Time:
-		return t.UTC().Format(time.RFC3339Nano), nil
+		return t, nil
 	case nil:
-		return "", errors.New("the event has no time")
+		return time.Time{}, errors.New("the event has no time")
 	}
-	return "", fmt.Errorf("time must be an RFC 3339 string, not %T", v)
+	return time.Time{}, fmt.Errorf("time must be an RFC 3339 string, not %T", v)
 }
