@@ -8,7 +8,6 @@ import (
 	"github.com/idphooks/idphooks/events"
 )
 
-
 // Envelope renders an event as the body of a webhook:
 //
 //	{"type": "after_login", "timestamp": "2026-…Z", "data": {…the event as hooks see it…}}
