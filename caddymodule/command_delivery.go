@@ -82,7 +82,7 @@ func deliveriesCommand() *cobra.Command {
 		},
 	}
 	c.Flags().String("address", defaultAdmin, "Caddy's admin endpoint")
-	c.Flags().String("receiver", "", "a receiver (a webhook's URL, hook:<file> for an async hook)")
+	c.Flags().String("receiver", "", "a receiver (a webhook's URL, hook:<path>@<IdP> for an async hook)")
 	c.Flags().String("state", "pending", "pending or dead")
 	c.Flags().String("cursor", "", "the next page, from the previous answer's next")
 	replay := &cobra.Command{

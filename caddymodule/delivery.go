@@ -100,6 +100,7 @@ func (h *Handler) startDelivery(ctx caddy.Context, q *boltqueue.Queue, receivers
 	for _, eh := range h.dispatcher.Hooks() {
 		receivers[events.HookReceiver(eh)] = delivery.Receiver{Sender: h.dispatcher.HookSender(eh)}
 	}
+	// (the hooks' receiver names are set in provisionHooks: path and IdP)
 	d, err := delivery.New(delivery.Options{Queue: q, Receivers: receivers, Logger: h.logger.Named("delivery")})
 	if err != nil {
 		return fmt.Errorf("idp_hooks: delivery: %w", err)

@@ -345,6 +345,9 @@ func (h *Handler) provisionHooks(ctx caddy.Context, cache sandbox.Cache) error {
 		if err != nil {
 			return err
 		}
+		// Its queued events are its own, whichever other handler shares
+		// the queue with a hook of the same file name.
+		hook.Receiver = "hook:" + hc.Path + "@" + h.auditName()
 		hooks = append(hooks, hook)
 	}
 	wh, err := buildWebhooks(h.Webhooks, repl)

@@ -40,6 +40,9 @@ type Hook struct {
 	// Applications limits the hook to these client ids / SP entity ids;
 	// empty means every application.
 	Applications []string
+	// Receiver names the hook's queued messages (its async events); empty
+	// means "hook:" and Name. Two hooks of one queue need two names.
+	Receiver string
 }
 
 func (h *Hook) appliesTo(app string) bool {

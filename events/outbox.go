@@ -32,7 +32,12 @@ func (r *Receiver) wants(event, app string) bool {
 }
 
 // HookReceiver is the receiver name of an async JS hook's messages.
-func HookReceiver(h *Hook) string { return "hook:" + h.Name }
+func HookReceiver(h *Hook) string {
+	if h.Receiver != "" {
+		return h.Receiver
+	}
+	return "hook:" + h.Name
+}
 
 // Envelope is the body every receiver gets: the Standard Webhooks
 // envelope around the event as hooks see it (data, from ev.Map).
