@@ -101,6 +101,9 @@ func (h *Handler) startDelivery(ctx caddy.Context, q *boltqueue.Queue, receivers
 		receivers[events.HookReceiver(eh)] = delivery.Receiver{Sender: h.dispatcher.HookSender(eh)}
 	}
 	// (the hooks' receiver names are set in provisionHooks: path and IdP)
+	if err := registerDeliveryMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("idp_hooks: delivery metrics: %w", err)
+	}
 	d, err := delivery.New(delivery.Options{Queue: q, Receivers: receivers, Logger: h.logger.Named("delivery")})
 	if err != nil {
 		return fmt.Errorf("idp_hooks: delivery: %w", err)

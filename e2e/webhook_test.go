@@ -138,6 +138,13 @@ func TestWebhookAdminAPI(t *testing.T) {
 	if err := json.Unmarshal([]byte(e2etest.Get(t, base+"/receivers")), &health); err != nil || len(health) < 2 {
 		t.Fatalf("receivers: %v %v", health, err)
 	}
+	m := e2etest.Get(t, "http://"+admin+"/metrics")
+	for _, want := range []string{`idphooks_delivery_dead{receiver="` + rcv.URL + `/down"} 1`,
+		`idphooks_delivery_receiver_state{receiver="` + rcv.URL + `/events",state="active"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	if code, m := post("/replay", `{"receiver":"`+rcv.URL+`/down"}`); code != 200 || m["replayed"] != float64(1) {
 		t.Fatalf("replay: %d %v", code, m)
 	}
