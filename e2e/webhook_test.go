@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/idphooks/idphooks/delivery/webhook"
 	"github.com/idphooks/idphooks/internal/e2etest"
 	"github.com/idphooks/idphooks/internal/testidp"
@@ -57,6 +59,14 @@ func TestWebhooksThroughCaddy(t *testing.T) {
 			user, _ := data["user"].(map[string]any)
 			if d.Payload["type"] != "after_login" || data["application"] != c.ID || user["sub"] == nil || len(d.Verified) != 1 {
 				t.Fatalf("delivery %+v", d)
+			}
+			// The body is what the shipped schema says.
+			sch, err := jsonschema.NewCompiler().Compile("../examples/webhooks/after_login.schema.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sch.Validate(d.Payload); err != nil {
+				t.Fatalf("the delivery does not validate against after_login.schema.json: %v", err)
 			}
 			return
 		}
