@@ -139,7 +139,10 @@ func (h *Handler) audit(ctx caddy.Context) {
 	snap := h.snapshot()
 	name := h.auditName()
 	log := h.logger.Named("audit")
-	time.AfterFunc(auditSettle, func() {
+	done := make(chan struct{})
+	h.auditDone = done
+	h.auditTimer = time.AfterFunc(auditSettle, func() {
+		defer close(done)
 		if ctx.Err() != nil {
 			return // validated, or unloaded before it settled
 		}
@@ -172,6 +175,18 @@ func (h *Handler) audit(ctx caddy.Context) {
 		}
 		trimAudit(c, storage, name)
 	})
+}
+
+// stopAudit cancels a record not yet begun, or waits (a little) for one
+// being written: nothing writes into storage after Cleanup.
+func (h *Handler) stopAudit() {
+	if h.auditTimer == nil || h.auditTimer.Stop() {
+		return
+	}
+	select {
+	case <-h.auditDone:
+	case <-time.After(5 * time.Second):
+	}
 }
 
 // trimAudit keeps the newest auditKeep records.

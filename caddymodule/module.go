@@ -116,9 +116,12 @@ type Handler struct {
 	queue     *boltqueue.Queue
 	outbox    *lateOutbox
 	queueKey  string
-	oidc      *oidc.Interceptor
-	saml      *saml.Interceptor
-	forms     *forms.Interceptor
+	// auditTimer records this config's changes once it settles.
+	auditTimer *time.Timer
+	auditDone  chan struct{}
+	oidc       *oidc.Interceptor
+	saml       *saml.Interceptor
+	forms      *forms.Interceptor
 	// interceptors are the ones configured, outermost first (chain).
 	interceptors []interceptor
 	samlIdP      *saml.IdP
@@ -572,6 +575,7 @@ func (t then) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 
 // Cleanup lets async hooks finish (briefly) and releases pooled state.
 func (h *Handler) Cleanup() error {
+	h.stopAudit()
 	h.stopDelivery()
 	if h.dispatcher != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -68,8 +68,8 @@ type Config struct {
 
 // LoadCaddy loads c into the process-global Caddy (admin endpoint off,
 // file_system storage under c.Dir), replacing any running config; loading
-// again with the same Dir is a config reload. It returns the origin,
-// http://Addr.
+// again with the same Dir is a config reload. The config stops when the
+// test ends. It returns the origin, http://Addr.
 func LoadCaddy(t testing.TB, c Config) string {
 	t.Helper()
 	dial := c.Dial
@@ -112,6 +112,10 @@ func LoadCaddy(t testing.TB, c Config) string {
 	if err := caddy.Load(b, true); err != nil {
 		t.Fatalf("loading caddy config: %v", err)
 	}
+	// Stopped before the test's folders go (cleanups run last first):
+	// a config left running writes into c.Dir (keys, the audit) while
+	// they are removed.
+	t.Cleanup(func() { _ = caddy.Stop() })
 	return "http://" + c.Addr
 }
 
