@@ -61,8 +61,15 @@ func HasBody(method string) bool {
 // returns nil for other requests. A too large body is a 413, a malformed
 // one a 400.
 func ReadForm(r *http.Request, limit int64) (url.Values, error) {
+	form, _, err := ReadFormBody(r, limit)
+	return form, err
+}
+
+// ReadFormBody is ReadForm that also returns the body's bytes, as the IdP
+// receives them (for edits that keep their order and encoding).
+func ReadFormBody(r *http.Request, limit int64) (url.Values, []byte, error) {
 	if r.Body == nil || r.Body == http.NoBody || !HasBody(r.Method) || !IsForm(r.Header.Get("Content-Type")) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var b []byte
 	var err error
@@ -78,16 +85,16 @@ func ReadForm(r *http.Request, limit int64) (url.Values, error) {
 	r.Body.Close()
 	if err != nil {
 		if errors.Is(err, ErrTooLarge) {
-			return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: "request body too large", Cause: err}
+			return nil, nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: "request body too large", Cause: err}
 		}
-		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "request body unreadable", Cause: err}
+		return nil, nil, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "request body unreadable", Cause: err}
 	}
 	SetBody(r, b)
 	form, err := url.ParseQuery(string(b))
 	if err != nil {
-		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed form body", Cause: err}
+		return nil, nil, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "malformed form body", Cause: err}
 	}
-	return form, nil
+	return form, b, nil
 }
 
 // smallForm is the largest announced body length allocated up front.

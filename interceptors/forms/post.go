@@ -58,7 +58,7 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 	if err != nil {
 		return nil, unreadable(http.StatusBadRequest, "its address is malformed", err)
 	}
-	values, err := interception.ReadForm(r, i.cfg.MaxBody)
+	values, raw, err := interception.ReadFormBody(r, i.cfg.MaxBody)
 	if err != nil {
 		var e *interception.Error
 		if errors.As(err, &e) {
@@ -68,10 +68,6 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 	}
 	if values == nil {
 		values = url.Values{}
-	}
-	raw, err := body(r)
-	if err != nil {
-		return nil, unreadable(http.StatusBadRequest, "it is malformed", err)
 	}
 	for k, vs := range values {
 		// An IdP decoding UTF-8 leniently would read U+FFFD where the
@@ -173,19 +169,6 @@ func (i *Interceptor) filtered(f Form) bool {
 		}
 	}
 	return false
-}
-
-// body returns r's body (ReadForm put it back), for edits that keep it.
-func body(r *http.Request) ([]byte, error) {
-	if r.GetBody == nil {
-		return nil, nil
-	}
-	rc, err := r.GetBody()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return interception.ReadCapped(rc, r.ContentLength)
 }
 
 // Redacted stands in for a secret field's value in events.
