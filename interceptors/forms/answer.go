@@ -142,13 +142,4 @@ func checkFailure(op sandbox.Op) error {
 }
 
 // replacementOf is the last message the hooks put in the IdP's place.
-func replacementOf(ops []sandbox.Op) (string, bool) {
-	for k := len(ops) - 1; k >= 0; k-- {
-		if op := ops[k]; op.Object == "" && op.Method == "replaceError" && len(op.Args) > 0 {
-			if s, ok := op.Args[0].(string); ok {
-				return s, true
-			}
-		}
-	}
-	return "", false
-}
+func replacementOf(ops []sandbox.Op) (string, bool) { return lastCall(ops, "replaceError") }

@@ -76,9 +76,13 @@ func loopback(host string) bool {
 }
 
 // redirectOf is the last redirect the hooks asked for.
-func redirectOf(ops []sandbox.Op) (string, bool) {
+func redirectOf(ops []sandbox.Op) (string, bool) { return lastCall(ops, "redirect") }
+
+// lastCall is the string argument of the hooks' last call of the api
+// function method: the one that stands.
+func lastCall(ops []sandbox.Op, method string) (string, bool) {
 	for k := len(ops) - 1; k >= 0; k-- {
-		if op := ops[k]; op.Object == "" && op.Method == "redirect" && len(op.Args) > 0 {
+		if op := ops[k]; op.Object == "" && op.Method == method && len(op.Args) > 0 {
 			if s, ok := op.Args[0].(string); ok {
 				return s, true
 			}
