@@ -58,15 +58,8 @@ func needsQueue(hooks []*events.Hook, webhooks []WebhookConfig) bool {
 		}
 	}
 	for _, h := range hooks {
-		for _, id := range events.IDs() {
-			spec, _ := events.Lookup(id)
-			mode := spec.Mode
-			if h.Mode != "" {
-				mode = h.Mode
-			}
-			if mode == events.Async && !spec.Secret && h.Runner.Exports(events.HandlerName(id)) {
-				return true
-			}
+		if h.Queued() {
+			return true
 		}
 	}
 	return false

@@ -31,6 +31,17 @@ func (r *Receiver) wants(event, app string) bool {
 	return slices.Contains(r.Events, event) && (len(r.Applications) == 0 || slices.Contains(r.Applications, app))
 }
 
+// Queued reports whether any of h's handlers runs async on an event that
+// may be queued (not a secret one): its events then need an Outbox.
+func (h *Hook) Queued() bool {
+	for id, spec := range catalog {
+		if !spec.Secret && h.mode(spec) == Async && h.Runner.Exports(HandlerName(id)) {
+			return true
+		}
+	}
+	return false
+}
+
 // HookReceiver is the receiver name of an async JS hook's messages.
 func HookReceiver(h *Hook) string {
 	if h.Receiver != "" {
