@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -196,8 +197,11 @@ func buildWebhooks(ws []WebhookConfig, repl *caddy.Replacer) (*builtWebhooks, er
 	seen := map[string]int{}
 	for _, w := range ws {
 		name := w.URL
-		if seen[w.URL]++; seen[w.URL] > 1 {
-			name = fmt.Sprintf("%s#%d", w.URL, seen[w.URL])
+		if u, err := url.Parse(w.URL); err == nil {
+			name = u.Redacted() // errors name it: never a password
+		}
+		if seen[name]++; seen[name] > 1 {
+			name = fmt.Sprintf("%s#%d", name, seen[name])
 		}
 		fail := func(err error) (*builtWebhooks, error) {
 			return nil, fmt.Errorf("idp_hooks: webhook %s: %w", name, err)

@@ -27,6 +27,7 @@ func TestProvisionWebhooks(t *testing.T) {
 		{"not whsec", WebhookConfig{URL: "https://a.example/x", Events: []string{"after_login"}, Secrets: []string{"hunter2-hunter2-hunter2-hunter2"}}, "whsec_"},
 		{"password event", WebhookConfig{URL: "https://a.example/x", Events: []string{"before_password_validation"}, Secrets: []string{secret}}, "before_password_validation"},
 		{"unknown event", WebhookConfig{URL: "https://a.example/x", Events: []string{"after_lunch"}, Secrets: []string{secret}}, "after_lunch"},
+		{"user information", WebhookConfig{URL: "https://user:pw-in-url@crm.example/x", Events: []string{"after_login"}, Secrets: []string{secret}}, "holds user information"},
 		{"plain http", WebhookConfig{URL: "http://crm.example/x", Events: []string{"after_login"}, Secrets: []string{secret}}, "http"},
 		{"enrich on an async event", WebhookConfig{URL: "https://a.example/x", Events: []string{"after_login"}, Mode: "enrich", Secrets: []string{secret}}, "is an async event"},
 		{"on_error on notify", WebhookConfig{URL: "https://a.example/x", Events: []string{"after_login"}, OnError: "continue", Secrets: []string{secret}}, "on_error is for enrich webhooks"},
@@ -50,7 +51,7 @@ func TestProvisionWebhooks(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Provision: %v, want an error containing %q", err, tc.want)
 			}
-			if strings.Contains(err.Error(), secret) {
+			if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "pw-in-url") {
 				t.Fatal("the error shows the secret")
 			}
 		})

@@ -155,6 +155,12 @@ func checkURL(raw string) (*url.URL, error) {
 	if u.Fragment != "" {
 		return nil, fmt.Errorf("webhook %s: the URL has a #fragment, which is never sent", u.Redacted())
 	}
+	if u.User != nil {
+		// A password in the URL would show wherever the receiver is
+		// named (logs, the admin API, the audit): receivers verify the
+		// signature instead.
+		return nil, fmt.Errorf("webhook %s: the URL holds user information; authenticate receivers by the webhook signature", u.Redacted())
+	}
 	return u, nil
 }
 

@@ -171,6 +171,7 @@ func TestNewSenderConfigErrors(t *testing.T) {
 		{"ftp", Config{URL: "ftp://crm.example/", Secrets: sec}, "must be https://"},
 		{"no host", Config{URL: "https:///x", Secrets: sec}, "no host"},
 		{"fragment", Config{URL: "https://crm.example/#x", Secrets: sec}, "fragment"},
+		{"user information", Config{URL: "https://user:hunter2@crm.example/x", Secrets: sec}, "holds user information"},
 		{"no secret", Config{URL: "https://crm.example/"}, "needs a secret"},
 		{"bad secret", Config{URL: "https://crm.example/", Secrets: []string{"hunter2"}}, `must start with "whsec_"`},
 		{"second secret bad", Config{URL: "https://crm.example/", Secrets: []string{GenerateSecret(), "whsec_AAAA"}}, "secret 2 of 2: webhook secret too short: 3 bytes"},
