@@ -1,0 +1,219 @@
+// Package redisconn owns idphooks' connection to Redis (or Valkey), the
+// shared backend of cluster mode: the client and its timeouts, the key
+// prefix every instance of a cluster shares, and the failure episodes of
+// the connection, logged once at their start and once at their end
+// however many requests meet them. The state store (store/redisstore)
+// and the delivery queue (delivery/redisqueue) both run on one Conn.
+package redisconn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+func init() {
+	// go-redis logs dial failures itself, once per command, on stderr;
+	// idphooks logs the episode instead (Conn.Failed).
+	redis.SetLogger(quiet{})
+}
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+// Options configures Open. Only Address is needed.
+type Options struct {
+	// Address is host:port, a redis:// or rediss:// URL (whose user,
+	// password and database the fields below override when set), or a
+	// unix socket path (starting with /).
+	Address string
+	// Username is the ACL user; empty: the default user.
+	Username string
+	// Password authenticates the user.
+	Password string
+	// DB is the database number.
+	DB int
+	// TLS, when set, is used for every connection (rediss:// sets it to
+	// the system roots).
+	TLS *tls.Config
+	// Timeout bounds each command (and a dial): a Redis that hangs costs
+	// a request this much, not forever. Default 1 second.
+	Timeout time.Duration
+	// PoolSize bounds the open connections. Default go-redis' (10 per
+	// CPU).
+	PoolSize int
+	// Prefix starts every key idphooks writes, so that several
+	// deployments (or other applications) can share one Redis. Default
+	// "idphooks:". Every instance of a cluster must use the same.
+	Prefix string
+	// Logger receives the episode lines.
+	Logger *zap.Logger
+}
+
+// Conn is an open client. Safe for concurrent use.
+type Conn struct {
+	// Client is the go-redis client.
+	Client *redis.Client
+	// Prefix is Options.Prefix.
+	Prefix string
+
+	addr string
+	log  *zap.Logger
+
+	mu      sync.Mutex
+	failing bool
+	since   time.Time
+	errs    int
+}
+
+// Open makes the client. It does not wait for Redis: a Redis down at
+// start is an episode like any other (the first command that meets it
+// logs it), so that Caddy's other sites start and idphooks recovers
+// without a restart once Redis is back.
+func Open(opts Options) (*Conn, error) {
+	if opts.Address == "" {
+		return nil, errors.New("redisconn: no address")
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = time.Second
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "idphooks:"
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	var ro *redis.Options
+	switch {
+	case strings.Contains(opts.Address, "://"):
+		u, err := redis.ParseURL(opts.Address)
+		if err != nil {
+			return nil, fmt.Errorf("redisconn: address %q: %w", redactURL(opts.Address), errors.Unwrap(err))
+		}
+		ro = u
+	case strings.HasPrefix(opts.Address, "/"):
+		ro = &redis.Options{Network: "unix", Addr: opts.Address}
+	default:
+		if _, _, err := net.SplitHostPort(opts.Address); err != nil {
+			return nil, fmt.Errorf("redisconn: address %q is not host:port, a redis:// or rediss:// URL, or a socket path", opts.Address)
+		}
+		ro = &redis.Options{Addr: opts.Address}
+	}
+	if opts.Username != "" {
+		ro.Username = opts.Username
+	}
+	if opts.Password != "" {
+		ro.Password = opts.Password
+	}
+	if opts.DB != 0 {
+		ro.DB = opts.DB
+	}
+	if opts.TLS != nil {
+		ro.TLSConfig = opts.TLS
+	}
+	if opts.PoolSize > 0 {
+		ro.PoolSize = opts.PoolSize
+	}
+	ro.DialTimeout = opts.Timeout
+	ro.ReadTimeout = opts.Timeout
+	ro.WriteTimeout = opts.Timeout
+	ro.PoolTimeout = opts.Timeout
+	// One retry, on a new connection: after Redis restarts, the pooled
+	// connections are dead and the first command on each would fail.
+	ro.MaxRetries = 1
+	ro.MinRetryBackoff = 10 * time.Millisecond
+	ro.MaxRetryBackoff = 100 * time.Millisecond
+	// One dial per attempt: go-redis' default of five, 100 ms apart,
+	// would hold a request for most of a second while Redis is down.
+	ro.DialerRetries = 1
+	ro.ContextTimeoutEnabled = true
+	// No CLIENT SETINFO: older Redis and some proxies refuse it.
+	ro.DisableIdentity = true
+	ro.Protocol = 2
+	return &Conn{Client: redis.NewClient(ro), Prefix: opts.Prefix, addr: ro.Addr, log: opts.Logger}, nil
+}
+
+// Key is the prefix and parts joined by ':'.
+func (c *Conn) Key(parts ...string) string {
+	return c.Prefix + strings.Join(parts, ":")
+}
+
+// Unreachable reports whether err says Redis cannot serve now (down, a
+// timeout, loading its data, a read-only replica, out of memory,
+// refusing the credentials) rather than that a key is missing
+// (redis.Nil) or nothing failed.
+func Unreachable(err error) bool {
+	return err != nil && !errors.Is(err, redis.Nil)
+}
+
+// Failed records that op failed with err and starts an episode, logged
+// once, unless one is under way.
+func (c *Conn) Failed(op string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.errs++
+	if c.failing {
+		return
+	}
+	c.failing, c.since = true, time.Now()
+	c.log.Error("redis unavailable; token responses and events answer 503 until it is back",
+		zap.String("address", c.addr), zap.String("op", op), zap.Error(err))
+}
+
+// OK ends an episode, if one is under way.
+func (c *Conn) OK() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.failing {
+		return
+	}
+	c.log.Warn("redis is back", zap.String("address", c.addr),
+		zap.Duration("after", time.Since(c.since)), zap.Int("failed_commands", c.errs))
+	c.failing, c.errs = false, 0
+}
+
+// Failing reports whether an episode is under way.
+func (c *Conn) Failing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failing
+}
+
+// Note records err's outcome: an episode starts on an Unreachable error
+// and ends on success; redis.Nil counts as a success (Redis answered).
+// It returns err.
+func (c *Conn) Note(op string, err error) error {
+	if Unreachable(err) && !errors.Is(err, context.Canceled) {
+		c.Failed(op, err)
+	} else {
+		c.OK()
+	}
+	return err
+}
+
+// Ping checks Redis now.
+func (c *Conn) Ping(ctx context.Context) error {
+	return c.Note("ping", c.Client.Ping(ctx).Err())
+}
+
+// Close closes the client.
+func (c *Conn) Close() error { return c.Client.Close() }
+
+// redactURL hides a URL's password.
+func redactURL(s string) string {
+	at := strings.LastIndex(s, "@")
+	scheme := strings.Index(s, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return s
+	}
+	return s[:scheme+3] + "…@" + s[at+1:]
+}

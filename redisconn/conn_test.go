@@ -1,0 +1,105 @@
+package redisconn
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/idphooks/idphooks/internal/redistest"
+)
+
+func start(t *testing.T, opts redistest.Options) *redistest.Server {
+	t.Helper()
+	s, err := redistest.Start(opts)
+	if errors.Is(err, redistest.ErrNoRedis) && os.Getenv("CI") == "" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// An episode is logged once at its start and once at its end, whatever
+// the number of commands that fail between; Redis coming back ends it
+// without a new client.
+func TestEpisode(t *testing.T) {
+	s := start(t, redistest.Options{User: "idphooks", UserPassword: "pw"})
+	core, logs := observer.New(zap.InfoLevel)
+	c, err := Open(Options{Address: s.Addr, Username: "idphooks", Password: "pw", Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := c.Ping(ctx); err == nil {
+			t.Fatal("ping answered with Redis down")
+		}
+	}
+	if !c.Failing() {
+		t.Fatal("no episode")
+	}
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(ctx); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	if n := logs.Len(); n != 2 {
+		t.Fatalf("%d log lines, want 2 (start, end): %v", n, logs.All())
+	}
+	if strings.Contains(logs.All()[0].ContextMap()["error"].(string), "pw") {
+		t.Fatal("password in the log")
+	}
+}
+
+func TestTLSAndURL(t *testing.T) {
+	s := start(t, redistest.Options{TLS: true, Password: "secret"})
+	pem, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	c, err := Open(Options{Address: "rediss://:secret@" + s.Addr + "/2", TLS: &tls.Config{RootCAs: roots}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Without the CA, the certificate is refused.
+	c2, _ := Open(Options{Address: "rediss://:secret@" + s.Addr})
+	defer c2.Close()
+	if err := c2.Ping(context.Background()); err == nil {
+		t.Fatal("an untrusted certificate was accepted")
+	}
+}
+
+func TestBadAddress(t *testing.T) {
+	for _, a := range []string{"", "localhost", "redis://u:hunter2@[::1"} {
+		_, err := Open(Options{Address: a})
+		if err == nil {
+			t.Fatalf("%q accepted", a)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Fatalf("password in %v", err)
+		}
+	}
+}
