@@ -62,6 +62,9 @@ type Options struct {
 	// again even when nothing said there are new ones (a message
 	// enqueued by another process, a lease run out). Default 1 minute.
 	Rescan time.Duration
+	// Marks, when set, keeps receivers disabled across restarts and the
+	// instances that share it (see Marks); read at start and each rescan.
+	Marks Marks
 	// Clock is the time. Default: real time.
 	Clock Clock
 	// Logger receives one line per episode (a receiver paused, back,
@@ -98,6 +101,7 @@ type Deliverer struct {
 	startOnce   sync.Once
 	stopOnce    sync.Once
 	queueHealth episode
+	marksHealth episode
 
 	idle func(next time.Time) // tests: called when nothing is in flight
 }
@@ -275,9 +279,18 @@ func (d *Deliverer) Enable(name string) error {
 	if !ok {
 		return fmt.Errorf("delivery: no receiver %q", name)
 	}
+	if d.opts.Marks != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), marksTimeout)
+		defer cancel()
+		// Cleared first: an instance that reads the marks meanwhile must
+		// not disable it again after this one enabled it.
+		if err := d.opts.Marks.ClearDisabled(ctx, name); err != nil {
+			return fmt.Errorf("delivery: enabling %q: clearing its disabled mark: %w", name, err)
+		}
+	}
 	d.mu.Lock()
 	was := r.state
-	r.state, r.failures, r.holdUntil = Active, 0, time.Time{}
+	r.state, r.failures, r.holdUntil, r.marked = Active, 0, time.Time{}, false
 	d.mu.Unlock()
 	if was != Active {
 		d.log.Info("receiver enabled", zap.String("receiver", name), zap.String("was", string(was)))
@@ -292,9 +305,11 @@ func (d *Deliverer) run(ctx context.Context) {
 	var armed time.Time
 	var timer <-chan time.Time
 	rescanAt := d.clock.Now().Add(d.opts.Rescan)
+	d.loadMarks(ctx)
 	for {
 		now := d.clock.Now()
 		if !now.Before(rescanAt) {
+			d.loadMarks(ctx)
 			d.Notify()
 			rescanAt = now.Add(d.opts.Rescan)
 		}

@@ -49,6 +49,7 @@ type receiver struct {
 	probeAt      time.Time
 	probeEvery   time.Duration
 	holdUntil    time.Time // a Retry-After
+	marked       bool      // its Disabled state is in the Marks
 }
 
 // free is how many attempts r may start at now, and when that changes
@@ -83,6 +84,7 @@ type outcome struct {
 	at      time.Time
 	next    time.Time // the message's next attempt, when it has one
 	aborted bool      // cancelled by Close: not an attempt
+	marked  bool      // a 410 whose disabled mark was stored
 }
 
 // maxLastError bounds the failure text kept with a message.
@@ -111,6 +113,7 @@ func (d *Deliverer) attempt(r *receiver, m Message) {
 		delay, more := backoff(r.Schedule, m.Attempt, d.opts.Jitter)
 		switch {
 		case errors.Is(res.Err, ErrGone):
+			o.marked = d.markDisabled(r, now, cut(res.Err.Error()))
 			// Kept for when the receiver is enabled again.
 			m.NextAt = now
 			err = d.q.Retry(ctx, m)
@@ -181,6 +184,7 @@ func (d *Deliverer) settle(o outcome) {
 		r.failures, r.lastSuccess = 0, o.at
 	case errors.Is(o.res.Err, ErrGone):
 		r.lastError, r.lastFailure = cut(o.res.Err.Error()), o.at
+		r.marked = r.marked || o.marked
 		if r.state != Disabled {
 			r.state = Disabled
 			d.log.Error("receiver answered 410 Gone: disabled; its messages are kept but not attempted until it is enabled again",
