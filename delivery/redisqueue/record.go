@@ -13,7 +13,7 @@ import (
 // errDamaged is wrapped by the errors about a message whose hash in Redis
 // is not one this package wrote (a field missing or not a number): data
 // written by something else, or by hand.
-var errDamaged = errors.New("redisqueue: a message in Redis is damaged")
+var errDamaged = errors.New("damaged data in Redis")
 
 // decode reads a message's hash fields (as HGETALL gives them) into an
 // entry. It always returns what it could read, with id and receiver as
@@ -62,7 +62,7 @@ func decode(id, receiver string, f map[string]string) (delivery.Entry, error) {
 		bad = append(bad, fmt.Sprintf("st is %.10q, not p or d", f["st"]))
 	}
 	if len(bad) > 0 {
-		return e, fmt.Errorf("%w: %q: %s", errDamaged, id, strings.Join(bad, ", "))
+		return e, fmt.Errorf("redisqueue: message %q: %w: %s", id, errDamaged, strings.Join(bad, ", "))
 	}
 	return e, nil
 }
