@@ -1,0 +1,172 @@
+package redisqueue
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/idphooks/idphooks/delivery"
+)
+
+// Bounds on what a message's names may be (as boltqueue's): they are
+// parts of keys.
+const (
+	maxIDLen       = 256
+	maxReceiverLen = 1024
+)
+
+func validate(m *delivery.Message) error {
+	switch {
+	case m.ID == "":
+		return fmt.Errorf("%w: no ID", delivery.ErrInvalid)
+	case len(m.ID) > maxIDLen:
+		return fmt.Errorf("%w: ID longer than %d bytes", delivery.ErrInvalid, maxIDLen)
+	case m.Receiver == "":
+		return fmt.Errorf("%w: %s has no receiver", delivery.ErrInvalid, m.ID)
+	case len(m.Receiver) > maxReceiverLen:
+		return fmt.Errorf("%w: %s: receiver name longer than %d bytes", delivery.ErrInvalid, m.ID, maxReceiverLen)
+	case strings.IndexByte(m.Receiver, 0) >= 0:
+		return fmt.Errorf("%w: %s: receiver name holds a NUL", delivery.ErrInvalid, m.ID)
+	}
+	return nil
+}
+
+// enqueueOp is one Enqueue call waiting for its batch.
+type enqueueOp struct {
+	msgs []delivery.Message
+	err  chan error
+}
+
+// Enqueue stores msgs in the next batch and returns once Redis has it
+// (and, with Options.Replicas, its replicas). When ctx ends first, ctx's
+// error comes back and the batch may still store them.
+func (q *Queue) Enqueue(ctx context.Context, msgs ...delivery.Message) error {
+	for i := range msgs {
+		if err := validate(&msgs[i]); err != nil {
+			return err
+		}
+	}
+	if err := q.check(); err != nil {
+		return err
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	o := &enqueueOp{msgs: msgs, err: make(chan error, 1)}
+	select {
+	case q.ops <- o:
+	case <-q.stop:
+		return delivery.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-o.err:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// commitLoop takes the calls that are waiting, up to MaxBatch messages
+// (a call larger than that goes alone), and stores them together, until
+// Close.
+func (q *Queue) commitLoop() {
+	defer q.wg.Done()
+	var batch []*enqueueOp
+	for {
+		batch = batch[:0]
+		select {
+		case o := <-q.ops:
+			batch = append(batch, o)
+		case <-q.stop:
+			return
+		}
+		n := len(batch[0].msgs)
+	more:
+		for n < q.opts.MaxBatch {
+			select {
+			case o := <-q.ops:
+				batch = append(batch, o)
+				n += len(o.msgs)
+			default:
+				break more
+			}
+		}
+		q.commit(batch, n)
+	}
+}
+
+// commit stores a batch with one script call and answers each call.
+func (q *Queue) commit(batch []*enqueueOp, n int) {
+	now := q.opts.Now()
+	nowus := micros(now)
+	args := make([]any, 0, 4+len(batch)+10*n)
+	args = append(args, q.base, itoa(nanos(now)), itoa(nowus), len(batch))
+	for _, o := range batch {
+		args = append(args, len(o.msgs))
+		for _, m := range o.msgs {
+			due := nowus
+			if !m.NextAt.IsZero() {
+				due = micros(m.NextAt)
+			}
+			args = append(args, m.ID, m.Receiver, m.Event, itoa(nanos(m.Time)), m.Payload,
+				m.Attempt, itoa(nanos(m.NextAt)), m.LastError, m.LastStatus, itoa(due))
+		}
+	}
+	// Not the callers' contexts: one caller giving up must not fail the
+	// others' batch. The Conn's timeouts bound it.
+	ctx := context.Background()
+	v, err := q.write(ctx, args)
+	q.batches.Add(1)
+	answers, _ := v.([]any)
+	if err == nil && len(answers) != len(batch) {
+		err = fmt.Errorf("redisqueue: enqueue: %w: the script answered %T %v", errDamaged, v, v)
+	}
+	for i, o := range batch {
+		if err != nil {
+			o.err <- err
+			continue
+		}
+		if why, _ := answers[i].(string); why != "" {
+			o.err <- fmt.Errorf("redisqueue: enqueue refused: %w: %s", errDamaged, why)
+			continue
+		}
+		o.err <- nil
+	}
+}
+
+// write runs the enqueue script, then WAIT when replicas must have it.
+// WAIT goes on the same connection, in one pipeline with the script:
+// it counts the replicas that have what that connection wrote.
+func (q *Queue) write(ctx context.Context, args []any) (any, error) {
+	if q.opts.Replicas == 0 && !q.waitAlways {
+		v, err := enqueueScript.Run(ctx, q.c, q.keys, args...).Result()
+		return v, q.fail("enqueue", err)
+	}
+	for attempt := 0; ; attempt++ {
+		pipe := q.c.Pipeline()
+		ev := pipe.EvalSha(ctx, enqueueScript.Hash(), q.keys, args...)
+		wait := pipe.Do(ctx, "wait", q.opts.Replicas, q.opts.ReplicaTimeout.Milliseconds())
+		_, _ = pipe.Exec(ctx)
+		err := ev.Err()
+		if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") && attempt == 0 {
+			if err := q.fail("enqueue", enqueueScript.Load(ctx, q.c).Err()); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, q.fail("enqueue", err)
+		}
+		if err := wait.Err(); err != nil {
+			return nil, q.fail("enqueue wait", err)
+		}
+		if got, _ := wait.Int64(); got < int64(q.opts.Replicas) {
+			q.conn.Note("queue enqueue wait", nil)
+			return nil, fmt.Errorf("%w: redisqueue: enqueue: %d of %d replicas acknowledged within %s (the messages may be on the primary; enqueue them again)",
+				delivery.ErrUnavailable, got, q.opts.Replicas, q.opts.ReplicaTimeout)
+		}
+		return ev.Val(), q.fail("enqueue", nil)
+	}
+}
