@@ -60,6 +60,7 @@ func (AdminAPI) Routes() []caddy.AdminRoute {
 		{Pattern: "/idp-hooks/deliveries", Handler: caddy.AdminHandlerFunc(serveDeliveries)},
 		{Pattern: "/idp-hooks/replay", Handler: caddy.AdminHandlerFunc(serveReplay)},
 		{Pattern: "/idp-hooks/send-test", Handler: caddy.AdminHandlerFunc(serveSendTest)},
+		{Pattern: "/idp-hooks/enable", Handler: caddy.AdminHandlerFunc(serveEnable)},
 		{Pattern: "/idp-hooks/audit", Handler: caddy.AdminHandlerFunc(serveAudit)},
 	}
 }

@@ -189,6 +189,33 @@ func serveReplay(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, map[string]int{"replayed": total})
 }
 
+// serveEnable ends a receiver's disabled state (a 410) or pause: in every
+// handler that has it, and, through its mark in Caddy storage, on the
+// other instances at their next rescan.
+func serveEnable(w http.ResponseWriter, r *http.Request) error {
+	if err := method(r, http.MethodPost); err != nil {
+		return err
+	}
+	var in struct {
+		Receiver string `json:"receiver"`
+	}
+	if err := readBody(r, &in); err != nil {
+		return err
+	}
+	if _, err := receiverOwner(in.Receiver); err != nil {
+		return err
+	}
+	for _, h := range deliverers() {
+		if !h.deliverer.Has(in.Receiver) {
+			continue
+		}
+		if err := h.deliverer.Enable(in.Receiver); err != nil {
+			return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
+		}
+	}
+	return writeJSON(w, map[string]string{"enabled": in.Receiver})
+}
+
 func serveSendTest(w http.ResponseWriter, r *http.Request) error {
 	if err := method(r, http.MethodPost); err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 //	caddy idp-hooks deliveries                              receivers' health
 //	caddy idp-hooks deliveries --receiver <r> [--state dead]
 //	caddy idp-hooks deliveries replay --id <id> | --receiver <r> | --since <time> | --all
+//	caddy idp-hooks deliveries enable --receiver <r>
 //	caddy idp-hooks send-test --receiver <r>
 //
 // (`caddy idp-hooks replay` replays recorded events against a hook; the
@@ -122,7 +123,21 @@ func deliveriesCommand() *cobra.Command {
 	replay.Flags().String("receiver", "", "all of a receiver's dead letters")
 	replay.Flags().String("since", "", "those dead since this time")
 	replay.Flags().Bool("all", false, "every dead letter")
-	c.AddCommand(replay)
+	enable := &cobra.Command{
+		Use:   "enable --receiver <r>",
+		Short: "Attempt a disabled (410 Gone) or paused receiver's messages again, on every instance",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			r, _ := c.Flags().GetString("receiver")
+			if r == "" {
+				return fmt.Errorf("--receiver is required (caddy idp-hooks deliveries lists them)")
+			}
+			return admin(c, http.MethodPost, "/idp-hooks/enable", map[string]string{"receiver": r})
+		},
+	}
+	enable.Flags().String("address", defaultAdmin, "Caddy's admin endpoint")
+	enable.Flags().String("receiver", "", "a receiver (a webhook's URL, hook:<path>@<IdP> for an async hook)")
+	c.AddCommand(replay, enable)
 	return c
 }
 

@@ -65,8 +65,15 @@ func needsQueue(hooks []*events.Hook, webhooks []WebhookConfig) bool {
 	return false
 }
 
-// openQueue opens (or shares) the queue file.
-func (h *Handler) openQueue() (*boltqueue.Queue, error) {
+// openQueue returns the state backend's queue, or opens (or shares) the
+// embedded queue file.
+func (h *Handler) openQueue() (Queue, error) {
+	if h.state.Queue != nil {
+		if h.QueuePath != "" {
+			return nil, fmt.Errorf("idp_hooks: queue %s: the state backend keeps the delivery queue itself (queue names the embedded queue's file)", h.QueuePath)
+		}
+		return h.state.Queue, nil
+	}
 	path := h.queuePath()
 	h.queueKey = "queue:" + path
 	v, _, err := queues.LoadOrNew(h.queueKey, func() (caddy.Destructor, error) {
@@ -89,7 +96,7 @@ func (h *Handler) openQueue() (*boltqueue.Queue, error) {
 // startDelivery starts the deliverer of this config: a receiver for every
 // hook (its async handlers' events) and for each notify webhook (added
 // by receivers), sharing the queue with the configs before and after.
-func (h *Handler) startDelivery(ctx caddy.Context, q *boltqueue.Queue, receivers map[string]delivery.Receiver) error {
+func (h *Handler) startDelivery(ctx caddy.Context, q Queue, receivers map[string]delivery.Receiver) error {
 	for _, eh := range h.dispatcher.Hooks() {
 		receivers[events.HookReceiver(eh)] = delivery.Receiver{Sender: h.dispatcher.HookSender(eh)}
 	}
@@ -97,7 +104,14 @@ func (h *Handler) startDelivery(ctx caddy.Context, q *boltqueue.Queue, receivers
 	if err := registerDeliveryMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("idp_hooks: delivery metrics: %w", err)
 	}
-	d, err := delivery.New(delivery.Options{Queue: q, Receivers: receivers, Logger: h.logger.Named("delivery")})
+	d, err := delivery.New(delivery.Options{
+		Queue:     q,
+		Receivers: receivers,
+		Lease:     h.state.Lease,
+		Rescan:    h.state.Rescan,
+		Marks:     storageMarks{ctx.Storage()},
+		Logger:    h.logger.Named("delivery"),
+	})
 	if err != nil {
 		return fmt.Errorf("idp_hooks: delivery: %w", err)
 	}

@@ -20,7 +20,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/idphooks/idphooks/delivery"
-	"github.com/idphooks/idphooks/delivery/boltqueue"
 	"github.com/idphooks/idphooks/events"
 	"github.com/idphooks/idphooks/interceptors/forms"
 	"github.com/idphooks/idphooks/interceptors/oidc"
@@ -113,7 +112,7 @@ type Handler struct {
 	// deliverer sends the queued events of async hooks and webhooks;
 	// outbox is the dispatcher's way to it.
 	deliverer *delivery.Deliverer
-	queue     *boltqueue.Queue
+	queue     Queue
 	outbox    *lateOutbox
 	queueKey  string
 	// auditTimer records this config's changes once it settles.

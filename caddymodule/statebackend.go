@@ -3,10 +3,12 @@ package caddymodule
 import (
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/idphooks/idphooks/delivery"
 	"github.com/idphooks/idphooks/interceptors/oidc"
 	"github.com/idphooks/idphooks/sandbox"
 )
@@ -27,8 +29,21 @@ type StateBackend interface {
 type State struct {
 	Swaps oidc.Swaps
 	Cache sandbox.Cache
+	// Queue, when set, is the backend's delivery queue, shared by the
+	// instances of a cluster; nil: the embedded queue file (queue_path).
+	Queue Queue
+	// Lease and Rescan, when set, replace the deliverer's defaults
+	// (delivery.Options): a shared queue is looked at more often, for
+	// work other instances left.
+	Lease, Rescan time.Duration
 	// Release gives back what OpenState took (a pooled handle).
 	Release func()
+}
+
+// Queue is a delivery queue and its admin view.
+type Queue interface {
+	delivery.Queue
+	delivery.Inspector
 }
 
 // BoltState keeps idphooks' state in an embedded bbolt file: one machine,

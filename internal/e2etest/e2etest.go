@@ -84,7 +84,10 @@ func LoadCaddy(t testing.TB, c Config) string {
 	if level == "" {
 		level = "ERROR"
 	}
-	handler := map[string]any{"handler": "idp_hooks", "upstream": c.Upstream, "state_path": filepath.Join(c.Dir, "state.db")}
+	handler := map[string]any{"handler": "idp_hooks", "upstream": c.Upstream}
+	if _, ok := c.Handler["state"]; !ok {
+		handler["state_path"] = filepath.Join(c.Dir, "state.db")
+	}
 	for k, v := range c.Handler {
 		handler[k] = v
 	}

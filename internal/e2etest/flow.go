@@ -91,6 +91,8 @@ type FlowConfig struct {
 	// TokenURL, when set, changes the discovered token endpoint URL the
 	// code is exchanged at (another spelling of it, say).
 	TokenURL func(string) string
+	// Browser, when set, is the user agent (default Browser()).
+	Browser *http.Client
 }
 
 // CodeFlow runs the authorization code flow with PKCE and nonce through
@@ -101,7 +103,10 @@ type FlowConfig struct {
 func CodeFlow(t testing.TB, c FlowConfig) (*Flow, error) {
 	t.Helper()
 	ctx := Ctx(t)
-	hc := Browser()
+	hc := c.Browser
+	if hc == nil {
+		hc = Browser()
+	}
 	ctx = oidc.ClientContext(ctx, hc)
 	if c.Issuer != c.DiscoveryURL {
 		ctx = oidc.InsecureIssuerURLContext(ctx, c.Issuer)
