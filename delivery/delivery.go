@@ -18,6 +18,8 @@ package delivery
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -184,4 +186,29 @@ var ErrGone = errors.New("the receiver is gone (410)")
 // Sender makes one attempt to deliver a message to its receiver.
 type Sender interface {
 	Send(ctx context.Context, m Message) Result
+}
+
+// Bounds on what a message's names may be: queues make keys of them.
+const (
+	maxIDLen       = 256
+	maxReceiverLen = 1024
+)
+
+// Validate is what every Queue checks of a message at Enqueue: an ID and
+// a receiver name, within bounds, the name without NUL. Its errors wrap
+// ErrInvalid.
+func (m *Message) Validate() error {
+	switch {
+	case m.ID == "":
+		return fmt.Errorf("%w: no ID", ErrInvalid)
+	case len(m.ID) > maxIDLen:
+		return fmt.Errorf("%w: ID longer than %d bytes", ErrInvalid, maxIDLen)
+	case m.Receiver == "":
+		return fmt.Errorf("%w: %s has no receiver", ErrInvalid, m.ID)
+	case len(m.Receiver) > maxReceiverLen:
+		return fmt.Errorf("%w: %s: receiver name longer than %d bytes", ErrInvalid, m.ID, maxReceiverLen)
+	case strings.IndexByte(m.Receiver, 0) >= 0:
+		return fmt.Errorf("%w: %s: receiver name holds a NUL", ErrInvalid, m.ID)
+	}
+	return nil
 }

@@ -8,29 +8,6 @@ import (
 	"github.com/idphooks/idphooks/delivery"
 )
 
-// Bounds on what a message's names may be (as boltqueue's): they are
-// parts of keys.
-const (
-	maxIDLen       = 256
-	maxReceiverLen = 1024
-)
-
-func validate(m *delivery.Message) error {
-	switch {
-	case m.ID == "":
-		return fmt.Errorf("%w: no ID", delivery.ErrInvalid)
-	case len(m.ID) > maxIDLen:
-		return fmt.Errorf("%w: ID longer than %d bytes", delivery.ErrInvalid, maxIDLen)
-	case m.Receiver == "":
-		return fmt.Errorf("%w: %s has no receiver", delivery.ErrInvalid, m.ID)
-	case len(m.Receiver) > maxReceiverLen:
-		return fmt.Errorf("%w: %s: receiver name longer than %d bytes", delivery.ErrInvalid, m.ID, maxReceiverLen)
-	case strings.IndexByte(m.Receiver, 0) >= 0:
-		return fmt.Errorf("%w: %s: receiver name holds a NUL", delivery.ErrInvalid, m.ID)
-	}
-	return nil
-}
-
 // enqueueOp is one Enqueue call waiting for its batch.
 type enqueueOp struct {
 	msgs []delivery.Message
@@ -42,7 +19,7 @@ type enqueueOp struct {
 // error comes back and the batch may still store them.
 func (q *Queue) Enqueue(ctx context.Context, msgs ...delivery.Message) error {
 	for i := range msgs {
-		if err := validate(&msgs[i]); err != nil {
+		if err := msgs[i].Validate(); err != nil {
 			return err
 		}
 	}
