@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	_ = caddy.Stop()
+	stopBenchRedis()
 	zitadel.Close()
 	nodeOP.Close()
 	os.Exit(code)
