@@ -59,10 +59,17 @@ func newCaddyProc(t *testing.T, name, addr, admin, caddyfile string, env ...stri
 // (Caddy listens once the config is provisioned).
 func (p *caddyProc) start(t *testing.T) {
 	t.Helper()
+	if err := p.run(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run is start for any goroutine: it returns what went wrong.
+func (p *caddyProc) run() error {
 	p.mu.Lock()
 	if p.cmd != nil {
 		p.mu.Unlock()
-		t.Fatalf("caddy %s: already running", p.name)
+		return fmt.Errorf("caddy %s: already running", p.name)
 	}
 	cmd := exec.Command(caddyBin, "run", "--config", p.config, "--adapter", "caddyfile")
 	cmd.Dir = p.dir
@@ -74,7 +81,7 @@ func (p *caddyProc) start(t *testing.T) {
 	fmt.Fprintf(&p.log, "--- %s: start\n", time.Now().Format(time.RFC3339Nano))
 	if err := cmd.Start(); err != nil {
 		p.mu.Unlock()
-		t.Fatalf("caddy %s: %v", p.name, err)
+		return fmt.Errorf("caddy %s: %w", p.name, err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -85,7 +92,7 @@ func (p *caddyProc) start(t *testing.T) {
 		if c, err := net.DialTimeout("tcp", p.addr, time.Second); err == nil {
 			c.Close()
 			if p.admin == "" || adminUp(p.admin) {
-				return
+				return nil
 			}
 		}
 		select {
@@ -93,11 +100,11 @@ func (p *caddyProc) start(t *testing.T) {
 			p.mu.Lock()
 			p.cmd = nil
 			p.mu.Unlock()
-			t.Fatalf("caddy %s exited at start; its log:\n%s", p.name, p.log.tail(8<<10))
+			return fmt.Errorf("caddy %s exited at start; its log:\n%s", p.name, p.log.tail(8<<10))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("caddy %s did not listen on %s within 30s; its log:\n%s", p.name, p.addr, p.log.tail(8<<10))
+			return fmt.Errorf("caddy %s did not listen on %s within 30s; its log:\n%s", p.name, p.addr, p.log.tail(8<<10))
 		}
 	}
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -133,13 +134,14 @@ http://%s {
 }
 `, lbAddr, aAddr, bAddr))
 	var wg sync.WaitGroup
-	for _, p := range []*caddyProc{c.A, c.B} {
+	errs := make([]error, 2)
+	for i, p := range []*caddyProc{c.A, c.B} {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.start(t) }()
+		go func() { defer wg.Done(); errs[i] = p.run() }()
 	}
 	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
 	}
 	c.LB.start(t)
 	return c

@@ -11,6 +11,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +45,8 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	// The in-process zitadel OP logs every request through slog.
+	slog.SetDefault(slog.New(slog.DiscardHandler))
 	r, err := redistest.Start(redistest.Options{AppendFsync: "always"})
 	switch {
 	case errors.Is(err, redistest.ErrNoRedis) && os.Getenv("CI") == "":
