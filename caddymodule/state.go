@@ -45,7 +45,7 @@ var stateMetrics = sync.OnceValues(func() (*store.Metrics, error) { return store
 // logs to logger and counts in reg (nil: nowhere). It outlives a config
 // reload: the new config's cap applies to it and its collectors join the
 // new registry, while the logger stays the first config's.
-func openStateStore(path string, maxEntries int, logger *zap.Logger, reg prometheus.Registerer) (oidc.Swaps, sandbox.Cache, string, error) {
+func openStateStore(path string, maxEntries int, logger *zap.Logger, reg prometheus.Registerer) (*store.Swaps, sandbox.Cache, string, error) {
 	metrics, err := stateMetrics()
 	if err == nil && reg != nil {
 		err = metrics.Register(reg)
@@ -82,7 +82,7 @@ func openStateStore(path string, maxEntries int, logger *zap.Logger, reg prometh
 	}
 	db := v.(stateValue).db
 	db.SetMaxEntries(maxEntries)
-	return swapStore{store.NewSwaps(db.Bucket("swaps"))}, hookCache{db.Bucket("cache")}, key, nil
+	return store.NewSwaps(db.Bucket("swaps")), hookCache{db.Bucket("cache")}, key, nil
 }
 
 // hookCache puts the hooks' cache global on the embedded store, so cached
@@ -102,18 +102,3 @@ func (c hookCache) Set(ctx context.Context, key string, value []byte, ttl time.D
 }
 
 func (c hookCache) Delete(ctx context.Context, key string) error { return c.s.Delete(ctx, key) }
-
-// swapStore adapts store.Swaps to the interceptor's interface.
-type swapStore struct{ s *store.Swaps }
-
-func (w swapStore) Put(ctx context.Context, token string, value []byte, exp time.Time) error {
-	return w.s.Put(ctx, token, value, exp)
-}
-
-func (w swapStore) Get(ctx context.Context, token string) ([]byte, error) {
-	b, err := w.s.Get(ctx, token)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, oidc.ErrSwapNotFound
-	}
-	return b, err
-}

@@ -9,8 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/idphooks/idphooks/delivery"
-	"github.com/idphooks/idphooks/interceptors/oidc"
 	"github.com/idphooks/idphooks/sandbox"
+	"github.com/idphooks/idphooks/store"
 )
 
 func init() {
@@ -27,7 +27,7 @@ type StateBackend interface {
 
 // State is an opened state backend.
 type State struct {
-	Swaps oidc.Swaps
+	Swaps *store.Swaps
 	Cache sandbox.Cache
 	// Queue, when set, is the backend's delivery queue, shared by the
 	// instances of a cluster; nil: the embedded queue file (queue_path).

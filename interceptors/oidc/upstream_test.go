@@ -227,8 +227,13 @@ func newHarnessAlg(t testing.TB, idp *testIdP, hooks []hookSpec, mod func(*Confi
 
 type memSwaps struct{ s *store.Swaps }
 
-func (m memSwaps) Put(ctx context.Context, token string, value []byte, exp time.Time) error {
-	return m.s.Put(ctx, token, value, exp)
+func (m memSwaps) Put(ctx context.Context, writes ...SwapWrite) error {
+	for _, w := range writes {
+		if err := m.s.Put(ctx, w.Token, w.Value, w.Exp); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (m memSwaps) Get(ctx context.Context, token string) ([]byte, error) {
