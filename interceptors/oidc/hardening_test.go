@@ -255,7 +255,7 @@ func (failingSwaps) Put(context.Context, string, []byte, time.Time) error {
 func TestUnwritableSwapsAnswer503(t *testing.T) {
 	idp := newTestIdP(t)
 	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, func(c *Config) {
-		c.Swaps = failingSwaps{memSwaps{store.NewSwaps(store.NewMemory())}}
+		c.Swaps = failingSwaps{newMemSwaps(t, store.NewMemory())}
 	})
 	w := h.do(tokenRequest(codeForm()))
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), `"temporarily_unavailable"`) {
