@@ -82,7 +82,12 @@ func openStateStore(path string, maxEntries int, logger *zap.Logger, reg prometh
 	}
 	db := v.(stateValue).db
 	db.SetMaxEntries(maxEntries)
-	return store.NewSwaps(db.Bucket("swaps")), hookCache{db.Bucket("cache")}, key, nil
+	swaps, err := store.NewSwaps(db.Bucket("swaps"), store.SwapOptions{})
+	if err != nil {
+		_, _ = states.Delete(key)
+		return nil, nil, "", fmt.Errorf("idp_hooks: swap table: %w", err)
+	}
+	return swaps, hookCache{db.Bucket("cache")}, key, nil
 }
 
 // hookCache puts the hooks' cache global on the embedded store, so cached

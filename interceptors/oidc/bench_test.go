@@ -129,7 +129,7 @@ func BenchmarkTokenRewriteOverheadBolt(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer db.Close()
-			overhead(b, alg, memSwaps{store.NewSwaps(db.Bucket("swaps"))})
+			overhead(b, alg, newMemSwaps(b, db.Bucket("swaps")))
 		})
 	}
 }

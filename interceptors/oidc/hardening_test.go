@@ -255,7 +255,7 @@ func (failingSwaps) Put(context.Context, ...SwapWrite) error {
 func TestUnwritableSwapsAnswer503(t *testing.T) {
 	idp := newTestIdP(t)
 	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, func(c *Config) {
-		c.Swaps = failingSwaps{memSwaps{store.NewSwaps(store.NewMemory())}}
+		c.Swaps = failingSwaps{newMemSwaps(t, store.NewMemory())}
 	})
 	w := h.do(tokenRequest(codeForm()))
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), `"temporarily_unavailable"`) {
@@ -403,7 +403,7 @@ func TestUnreachableSwapsFailClosed(t *testing.T) {
 	away := new(atomic.Bool)
 	core, logs := observer.New(zap.DebugLevel)
 	h := newHarness(t, idp, []hookSpec{{src: `exports.onBeforeToken = (e, api) => { api.accessToken.setClaim("tier", "gold"); api.idToken.setClaim("tier", "gold") }`}}, func(c *Config) {
-		c.Swaps = awaySwaps{memSwaps{store.NewSwaps(store.NewMemory())}, away}
+		c.Swaps = awaySwaps{newMemSwaps(t, store.NewMemory()), away}
 		c.Logger = zap.New(core)
 	})
 	tokens := decodeJSON(t, h.do(tokenRequest(codeForm())).Body.Bytes())

@@ -206,7 +206,7 @@ func newHarnessAlg(t testing.TB, idp *testIdP, hooks []hookSpec, mod func(*Confi
 		PublishUpstreamKeys: true,
 		Dispatcher:          events.NewDispatcher(hs, events.Options{Budget: 500 * time.Millisecond}),
 		Signer:              km,
-		Swaps:               memSwaps{store.NewSwaps(store.NewMemory())},
+		Swaps:               newMemSwaps(t, store.NewMemory()),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -226,6 +226,16 @@ func newHarnessAlg(t testing.TB, idp *testIdP, hooks []hookSpec, mod func(*Confi
 }
 
 type memSwaps struct{ s *store.Swaps }
+
+// newMemSwaps is the swap table without a secret in s.
+func newMemSwaps(t testing.TB, s store.Store) memSwaps {
+	t.Helper()
+	w, err := store.NewSwaps(s, store.SwapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return memSwaps{w}
+}
 
 func (m memSwaps) Put(ctx context.Context, writes ...SwapWrite) error {
 	for _, w := range writes {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/idphooks/idphooks/internal/redistest"
 	"github.com/idphooks/idphooks/redisconn"
+	"github.com/idphooks/idphooks/store"
 )
 
 // benchValue is about one sealed swap entry.
@@ -68,6 +69,43 @@ func BenchmarkGet(b *testing.B) {
 				b.Fatal(err)
 			}
 			i++
+		}
+	})
+}
+
+// A token response's two swaps (access and refresh token) in one
+// SetMany: one round trip (and one fsync), against BenchmarkSet2's two.
+func BenchmarkSetMany2(b *testing.B) {
+	benchBuckets(b, func(b *testing.B, s *Bucket) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			err := s.SetMany(ctx, []store.Entry{
+				{Key: strconv.Itoa(i), Value: benchValue, TTL: time.Hour},
+				{Key: strconv.Itoa(i + 1), Value: benchValue, TTL: time.Hour},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			i += 2
+		}
+	})
+}
+
+// The same two entries with two Sets.
+func BenchmarkSet2(b *testing.B) {
+	benchBuckets(b, func(b *testing.B, s *Bucket) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			for range 2 {
+				if err := s.Set(ctx, strconv.Itoa(i), benchValue, time.Hour); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
 		}
 	})
 }
