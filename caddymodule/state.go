@@ -40,12 +40,13 @@ func (upstreamValue) Destruct() error { return nil }
 var stateMetrics = sync.OnceValues(func() (*store.Metrics, error) { return store.NewMetrics(nil) })
 
 // openStateStore opens (or shares) the embedded database at path and
-// returns the swap table and the hooks' cache in it, each capped at
+// returns the swap table (keyed with secret, and reading the entries
+// written before there was one) and the hooks' cache in it, each capped at
 // maxEntries (0: store.DefaultMaxEntries; negative: no cap). The store
 // logs to logger and counts in reg (nil: nowhere). It outlives a config
 // reload: the new config's cap applies to it and its collectors join the
 // new registry, while the logger stays the first config's.
-func openStateStore(path string, maxEntries int, logger *zap.Logger, reg prometheus.Registerer) (*store.Swaps, sandbox.Cache, string, error) {
+func openStateStore(path string, maxEntries int, secret []byte, logger *zap.Logger, reg prometheus.Registerer) (*store.Swaps, sandbox.Cache, string, error) {
 	metrics, err := stateMetrics()
 	if err == nil && reg != nil {
 		err = metrics.Register(reg)
@@ -82,10 +83,10 @@ func openStateStore(path string, maxEntries int, logger *zap.Logger, reg prometh
 	}
 	db := v.(stateValue).db
 	db.SetMaxEntries(maxEntries)
-	swaps, err := store.NewSwaps(db.Bucket("swaps"), store.SwapOptions{})
+	swaps, err := store.NewSwaps(db.Bucket("swaps"), store.SwapOptions{Secret: secret, ReadUnkeyed: true})
 	if err != nil {
 		_, _ = states.Delete(key)
-		return nil, nil, "", fmt.Errorf("idp_hooks: swap table: %w", err)
+		return nil, nil, "", fmt.Errorf("idp_hooks: state store %s: %w", path, err)
 	}
 	return swaps, hookCache{db.Bucket("cache")}, key, nil
 }

@@ -76,7 +76,11 @@ func (b *BoltState) OpenState(ctx caddy.Context) (*State, error) {
 	if b.MaxEntries < -1 {
 		return nil, fmt.Errorf("idp_hooks: state: max_entries %d (use a positive number, or -1 for no cap)", b.MaxEntries)
 	}
-	swaps, cache, key, err := openStateStore(path, b.MaxEntries, ctx.Logger().Named("state"), ctx.GetMetricsRegistry())
+	secret, err := swapSecret(ctx, ctx.Storage())
+	if err != nil {
+		return nil, fmt.Errorf("idp_hooks: state: the swap secret: %w", err)
+	}
+	swaps, cache, key, err := openStateStore(path, b.MaxEntries, secret, ctx.Logger().Named("state"), ctx.GetMetricsRegistry())
 	if err != nil {
 		return nil, err
 	}

@@ -14,13 +14,14 @@ import (
 // interceptor's interface, and the store's errors to its sentinels.
 type oidcSwaps struct{ s *store.Swaps }
 
+// Put files a token answer's swaps in one batch: one round trip to Redis.
 func (w oidcSwaps) Put(ctx context.Context, writes ...oidc.SwapWrite) error {
+	var stack [2]store.SwapPut
+	puts := stack[:0]
 	for _, x := range writes {
-		if err := w.s.Put(ctx, x.Token, x.Value, x.Exp); err != nil {
-			return swapErr(err)
-		}
+		puts = append(puts, store.SwapPut{Token: x.Token, Value: x.Value, Exp: x.Exp})
 	}
-	return nil
+	return swapErr(w.s.PutAll(ctx, puts...))
 }
 
 func (w oidcSwaps) Get(ctx context.Context, token string) ([]byte, error) {
