@@ -3,12 +3,18 @@ package caddymodule
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/idphooks/idphooks/internal/redistest"
 	"github.com/idphooks/idphooks/redisconn"
@@ -100,7 +106,7 @@ func TestRedisStateIsShared(t *testing.T) {
 // episode, and the swap table answers ErrUnavailable meanwhile.
 func TestRedisStateStartsWithRedisDown(t *testing.T) {
 	ctx, _ := provisionContext(t)
-	rs := &RedisState{Address: "127.0.0.1:1", Timeout: 200 * 1e6}
+	rs := &RedisState{Address: "127.0.0.1:1", Timeout: caddy.Duration(200 * time.Millisecond)}
 	s, err := rs.OpenState(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -141,4 +147,71 @@ func redisBucketFor(t *testing.T, prefix string) *redisstore.Bucket {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return redisstore.New(conn).Bucket("swaps")
+}
+
+// The Caddyfile's TLS and ACL settings reach Redis: a TLS-only server
+// with an ACL user (the default user off) serves the swap table, and a
+// wrong password is an unavailable store whose log line never shows the
+// password.
+func TestRedisStateTLSAndACLUser(t *testing.T) {
+	redisAddr(t) // skips without redis-server
+	srv, err := redistest.Start(redistest.Options{TLS: true, User: "idphooks", UserPassword: "s3cret-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, _ := provisionContext(t)
+	t.Setenv("IDPHOOKS_TEST_REDIS_PASSWORD", "s3cret-pw")
+	rs := &RedisState{
+		Address: srv.Addr, Username: "idphooks", Password: "{env.IDPHOOKS_TEST_REDIS_PASSWORD}",
+		TLS: &RedisTLS{CA: srv.CAFile, ServerName: "127.0.0.1"},
+	}
+	st, err := rs.OpenState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Release()
+	c := context.Background()
+	if err := st.Swaps.Put(c, "tok", []byte("up"), time.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("Put over TLS as an ACL user: %v", err)
+	}
+	if got, err := st.Swaps.Get(c, "tok"); err != nil || string(got) != "up" {
+		t.Fatalf("Get: %q %v", got, err)
+	}
+
+	core, logs := observer.New(zap.DebugLevel)
+	conn, err := redisconn.Open(redisconn.Options{Address: srv.Addr, Username: "idphooks", Password: "wrong-pw", Logger: zap.New(core),
+		TLS: mustTLS(t, rs.TLS)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := redisstore.New(conn).Bucket("swaps").Set(c, "k", []byte("v"), time.Minute); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("a wrong password: %v", err)
+	}
+	for _, e := range logs.All() {
+		line := fmt.Sprint(e.Message, e.ContextMap())
+		if strings.Contains(line, "wrong-pw") || strings.Contains(line, "s3cret-pw") {
+			t.Fatalf("a password in the log: %s", line)
+		}
+	}
+	// Plain TCP to a TLS-only Redis fails too (no silent downgrade).
+	plain := &RedisState{Address: srv.Addr, Username: "idphooks", Password: "s3cret-pw", KeyPrefix: "plain:", Timeout: caddy.Duration(300 * time.Millisecond)}
+	ps, err := plain.OpenState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Release()
+	if err := ps.Swaps.Put(c, "tok", []byte("up"), time.Now().Add(time.Minute)); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("plain TCP to a TLS-only Redis: %v", err)
+	}
+}
+
+func mustTLS(t *testing.T, c *RedisTLS) *tls.Config {
+	t.Helper()
+	cfg, err := c.config(caddy.NewReplacer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
