@@ -102,6 +102,11 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			want:  Handler{StateRaw: json.RawMessage(`{"backend":"bolt","max_entries":-1,"path":"/x.db"}`)},
 		},
 		{
+			name:  "state redis address as argument",
+			input: "idp_hooks {\n state redis 127.0.0.1:6379\n}",
+			want:  Handler{StateRaw: json.RawMessage(`{"address":"127.0.0.1:6379","backend":"redis"}`)},
+		},
+		{
 			name:  "budget in days",
 			input: "idp_hooks {\n budget 1d\n}",
 			want:  Handler{Budget: caddy.Duration(24 * time.Hour)},
@@ -310,6 +315,15 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{name: "state option unknown", input: "idp_hooks {\n state a.db {\n bogus 1\n }\n}", want: []string{`state: unknown option "bogus"`, "Testfile:3"}},
 		{name: "state max_entries not a number", input: "idp_hooks {\n state bolt {\n max_entries -3\n }\n}", want: []string{`max_entries: "-3" is not a positive number or off`}},
 		{name: "state backend with two paths", input: "idp_hooks {\n state bolt a.db b.db\n}", want: []string{argCount}},
+		{name: "state redis without address", input: "idp_hooks {\n state redis {\n db 1\n }\n}", want: []string{"state redis: no address"}},
+		{name: "state redis option unknown", input: "idp_hooks {\n state redis 127.0.0.1:6379 {\n cluster on\n }\n}", want: []string{`state redis: unknown option "cluster"`, "Testfile:3"}},
+		{name: "state redis db not a number", input: "idp_hooks {\n state redis 127.0.0.1:6379 {\n db two\n }\n}", want: []string{`"two" is not a whole number of at least 0`}},
+		{name: "state redis pool_size zero", input: "idp_hooks {\n state redis 127.0.0.1:6379 {\n pool_size 0\n }\n}", want: []string{`"0" is not a whole number of at least 1`}},
+		{name: "state redis replicas timeout", input: "idp_hooks {\n state redis 127.0.0.1:6379 {\n replicas 1 soon\n }\n}", want: []string{`replicas: "soon" is not a timeout`}},
+		{name: "state redis lease not a duration", input: "idp_hooks {\n state redis 127.0.0.1:6379 {\n lease forever\n }\n}", want: []string{`invalid duration "forever"`}},
+		{name: "state redis client certificate without key", input: "idp_hooks {\n state redis 127.0.0.1:6379 {\n tls {\n client_certificate c.pem\n }\n }\n}", want: []string{"client_certificate: <certificate file> <key file>"}},
+		{name: "state redis tls option unknown", input: "idp_hooks {\n state redis 127.0.0.1:6379 {\n tls {\n insecure yes\n }\n }\n}", want: []string{`state redis: tls: unknown option "insecure"`}},
+		{name: "state redis two addresses", input: "idp_hooks {\n state redis a:1 b:2\n}", want: []string{argCount}},
 
 		// upstream_keys
 		{name: "upstream_keys without value", input: "idp_hooks {\n upstream_keys\n}", want: []string{argCount, "'upstream_keys'"}},

@@ -205,7 +205,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if err := h.provisionUpstream(); err != nil {
 			return err
 		}
-		if err := h.provisionOIDC(h.state.Swaps); err != nil {
+		if err := h.provisionOIDC(oidcSwaps{h.state.Swaps}); err != nil {
 			return err
 		}
 	}

@@ -286,7 +286,7 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 		Leeway:              time.Duration(c.Leeway),
 		MaxBody:             h.MaxBody,
 		Dispatcher:          h.dispatcher,
-		NameIDs:             h.state.Swaps,
+		NameIDs:             samlNameIDs{h.state.Swaps},
 		Keys:                ks,
 		Decryption:          dec,
 		Logger:              h.logger.Named("saml"),

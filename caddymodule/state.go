@@ -40,12 +40,13 @@ func (upstreamValue) Destruct() error { return nil }
 var stateMetrics = sync.OnceValues(func() (*store.Metrics, error) { return store.NewMetrics(nil) })
 
 // openStateStore opens (or shares) the embedded database at path and
-// returns the swap table and the hooks' cache in it, each capped at
+// returns the swap table (keyed with secret, and reading the entries
+// written before there was one) and the hooks' cache in it, each capped at
 // maxEntries (0: store.DefaultMaxEntries; negative: no cap). The store
 // logs to logger and counts in reg (nil: nowhere). It outlives a config
 // reload: the new config's cap applies to it and its collectors join the
 // new registry, while the logger stays the first config's.
-func openStateStore(path string, maxEntries int, logger *zap.Logger, reg prometheus.Registerer) (oidc.Swaps, sandbox.Cache, string, error) {
+func openStateStore(path string, maxEntries int, secret []byte, logger *zap.Logger, reg prometheus.Registerer) (*store.Swaps, sandbox.Cache, string, error) {
 	metrics, err := stateMetrics()
 	if err == nil && reg != nil {
 		err = metrics.Register(reg)
@@ -82,7 +83,12 @@ func openStateStore(path string, maxEntries int, logger *zap.Logger, reg prometh
 	}
 	db := v.(stateValue).db
 	db.SetMaxEntries(maxEntries)
-	return swapStore{store.NewSwaps(db.Bucket("swaps"))}, hookCache{db.Bucket("cache")}, key, nil
+	swaps, err := store.NewSwaps(db.Bucket("swaps"), store.SwapOptions{Secret: secret, ReadUnkeyed: true})
+	if err != nil {
+		_, _ = states.Delete(key)
+		return nil, nil, "", fmt.Errorf("idp_hooks: state store %s: %w", path, err)
+	}
+	return swaps, hookCache{db.Bucket("cache")}, key, nil
 }
 
 // hookCache puts the hooks' cache global on the embedded store, so cached
@@ -102,18 +108,3 @@ func (c hookCache) Set(ctx context.Context, key string, value []byte, ttl time.D
 }
 
 func (c hookCache) Delete(ctx context.Context, key string) error { return c.s.Delete(ctx, key) }
-
-// swapStore adapts store.Swaps to the interceptor's interface.
-type swapStore struct{ s *store.Swaps }
-
-func (w swapStore) Put(ctx context.Context, token string, value []byte, exp time.Time) error {
-	return w.s.Put(ctx, token, value, exp)
-}
-
-func (w swapStore) Get(ctx context.Context, token string) ([]byte, error) {
-	b, err := w.s.Get(ctx, token)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, oidc.ErrSwapNotFound
-	}
-	return b, err
-}

@@ -9,8 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/idphooks/idphooks/delivery"
-	"github.com/idphooks/idphooks/interceptors/oidc"
 	"github.com/idphooks/idphooks/sandbox"
+	"github.com/idphooks/idphooks/store"
 )
 
 func init() {
@@ -27,7 +27,7 @@ type StateBackend interface {
 
 // State is an opened state backend.
 type State struct {
-	Swaps oidc.Swaps
+	Swaps *store.Swaps
 	Cache sandbox.Cache
 	// Queue, when set, is the backend's delivery queue, shared by the
 	// instances of a cluster; nil: the embedded queue file (queue_path).
@@ -76,7 +76,11 @@ func (b *BoltState) OpenState(ctx caddy.Context) (*State, error) {
 	if b.MaxEntries < -1 {
 		return nil, fmt.Errorf("idp_hooks: state: max_entries %d (use a positive number, or -1 for no cap)", b.MaxEntries)
 	}
-	swaps, cache, key, err := openStateStore(path, b.MaxEntries, ctx.Logger().Named("state"), ctx.GetMetricsRegistry())
+	secret, err := swapSecret(ctx, ctx.Storage())
+	if err != nil {
+		return nil, fmt.Errorf("idp_hooks: state: the swap secret: %w", err)
+	}
+	swaps, cache, key, err := openStateStore(path, b.MaxEntries, secret, ctx.Logger().Named("state"), ctx.GetMetricsRegistry())
 	if err != nil {
 		return nil, err
 	}

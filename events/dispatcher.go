@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -132,6 +133,9 @@ type Dispatcher struct {
 	opts  Options
 	log   *zap.Logger
 	skips skipLog
+	// unqueued is set while the outbox refuses events: the episode is
+	// logged at its start and end, not on every request it fails.
+	unqueued atomic.Bool
 
 	asyncSem chan struct{}
 	asyncWG  sync.WaitGroup

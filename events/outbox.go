@@ -92,9 +92,14 @@ func (d *Dispatcher) enqueue(ctx context.Context, ev *Event, data map[string]any
 		msgs[k] = delivery.Message{ID: delivery.NewID(), Receiver: name, Event: ev.Type, Time: ev.Time, Payload: body}
 	}
 	if err := d.opts.Outbox.Enqueue(ctx, msgs...); err != nil {
-		d.log.Error("event not queued: the request is refused", zap.String("event", ev.Type),
-			zap.String("event_id", ev.ID), zap.String("request_id", ev.Request.ID), zap.Error(err))
+		if ctx.Err() == nil && d.unqueued.CompareAndSwap(false, true) {
+			d.log.Error("events not queued: the requests that raise them are refused until the queue stores again", zap.String("event", ev.Type),
+				zap.String("event_id", ev.ID), zap.String("request_id", ev.Request.ID), zap.Error(err))
+		}
 		return err
+	}
+	if d.unqueued.CompareAndSwap(true, false) {
+		d.log.Warn("events are queued again")
 	}
 	return nil
 }

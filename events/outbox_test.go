@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/idphooks/idphooks/delivery"
 )
@@ -83,11 +87,31 @@ func TestOutboxTakesAsyncHooksAndReceivers(t *testing.T) {
 	}
 }
 
+// A refused enqueue fails each request that raised the event; the
+// episode is logged once when it starts and once when it ends.
 func TestOutboxRefusalFailsTheRequest(t *testing.T) {
 	ob := &memOutbox{fail: errors.New("disk full")}
-	d := NewDispatcher([]*Hook{{Name: "n.js", Runner: &runner{handlers: on("onAfterLogin")}}}, Options{Outbox: ob})
-	if out := d.Dispatch(context.Background(), New(AfterLogin, "web", Request{}), nil); out.Err == nil {
-		t.Fatal("a refused enqueue went unnoticed")
+	core, logs := observer.New(zap.DebugLevel)
+	d := NewDispatcher([]*Hook{{Name: "n.js", Runner: &runner{handlers: on("onAfterLogin")}}}, Options{Outbox: ob, Logger: zap.New(core)})
+	for range 5 {
+		if out := d.Dispatch(context.Background(), New(AfterLogin, "web", Request{}), nil); out.Err == nil {
+			t.Fatal("a refused enqueue went unnoticed")
+		}
+	}
+	ob.fail = nil
+	for range 2 {
+		if out := d.Dispatch(context.Background(), New(AfterLogin, "web", Request{}), nil); out.Err != nil {
+			t.Fatal(out.Err)
+		}
+	}
+	var lines []string
+	for _, e := range logs.All() {
+		if strings.Contains(e.Message, "queue") {
+			lines = append(lines, e.Level.String()+" "+e.Message)
+		}
+	}
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "error events not queued") || lines[1] != "warn events are queued again" {
+		t.Fatalf("log lines for one episode: %q", lines)
 	}
 }
 

@@ -192,7 +192,9 @@ func (c *Conn) Failing() bool {
 // and ends on success; redis.Nil counts as a success (Redis answered).
 // It returns err.
 func (c *Conn) Note(op string, err error) error {
-	if Unreachable(err) && !errors.Is(err, context.Canceled) {
+	// A caller that gave up, or a client closed under an old config's
+	// last requests, says nothing of Redis.
+	if Unreachable(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, redis.ErrClosed) {
 		c.Failed(op, err)
 	} else {
 		c.OK()

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -129,26 +131,96 @@ func BenchmarkGet(b *testing.B) {
 	})
 }
 
+// Put and Get of one swap on Memory: the derivations, the sealing and
+// the allocations, without a backend's cost. keyed derives both keys with
+// the server secret (HMAC); keyed-legacy is a Get on an upgraded file
+// that finds no keyed entry and reads the unkeyed one.
 func BenchmarkSwaps(b *testing.B) {
 	ctx := context.Background()
-	m := NewMemory()
-	defer m.Close()
-	w := NewSwaps(m)
 	exp := time.Now().Add(time.Hour)
 	token := "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ." + string(benchValue[:600]) + ".sig"
-	b.Run("put", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := w.Put(ctx, token, benchValue, exp); err != nil {
-				b.Fatal(err)
+	for _, c := range []struct {
+		name string
+		opts SwapOptions
+	}{
+		{"unkeyed", SwapOptions{}},
+		{"keyed", SwapOptions{Secret: testSecret}},
+	} {
+		m := NewMemory()
+		defer m.Close()
+		w := newSwaps(b, m, c.opts)
+		b.Run(c.name+"/put", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := w.Put(ctx, token, benchValue, exp); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
-	b.Run("get", func(b *testing.B) {
+		})
+		b.Run(c.name+"/get", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := w.Get(ctx, token); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		// Three swaps of a token response (access, refresh, ID token).
+		b.Run(c.name+"/putall-3", func(b *testing.B) {
+			access, refresh, id := token+"a", token+"r", token+"i"
+			b.ReportAllocs()
+			for b.Loop() {
+				err := w.PutAll(ctx,
+					SwapPut{Token: access, Value: benchValue, Exp: exp},
+					SwapPut{Token: refresh, Value: benchValue, Exp: exp},
+					SwapPut{Token: id, Value: benchValue, Exp: exp})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	m := NewMemory()
+	defer m.Close()
+	if err := newSwaps(b, m, SwapOptions{}).Put(ctx, token, benchValue, exp); err != nil {
+		b.Fatal(err)
+	}
+	w := newSwaps(b, m, SwapOptions{Secret: testSecret, ReadUnkeyed: true})
+	b.Run("keyed-legacy/get", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := w.Get(ctx, token); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// The two derivations of one swap (lookup and sealing key): unkeyed
+// (SHA-256), keyed (hmacKey), and crypto/hmac reused as a pooled one
+// would be (Reset, Write, Sum), which hmacKey replaces.
+func BenchmarkSwapDerive(b *testing.B) {
+	token := "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ." + string(benchValue[:600]) + ".sig"
+	keyed := newSwaps(b, NewMemory(), SwapOptions{Secret: testSecret}).write
+	for name, s := range map[string]*swapScheme{"unkeyed": &unkeyedScheme, "keyed": keyed} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = s.derive(s.lookupLabel, token)
+				_ = s.derive(s.sealLabel, token)
+			}
+		})
+	}
+	b.Run("crypto-hmac", func(b *testing.B) {
+		h := hmac.New(sha256.New, testSecret)
+		var sum [sha256.Size]byte
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, label := range []string{swapKeyedLookupLabel, swapKeyedSealLabel} {
+				h.Reset()
+				h.Write([]byte(label))
+				h.Write([]byte(token))
+				h.Sum(sum[:0])
 			}
 		}
 	})

@@ -170,7 +170,7 @@ func TestLegacyFileIsMigrated(t *testing.T) {
 
 	// What the previous version wrote: its swap entries are Swaps.Put's
 	// sealed values under the unchanged lookup key.
-	w := NewSwaps(NewMemory())
+	w := newSwaps(t, NewMemory(), SwapOptions{})
 	w.now = clock.Now
 	if err := w.Put(ctx, ourToken, []byte(upstreamToken), clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -229,7 +229,7 @@ func TestLegacyFileIsMigrated(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	sw := NewSwaps(b.Bucket("swaps"))
+	sw := newSwaps(t, b.Bucket("swaps"), SwapOptions{})
 	sw.now = clock.Now
 	if got, err := sw.Get(ctx, ourToken); err != nil || string(got) != upstreamToken {
 		t.Fatalf("swap written before the upgrade: %q, %v", got, err)

@@ -60,7 +60,7 @@ func fileSize(b *testing.B, atSize, idtSize int, day bool) (file, used float64, 
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := NewSwaps(db.Bucket("swaps"))
+	w := newSwaps(b, db.Bucket("swaps"), SwapOptions{})
 	w.now = clock.Now
 	token := func(n int) string {
 		raw := make([]byte, n*3/4)

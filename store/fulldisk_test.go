@@ -83,7 +83,7 @@ func TestFullDiskRefusesWritesAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := b.Bucket("swaps")
-	swaps := NewSwaps(s)
+	swaps := newSwaps(t, s, SwapOptions{})
 	value := make([]byte, 2000)
 	if err := s.Set(ctx, "before", value, time.Hour); err != nil {
 		t.Fatal(err)

@@ -64,6 +64,20 @@ func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 	return nil
 }
 
+// SetMany stores entries under one lock: a Get sees all or none of them.
+func (m *Memory) SetMany(ctx context.Context, entries []Entry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := m.now()
+	m.mu.Lock()
+	for _, e := range entries {
+		m.entries[e.Key] = memoryEntry{value: append([]byte(nil), e.Value...), expiresAt: expiryFor(now, e.TTL)}
+	}
+	m.mu.Unlock()
+	return nil
+}
+
 func (m *Memory) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -114,3 +128,8 @@ func (m *Memory) sweepEvery(interval time.Duration) {
 		}
 	}
 }
+
+var (
+	_ Store   = (*Memory)(nil)
+	_ Batcher = (*Memory)(nil)
+)

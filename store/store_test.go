@@ -323,3 +323,45 @@ func TestBoltWriteBehind(t *testing.T) {
 		t.Errorf("k1 after reopen: %v", err)
 	}
 }
+
+// SetMany through a Batcher (Memory) and one Set at a time (Bolt).
+func TestSetMany(t *testing.T) {
+	implementations(t, func(t *testing.T, s Store, clock *fakeclock.Clock) {
+		ctx := context.Background()
+		if err := SetMany(ctx, s, nil); err != nil {
+			t.Fatalf("empty batch: %v", err)
+		}
+		v := []byte("a1")
+		err := SetMany(ctx, s, []Entry{
+			{Key: "a", Value: v, TTL: time.Minute},
+			{Key: "b", Value: []byte("b"), TTL: time.Hour},
+			{Key: "forever", Value: []byte("f")},
+			{Key: "a", Value: []byte("a2"), TTL: time.Minute},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v[0] = 'X'
+		for k, want := range map[string]string{"a": "a2", "b": "b", "forever": "f"} {
+			if got, err := s.Get(ctx, k); err != nil || string(got) != want {
+				t.Fatalf("Get(%s) = %q, %v; want %q", k, got, err, want)
+			}
+		}
+		clock.Add(time.Minute)
+		if _, err := s.Get(ctx, "a"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("entry outlived its ttl: %v", err)
+		}
+		clock.Add(time.Hour)
+		if _, err := s.Get(ctx, "b"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("entry outlived its ttl: %v", err)
+		}
+		if _, err := s.Get(ctx, "forever"); err != nil {
+			t.Fatalf("entry without ttl: %v", err)
+		}
+		canceled, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := SetMany(canceled, s, []Entry{{Key: "c", Value: []byte("c")}}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("canceled context: %v", err)
+		}
+	})
+}

@@ -129,7 +129,7 @@ func BenchmarkTokenRewriteOverheadBolt(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer db.Close()
-			overhead(b, alg, memSwaps{store.NewSwaps(db.Bucket("swaps"))})
+			overhead(b, alg, newMemSwaps(b, db.Bucket("swaps")))
 		})
 	}
 }
@@ -262,7 +262,7 @@ func BenchmarkPutSwap(b *testing.B) {
 	e := swapEntry{Upstream: idt, ClientID: "web", IDTokenEdits: []claimEdit{{Name: "tier", Value: "gold"}}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := h.ic.putSwap(ctx, idt, e, exp); err != nil {
+		if err := h.ic.putSwaps(ctx, swapPut{idt, e, exp}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -246,8 +246,8 @@ func TestMarkerStaysOnUpstreamOrigin(t *testing.T) {
 // interceptor's half of the contract).
 type failingSwaps struct{ memSwaps }
 
-func (failingSwaps) Put(context.Context, string, []byte, time.Time) error {
-	return fmt.Errorf("swaps: %w", store.ErrUnavailable)
+func (failingSwaps) Put(context.Context, ...SwapWrite) error {
+	return fmt.Errorf("swaps: %w", ErrSwapUnavailable)
 }
 
 // A swap table that cannot write makes the token answer a 503, never a
@@ -255,7 +255,7 @@ func (failingSwaps) Put(context.Context, string, []byte, time.Time) error {
 func TestUnwritableSwapsAnswer503(t *testing.T) {
 	idp := newTestIdP(t)
 	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, func(c *Config) {
-		c.Swaps = failingSwaps{memSwaps{store.NewSwaps(store.NewMemory())}}
+		c.Swaps = failingSwaps{newMemSwaps(t, store.NewMemory())}
 	})
 	w := h.do(tokenRequest(codeForm()))
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), `"temporarily_unavailable"`) {
@@ -356,6 +356,104 @@ func TestTrailingDotsAndSpacesCannotSkipHooks(t *testing.T) {
 		r.SetBasicAuth("web", "secret")
 		if w := h.do(r); w.Code != 400 || !strings.Contains(w.Body.String(), "blocked") {
 			t.Errorf("%s: %d %s", p, w.Code, w.Body)
+		}
+	}
+}
+
+// awaySwaps is a swap table whose store goes away (a shared Redis that is
+// down) after the tokens were issued.
+type awaySwaps struct {
+	memSwaps
+	away *atomic.Bool
+}
+
+func (s awaySwaps) Get(ctx context.Context, token string) ([]byte, error) {
+	if s.away.Load() {
+		return nil, fmt.Errorf("swaps: %w", ErrSwapUnavailable)
+	}
+	return s.memSwaps.Get(ctx, token)
+}
+
+func (s awaySwaps) Put(ctx context.Context, writes ...SwapWrite) error {
+	if s.away.Load() {
+		return fmt.Errorf("swaps: %w", ErrSwapUnavailable)
+	}
+	return s.memSwaps.Put(ctx, writes...)
+}
+
+// A token of ours that cannot be looked up (the store is away) is never
+// sent on unswapped: the IdP would refuse it and the client drop a grant
+// that is still good. Every place that swaps answers 503
+// temporarily_unavailable, without logging each request; once the store
+// is back, the same tokens work.
+func TestUnreachableSwapsFailClosed(t *testing.T) {
+	idp := newTestIdP(t)
+	idp.token = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(idp.tokenResponse(idp.jwtAccessToken()))
+	}
+	var reached []string
+	orig := idp.srv.Config.Handler
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/token" && r.URL.Path != "/jwks" && !strings.HasPrefix(r.URL.Path, "/.well-known") {
+			reached = append(reached, r.URL.Path)
+		}
+		orig.ServeHTTP(w, r)
+	})
+	away := new(atomic.Bool)
+	core, logs := observer.New(zap.DebugLevel)
+	h := newHarness(t, idp, []hookSpec{{src: `exports.onBeforeToken = (e, api) => { api.accessToken.setClaim("tier", "gold"); api.idToken.setClaim("tier", "gold") }`}}, func(c *Config) {
+		c.Swaps = awaySwaps{newMemSwaps(t, store.NewMemory()), away}
+		c.Logger = zap.New(core)
+	})
+	tokens := decodeJSON(t, h.do(tokenRequest(codeForm())).Body.Bytes())
+	at, idt := tokens["access_token"].(string), tokens["id_token"].(string)
+	if at == "" || idt == "" {
+		t.Fatalf("token answer: %v", tokens)
+	}
+	form := func(method, path string, v url.Values) *http.Request {
+		r := httptest.NewRequest(method, "http://idp.test"+path, strings.NewReader(v.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth("web", "secret")
+		return r
+	}
+	requests := map[string]func() *http.Request{
+		"userinfo (header)": func() *http.Request {
+			r := httptest.NewRequest(http.MethodGet, "http://idp.test/userinfo", nil)
+			r.Header.Set("Authorization", "Bearer "+at)
+			return r
+		},
+		"userinfo (form)": func() *http.Request { return form(http.MethodPost, "/userinfo", url.Values{"access_token": {at}}) },
+		"introspection":   func() *http.Request { return form(http.MethodPost, "/introspect", url.Values{"token": {at}}) },
+		"revocation":      func() *http.Request { return form(http.MethodPost, "/revoke", url.Values{"token": {at}}) },
+		"logout (form)":   func() *http.Request { return form(http.MethodPost, "/logout", url.Values{"id_token_hint": {idt}}) },
+		"logout (query)": func() *http.Request {
+			return httptest.NewRequest(http.MethodGet, "http://idp.test/logout?id_token_hint="+idt, nil)
+		},
+		"token exchange": func() *http.Request {
+			return form(http.MethodPost, "/token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {at}})
+		},
+	}
+	away.Store(true)
+	for name, req := range requests {
+		w := h.do(req())
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), `"temporarily_unavailable"`) {
+			t.Errorf("%s with the store away: %d %s, want 503 temporarily_unavailable", name, w.Code, w.Body)
+		}
+	}
+	if len(reached) > 0 {
+		t.Errorf("requests reached the IdP with the store away: %v", reached)
+	}
+	if w := h.do(tokenRequest(codeForm())); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("token with the store away: %d %s", w.Code, w.Body)
+	}
+	if n := logs.FilterLevelExact(zap.ErrorLevel).Len(); n > 0 {
+		t.Errorf("%d error lines for an episode the store logs itself: %v", n, logs.All()[0].Message)
+	}
+	away.Store(false)
+	for name, req := range requests {
+		if w := h.do(req()); w.Code == http.StatusServiceUnavailable {
+			t.Errorf("%s with the store back: %d %s", name, w.Code, w.Body)
 		}
 	}
 }

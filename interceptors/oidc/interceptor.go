@@ -38,16 +38,36 @@ type Signer interface {
 // Keys are the tokens themselves; implementations must not store them in
 // the clear.
 type Swaps interface {
-	// Put stores value for token until exp. value is only lent: the
-	// caller reuses its bytes once Put returns, so an implementation
-	// keeps a copy (a sealed one, say), never the slice itself.
-	Put(ctx context.Context, token string, value []byte, exp time.Time) error
-	// Get returns ErrSwapNotFound when nothing is stored for token.
+	// Put stores each write's value for its token until its expiry, all
+	// of them at once (one round trip to a shared store): a token answer
+	// files its access and ID tokens together. Values are only lent: the
+	// caller reuses their bytes once Put returns, so an implementation
+	// keeps a copy (a sealed one, say), never the slices themselves. An
+	// error wrapping ErrSwapUnavailable says the store cannot write now.
+	Put(ctx context.Context, writes ...SwapWrite) error
+	// Get returns ErrSwapNotFound when nothing is stored for token, an
+	// error wrapping ErrSwapUnavailable when the store cannot answer now
+	// (the request is answered 503: passing the token on unswapped would
+	// have the IdP refuse it, and the client drop a good grant), and any
+	// other error for an entry that cannot be read (logged; the token is
+	// then unknown).
 	Get(ctx context.Context, token string) ([]byte, error)
+}
+
+// SwapWrite is one entry of Swaps.Put.
+type SwapWrite struct {
+	Token string
+	Value []byte
+	Exp   time.Time
 }
 
 // ErrSwapNotFound is what Swaps.Get returns for an unknown token.
 var ErrSwapNotFound = errors.New("swap entry not found")
+
+// ErrSwapUnavailable is wrapped by Swaps errors while the store cannot
+// serve (a full disk, a shared store that is away). The store logs such
+// an episode once; the interceptor does not log each request it fails.
+var ErrSwapUnavailable = errors.New("swap store unavailable")
 
 // Config is everything the interceptor needs, as plain values.
 type Config struct {

@@ -28,7 +28,9 @@ func (i *Interceptor) serveIntrospection(w http.ResponseWriter, r *http.Request,
 	var entry *swapEntry
 	tok := form.Get("token")
 	if tok != "" && i.cfg.Signer.Owns(peekKid(tok)) {
-		entry = i.lookup(r.Context(), tok)
+		if entry, err = i.lookup(r.Context(), tok); err != nil {
+			return err
+		}
 	}
 	if entry == nil || entry.Upstream == "" {
 		return next.ServeHTTP(w, r)

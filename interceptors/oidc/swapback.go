@@ -31,36 +31,63 @@ type swapEntry struct {
 	AccessTokenEdits []claimEdit `json:"a,omitempty"`
 }
 
-func (i *Interceptor) putSwap(ctx context.Context, token string, e swapEntry, exp time.Time) error {
-	b, err := e.encode()
-	if err != nil {
-		return err
+// swapPut is one entry for putSwaps.
+type swapPut struct {
+	token string
+	entry swapEntry
+	exp   time.Time
+}
+
+// putSwaps files the entries in one Swaps.Put.
+func (i *Interceptor) putSwaps(ctx context.Context, puts ...swapPut) error {
+	var stack [2]SwapWrite
+	writes := stack[:0]
+	defer func() {
+		// Swaps.Put copies what it keeps (see Swaps); the plaintext
+		// upstream tokens do not linger in these buffers.
+		for _, w := range writes {
+			clear(w.Value)
+		}
+	}()
+	for _, p := range puts {
+		b, err := p.entry.encode()
+		if err != nil {
+			return err
+		}
+		writes = append(writes, SwapWrite{Token: p.token, Value: b, Exp: p.exp})
 	}
-	// Swaps.Put copies what it keeps (see Swaps); the plaintext upstream
-	// token does not linger in this buffer.
-	err = i.cfg.Swaps.Put(ctx, token, b, exp)
-	clear(b)
-	return err
+	return i.cfg.Swaps.Put(ctx, writes...)
 }
 
 // encode writes e as JSON (entries written by earlier versions are that).
 func (e swapEntry) encode() ([]byte, error) { return json.Marshal(e) }
 
-// lookup returns what is remembered for a token, or nil.
-func (i *Interceptor) lookup(ctx context.Context, token string) *swapEntry {
+// lookup returns what is remembered for a token, or nil. It fails only
+// while the store cannot answer: with a 503 for the client to retry.
+func (i *Interceptor) lookup(ctx context.Context, token string) (*swapEntry, error) {
 	b, err := i.cfg.Swaps.Get(ctx, token)
-	if err != nil {
-		if !errors.Is(err, ErrSwapNotFound) {
-			i.log.Error("swap store lookup failed", zap.Error(err))
-		}
-		return nil
+	switch {
+	case errors.Is(err, ErrSwapNotFound):
+		return nil, nil
+	case errors.Is(err, ErrSwapUnavailable):
+		return nil, swapsUnavailable(err)
+	case err != nil:
+		i.log.Error("swap store entry unreadable", zap.Error(err))
+		return nil, nil
 	}
 	e, err := readSwapEntry(b)
 	if err != nil {
 		i.log.Error("swap store entry unreadable", zap.Error(err))
-		return nil
+		return nil, nil
 	}
-	return e
+	return e, nil
+}
+
+// swapsUnavailable is the answer to a request whose token cannot be looked
+// up now. Sent on unswapped, the token would be refused by the IdP, and a
+// client told invalid_token drops a grant that is still good.
+func swapsUnavailable(err error) error {
+	return &interception.Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "please retry", Cause: err}
 }
 
 // readSwapEntry decodes what encode wrote, strictly: one JSON object,
@@ -77,15 +104,16 @@ func readSwapEntry(b []byte) (*swapEntry, error) {
 // original maps a token idphooks issued back to the IdP's; other tokens
 // are returned unchanged. Only JWTs signed with idphooks' keys can be ours,
 // which keeps the store out of the path of every opaque token.
-func (i *Interceptor) original(ctx context.Context, token string) string {
+func (i *Interceptor) original(ctx context.Context, token string) (string, error) {
 	if token == "" || !i.cfg.Signer.Owns(peekKid(token)) {
-		return token
+		return token, nil
 	}
-	if e := i.lookup(ctx, token); e != nil && e.Upstream != "" {
-		return e.Upstream
+	e, err := i.lookup(ctx, token)
+	if e != nil && e.Upstream != "" {
+		return e.Upstream, nil
 	}
 	// Unknown or expired: the IdP will refuse it, as it should.
-	return token
+	return token, err
 }
 
 // swapBearer swaps an access token idphooks issued in the Authorization
@@ -96,10 +124,11 @@ func (i *Interceptor) swapBearer(r *http.Request) error {
 	if err != nil || a.token == "" {
 		return err
 	}
-	if orig := i.original(r.Context(), a.token); orig != a.token {
+	orig, err := i.original(r.Context(), a.token)
+	if orig != a.token {
 		a.set(r, orig)
 	}
-	return nil
+	return err
 }
 
 // accessToken is the access token of an Authorization header.
@@ -146,8 +175,8 @@ func (i *Interceptor) swapForm(r *http.Request, names ...string) error {
 	if err != nil || form == nil {
 		return err
 	}
-	i.swapFormValues(r, form, names...)
-	return nil
+	_, err = i.swapFormValues(r, form, names...)
+	return err
 }
 
 // swapQueryAndForm swaps tokens sent in the query or in a form body; each
@@ -157,34 +186,42 @@ func (i *Interceptor) swapQueryAndForm(r *http.Request, names ...string) error {
 	if err != nil {
 		return err
 	}
-	if i.swapValues(r.Context(), q, names) {
+	changed, err := i.swapValues(r.Context(), q, names)
+	if err != nil {
+		return err
+	}
+	if changed {
 		interception.SetQuery(r, q)
 	}
 	if form != nil {
-		i.swapFormValues(r, form, names...)
+		_, err = i.swapFormValues(r, form, names...)
 	}
-	return nil
+	return err
 }
 
-func (i *Interceptor) swapFormValues(r *http.Request, form url.Values, names ...string) bool {
-	changed := i.swapValues(r.Context(), form, names)
-	if changed {
+func (i *Interceptor) swapFormValues(r *http.Request, form url.Values, names ...string) (bool, error) {
+	changed, err := i.swapValues(r.Context(), form, names)
+	if changed && err == nil {
 		interception.SetBody(r, []byte(form.Encode()))
 	}
-	return changed
+	return changed, err
 }
 
 // swapValues replaces, in query or form values, the named tokens idphooks
 // issued with the IdP's originals, reporting whether any changed.
-func (i *Interceptor) swapValues(ctx context.Context, vals url.Values, names []string) bool {
+func (i *Interceptor) swapValues(ctx context.Context, vals url.Values, names []string) (bool, error) {
 	changed := false
 	for _, n := range names {
 		if v := vals.Get(n); v != "" {
-			if orig := i.original(ctx, v); orig != v {
+			orig, err := i.original(ctx, v)
+			if err != nil {
+				return false, err
+			}
+			if orig != v {
 				vals.Set(n, orig)
 				changed = true
 			}
 		}
 	}
-	return changed
+	return changed, nil
 }

@@ -88,7 +88,11 @@ func (i *Interceptor) serveToken(w http.ResponseWriter, r *http.Request, next ca
 	case errors.As(err, &denied):
 		interception.WriteError(w, http.StatusBadRequest, "access_denied", denied.Reason)
 	case errors.As(err, &unavailable):
-		i.log.Error("token response not issued", zap.Error(unavailable.Err))
+		if !errors.Is(err, ErrSwapUnavailable) {
+			// A store that cannot write logs its episode once, not
+			// each token response it fails.
+			i.log.Error("token response not issued", zap.Error(unavailable.Err))
+		}
 		interception.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "please retry")
 	case errors.As(err, new(*docError)):
 		// The keys (or discovery) to verify the answer with are out of
@@ -112,7 +116,9 @@ func (i *Interceptor) readTokenRequest(r *http.Request, d *Discovery) (*tokenRou
 		return nil, err
 	}
 	if form != nil {
-		i.swapFormValues(r, form, "subject_token", "actor_token")
+		if _, err := i.swapFormValues(r, form, "subject_token", "actor_token"); err != nil {
+			return nil, err
+		}
 	}
 	// Not a form POST, or parameters in the query: the IdP should refuse
 	// them, but whatever it answers is looked at like any token response
@@ -336,27 +342,38 @@ func (i *Interceptor) signIDToken(claims map[string]any, typ, accessToken, code,
 	}
 }
 
-// rememberTokens stores what the swap-back and userinfo paths need. A
-// rewritten token without its swap entry would be refused by the IdP
-// later, so failing to store one fails the response (503, retry).
+// rememberTokens stores what the swap-back and userinfo paths need, in
+// one write. A rewritten token without its swap entry would be refused by
+// the IdP later, so failing to store one fails the response (503, retry);
+// an entry only kept for userinfo hooks is not worth failing a login for.
 func (i *Interceptor) rememberTokens(t *tokenRound) error {
-	ctx := t.r.Context()
 	atExp := tokenExpiry(t.atTok, t.resp)
+	var stack [2]swapPut
+	puts, needed := stack[:0], false
 	switch {
 	case t.newAT != t.at:
-		if err := i.putSwap(ctx, t.newAT, swapEntry{Upstream: t.at, ClientID: t.clientID, IDTokenEdits: t.idEdits, AccessTokenEdits: t.atEdits}, atExp); err != nil {
-			return interception.Unavailablef(fmt.Errorf("storing access token swap: %w", err))
-		}
+		puts = append(puts, swapPut{t.newAT, swapEntry{Upstream: t.at, ClientID: t.clientID, IDTokenEdits: t.idEdits, AccessTokenEdits: t.atEdits}, atExp})
+		needed = true
 	case len(t.idEdits) > 0 || (t.clientID != "" && i.cfg.Dispatcher.HasFilteredHook(events.BeforeUserinfo)):
-		if err := i.putSwap(ctx, t.at, swapEntry{ClientID: t.clientID, IDTokenEdits: t.idEdits}, atExp); err != nil {
-			i.log.Error("storing the client and ID token edits for userinfo failed", zap.Error(err))
-		}
+		puts = append(puts, swapPut{t.at, swapEntry{ClientID: t.clientID, IDTokenEdits: t.idEdits}, atExp})
 	}
 	if t.newID != t.idt {
 		exp := numericDate(t.idTok.Claims["exp"]).Add(i.cfg.IDTokenGrace)
-		if err := i.putSwap(ctx, t.newID, swapEntry{Upstream: t.idt, ClientID: t.clientID}, exp); err != nil {
-			return interception.Unavailablef(fmt.Errorf("storing ID token swap: %w", err))
-		}
+		puts = append(puts, swapPut{t.newID, swapEntry{Upstream: t.idt, ClientID: t.clientID}, exp})
+		needed = true
+	}
+	if len(puts) == 0 {
+		return nil
+	}
+	err := i.putSwaps(t.r.Context(), puts...)
+	switch {
+	case err == nil:
+		return nil
+	case needed:
+		return interception.Unavailablef(fmt.Errorf("storing token swaps: %w", err))
+	case !errors.Is(err, ErrSwapUnavailable):
+		// An unavailable store has logged its episode already.
+		i.log.Error("storing the client and ID token edits for userinfo failed", zap.Error(err))
 	}
 	return nil
 }

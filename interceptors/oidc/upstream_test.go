@@ -206,7 +206,7 @@ func newHarnessAlg(t testing.TB, idp *testIdP, hooks []hookSpec, mod func(*Confi
 		PublishUpstreamKeys: true,
 		Dispatcher:          events.NewDispatcher(hs, events.Options{Budget: 500 * time.Millisecond}),
 		Signer:              km,
-		Swaps:               memSwaps{store.NewSwaps(store.NewMemory())},
+		Swaps:               newMemSwaps(t, store.NewMemory()),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -227,8 +227,23 @@ func newHarnessAlg(t testing.TB, idp *testIdP, hooks []hookSpec, mod func(*Confi
 
 type memSwaps struct{ s *store.Swaps }
 
-func (m memSwaps) Put(ctx context.Context, token string, value []byte, exp time.Time) error {
-	return m.s.Put(ctx, token, value, exp)
+// newMemSwaps is the swap table without a secret in s.
+func newMemSwaps(t testing.TB, s store.Store) memSwaps {
+	t.Helper()
+	w, err := store.NewSwaps(s, store.SwapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return memSwaps{w}
+}
+
+func (m memSwaps) Put(ctx context.Context, writes ...SwapWrite) error {
+	for _, w := range writes {
+		if err := m.s.Put(ctx, w.Token, w.Value, w.Exp); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (m memSwaps) Get(ctx context.Context, token string) ([]byte, error) {

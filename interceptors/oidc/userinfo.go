@@ -124,14 +124,18 @@ func (i *Interceptor) readUserinfoRequest(r *http.Request) (*userinfoCall, error
 		u.token = form.Get("access_token") + query.Get("access_token")
 	}
 	if u.token != "" {
-		u.entry = i.lookup(r.Context(), u.token)
+		if u.entry, err = i.lookup(r.Context(), u.token); err != nil {
+			return nil, err
+		}
 	}
 	if e := u.entry; e != nil && e.Upstream != "" {
 		switch {
 		case fromHeader:
 			hdr.set(r, e.Upstream)
 		case form.Get("access_token") != "":
-			i.swapFormValues(r, form, "access_token")
+			if _, err := i.swapFormValues(r, form, "access_token"); err != nil {
+				return nil, err
+			}
 		default:
 			query.Set("access_token", e.Upstream)
 			interception.SetQuery(r, query)

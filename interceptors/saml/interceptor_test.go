@@ -533,7 +533,10 @@ exports.onAfterLogin = async (event) => {};`, nil, func(_ string, ev *events.Eve
 // login; the IdP's LogoutRequest for that session (by POST, XML-signed,
 // and by Redirect, query-signed) reaches the SP naming the hook's.
 func TestInterceptorLogoutNamesHooksNameID(t *testing.T) {
-	names := store.NewSwaps(store.NewMemory())
+	names, err := store.NewSwaps(store.NewMemory(), store.SwapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := newHarness(t, `exports.onBeforeSamlAssertion = (event, api) => {
   api.assertion.setNameID("crm-42", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent");
 };`, func(c *Config) { c.NameIDs = names })

@@ -1,0 +1,111 @@
+package redisstore
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/idphooks/idphooks/internal/redistest"
+	"github.com/idphooks/idphooks/redisconn"
+	"github.com/idphooks/idphooks/store"
+)
+
+// benchValue is about one sealed swap entry.
+var benchValue = make([]byte, 1024)
+
+// benchBuckets runs f on a Bucket of the package's server (appendfsync
+// always: each write waits for an fsync) and of one started for the
+// benchmark with appendfsync everysec (Redis' default with AOF, where a
+// write costs a loopback round trip).
+func benchBuckets(b *testing.B, f func(b *testing.B, s *Bucket)) {
+	b.Run("fsync-always", func(b *testing.B) { f(b, newBucket(b, "bench")) })
+	b.Run("fsync-everysec", func(b *testing.B) {
+		if server == nil {
+			b.Skip("no redis-server")
+		}
+		srv, err := redistest.Start(redistest.Options{AppendFsync: "everysec"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { srv.Close() })
+		conn, err := redisconn.Open(redisconn.Options{Address: srv.Addr})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { conn.Close() })
+		f(b, New(conn).Bucket("bench"))
+	})
+}
+
+// One SET of a swap-sized entry over loopback.
+func BenchmarkSet(b *testing.B) {
+	benchBuckets(b, func(b *testing.B, s *Bucket) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if err := s.Set(ctx, strconv.Itoa(i), benchValue, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}
+
+func BenchmarkGet(b *testing.B) {
+	benchBuckets(b, func(b *testing.B, s *Bucket) {
+		ctx := context.Background()
+		const n = 1000
+		for i := range n {
+			if err := s.Set(ctx, strconv.Itoa(i), benchValue, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := s.Get(ctx, strconv.Itoa(i%n)); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}
+
+// A token response's two swaps (access and refresh token) in one
+// SetMany: one round trip (and one fsync), against BenchmarkSet2's two.
+func BenchmarkSetMany2(b *testing.B) {
+	benchBuckets(b, func(b *testing.B, s *Bucket) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			err := s.SetMany(ctx, []store.Entry{
+				{Key: strconv.Itoa(i), Value: benchValue, TTL: time.Hour},
+				{Key: strconv.Itoa(i + 1), Value: benchValue, TTL: time.Hour},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			i += 2
+		}
+	})
+}
+
+// The same two entries with two Sets.
+func BenchmarkSet2(b *testing.B) {
+	benchBuckets(b, func(b *testing.B, s *Bucket) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			for range 2 {
+				if err := s.Set(ctx, strconv.Itoa(i), benchValue, time.Hour); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		}
+	})
+}
