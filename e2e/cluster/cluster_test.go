@@ -42,9 +42,7 @@ type clusterOptions struct {
 	hooks map[string]string
 	// extra is more of the idp_hooks block (webhooks, say).
 	extra string
-	// state replaces the state line (default: state redis with lease).
-	state string
-	// lease is the delivery lease (default 3s).
+	// lease, when set, is the delivery lease (default the module's).
 	lease time.Duration
 }
 
@@ -65,16 +63,11 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	for _, name := range slices.Sorted(maps.Keys(o.hooks)) {
 		hookLines = append(hookLines, "hook "+e2etest.WriteHook(t, c.hooks, name, o.hooks[name]))
 	}
-	if o.lease == 0 {
-		o.lease = 3 * time.Second
+	lease := ""
+	if o.lease > 0 {
+		lease = "\n\t\t\tlease " + o.lease.String()
 	}
-	state := o.state
-	if state == "" {
-		state = fmt.Sprintf("state redis {env.REDIS_ADDR} {\n\t\t\tkey_prefix %s\n\t\t\tlease %s\n\t\t}", c.prefix, o.lease)
-	}
-	if s := os.Getenv("XSTATE"); s != "" {
-		state = s
-	}
+	state := fmt.Sprintf("state redis {env.REDIS_ADDR} {\n\t\t\tkey_prefix %s%s\n\t\t}", c.prefix, lease)
 	if o.upstream == nil {
 		o.upstream = idp
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // webhookBlock is the idp_hooks lines of a notify webhook to url for
-// after_login: an attempt's timeout under the 3 s lease (the deliverer
+// after_login: an attempt's timeout under a 3 s lease (the deliverer
 // refuses a lease that is not longer), retries a second apart.
 func webhookBlock(url, secret string) string {
 	return fmt.Sprintf(`webhook %s {
@@ -39,7 +39,7 @@ func TestWebhooksSurviveAnInstanceKilled(t *testing.T) {
 	g := startGate(t, rcv.URL)
 	g.setDelay(time.Second)
 	receiver := g.URL + "/events"
-	c := startCluster(t, clusterOptions{extra: webhookBlock(receiver, secret)})
+	c := startCluster(t, clusterOptions{extra: webhookBlock(receiver, secret), lease: 3 * time.Second})
 
 	// after_login raised by a real login on each instance.
 	jar, _ := cookiejar.New(nil)
