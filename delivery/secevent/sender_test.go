@@ -16,6 +16,7 @@ import (
 	"github.com/idphooks/idphooks/delivery/secevent"
 	"github.com/idphooks/idphooks/egress"
 	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/internal/setreceiver"
 )
 
 const issuer = "https://auth.example/realms/acme"
@@ -88,13 +89,13 @@ func TestSETsVerifiedByGoJose(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := newTransmitter(t, tt.alg)
-			rcv := newSETReceiver(t, tr.jwksURL, issuer)
+			rcv := setreceiver.Start(t, tr.jwksURL, issuer)
 			s := newSender(t, secevent.Config{URL: rcv.URL + "/ssf", Subject: tt.subject, Authorization: "Bearer s3cr3t"}, tr)
 			m := queued(t, tt.ev, "ssf")
 			if res := s.Send(context.Background(), m); res.Err != nil || res.Status != http.StatusAccepted {
 				t.Fatalf("Send = %+v", res)
 			}
-			got := rcv.log()
+			got := rcv.Log()
 			if len(got) != 1 {
 				t.Fatalf("receiver log %+v", got)
 			}
@@ -151,15 +152,15 @@ func same(a, b any) bool {
 // The admin API's test event is an SSF verification event.
 func TestTestEventIsVerification(t *testing.T) {
 	tr := newTransmitter(t, "RS256")
-	rcv := newSETReceiver(t, tr.jwksURL, issuer)
+	rcv := setreceiver.Start(t, tr.jwksURL, issuer)
 	s := newSender(t, secevent.Config{URL: rcv.URL, Audience: "urn:example:rp"}, tr)
-	rcv.audience = "urn:example:rp"
+	rcv.Audience = "urn:example:rp"
 	m := delivery.Message{ID: delivery.NewID(), Receiver: "ssf", Event: secevent.TestEvent, Time: time.Now(),
 		Payload: []byte(`{"type":"idphooks.test","timestamp":"2026-01-01T00:00:00Z","data":{"message":"a test event from idphooks"}}`)}
 	if res := s.Send(context.Background(), m); res.Err != nil {
 		t.Fatalf("Send = %+v", res)
 	}
-	evs := rcv.log()[0].Claims["events"].(map[string]any)
+	evs := rcv.Log()[0].Claims["events"].(map[string]any)
 	if v, ok := evs[secevent.Verification].(map[string]any); !ok || v["state"] != m.ID {
 		t.Fatalf("events %v", evs)
 	}
@@ -173,41 +174,41 @@ func TestTestEventIsVerification(t *testing.T) {
 // receiver echoes it.
 func TestPushAnswers(t *testing.T) {
 	tr := newTransmitter(t, "RS256")
-	rcv := newSETReceiver(t, tr.jwksURL, issuer)
+	rcv := setreceiver.Start(t, tr.jwksURL, issuer)
 	tests := []struct {
-		answer   answer
+		answer   setreceiver.Answer
 		rejected bool
 		gone     bool
 		want     string
 	}{
-		{answer{status: 202}, false, false, ""},
-		{answer{status: 400, body: `{"err":"invalid_audience","description":"not for us"}`}, true, false, `answered 400: "invalid_audience": "not for us"`},
-		{answer{status: 400, body: `garbage`}, true, false, `answered 400 Bad Request: "garbage"`},
-		{answer{status: 401, body: `token Bearer s3cr3t is expired`}, false, false, `answered 401 Unauthorized: "token [REDACTED] is expired"`},
-		{answer{status: 403, body: `s3cr3t may not push`}, false, false, `answered 403 Forbidden: "[REDACTED] may not push"`},
-		{answer{status: 503}, false, false, "answered 503"},
-		{answer{status: 410}, false, true, "410"},
-		{answer{status: 200}, false, false, "acknowledge a SET with 202 Accepted"},
+		{setreceiver.Answer{Status: 202}, false, false, ""},
+		{setreceiver.Answer{Status: 400, Body: `{"err":"invalid_audience","description":"not for us"}`}, true, false, `answered 400: "invalid_audience": "not for us"`},
+		{setreceiver.Answer{Status: 400, Body: `garbage`}, true, false, `answered 400 Bad Request: "garbage"`},
+		{setreceiver.Answer{Status: 401, Body: `token Bearer s3cr3t is expired`}, false, false, `answered 401 Unauthorized: "token [REDACTED] is expired"`},
+		{setreceiver.Answer{Status: 403, Body: `s3cr3t may not push`}, false, false, `answered 403 Forbidden: "[REDACTED] may not push"`},
+		{setreceiver.Answer{Status: 503}, false, false, "answered 503"},
+		{setreceiver.Answer{Status: 410}, false, true, "410"},
+		{setreceiver.Answer{Status: 200}, false, false, "acknowledge a SET with 202 Accepted"},
 	}
 	s := newSender(t, secevent.Config{URL: rcv.URL + "/ssf", Authorization: "Bearer s3cr3t"}, tr)
 	alice := map[string]any{"sub": "u-1"}
 	for _, tt := range tests {
-		rcv.answer("/ssf", tt.answer)
+		rcv.Answer("/ssf", tt.answer)
 		res := s.Send(context.Background(), queued(t, event(events.AfterLogout, alice, nil), "ssf"))
-		if res.Status != tt.answer.status {
-			t.Fatalf("%d: status %d (%v)", tt.answer.status, res.Status, res.Err)
+		if res.Status != tt.answer.Status {
+			t.Fatalf("%d: status %d (%v)", tt.answer.Status, res.Status, res.Err)
 		}
 		if tt.want == "" {
 			if res.Err != nil {
-				t.Fatalf("%d: %v", tt.answer.status, res.Err)
+				t.Fatalf("%d: %v", tt.answer.Status, res.Err)
 			}
 			continue
 		}
 		if res.Err == nil || !strings.Contains(res.Err.Error(), tt.want) || strings.Contains(res.Err.Error(), "s3cr3t") {
-			t.Fatalf("%d: err %v, want %q", tt.answer.status, res.Err, tt.want)
+			t.Fatalf("%d: err %v, want %q", tt.answer.Status, res.Err, tt.want)
 		}
 		if errors.Is(res.Err, delivery.ErrRejected) != tt.rejected || errors.Is(res.Err, delivery.ErrGone) != tt.gone {
-			t.Fatalf("%d: rejected %v gone %v: %v", tt.answer.status, errors.Is(res.Err, delivery.ErrRejected), errors.Is(res.Err, delivery.ErrGone), res.Err)
+			t.Fatalf("%d: rejected %v gone %v: %v", tt.answer.Status, errors.Is(res.Err, delivery.ErrRejected), errors.Is(res.Err, delivery.ErrGone), res.Err)
 		}
 	}
 }
@@ -219,9 +220,9 @@ func TestPushAnswers(t *testing.T) {
 func TestRetriesAndDeadLetters(t *testing.T) {
 	ctx := context.Background()
 	tr := newTransmitter(t, "ES256")
-	rcv := newSETReceiver(t, tr.jwksURL, issuer)
-	rcv.answer("/busy", answer{status: 503}, answer{status: 503}, answer{status: 202})
-	rcv.answer("/strict", answer{status: 400, body: `{"err":"invalid_key","description":"unknown kid"}`})
+	rcv := setreceiver.Start(t, tr.jwksURL, issuer)
+	rcv.Answer("/busy", setreceiver.Answer{Status: 503}, setreceiver.Answer{Status: 503}, setreceiver.Answer{Status: 202})
+	rcv.Answer("/strict", setreceiver.Answer{Status: 400, Body: `{"err":"invalid_key","description":"unknown kid"}`})
 	q, err := boltqueue.Open(filepath.Join(t.TempDir(), "queue.db"), boltqueue.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +257,7 @@ func TestRetriesAndDeadLetters(t *testing.T) {
 		}
 	}
 	var jtis []any
-	for _, r := range rcv.log() {
+	for _, r := range rcv.Log() {
 		if r.Path == "/busy" {
 			jtis = append(jtis, r.Claims["jti"])
 		}
@@ -268,22 +269,22 @@ func TestRetriesAndDeadLetters(t *testing.T) {
 	if err != nil || e.State != delivery.Dead || e.Attempt != 1 || e.LastStatus != 400 || !strings.Contains(e.LastError, "invalid_key") {
 		t.Fatalf("dead letter %+v, %v", e, err)
 	}
-	if rcv.hitsOf("/strict") != 1 {
-		t.Fatalf("%d pushes to the strict receiver, want 1", rcv.hitsOf("/strict"))
+	if rcv.Hits("/strict") != 1 {
+		t.Fatalf("%d pushes to the strict receiver, want 1", rcv.Hits("/strict"))
 	}
 }
 
 // A redirect is not followed: the SET goes nowhere nobody configured.
 func TestRedirectNotFollowed(t *testing.T) {
 	tr := newTransmitter(t, "RS256")
-	rcv := newSETReceiver(t, tr.jwksURL, issuer)
-	rcv.answer("/moved", answer{status: 307, location: rcv.URL + "/elsewhere"})
+	rcv := setreceiver.Start(t, tr.jwksURL, issuer)
+	rcv.Answer("/moved", setreceiver.Answer{Status: 307, Location: rcv.URL + "/elsewhere"})
 	s := newSender(t, secevent.Config{URL: rcv.URL + "/moved", Audience: rcv.URL}, tr)
 	res := s.Send(context.Background(), queued(t, event(events.AfterLogout, map[string]any{"sub": "u-1"}, nil), "ssf"))
 	if res.Err == nil || res.Status != 307 || !strings.Contains(res.Err.Error(), "not followed") || errors.Is(res.Err, delivery.ErrRejected) {
 		t.Fatalf("Send = %+v", res)
 	}
-	if n := rcv.hitsOf("/elsewhere"); n != 0 {
+	if n := rcv.Hits("/elsewhere"); n != 0 {
 		t.Fatalf("the redirect was followed (%d hits)", n)
 	}
 }
@@ -313,7 +314,7 @@ func TestPrivateAddressRefused(t *testing.T) {
 // issuer not known yet is retried.
 func TestUnsendableMessages(t *testing.T) {
 	tr := newTransmitter(t, "RS256")
-	rcv := newSETReceiver(t, tr.jwksURL, issuer)
+	rcv := setreceiver.Start(t, tr.jwksURL, issuer)
 	s := newSender(t, secevent.Config{URL: rcv.URL + "/ssf"}, tr)
 	for name, m := range map[string]delivery.Message{
 		"no user":         queued(t, event(events.AfterLogout, nil, nil), "ssf"),
@@ -325,7 +326,7 @@ func TestUnsendableMessages(t *testing.T) {
 			t.Errorf("%s: %+v", name, res)
 		}
 	}
-	if n := rcv.hitsOf("/ssf"); n != 0 {
+	if n := rcv.Hits("/ssf"); n != 0 {
 		t.Fatalf("%d pushes", n)
 	}
 	away, err := secevent.NewSender(secevent.Config{URL: rcv.URL + "/ssf", AllowHosts: []string{"127.0.0.1"}, Signer: tr.keys,

@@ -1,7 +1,14 @@
-package secevent_test
+// Package setreceiver runs an RFC 8935 push receiver for tests that
+// checks every Security Event Token the way a real one does, with a JOSE
+// library of its own (go-jose), not idphooks' code: the media types, the
+// signature against the keys it fetches from the transmitter's JWKS URL
+// (never from the token), typ secevent+jwt, an asymmetric algorithm, and
+// the claims every SET must have (iss, aud, jti, iat, one event). A push
+// that fails a check is answered 400 with the RFC 8935 error and not
+// logged.
+package setreceiver
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,108 +18,91 @@ import (
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
-
-	"github.com/idphooks/idphooks/keys"
 )
 
-// A transmitter for the tests: idphooks' real key manager, its public
-// set served at a loopback JWKS URL as idphooks publishes it.
-type transmitter struct {
-	keys    *keys.Manager
-	jwksURL string
-}
-
-func newTransmitter(t *testing.T, alg string) *transmitter {
-	t.Helper()
-	km, err := keys.New(context.Background(), keys.NewMemoryStorage(), keys.Config{Algorithm: alg}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/jwk-set+json")
-		_, _ = w.Write(km.PublicJWKS())
-	}))
-	t.Cleanup(srv.Close)
-	return &transmitter{keys: km, jwksURL: srv.URL}
-}
-
-// received is one push the receiver verified.
-type received struct {
+// Received is one push the receiver verified.
+type Received struct {
 	Path          string
 	Authorization string
-	Header        map[string]any // the JOSE header
+	Header        map[string]any // the JOSE header: alg, kid, typ
 	Claims        map[string]any
 }
 
-// answer is what the receiver answers on a path.
-type answer struct {
-	status   int
-	body     string
-	location string
+// Answer is what the receiver answers on a path after verifying a push;
+// a zero Status is 202 Accepted.
+type Answer struct {
+	Status   int
+	Body     string
+	Location string
 }
 
-// setReceiver is an RFC 8935 push receiver that checks every push the
-// way a real one does, with an independent JOSE library (go-jose): the
-// media types, the signature against the keys it fetches from the
-// transmitter's JWKS URL (never from the token), typ secevent+jwt, an
-// asymmetric algorithm, and the claims every SET must have. A push that
-// fails a check is answered 400 with the RFC 8935 error and not logged.
-type setReceiver struct {
+// Receiver is a running receiver; Issuer and Audience are what it
+// expects (Audience defaults to its own URL).
+type Receiver struct {
 	*httptest.Server
-	jwksURL  string
-	audience string
-	issuer   string
+	JWKSURL  string
+	Issuer   string
+	Audience string
 
 	mu      sync.Mutex
-	got     []received
+	got     []Received
 	hits    map[string]int
-	answers map[string][]answer // per path, in turn; the last one stays
+	answers map[string][]Answer
 }
 
-func newSETReceiver(t *testing.T, jwksURL, issuer string) *setReceiver {
+// Start runs a receiver that verifies SETs of issuer with the keys at
+// jwksURL.
+func Start(t testing.TB, jwksURL, issuer string) *Receiver {
 	t.Helper()
-	r := &setReceiver{jwksURL: jwksURL, issuer: issuer, hits: map[string]int{}, answers: map[string][]answer{}}
+	r := &Receiver{JWKSURL: jwksURL, Issuer: issuer, hits: map[string]int{}, answers: map[string][]Answer{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
-	r.audience = r.URL
+	r.Audience = r.URL
 	t.Cleanup(r.Close)
 	return r
 }
 
-// answer sets the answers of path, in turn.
-func (r *setReceiver) answer(path string, as ...answer) {
+// Answer sets the answers of path, in turn; the last one stays.
+func (r *Receiver) Answer(path string, as ...Answer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.answers[path] = as
 }
 
-func (r *setReceiver) log() []received {
+// Log is every push verified so far.
+func (r *Receiver) Log() []Received {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]received(nil), r.got...)
+	return append([]Received(nil), r.got...)
 }
 
-func (r *setReceiver) hitsOf(path string) int {
+// Hits counts the requests to path, verified or not.
+func (r *Receiver) Hits(path string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.hits[path]
 }
 
-func (r *setReceiver) fail(w http.ResponseWriter, code, format string, args ...any) {
+func (r *Receiver) fail(w http.ResponseWriter, code, format string, args ...any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusBadRequest)
 	_ = json.NewEncoder(w).Encode(map[string]string{"err": code, "description": fmt.Sprintf(format, args...)})
 }
 
-func (r *setReceiver) serve(w http.ResponseWriter, req *http.Request) {
+// algorithms are the ones a receiver accepts: asymmetric only.
+var algorithms = []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA}
+
+func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.hits[req.URL.Path]++
-	var a *answer
+	var a *Answer
 	if as := r.answers[req.URL.Path]; len(as) > 0 {
 		a = &as[0]
 		if len(as) > 1 {
 			r.answers[req.URL.Path] = as[1:]
 		}
 	}
+	iss, aud := r.Issuer, r.Audience
 	r.mu.Unlock()
 	if req.Method != http.MethodPost || req.Header.Get("Content-Type") != "application/secevent+jwt" || req.Header.Get("Accept") != "application/json" {
 		r.fail(w, "invalid_request", "want a POST of application/secevent+jwt accepting application/json, got %s %q %q",
@@ -120,7 +110,7 @@ func (r *setReceiver) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(req.Body)
-	jws, err := jose.ParseSigned(string(body), []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.ES256, jose.ES384, jose.EdDSA})
+	jws, err := jose.ParseSigned(string(body), algorithms)
 	if err != nil || len(jws.Signatures) != 1 {
 		r.fail(w, "invalid_request", "not a JWS with one signature: %v", err)
 		return
@@ -130,7 +120,7 @@ func (r *setReceiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.fail(w, "invalid_request", "typ %v", h.ExtraHeaders[jose.HeaderType])
 		return
 	}
-	resp, err := http.Get(r.jwksURL)
+	resp, err := http.Get(r.JWKSURL)
 	if err != nil {
 		r.fail(w, "invalid_key", "fetching the JWKS: %v", err)
 		return
@@ -154,10 +144,10 @@ func (r *setReceiver) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	switch {
-	case claims["iss"] != r.issuer:
+	case claims["iss"] != iss:
 		r.fail(w, "invalid_issuer", "iss %v", claims["iss"])
 		return
-	case claims["aud"] != r.audience:
+	case claims["aud"] != aud:
 		r.fail(w, "invalid_audience", "aud %v", claims["aud"])
 		return
 	case claims["jti"] == nil || claims["iat"] == nil:
@@ -170,14 +160,14 @@ func (r *setReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	hdr := map[string]any{"alg": h.Algorithm, "kid": h.KeyID, "typ": h.ExtraHeaders[jose.HeaderType]}
 	r.mu.Lock()
-	r.got = append(r.got, received{Path: req.URL.Path, Authorization: req.Header.Get("Authorization"), Header: hdr, Claims: claims})
+	r.got = append(r.got, Received{Path: req.URL.Path, Authorization: req.Header.Get("Authorization"), Header: hdr, Claims: claims})
 	r.mu.Unlock()
-	if a != nil {
-		if a.location != "" {
-			w.Header().Set("Location", a.location)
+	if a != nil && a.Status != 0 {
+		if a.Location != "" {
+			w.Header().Set("Location", a.Location)
 		}
-		w.WriteHeader(a.status)
-		_, _ = io.WriteString(w, a.body)
+		w.WriteHeader(a.Status)
+		_, _ = io.WriteString(w, a.Body)
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
