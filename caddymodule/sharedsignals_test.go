@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,5 +67,17 @@ func TestProvisionSharedSignals(t *testing.T) {
 	t.Cleanup(func() { _ = h.Cleanup() })
 	if !h.deliverer.Has("https://rp.example/in") || !h.deliverer.Has("https://rp.example/in#2") {
 		t.Fatal("the two receivers of one URL are not both there")
+	}
+}
+
+// The audit names a Shared Signals receiver's settings, its
+// authorization value by presence only (it may be the token itself).
+func TestSharedSignalsAudit(t *testing.T) {
+	h := &Handler{SharedSignals: []SharedSignalsConfig{{URL: "https://rp.example/ssf", Authorization: "Bearer literal-token-1", Subject: "email"}}}
+	snap := h.snapshot()
+	v := snap["shared_signals https://rp.example/ssf"]
+	b, _ := json.Marshal(snap)
+	if v == nil || v["authorization"] != true || v["subject"] != "email" || strings.Contains(string(b), "literal-token-1") {
+		t.Fatalf("audit %s", b)
 	}
 }

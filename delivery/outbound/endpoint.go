@@ -119,9 +119,10 @@ func New(c Config) (*Endpoint, error) {
 		url:  u,
 		client: &http.Client{
 			Transport: transport,
-			// A redirect is not followed: Standard Webhooks counts a 3xx
-			// as a failure (update the URL instead), and following one
-			// would send a signed event where nobody configured it.
+			// A redirect is not followed: a 3xx is a failed attempt
+			// (update the URL instead; Standard Webhooks says so), and
+			// following one would send a signed event where nobody
+			// configured it.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		max:    c.MaxResponse,
