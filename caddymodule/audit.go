@@ -37,7 +37,7 @@ const auditKeep = 500
 
 // auditItem is one hook or webhook that changed.
 type auditItem struct {
-	Kind   string         `json:"kind"` // hook, webhook
+	Kind   string         `json:"kind"` // hook, webhook, shared_signals
 	Name   string         `json:"name"`
 	Change string         `json:"change"` // added, removed, changed
 	Fields []string       `json:"fields,omitempty"`
@@ -71,7 +71,8 @@ func auditKey(handler, file string) string {
 	return path.Join("idphooks", "audit", hex.EncodeToString(sum[:8]), file)
 }
 
-// snapshot is the audited view of the config's hooks and webhooks.
+// snapshot is the audited view of the config's hooks, webhooks and
+// Shared Signals receivers.
 func (h *Handler) snapshot() auditSnapshot {
 	s := auditSnapshot{}
 	for i, hc := range h.Hooks {
@@ -95,6 +96,17 @@ func (h *Handler) snapshot() auditSnapshot {
 			"allow_hosts": w.AllowHosts, "timeout": time.Duration(w.Timeout).String(), "on_error": w.OnError,
 			"retry_schedule": schedule, "max_concurrency": w.MaxConcurrency, "rate": w.Rate,
 			"secrets": len(w.Secrets), "signing_key": w.SigningKey != ""}
+	}
+	for _, ss := range h.SharedSignals {
+		schedule := make([]string, len(ss.RetrySchedule))
+		for k, d := range ss.RetrySchedule {
+			schedule[k] = time.Duration(d).String()
+		}
+		// The authorization value by presence only: it may be the token
+		// itself rather than a placeholder.
+		s["shared_signals "+ss.URL] = map[string]any{"url": ss.URL, "events": ss.Events, "applications": ss.Applications,
+			"audience": ss.Audience, "subject": ss.Subject, "allow_hosts": ss.AllowHosts,
+			"timeout": time.Duration(ss.Timeout).String(), "retry_schedule": schedule, "authorization": ss.Authorization != ""}
 	}
 	// Round-trip through JSON, so that what is compared is what is stored.
 	b, _ := json.Marshal(s)

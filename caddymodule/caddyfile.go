@@ -53,6 +53,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			events   <event...>
 //		}
 //		saml { … }          (see parseSAML)
+//		queue               <path to the delivery queue>
+//		webhook <url> { … } (see parseWebhook)
+//		shared_signals <push URL> { … } (see parseSharedSignals)
 //		hook <file.js> {
 //			mode         sync|async
 //			timeout      <duration>
@@ -178,6 +181,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.Webhooks = append(h.Webhooks, w)
+		case "shared_signals":
+			s, err := parseSharedSignals(d)
+			if err != nil {
+				return err
+			}
+			h.SharedSignals = append(h.SharedSignals, s)
 		default:
 			return d.Errf("unrecognized idp_hooks option %q", d.Val())
 		}

@@ -274,6 +274,18 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{name: "webhook rate", input: "idp_hooks {\n webhook https://a.example/x {\n  events after_login\n  rate fast\n }\n}", want: []string{"rate must be like 50/s"}},
 		{name: "webhook retry schedule", input: "idp_hooks {\n webhook https://a.example/x {\n  events after_login\n  retry_schedule 5s soon\n }\n}", want: []string{`"soon" is not a duration`}},
 		{name: "webhook unknown option", input: "idp_hooks {\n webhook https://a.example/x {\n  events after_login\n  retries 3\n }\n}", want: []string{`unknown option "retries"`, "Testfile:4"}},
+		// shared_signals
+		{name: "shared_signals without url", input: "idp_hooks {\n shared_signals {\n  events after_logout\n }\n}", want: []string{argCount}},
+		{name: "shared_signals two urls", input: "idp_hooks {\n shared_signals https://a.example/x https://b.example/y\n}", want: []string{argCount}},
+		{name: "shared_signals event without meaning", input: "idp_hooks {\n shared_signals https://a.example/x {\n  events after_login\n }\n}", want: []string{"after_login has no Shared Signals (CAEP or RISC) meaning", "Testfile:4"}},
+		{name: "shared_signals unknown event", input: "idp_hooks {\n shared_signals https://a.example/x {\n  events after_lunch\n }\n}", want: []string{`unknown event "after_lunch"`}},
+		{name: "shared_signals subject", input: "idp_hooks {\n shared_signals https://a.example/x {\n  subject phone_number\n }\n}", want: []string{"subject must be iss_sub or email", "Testfile:3"}},
+		{name: "shared_signals audience twice", input: "idp_hooks {\n shared_signals https://a.example/x {\n  audience a\n  audience b\n }\n}", want: []string{"audience given twice", "Testfile:4"}},
+		{name: "shared_signals audience two values", input: "idp_hooks {\n shared_signals https://a.example/x {\n  audience a b\n }\n}", want: []string{argCount}},
+		{name: "shared_signals option without value", input: "idp_hooks {\n shared_signals https://a.example/x {\n  authorization\n }\n}", want: []string{argCount}},
+		{name: "shared_signals retry schedule", input: "idp_hooks {\n shared_signals https://a.example/x {\n  retry_schedule 5s soon\n }\n}", want: []string{`"soon" is not a duration`}},
+		{name: "shared_signals timeout", input: "idp_hooks {\n shared_signals https://a.example/x {\n  timeout soon\n }\n}", want: []string{"soon"}},
+		{name: "shared_signals webhook option", input: "idp_hooks {\n shared_signals https://a.example/x {\n  secret whsec_x\n }\n}", want: []string{`unknown option "secret"`, "Testfile:3"}},
 
 		// forms block
 		{name: "forms without profile", input: "idp_hooks {\n forms {\n }\n}", want: []string{"a profile is required"}},

@@ -53,6 +53,11 @@ type Handler struct {
 	// Standard Webhooks way.
 	Webhooks []WebhookConfig `json:"webhooks,omitempty"`
 
+	// SharedSignals are the receivers the events with a CAEP or RISC
+	// meaning are pushed to as Security Event Tokens (RFC 8417, RFC 8935
+	// push), signed with idphooks' keys.
+	SharedSignals []SharedSignalsConfig `json:"shared_signals,omitempty"`
+
 	// QueuePath is the durable delivery queue's file (async hooks'
 	// events, webhooks). Default: queue.db beside the state file, or
 	// idphooks/queue.db in Caddy's data directory.
@@ -115,6 +120,8 @@ type Handler struct {
 	queue     Queue
 	outbox    *lateOutbox
 	queueKey  string
+	// ssfIssuer is the iss of Shared Signals' tokens.
+	ssfIssuer *issuerSource
 	// auditTimer records this config's changes once it settles.
 	auditTimer *time.Timer
 	auditDone  chan struct{}
@@ -204,6 +211,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Upstream != "" {
 		if err := h.provisionUpstream(); err != nil {
 			return err
+		}
+		if h.ssfIssuer != nil {
+			h.ssfIssuer.up.Store(h.upstream)
 		}
 		if err := h.provisionOIDC(oidcSwaps{h.state.Swaps}); err != nil {
 			return err
@@ -356,6 +366,9 @@ func (h *Handler) provisionHooks(ctx caddy.Context, cache sandbox.Cache) error {
 	if err != nil {
 		return err
 	}
+	if err := h.buildSharedSignals(wh, repl); err != nil {
+		return err
+	}
 	// Enrich webhooks take part in the flow like sync hooks, after them.
 	hooks = append(hooks, wh.enrich...)
 	opts := events.Options{
@@ -372,7 +385,7 @@ func (h *Handler) provisionHooks(ctx caddy.Context, cache sandbox.Cache) error {
 		}
 		opts.Recorder = rec
 	}
-	if !needsQueue(hooks, h.Webhooks) {
+	if !needsQueue(hooks, h.Webhooks) && len(h.SharedSignals) == 0 {
 		h.dispatcher = events.NewDispatcher(hooks, opts)
 		return nil
 	}

@@ -188,13 +188,16 @@ type builtWebhooks struct {
 	enrich    []*events.Hook
 	receivers []events.Receiver
 	senders   map[string]delivery.Receiver
+	// names counts the receiver names given, so that two receivers of
+	// one URL (a webhook and a shared_signals one, say) get two names.
+	names map[string]int
 }
 
 // buildWebhooks checks and builds the webhooks; repl replaces the
 // placeholders of their secrets.
 func buildWebhooks(ws []WebhookConfig, repl *caddy.Replacer) (*builtWebhooks, error) {
-	b := &builtWebhooks{senders: map[string]delivery.Receiver{}}
-	seen := map[string]int{}
+	b := &builtWebhooks{senders: map[string]delivery.Receiver{}, names: map[string]int{}}
+	seen := b.names
 	for _, w := range ws {
 		name := w.URL
 		if u, err := url.Parse(w.URL); err == nil {

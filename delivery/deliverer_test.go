@@ -145,6 +145,47 @@ func TestDeadLettersAndReplay(t *testing.T) {
 	}
 }
 
+// A message the receiver rejects for good (ErrRejected) is a dead letter
+// after its first attempt, whatever attempts the schedule has left; the
+// receiver's other messages go on.
+func TestRejectedIsDeadAtOnce(t *testing.T) {
+	ctx := context.Background()
+	clock := fakeclock.New()
+	recv := newReceiver(t, clock.Now)
+	msgs := messages("crm", 2)
+	recv.setAnswer(func(id string) (int, string) {
+		if id == msgs[0].ID {
+			return 400, ""
+		}
+		return 202, ""
+	})
+	q := openQueue(t, clock.Now)
+	d, err := delivery.New(delivery.Options{
+		Queue: q, Clock: clock,
+		Schedule:  []time.Duration{0, time.Minute, time.Hour},
+		Receivers: map[string]delivery.Receiver{"crm": {Sender: recv.sender()}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Enqueue(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	simulate(t, d, clock, clock.Now().Add(time.Hour), func() bool {
+		c, _ := q.Counts(ctx)
+		return c["crm"].Dead == 1 && recv.deliveredCount() == 1
+	})
+	e, err := q.Get(ctx, msgs[0].ID)
+	if err != nil || e.State != delivery.Dead || e.Attempt != 1 || e.LastStatus != 400 {
+		t.Fatalf("rejected message: %+v, %v", e, err)
+	}
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	if n := len(recv.attempts[msgs[0].ID]); n != 1 {
+		t.Fatalf("%d attempts of a rejected message, want 1", n)
+	}
+}
+
 // A 410 disables the receiver: one attempt, one log line, its messages
 // kept and not attempted; Enable delivers them.
 func TestGoneDisablesReceiver(t *testing.T) {

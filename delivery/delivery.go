@@ -183,6 +183,14 @@ type Result struct {
 // (HTTP 410): its endpoint is disabled.
 var ErrGone = errors.New("the receiver is gone (410)")
 
+// ErrRejected is a Result.Err for a message refused for good (RFC
+// 8935's 400 with an error code, or one its Sender cannot render):
+// another attempt would get the same answer, so the message is a dead
+// letter at once. It still counts as a failure of the receiver, which
+// pauses if every message is refused (an audience or a key it does not
+// accept).
+var ErrRejected = errors.New("rejected for good")
+
 // Sender makes one attempt to deliver a message to its receiver.
 type Sender interface {
 	Send(ctx context.Context, m Message) Result

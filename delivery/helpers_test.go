@@ -53,6 +53,8 @@ func (s postSender) Send(ctx context.Context, m delivery.Message) delivery.Resul
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 	case resp.StatusCode == http.StatusGone:
 		res.Err = delivery.ErrGone
+	case resp.StatusCode == http.StatusBadRequest:
+		res.Err = fmt.Errorf("%w: the receiver answered 400", delivery.ErrRejected)
 	default:
 		res.Err = fmt.Errorf("the receiver answered %d", resp.StatusCode)
 	}

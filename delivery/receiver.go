@@ -117,6 +117,8 @@ func (d *Deliverer) attempt(r *receiver, m Message) {
 			// Kept for when the receiver is enabled again.
 			m.NextAt = now
 			err = d.q.Retry(ctx, m)
+		case errors.Is(res.Err, ErrRejected):
+			err = d.q.Dead(ctx, m)
 		case more:
 			if ra := min(res.RetryAfter, d.opts.MaxRetryAfter); ra > delay {
 				delay = ra

@@ -192,11 +192,15 @@ func (c *Conn) Failing() bool {
 // and ends on success; redis.Nil counts as a success (Redis answered).
 // It returns err.
 func (c *Conn) Note(op string, err error) error {
-	// A caller that gave up, or a client closed under an old config's
-	// last requests, says nothing of Redis.
-	if Unreachable(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, redis.ErrClosed) {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, redis.ErrClosed):
+		// A caller that gave up (its own deadline: Redis' timeouts are
+		// the client's, and are network errors), or a client closed
+		// under an old config's last requests, says nothing of Redis:
+		// it neither starts an episode nor ends one.
+	case Unreachable(err):
 		c.Failed(op, err)
-	} else {
+	default:
 		c.OK()
 	}
 	return err

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -101,5 +102,26 @@ func TestBadAddress(t *testing.T) {
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Fatalf("password in %v", err)
 		}
+	}
+}
+
+// A caller that gives up says nothing of Redis: it neither ends an
+// episode (no false "redis is back") nor starts one.
+func TestCallerGivingUpIsNoEpisode(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	c, err := Open(Options{Address: "127.0.0.1:1", Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Note("get", context.DeadlineExceeded)
+	if c.Failing() {
+		t.Fatal("a caller's deadline started an episode")
+	}
+	c.Failed("get", errors.New("connection refused"))
+	c.Note("get", context.Canceled)
+	c.Note("get", fmt.Errorf("wrapped: %w", context.DeadlineExceeded))
+	if !c.Failing() || logs.Len() != 1 {
+		t.Fatalf("failing %v, %d lines: a caller giving up ended the episode", c.Failing(), logs.Len())
 	}
 }

@@ -279,6 +279,19 @@ declare namespace IdpHooks {
     [key: string]: unknown;
   }
 
+  /**
+   * after_logout: the IdP ended a session at its end-session endpoint.
+   * `user` is the person of the verified id_token_hint.
+   */
+  interface LogoutEvent extends BaseEvent<"after_logout"> {
+    protocol: "oidc";
+    /** The client the hint was issued to (its azp, or its one aud). */
+    client_id: string;
+    /** The hint's sid, when it names the session. */
+    sid?: string;
+    [key: string]: unknown;
+  }
+
   interface ClaimsAPI {
     /** Sets a claim. Protected claims (iss, sub, aud, exp, nonce, ...) throw unless unlocked in config. */
     setClaim(name: string, value: JSONValue): void;
@@ -361,7 +374,7 @@ declare namespace IdpHooks {
     onAfterAccountDeletion: Handler<NotifyEvent<"after_account_deletion">, NotifyAPI>;
     onAfterConsentUpdate: Handler<NotifyEvent<"after_consent_update">, NotifyAPI>;
     onAfterMfaChange: Handler<NotifyEvent<"after_mfa_change">, NotifyAPI>;
-    onAfterLogout: Handler<NotifyEvent<"after_logout">, NotifyAPI>;
+    onAfterLogout: Handler<LogoutEvent, NotifyAPI>;
     onAfterEmailVerification: Handler<NotifyEvent<"after_email_verification">, NotifyAPI>;
   }
 

@@ -114,6 +114,11 @@ func TestREADMEConfigsValidate(t *testing.T) {
 	// The secrets README's configs read from the environment, set as a
 	// user would set them.
 	t.Setenv("CRM_WEBHOOK_SECRET", webhook.GenerateSecret())
+	// Cluster mode's: Redis is not contacted at start, the shared storage
+	// is written (the swap secret).
+	t.Setenv("REDIS_ADDR", "127.0.0.1:6379")
+	t.Setenv("REDIS_PASSWORD", "redis-password")
+	t.Setenv("SHARED_STORAGE", t.TempDir())
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -100,13 +100,13 @@ func (e *Enricher) Run(ctx context.Context, inv sandbox.Invocation) (*sandbox.Re
 		}
 		return fail(sandbox.ErrThrown, nil, "%v", err)
 	}
-	if a.status < 200 || a.status > 299 {
+	if a.Status < 200 || a.Status > 299 {
 		return fail(sandbox.ErrThrown, nil, "%v", e.ep.statusError(a))
 	}
-	if a.truncated {
+	if a.Truncated {
 		return fail(sandbox.ErrLimit, nil, "the answer is larger than %d bytes", e.ep.max)
 	}
-	ops, err := ParseAnswer(a.body, inv.API)
+	ops, err := ParseAnswer(a.Body, inv.API)
 	if err != nil {
 		return fail(sandbox.ErrThrown, denies(ops), "the answer: %v", err)
 	}

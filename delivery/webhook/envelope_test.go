@@ -3,7 +3,6 @@ package webhook
 import (
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -79,24 +78,6 @@ func TestEnvelopeBadInput(t *testing.T) {
 	for _, in := range []any{nil, 42, map[string]any{}, map[string]any{"type": "after_login"}, map[string]any{"type": "after_login", "time": "yesterday"}} {
 		if _, err := Envelope(in); err == nil {
 			t.Fatalf("%v accepted", in)
-		}
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, tt := range []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0}, {"0", 0}, {"-5", 0}, {"abc", 0}, {"30", 30 * time.Second},
-		{"999999999999", MaxRetryAfter},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
-		{now.Add(1000 * time.Hour).Format(http.TimeFormat), MaxRetryAfter},
-	} {
-		if got := ParseRetryAfter(tt.in, now); got != tt.want {
-			t.Fatalf("%q: %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }

@@ -50,10 +50,10 @@ func (s *Sender) Send(ctx context.Context, m delivery.Message) delivery.Result {
 	if err != nil {
 		return delivery.Result{Err: err}
 	}
-	res := delivery.Result{Status: a.status, RetryAfter: a.retryAfter}
+	res := delivery.Result{Status: a.Status, RetryAfter: a.RetryAfter}
 	switch {
-	case a.status >= 200 && a.status <= 299:
-	case a.status == http.StatusGone:
+	case a.Status >= 200 && a.Status <= 299:
+	case a.Status == http.StatusGone:
 		res.Err = fmt.Errorf("%w: %v", delivery.ErrGone, s.ep.statusError(a))
 	default:
 		res.Err = s.ep.statusError(a)

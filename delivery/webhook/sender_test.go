@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/idphooks/idphooks/delivery"
+	"github.com/idphooks/idphooks/delivery/outbound"
 	"github.com/idphooks/idphooks/egress"
 	"github.com/idphooks/idphooks/events"
 )
@@ -140,23 +140,6 @@ func TestSenderEgressRefused(t *testing.T) {
 	}
 }
 
-// allow_hosts means what it means in a hook block: a single address is a
-// host, so a listed metadata address stays closed (only a CIDR opens
-// one). Checked without dialing: the address is never a target.
-func TestAllowHostsMetadataAddress(t *testing.T) {
-	p, listed, err := policyOf([]string{"169.254.169.254", "10.1.0.0/16"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse("https://169.254.169.254/latest/meta-data/")
-	if err := p.CheckURL(context.Background(), u); !errors.Is(err, egress.ErrRefused) || !strings.Contains(err.Error(), "cloud metadata") {
-		t.Fatalf("CheckURL = %v", err)
-	}
-	if !listed("169.254.169.254") || !listed("10.1.2.3") || listed("10.2.0.1") {
-		t.Fatal("listed does not follow allow_hosts")
-	}
-}
-
 // Config errors: each says what is wrong.
 func TestNewSenderConfigErrors(t *testing.T) {
 	sec := []string{GenerateSecret()}
@@ -262,7 +245,7 @@ func TestSenderAnswers(t *testing.T) {
 		{"/bad", 400, `answered 400 Bad Request: "missing field\nuser"`, false, 0},
 		{"/busy", 503, "503", false, 120 * time.Second},
 		{"/limited", 429, "429", false, 50 * time.Minute},
-		{"/forever", 503, "503", false, MaxRetryAfter},
+		{"/forever", 503, "503", false, outbound.MaxRetryAfter},
 		{"/huge-error", 500, "…", false, 0},
 		{"/huge-ok", 200, "", false, 0},
 		{"/hang", 0, "no answer before the deadline", false, 0},
@@ -287,7 +270,7 @@ func TestSenderAnswers(t *testing.T) {
 			if errors.Is(res.Err, delivery.ErrGone) != tt.gone {
 				t.Fatalf("gone = %v, want %v", errors.Is(res.Err, delivery.ErrGone), tt.gone)
 			}
-			if res.RetryAfter < tt.retryAfter || res.RetryAfter > MaxRetryAfter || tt.retryAfter == 0 && res.RetryAfter != 0 {
+			if res.RetryAfter < tt.retryAfter || res.RetryAfter > outbound.MaxRetryAfter || tt.retryAfter == 0 && res.RetryAfter != 0 {
 				t.Fatalf("RetryAfter %v, want at least %v", res.RetryAfter, tt.retryAfter)
 			}
 			if res.Err != nil && len(res.Err.Error()) > 400 {

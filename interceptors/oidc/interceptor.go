@@ -167,12 +167,12 @@ func New(cfg Config) (*Interceptor, error) {
 }
 
 // Raises lists the lifecycle events this interceptor raises (see
-// tokenevent.go and userinfo.go), so that hooks configured on an event
+// tokenevent.go, userinfo.go, afterlogin.go and logout.go), so that hooks configured on an event
 // nobody raises can be reported at provision: they would never run. The
 // list depends on no config, so a nil *Interceptor answers too (the CLI
 // asks one).
 func (i *Interceptor) Raises() []string {
-	return []string{events.BeforeToken, events.AfterTokenRefresh, events.BeforeUserinfo, events.AfterLogin}
+	return []string{events.BeforeToken, events.AfterTokenRefresh, events.BeforeUserinfo, events.AfterLogin, events.AfterLogout}
 }
 
 // ServeHTTP handles one request on its way to the IdP.
@@ -220,8 +220,12 @@ func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyht
 			}
 		}
 	case epEndSession:
-		if err := i.swapQueryAndForm(r, "id_token_hint"); err != nil {
+		params, err := i.swapQueryAndForm(r, "id_token_hint")
+		if err != nil {
 			return err
+		}
+		if ev := i.logoutEvent(r, params.Get("id_token_hint")); ev != nil {
+			next = i.raisingLogout(next, ev)
 		}
 	}
 	if err := i.swapBearer(r); err != nil {

@@ -180,23 +180,34 @@ func (i *Interceptor) swapForm(r *http.Request, names ...string) error {
 }
 
 // swapQueryAndForm swaps tokens sent in the query or in a form body; each
-// may stand once in one of the two (an IdP may read either, or both).
-func (i *Interceptor) swapQueryAndForm(r *http.Request, names ...string) error {
+// may stand once in one of the two (an IdP may read either, or both). It
+// returns the value of each name as the IdP receives it.
+func (i *Interceptor) swapQueryAndForm(r *http.Request, names ...string) (url.Values, error) {
 	q, form, err := interception.Params(r, i.cfg.MaxBody, names...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	changed, err := i.swapValues(r.Context(), q, names)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if changed {
 		interception.SetQuery(r, q)
 	}
 	if form != nil {
-		_, err = i.swapFormValues(r, form, names...)
+		if _, err = i.swapFormValues(r, form, names...); err != nil {
+			return nil, err
+		}
 	}
-	return err
+	out := make(url.Values, len(names))
+	for _, n := range names {
+		if v := q.Get(n); v != "" {
+			out.Set(n, v)
+		} else if v := form.Get(n); v != "" {
+			out.Set(n, v)
+		}
+	}
+	return out, nil
 }
 
 func (i *Interceptor) swapFormValues(r *http.Request, form url.Values, names ...string) (bool, error) {

@@ -46,22 +46,30 @@ type Verifier struct {
 // time claims. requireExp is set for ID tokens, where exp is mandatory;
 // public is the origin the client reached idphooks on.
 func (v *Verifier) Verify(ctx context.Context, raw string, requireExp bool, public string) (*verified, error) {
-	issuers, err := v.Issuers(ctx, public)
-	if err != nil {
-		return nil, err
-	}
-	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(v.Algorithms),
-		jwt.WithLeeway(v.Leeway),
-		jwt.WithJSONNumber(),
-	}
+	opts := []jwt.ParserOption{jwt.WithLeeway(v.Leeway)}
 	if v.Now != nil {
 		opts = append(opts, jwt.WithTimeFunc(v.Now))
 	}
 	if requireExp {
 		opts = append(opts, jwt.WithExpirationRequired())
 	}
-	parser := jwt.NewParser(opts...)
+	return v.verify(ctx, raw, public, opts)
+}
+
+// VerifyHint checks an ID token sent back as id_token_hint: signature
+// (allow-listed algorithm, upstream key) and issuer, not its times, since
+// clients send expired ID tokens at logout (OpenID Connect RP-Initiated
+// Logout §2 allows it).
+func (v *Verifier) VerifyHint(ctx context.Context, raw string, public string) (*verified, error) {
+	return v.verify(ctx, raw, public, []jwt.ParserOption{jwt.WithoutClaimsValidation()})
+}
+
+func (v *Verifier) verify(ctx context.Context, raw, public string, opts []jwt.ParserOption) (*verified, error) {
+	issuers, err := v.Issuers(ctx, public)
+	if err != nil {
+		return nil, err
+	}
+	parser := jwt.NewParser(append(opts, jwt.WithValidMethods(v.Algorithms), jwt.WithJSONNumber())...)
 	claims, tok, err := v.parse(ctx, parser, raw)
 	if errors.Is(err, jwt.ErrTokenSignatureInvalid) && v.Keys.refetch(ctx) {
 		// The IdP may have replaced a key under the same kid (or tokens

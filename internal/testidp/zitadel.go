@@ -10,6 +10,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/oauth2"
 	"golang.org/x/text/language"
@@ -36,6 +37,10 @@ type ZitadelOptions struct {
 	// even when an access token is issued (the example OP leaves them to
 	// the userinfo endpoint by default).
 	IDTokenUserinfoClaims bool
+	// SessionIDs puts a sid claim in ID tokens of the code flow, one per
+	// authorization request, as IdPs with login sessions do (the example
+	// OP has none).
+	SessionIDs bool
 }
 
 // StartZitadel starts the zitadel/oidc example OpenID Provider in-process on
@@ -118,6 +123,18 @@ func (s *zitadelStorage) GetClientByClientID(ctx context.Context, clientID strin
 		return nil, err
 	}
 	return &zitadelClient{Client: c, jwt: s.jwt[clientID], opts: &s.opts}, nil
+}
+
+// SetUserinfoFromRequest adds the sid of SessionIDs to the example's
+// claims.
+func (s *zitadelStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	if err := s.Storage.SetUserinfoFromRequest(ctx, ui, req, scopes); err != nil {
+		return err
+	}
+	if ar, ok := req.(interface{ GetID() string }); ok && s.opts.SessionIDs {
+		ui.AppendClaims("sid", "sid-"+ar.GetID())
+	}
+	return nil
 }
 
 type zitadelClient struct {

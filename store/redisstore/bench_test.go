@@ -109,3 +109,48 @@ func BenchmarkSet2(b *testing.B) {
 		}
 	})
 }
+
+// The keyed swap table on Redis: a token response's three swaps with one
+// PutAll (one round trip) and with three Puts, and the Get of a swap back.
+func BenchmarkSwaps(b *testing.B) {
+	token := "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ." + string(make([]byte, 600)) + ".sig"
+	access, refresh, id := token+"a", token+"r", token+"i"
+	exp := time.Now().Add(time.Hour)
+	ctx := context.Background()
+	benchBuckets(b, func(b *testing.B, s *Bucket) {
+		w, err := store.NewSwaps(s, store.SwapOptions{Secret: make([]byte, 32)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("putall-3", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				err := w.PutAll(ctx,
+					store.SwapPut{Token: access, Value: benchValue, Exp: exp},
+					store.SwapPut{Token: refresh, Value: benchValue, Exp: exp},
+					store.SwapPut{Token: id, Value: benchValue, Exp: exp})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("put-3", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, tok := range []string{access, refresh, id} {
+					if err := w.Put(ctx, tok, benchValue, exp); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+		b.Run("get", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := w.Get(ctx, access); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}

@@ -221,6 +221,24 @@ func TestCanceledContext(t *testing.T) {
 	if b.conn.Failing() {
 		t.Fatal("a canceled context started an episode")
 	}
+
+	// A caller's deadline shorter than the Conn's timeout, running out
+	// while Redis holds the command (CLIENT PAUSE): the caller's error,
+	// and no episode.
+	if err := b.c.Do(context.Background(), "client", "pause", "300", "all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := b.Get(short, "k"); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Get past the caller's deadline: %v", err)
+	}
+	if b.conn.Failing() {
+		t.Fatal("the caller's deadline started an episode")
+	}
+	if err := b.c.Do(context.Background(), "client", "unpause").Err(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Redis stopped: Get, Set and Delete fail with ErrUnavailable, the

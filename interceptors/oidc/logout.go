@@ -1,0 +1,120 @@
+package oidc
+
+import (
+	"bytes"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	xhtml "golang.org/x/net/html"
+
+	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/interception"
+)
+
+// logoutEvent prepares the after_logout event of an end-session request
+// whose id_token_hint (as the IdP receives it: swapped back to its own)
+// verifies with the IdP's keys and names a client some hook or receiver
+// wants; nil otherwise. A hint that does not verify raises nothing: the
+// event would tell receivers (Shared Signals' session-revoked among
+// them) that a session of whoever the token names has ended, and an
+// unverified token names whoever its sender likes. A request without a
+// hint raises nothing either: nothing says whose session it was.
+func (i *Interceptor) logoutEvent(r *http.Request, hint string) *events.Event {
+	disp := i.cfg.Dispatcher
+	if hint == "" || !disp.WantsEvent(events.AfterLogout) {
+		return nil
+	}
+	tok, err := i.verify.VerifyHint(r.Context(), hint, interception.PublicOrigin(r))
+	if err != nil {
+		i.log.Debug("id_token_hint does not verify with the IdP's keys: no after_logout",
+			zap.String("request_id", interception.RequestID(r)), zap.Error(err))
+		return nil
+	}
+	client := tokenClientID(tok, nil)
+	if !disp.Wants(events.AfterLogout, client) {
+		disp.Skip(events.AfterLogout, client, interception.RequestID(r))
+		return nil
+	}
+	ev := events.New(events.AfterLogout, client, i.eventRequest(r))
+	ev.User = tokenUser(tok, nil)
+	data := map[string]any{"protocol": "oidc", "client_id": client}
+	if sid, ok := tok.Claims["sid"].(string); ok && sid != "" {
+		data["sid"] = sid
+	}
+	ev.Data = data
+	return ev
+}
+
+// raisingLogout wraps next so that ev is raised once the IdP has ended
+// the session: it answered the end-session request with a redirect (to
+// the post_logout_redirect_uri, or a page of its own) or a success that
+// is not a page asking the user to confirm (npm oidc-provider always
+// asks, Keycloak without a hint: the logout then happens at the
+// confirmation's post, which carries no hint, and raises nothing). The
+// event is queued before the answer goes out, so it is not lost once
+// the client has it; a queue that cannot take it fails the request with
+// a 503 page, and a retry of the logout raises it again.
+func (i *Interceptor) raisingLogout(next caddyhttp.Handler, ev *events.Event) caddyhttp.Handler {
+	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		// A page is read to tell a confirmation from a goodbye.
+		r.Header.Set("Accept-Encoding", "identity")
+		c := interception.NewCapture(w, i.cfg.MaxBody, loggedOut).OnOverflow(interception.Stream)
+		defer c.Release()
+		err := c.Serve(next, r)
+		if err != nil || !c.Held() {
+			// An error, or an answer that ends no session (or a page too
+			// large to read), streamed as it came.
+			return err
+		}
+		if c.Status() < 300 && asksToConfirm(c.Header(), c.Raw()) {
+			c.WriteHeld()
+			return nil
+		}
+		if out := i.cfg.Dispatcher.Dispatch(r.Context(), ev, nil); out.Err != nil {
+			return &interception.PageError{Status: http.StatusServiceUnavailable,
+				Message: "The sign-out could not be recorded. Please try again.", Cause: out.Err}
+		}
+		c.WriteHeld()
+		return nil
+	})
+}
+
+// loggedOut holds the answers that may end a session: a 2xx or a 3xx.
+func loggedOut(status int, _ http.Header) bool { return status >= 200 && status < 400 }
+
+// asksToConfirm tells a logout confirmation page: HTML holding a form
+// that posts (oidc-provider's "Do you want to sign-out?", Keycloak's "Do
+// you want to log out?"), which a goodbye page does not.
+func asksToConfirm(h http.Header, body []byte) bool {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	if mt != "text/html" && mt != "application/xhtml+xml" {
+		return false
+	}
+	if enc := h.Get("Content-Encoding"); enc != "" && enc != "identity" {
+		// Unreadable: taken for a confirmation, since raising a logout
+		// that may not happen is the worse mistake.
+		return true
+	}
+	z := xhtml.NewTokenizer(bytes.NewReader(body))
+	for {
+		switch z.Next() {
+		case xhtml.ErrorToken:
+			return false
+		case xhtml.StartTagToken, xhtml.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			if !bytes.Equal(name, []byte("form")) {
+				continue
+			}
+			for hasAttr {
+				var k, v []byte
+				k, v, hasAttr = z.TagAttr()
+				if bytes.Equal(k, []byte("method")) && strings.EqualFold(string(v), "post") {
+					return true
+				}
+			}
+		}
+	}
+}
