@@ -60,6 +60,12 @@ func TestWebhooksSurviveAnInstanceKilled(t *testing.T) {
 			t.Fatalf("deliveries did not pile up at the gate (%d held)", g.held())
 		}
 	}
+	// Healthy so far: no message handed out twice.
+	for id, n := range deliveriesByID(rcv.Log(t)) {
+		if n > 1 {
+			t.Errorf("before the kill, message %s was delivered %d times", id, n)
+		}
+	}
 	c.A.kill()
 	g.setDelay(0)
 
@@ -73,8 +79,14 @@ func TestWebhooksSurviveAnInstanceKilled(t *testing.T) {
 		}
 	}
 	cut := g.dropped()
-	t.Logf("accepted %d test events; %d deliveries cut by A's death; the verifier has %d deliveries (%d after_login)",
-		len(accepted), len(cut), len(log), countType(log, "after_login"))
+	twice := 0
+	for _, n := range deliveriesByID(log) {
+		if n > 1 {
+			twice++
+		}
+	}
+	t.Logf("accepted %d test events; %d deliveries cut by A's death; the verifier has %d deliveries (%d after_login, %d messages twice)",
+		len(accepted), len(cut), len(log), countType(log, "after_login"), twice)
 	if len(missing) > 0 {
 		t.Fatalf("%d of %d accepted events never delivered: %v", len(missing), len(accepted), missing)
 	}
@@ -132,6 +144,15 @@ func missingIDs(log []whverifier.Delivered, want []string) []string {
 		}
 	}
 	return out
+}
+
+// deliveriesByID counts the deliveries of each webhook-id.
+func deliveriesByID(log []whverifier.Delivered) map[string]int {
+	n := map[string]int{}
+	for _, d := range log {
+		n[d.ID]++
+	}
+	return n
 }
 
 func countType(log []whverifier.Delivered, typ string) int {
