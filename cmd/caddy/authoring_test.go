@@ -119,6 +119,8 @@ func TestREADMEConfigsValidate(t *testing.T) {
 	t.Setenv("REDIS_ADDR", "127.0.0.1:6379")
 	t.Setenv("REDIS_PASSWORD", "redis-password")
 	t.Setenv("SHARED_STORAGE", t.TempDir())
+	// Shared Signals': the push endpoint's bearer token.
+	t.Setenv("SSF_TOKEN", "ssf-token")
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
