@@ -98,7 +98,9 @@ func (h *Handler) openQueue() (Queue, error) {
 // by receivers), sharing the queue with the configs before and after.
 func (h *Handler) startDelivery(ctx caddy.Context, q Queue, receivers map[string]delivery.Receiver) error {
 	for _, eh := range h.dispatcher.Hooks() {
-		receivers[events.HookReceiver(eh)] = delivery.Receiver{Sender: h.dispatcher.HookSender(eh)}
+		// A run ends at its timeout; the second more is the sandbox's
+		// teardown, so that a short lease is not refused for it.
+		receivers[events.HookReceiver(eh)] = delivery.Receiver{Sender: h.dispatcher.HookSender(eh), AttemptTimeout: h.dispatcher.HookTimeout(eh) + time.Second}
 	}
 	// (the hooks' receiver names are set in provisionHooks: path and IdP)
 	if err := registerDeliveryMetrics(ctx.GetMetricsRegistry()); err != nil {

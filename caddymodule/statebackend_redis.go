@@ -72,7 +72,8 @@ type RedisState struct {
 	Replicas       int            `json:"replicas,omitempty"`
 	ReplicaTimeout caddy.Duration `json:"replica_timeout,omitempty"`
 	// Lease is how long an instance holds a delivery it took before any
-	// other may take it over (the instance may have died). Default 30s.
+	// other may take it over (the instance may have died). Default: the
+	// longest attempt timeout plus a minute; it must exceed them all.
 	Lease caddy.Duration `json:"lease,omitempty"`
 }
 

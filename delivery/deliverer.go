@@ -153,7 +153,12 @@ func New(opts Options) (*Deliverer, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
-	longest := opts.AttemptTimeout
+	// The lease must outlast the longest attempt: each receiver's own
+	// timeout (the default for those without one).
+	longest := time.Duration(0)
+	if len(opts.Receivers) == 0 {
+		longest = opts.AttemptTimeout
+	}
 	d := &Deliverer{
 		q: opts.Queue, opts: opts, clock: opts.Clock, log: opts.Logger,
 		receivers: map[string]*receiver{}, notified: map[string]bool{},

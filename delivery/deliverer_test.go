@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -376,5 +377,24 @@ func TestRefusals(t *testing.T) {
 	}
 	if err := d.Close(context.Background()); err != nil {
 		t.Error(err)
+	}
+}
+
+// The lease must outlast the receivers' own attempt timeouts, not the
+// default of receivers that set one: a cluster may lease for 3 seconds
+// when its webhooks time out after 2.
+func TestLeaseMeasuredAgainstReceiversTimeouts(t *testing.T) {
+	q := openQueue(t, time.Now)
+	rcv := map[string]delivery.Receiver{"crm": {Sender: postSender{url: "http://127.0.0.1:1"}, AttemptTimeout: 2 * time.Second}}
+	if _, err := delivery.New(delivery.Options{Queue: q, Receivers: rcv, Lease: 3 * time.Second}); err != nil {
+		t.Fatalf("a 3s lease over 2s attempts: %v", err)
+	}
+	_, err := delivery.New(delivery.Options{Queue: q, Receivers: rcv, Lease: 2 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "not longer than an attempt's timeout (2s)") {
+		t.Fatalf("a 2s lease over 2s attempts: %v", err)
+	}
+	rcv["other"] = delivery.Receiver{Sender: postSender{url: "http://127.0.0.1:1"}}
+	if _, err := delivery.New(delivery.Options{Queue: q, Receivers: rcv, Lease: 3 * time.Second}); err == nil {
+		t.Fatal("a receiver with the default timeout (15s) took a 3s lease")
 	}
 }

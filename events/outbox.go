@@ -129,6 +129,15 @@ func (d *Dispatcher) HookSender(h *Hook) delivery.Sender {
 	return hookSender{d: d, h: h}
 }
 
+// HookTimeout bounds one queued run of h: its own timeout, or the
+// dispatcher's for async runs.
+func (d *Dispatcher) HookTimeout(h *Hook) time.Duration {
+	if h.Timeout > 0 {
+		return h.Timeout
+	}
+	return d.opts.AsyncTimeout
+}
+
 type hookSender struct {
 	d *Dispatcher
 	h *Hook
@@ -146,10 +155,7 @@ func (s hookSender) Send(ctx context.Context, m delivery.Message) delivery.Resul
 		// The hook changed since the event was queued: nothing to run.
 		return delivery.Result{}
 	}
-	timeout := s.d.opts.AsyncTimeout
-	if s.h.Timeout > 0 {
-		timeout = s.h.Timeout
-	}
+	timeout := s.d.HookTimeout(s.h)
 	req, _ := env.Data["request"].(map[string]any)
 	rid, _ := req["id"].(string)
 	res, err := s.h.Runner.Run(ctx, sandbox.Invocation{
