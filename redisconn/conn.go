@@ -68,12 +68,22 @@ type Conn struct {
 
 	addr string
 	log  *zap.Logger
+	now  func() time.Time
 
 	mu      sync.Mutex
 	failing bool
+	quiet   bool // the episode was not logged: it continues the last one
 	since   time.Time
+	backAt  time.Time
 	errs    int
 }
+
+// settle is how long after "redis is back" a failure still belongs to
+// the episode that ended. go-redis' pool, once as many dials as it has
+// connections have failed, answers new connections with the last dial
+// error until its own probe (once a second) gets through, so a Redis
+// that is back can still fail a few commands for up to a second.
+const settle = 2 * time.Second
 
 // Open makes the client. It does not wait for Redis: a Redis down at
 // start is an episode like any other (the first command that meets it
@@ -139,7 +149,7 @@ func Open(opts Options) (*Conn, error) {
 	// No CLIENT SETINFO: older Redis and some proxies refuse it.
 	ro.DisableIdentity = true
 	ro.Protocol = 2
-	return &Conn{Client: redis.NewClient(ro), Prefix: opts.Prefix, addr: ro.Addr, log: opts.Logger}, nil
+	return &Conn{Client: redis.NewClient(ro), Prefix: opts.Prefix, addr: ro.Addr, log: opts.Logger, now: time.Now}, nil
 }
 
 // Key is the prefix and parts joined by ':'.
@@ -161,10 +171,24 @@ func (c *Conn) Failed(op string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.errs++
+	if c.failing && c.quiet && c.now().Sub(c.since) > settle {
+		// Not the tail of the last episode after all: a new one.
+		c.quiet = false
+		c.logDown(op, err)
+		return
+	}
 	if c.failing {
 		return
 	}
-	c.failing, c.since = true, time.Now()
+	c.failing, c.since = true, c.now()
+	if c.since.Sub(c.backAt) < settle {
+		c.quiet = true
+		return
+	}
+	c.logDown(op, err)
+}
+
+func (c *Conn) logDown(op string, err error) {
 	c.log.Error("redis unavailable; token responses and events answer 503 until it is back",
 		zap.String("address", c.addr), zap.String("op", op), zap.Error(err))
 }
@@ -176,9 +200,12 @@ func (c *Conn) OK() {
 	if !c.failing {
 		return
 	}
-	c.log.Warn("redis is back", zap.String("address", c.addr),
-		zap.Duration("after", time.Since(c.since)), zap.Int("failed_commands", c.errs))
-	c.failing, c.errs = false, 0
+	if !c.quiet {
+		c.log.Warn("redis is back", zap.String("address", c.addr),
+			zap.Duration("after", c.now().Sub(c.since)), zap.Int("failed_commands", c.errs))
+		c.backAt, c.errs = c.now(), 0
+	}
+	c.failing, c.quiet = false, false
 }
 
 // Failing reports whether an episode is under way.

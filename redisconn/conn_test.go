@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -123,5 +124,42 @@ func TestCallerGivingUpIsNoEpisode(t *testing.T) {
 	c.Note("get", fmt.Errorf("wrapped: %w", context.DeadlineExceeded))
 	if !c.Failing() || logs.Len() != 1 {
 		t.Fatalf("failing %v, %d lines: a caller giving up ended the episode", c.Failing(), logs.Len())
+	}
+}
+
+// go-redis fails a few commands for up to a second after Redis is back
+// (its pool answers the last dial error until its probe gets through):
+// such failures continue the episode that ended, without a second pair of
+// lines; failures that go on past the settling time are a new episode,
+// logged.
+func TestFailuresRightAfterRecoveryAreTheSameEpisode(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	c, err := Open(Options{Address: "127.0.0.1:1", Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	now := time.Unix(1000, 0)
+	c.now = func() time.Time { return now }
+	down := errors.New("dial tcp: connection refused")
+	c.Note("get", down)
+	c.Note("get", nil) // back: two lines so far
+	now = now.Add(100 * time.Millisecond)
+	c.Note("get", down) // the pool's stale dial error
+	now = now.Add(100 * time.Millisecond)
+	c.Note("get", nil)
+	if logs.Len() != 2 {
+		t.Fatalf("%d lines for one outage and its tail, want 2: %v", logs.Len(), logs.All())
+	}
+	now = now.Add(500 * time.Millisecond)
+	c.Note("get", down) // down again, quietly at first
+	now = now.Add(3 * time.Second)
+	c.Note("get", down) // still down past the settling time: logged
+	if logs.Len() != 3 || logs.All()[2].Message != logs.All()[0].Message {
+		t.Fatalf("a new outage was not logged: %v", logs.All())
+	}
+	c.Note("get", nil)
+	if logs.Len() != 4 || !strings.Contains(logs.All()[3].Message, "back") {
+		t.Fatalf("its end was not logged: %v", logs.All())
 	}
 }
