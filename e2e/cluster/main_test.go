@@ -13,10 +13,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
+	"github.com/idphooks/idphooks/internal/caddybin"
 	"github.com/idphooks/idphooks/internal/redistest"
 	"github.com/idphooks/idphooks/internal/testidp"
 )
@@ -59,18 +58,8 @@ func run(m *testing.M) int {
 	redis = r
 	defer redis.Close()
 
-	dir, err := os.MkdirTemp("", "idphooks-cluster-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	caddyBin = filepath.Join(dir, "caddy")
-	build := exec.Command("go", "build", "-o", caddyBin, "./cmd/caddy")
-	build.Dir = filepath.Join("..", "..")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e/cluster: building cmd/caddy:", err)
+	if caddyBin, err = caddybin.Build(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e/cluster:", err)
 		return 1
 	}
 
