@@ -1,7 +1,6 @@
 package redisqueue
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -19,16 +18,12 @@ import (
 var server *redistest.Server
 
 func TestMain(m *testing.M) {
-	s, err := redistest.Start(redistest.Options{AppendFsync: "always"})
-	switch {
-	case errors.Is(err, redistest.ErrNoRedis) && os.Getenv("CI") == "":
-		fmt.Fprintln(os.Stderr, "redisqueue: skipping the Redis tests:", err)
-	case err != nil:
+	s, err := redistest.ForPackage("redisqueue", redistest.Options{AppendFsync: "always"})
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "redisqueue:", err)
 		os.Exit(1)
-	default:
-		server = s
 	}
+	server = s
 	code := m.Run()
 	if server != nil {
 		server.Close()

@@ -226,3 +226,20 @@ func (s *Server) Close() error {
 	_ = os.RemoveAll(s.Dir)
 	return err
 }
+
+// Skip reports whether tests that need Redis may skip over err:
+// redis-server is not installed and CI is not set. In CI (.ci/run
+// installs it) a missing redis-server fails the tests instead.
+func Skip(err error) bool { return errors.Is(err, ErrNoRedis) && os.Getenv("CI") == "" }
+
+// ForPackage starts a package's server from its TestMain. It returns nil
+// and no error when the tests may skip (Skip), saying so on stderr under
+// pkg's name.
+func ForPackage(pkg string, opts Options) (*Server, error) {
+	s, err := Start(opts)
+	if Skip(err) {
+		fmt.Fprintf(os.Stderr, "%s: skipping the Redis tests: %v\n", pkg, err)
+		return nil, nil
+	}
+	return s, err
+}

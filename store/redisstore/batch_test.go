@@ -117,8 +117,9 @@ func TestSetManyFails(t *testing.T) {
 			down++
 		}
 	}
-	// One for the replica, one for the stop.
-	if down != 2 {
-		t.Fatalf("%d unavailable lines, want 2: %v", down, logs.All())
+	// One for the replica; the stop, less than two seconds after Redis
+	// answered again, continues that episode (redisconn's settling time).
+	if down != 1 {
+		t.Fatalf("%d unavailable lines, want 1: %v", down, logs.All())
 	}
 }
