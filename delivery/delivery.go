@@ -49,6 +49,12 @@ type Message struct {
 	LastError string
 	// LastStatus is the last attempt's HTTP status, 0 when none came.
 	LastStatus int
+
+	// Lease is the queue's mark of the lease that returned the message
+	// (zero for a queue without one). A queue shared by processes
+	// ignores Retry and Dead of a message leased again since: its lease
+	// ran out while its holder still worked on it, and another took it.
+	Lease int64
 }
 
 // NewID returns a new message id: "msg_" and a UUIDv7, so ids sort by
@@ -77,11 +83,12 @@ type Queue interface {
 	// alone.
 	Done(ctx context.Context, m Message) error
 	// Retry puts a failed message back, due at m.NextAt, with m's
-	// Attempt, LastError and LastStatus; one no longer pending is left
-	// alone.
+	// Attempt, LastError and LastStatus; one no longer pending, or
+	// leased again since m was (m.Lease), is left alone.
 	Retry(ctx context.Context, m Message) error
 	// Dead moves a message to the dead letters, with m's Attempt,
-	// LastError and LastStatus.
+	// LastError and LastStatus; one leased again since m was (m.Lease)
+	// is left to its new holder.
 	Dead(ctx context.Context, m Message) error
 	// Counts returns, per receiver with messages, how many are pending
 	// and dead.

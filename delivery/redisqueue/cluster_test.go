@@ -100,6 +100,57 @@ func TestLeaseExpiryReclaimedByOther(t *testing.T) {
 	queuetest.WantCounts(t, b, map[string]delivery.Counts{})
 }
 
+// A holder whose lease ran out while it still worked (a long GC pause, a
+// slow receiver) and another took the message over: its late Retry or
+// Dead is ignored, so it neither moves the new holder's lease (which
+// would let a third take the message while the second delivers it) nor
+// buries a message the second may still deliver. The new holder's own
+// Retry counts.
+func TestStaleLeaseHolderIsIgnored(t *testing.T) {
+	ctx := context.Background()
+	clock := fakeclock.New()
+	prefix := newPrefix()
+	a, b := newQueue(t, prefix, clockOpts(clock)), newQueue(t, prefix, clockOpts(clock))
+	if err := a.Enqueue(ctx, queuetest.Msg("crm", 1)); err != nil {
+		t.Fatal(err)
+	}
+	now := clock.Now()
+	byA, _, err := a.Lease(ctx, "crm", now, 10, time.Minute)
+	if err != nil || len(byA) != 1 {
+		t.Fatalf("a leased %v, %v", queuetest.IDs(byA), err)
+	}
+	later := now.Add(2 * time.Minute)
+	byB, _, err := b.Lease(ctx, "crm", later, 10, time.Minute)
+	if err != nil || len(byB) != 1 {
+		t.Fatalf("b after a's lease ran out: %v, %v", queuetest.IDs(byB), err)
+	}
+	stale := byA[0]
+	stale.Attempt, stale.LastError, stale.NextAt = 1, "timeout", later
+	if err := a.Retry(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Dead(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	// b's lease stands: nobody else leases the message during it.
+	if got, _, err := a.Lease(ctx, "crm", later.Add(time.Second), 10, time.Minute); err != nil || len(got) != 0 {
+		t.Fatalf("a's stale Retry reopened b's lease: %v, %v", queuetest.IDs(got), err)
+	}
+	e, err := b.Get(ctx, stale.ID)
+	if err != nil || e.Attempt != 0 || e.State != delivery.Pending {
+		t.Fatalf("after a's stale calls: %+v, %v", e, err)
+	}
+	// The holder's own Retry works.
+	mine := byB[0]
+	mine.Attempt, mine.NextAt = 1, later.Add(time.Hour)
+	if err := b.Retry(ctx, mine); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := b.Get(ctx, mine.ID); err != nil || e.Attempt != 1 {
+		t.Fatalf("b's Retry: %+v, %v", e, err)
+	}
+}
+
 // Concurrent Enqueue calls share script calls.
 func TestGroupCommit(t *testing.T) {
 	ctx := context.Background()

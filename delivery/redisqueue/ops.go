@@ -18,7 +18,8 @@ func (q *Queue) Lease(ctx context.Context, receiver string, now time.Time, max i
 	if max <= 0 {
 		return nil, time.Time{}, fmt.Errorf("%w: Lease of %d messages", delivery.ErrInvalid, max)
 	}
-	v, err := q.run(ctx, "lease", leaseScript, receiver, itoa(micros(now)), max, itoa(micros(now.Add(lease))))
+	end := micros(now.Add(lease))
+	v, err := q.run(ctx, "lease", leaseScript, receiver, itoa(micros(now)), max, itoa(end))
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -40,6 +41,7 @@ func (q *Queue) Lease(ctx context.Context, receiver string, now time.Time, max i
 			}
 			continue
 		}
+		e.Lease = end
 		out = append(out, e.Message)
 	}
 	return out, next, nil
@@ -50,7 +52,7 @@ func (q *Queue) Lease(ctx context.Context, receiver string, now time.Time, max i
 // again and again.
 func (q *Queue) bury(ctx context.Context, e delivery.Entry, why error, now time.Time) error {
 	e.LastError = why.Error()
-	_, err := q.run(ctx, "dead", deadScript, e.ID, e.Attempt, e.LastError, e.LastStatus, itoa(nanos(now)), itoa(micros(now)),
+	_, err := q.run(ctx, "dead", deadScript, e.ID, e.Attempt, e.LastError, e.LastStatus, itoa(nanos(now)), itoa(micros(now)), "0",
 		"id", e.ID, "r", e.Receiver, "ev", e.Event, "t", itoa(nanos(e.Time)), "p", e.Payload, "n", itoa(nanos(e.NextAt)), "eq", itoa(nanos(e.EnqueuedAt)))
 	return err
 }
@@ -73,7 +75,7 @@ func (q *Queue) Retry(ctx context.Context, m delivery.Message) error {
 	if due.IsZero() {
 		due = q.opts.Now()
 	}
-	_, err := q.run(ctx, "retry", retryScript, m.ID, m.Attempt, m.LastError, m.LastStatus, itoa(nanos(m.NextAt)), itoa(micros(due)))
+	_, err := q.run(ctx, "retry", retryScript, m.ID, m.Attempt, m.LastError, m.LastStatus, itoa(nanos(m.NextAt)), itoa(micros(due)), itoa(m.Lease))
 	return err
 }
 
@@ -83,7 +85,7 @@ func (q *Queue) Dead(ctx context.Context, m delivery.Message) error {
 		return err
 	}
 	now := q.opts.Now()
-	_, err := q.run(ctx, "dead", deadScript, m.ID, m.Attempt, m.LastError, m.LastStatus, itoa(nanos(now)), itoa(micros(now)))
+	_, err := q.run(ctx, "dead", deadScript, m.ID, m.Attempt, m.LastError, m.LastStatus, itoa(nanos(now)), itoa(micros(now)), itoa(m.Lease))
 	return err
 }
 

@@ -20,6 +20,11 @@
 // returned, so it includes when the leases held by other instances run
 // out: a deliverer sleeping until then wakes to claim what a dead one
 // held. Nothing of the backlog or of the leases is held in the process.
+// A holder that outlives its lease without dying (a long pause) finds
+// the message leased again: its Retry and Dead carry its lease's end
+// (Message.Lease) and are ignored once the due score is another's, so
+// the new holder's lease stands; its Done still removes the message (it
+// was delivered).
 //
 // Redis Streams with consumer groups were not used: a stream entry has
 // no due time, and retries are due in the future (seconds to hours), so

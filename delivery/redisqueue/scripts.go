@@ -34,6 +34,11 @@ end
 local function forget(r)
   if zcard(base..'pend:'..r) + zcard(base..'dead:'..r) == 0 then redis.call('SREM', KEYS[1], r) end
 end
+local function released(dk, id, lease)
+  if lease == '0' then return false end
+  local sc = redis.pcall('ZSCORE', dk, id)
+  return type(sc) == 'string' and tonumber(sc) ~= tonumber(lease)
+end
 local function kindOK(k, want)
   local t = redis.call('TYPE', k).ok
   if t == 'none' or t == want then return nil end
@@ -129,30 +134,35 @@ return 1
 `)
 
 // retryScript makes a pending message due again. ARGV: base, id, attempt,
-// last error, last status, next ns, due µs.
+// last error, last status, next ns, due µs, lease end µs (the caller's
+// lease: "0" for none). A message whose due score is no longer that lease's
+// end was leased again by another worker (this one's ran out): it is
+// that worker's now, and left alone.
 var retryScript = redis.NewScript(luaHelpers + `
 local mk = base..'m:'..ARGV[2]
 if redis.call('HGET', mk, 'st') ~= 'p' then return 0 end
 local r = redis.call('HGET', mk, 'r')
 if not r then return 0 end
+if released(base..'due:'..r, ARGV[2], ARGV[8]) then return 0 end
 redis.call('HSET', mk, 'a', ARGV[3], 'e', ARGV[4], 's', ARGV[5], 'n', ARGV[6])
 redis.pcall('ZADD', base..'due:'..r, ARGV[7], ARGV[2])
 return 1
 `)
 
 // deadScript moves a pending message to the dead letters. ARGV: base, id,
-// attempt, last error, last status, death ns, death µs, then, for a
-// message buried because its fields were damaged, the fields to write
-// over them (field, value, ...).
+// attempt, last error, last status, death ns, death µs, lease end µs (as
+// retryScript's), then, for a message buried because its fields were
+// damaged, the fields to write over them (field, value, ...).
 var deadScript = redis.NewScript(luaHelpers + `
 local id = ARGV[2]
 local mk = base..'m:'..id
 if redis.call('HGET', mk, 'st') ~= 'p' then return 0 end
 local r = redis.call('HGET', mk, 'r')
 if not r then return 0 end
+if released(base..'due:'..r, id, ARGV[8]) then return 0 end
 local bad = kindOK(base..'dead:'..r, 'zset')
 if bad then return redis.error_reply('IDPHOOKS '..bad) end
-for k = 8, #ARGV, 2 do redis.call('HSET', mk, ARGV[k], ARGV[k + 1]) end
+for k = 9, #ARGV, 2 do redis.call('HSET', mk, ARGV[k], ARGV[k + 1]) end
 redis.call('HSET', mk, 'st', 'd', 'a', ARGV[3], 'e', ARGV[4], 's', ARGV[5], 'd', ARGV[6])
 zrem(base..'due:'..r, id)
 zrem(base..'pend:'..r, id)
