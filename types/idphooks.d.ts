@@ -280,15 +280,21 @@ declare namespace IdpHooks {
   }
 
   /**
-   * after_logout: the IdP ended a session at its end-session endpoint.
-   * `user` is the person of the verified id_token_hint.
+   * after_logout: the IdP ended a session, at its OIDC end-session
+   * endpoint (`user` is the person of the verified id_token_hint) or by a
+   * verified SAML LogoutRequest to an SP (`user.sub` is the NameID the SP
+   * knows, `user.name_id_format` its format).
    */
   interface LogoutEvent extends BaseEvent<"after_logout"> {
-    protocol: "oidc";
-    /** The client the hint was issued to (its azp, or its one aud). */
-    client_id: string;
-    /** The hint's sid, when it names the session. */
+    protocol: "oidc" | "saml";
+    /** OIDC: the client the hint was issued to (its azp, or its one aud). */
+    client_id?: string;
+    /** OIDC: the hint's sid, when it names the session. */
     sid?: string;
+    /** SAML: the IdP's entity id, the LogoutRequest's Issuer. */
+    issuer?: string;
+    /** SAML: the SessionIndexes the LogoutRequest names. */
+    session_indexes?: string[];
     [key: string]: unknown;
   }
 

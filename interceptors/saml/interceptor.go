@@ -162,7 +162,7 @@ func New(cfg Config) (*Interceptor, error) {
 // Raises lists the lifecycle events this interceptor raises. A nil
 // *Interceptor answers too.
 func (i *Interceptor) Raises() []string {
-	return []string{events.BeforeSAMLAssertion, events.AfterLogin}
+	return []string{events.BeforeSAMLAssertion, events.AfterLogin, events.AfterLogout}
 }
 
 // ServeHTTP handles one request on its way to the IdP.

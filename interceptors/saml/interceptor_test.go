@@ -648,3 +648,43 @@ func TestInterceptorHooksPerSP(t *testing.T) {
 		t.Errorf("no Audience with filtered hooks: %d, want 502", w.Code)
 	}
 }
+
+// TestInterceptorAfterLogout: the IdP's verified LogoutRequest to an SP
+// raises after_logout with the NameID and session it names; an unsigned
+// one (nothing verified) and a LogoutResponse (it names no one) do not.
+func TestInterceptorAfterLogout(t *testing.T) {
+	got := make(chan *events.Event, 4)
+	h := newHarnessAsync(t, `exports.onAfterLogout = async (event) => {};`, nil, func(_ string, ev *events.Event, _ *sandbox.Result, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		got <- ev
+	})
+	h.page = serve("text/html", postPageFor("SAMLRequest", kcSignedRequest(t), ""))
+	if w := h.do(t, "POST", "/realms/acme/protocol/saml"); w.Code != 200 {
+		t.Fatalf("LogoutRequest: %d %s", w.Code, w.Body)
+	}
+	select {
+	case ev := <-got:
+		if ev.Type != events.AfterLogout || ev.User["sub"] != "alice@example.com" || ev.Data["protocol"] != "saml" {
+			t.Errorf("after_logout %+v %+v", ev.User, ev.Data)
+		}
+		if si, _ := ev.Data["session_indexes"].([]any); len(si) != 1 || si[0] != kcSession {
+			t.Errorf("session_indexes %v", ev.Data["session_indexes"])
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("after_logout not raised")
+	}
+	for name, page := range map[string]string{
+		"unsigned LogoutRequest": postPageFor("SAMLRequest", keycloakLogoutRequest(), ""),
+		"LogoutResponse":         postPageFor("SAMLResponse", kcSignedResponse(t), ""),
+	} {
+		h.page = serve("text/html", page)
+		h.do(t, "POST", "/realms/acme/protocol/saml")
+		select {
+		case ev := <-got:
+			t.Errorf("%s raised after_logout: %+v", name, ev.User)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

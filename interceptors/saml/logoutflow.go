@@ -109,6 +109,9 @@ func (i *Interceptor) verifyLogout(r *http.Request, doc *etree.Document, querySi
 	if err != nil {
 		return nil, nil, i.unavailable(err)
 	}
+	if err := i.afterLogout(r, l); err != nil {
+		return nil, nil, i.unavailable(err)
+	}
 	return l, signer, nil
 }
 
