@@ -19,6 +19,12 @@ type message struct {
 		// SID is the session a logout ended, when the IdP's token named
 		// one.
 		SID any `json:"sid"`
+		// Protocol, Issuer and SessionIndexes are a SAML logout's: the
+		// user's sub is then a NameID, which only its IdP's entity id
+		// (Issuer) qualifies.
+		Protocol       string   `json:"protocol"`
+		Issuer         string   `json:"issuer"`
+		SessionIndexes []string `json:"session_indexes"`
 	} `json:"data"`
 }
 
@@ -57,7 +63,19 @@ func (s *Sender) claims(id, event string, payload []byte, issuer string, now tim
 	if !ok {
 		return nil, fmt.Errorf("message %s: event %s has no Shared Signals meaning", id, event)
 	}
-	user := userSubject(s.subject, issuer, m.Data.User)
+	subIssuer, sid := issuer, ""
+	if sid, _ = m.Data.SID.(string); m.Data.Protocol == "saml" {
+		// A NameID is the SAML IdP's name for the person, not a sub of
+		// the issuer OIDC clients see.
+		subIssuer, sid = m.Data.Issuer, ""
+		if len(m.Data.SessionIndexes) == 1 {
+			sid = m.Data.SessionIndexes[0]
+		}
+	}
+	if subIssuer == "" {
+		return nil, fmt.Errorf("message %s: %w (a SAML logout without its IdP's entity id)", id, errNoSubject)
+	}
+	user := userSubject(s.subject, subIssuer, m.Data.User)
 	if user == nil {
 		return nil, fmt.Errorf("message %s: %w", id, errNoSubject)
 	}
@@ -65,7 +83,7 @@ func (s *Sender) claims(id, event string, payload []byte, issuer string, now tim
 	switch typ {
 	case SessionRevoked:
 		payloadOf = map[string]any{"event_timestamp": at.Unix(), "initiating_entity": "user"}
-		if sid, _ := m.Data.SID.(string); sid != "" {
+		if sid != "" {
 			user = sessionSubject(user, sid)
 		}
 	case CredentialChange:
