@@ -34,6 +34,15 @@ func (i *Interceptor) unavailable(err error) error {
 		Message: "The sign-in could not be completed right now; please try again in a moment.", Cause: err}
 }
 
+// notKept is the page for a login whose event the queue could not keep:
+// unavailable's page, without its line, since the dispatcher logs such an
+// outage once (events.ErrNotQueued) and a line per login would flood the
+// log for as long as the queue is away.
+func notKept(err error) error {
+	return &interception.PageError{Status: http.StatusBadGateway,
+		Message: "The sign-in could not be completed right now; please try again in a moment.", Cause: err}
+}
+
 // outage remembers the failure last logged, so an IdP whose metadata is
 // down for an hour logs about one line a minute (the document cache hands
 // every request the same error until it fetches again), not one per page.
