@@ -34,11 +34,11 @@ func (i *Interceptor) unavailable(err error) error {
 		Message: "The sign-in could not be completed right now; please try again in a moment.", Cause: err}
 }
 
-// notKept is the page for a login whose event the queue could not keep:
-// unavailable's page, without its line, since the dispatcher logs such an
-// outage once (events.ErrNotQueued) and a line per login would flood the
-// log for as long as the queue is away.
-func notKept(err error) error {
+// away is unavailable's page without its line, for a queue that could not
+// keep a login's event (events.ErrNotQueued) or a state store that cannot
+// serve (ErrNameIDsUnavailable): those log their outage once, and a line
+// per message would flood the log for as long as they are away.
+func away(err error) error {
 	return &interception.PageError{Status: http.StatusBadGateway,
 		Message: "The sign-in could not be completed right now; please try again in a moment.", Cause: err}
 }
