@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/idphooks/idphooks/interceptors/saml"
 	"github.com/idphooks/idphooks/internal/redistest"
 	"github.com/idphooks/idphooks/redisconn"
 	"github.com/idphooks/idphooks/store"
@@ -115,6 +116,11 @@ func TestRedisStateStartsWithRedisDown(t *testing.T) {
 	err = s.Swaps.Put(context.Background(), "t", []byte("v"), time.Now().Add(time.Minute))
 	if !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Put with Redis down: %v", err)
+	}
+	// The SAML interceptor is told the store is away, not that it holds
+	// no NameID: it refuses the logout rather than name the IdP's.
+	if _, err := (samlNameIDs{s.Swaps}).Get(context.Background(), "k"); !errors.Is(err, saml.ErrNameIDsUnavailable) {
+		t.Fatalf("NameIDs Get with Redis down: %v", err)
 	}
 }
 

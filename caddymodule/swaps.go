@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/idphooks/idphooks/interceptors/oidc"
+	"github.com/idphooks/idphooks/interceptors/saml"
 	"github.com/idphooks/idphooks/store"
 )
 
@@ -47,9 +48,20 @@ func swapErr(err error) error {
 type samlNameIDs struct{ s *store.Swaps }
 
 func (n samlNameIDs) Put(ctx context.Context, key string, value []byte, exp time.Time) error {
-	return n.s.Put(ctx, key, value, exp)
+	return nameIDsErr(n.s.Put(ctx, key, value, exp))
 }
 
 func (n samlNameIDs) Get(ctx context.Context, key string) ([]byte, error) {
-	return n.s.Get(ctx, key)
+	b, err := n.s.Get(ctx, key)
+	return b, nameIDsErr(err)
+}
+
+// nameIDsErr marks a store that cannot serve for the SAML interceptor,
+// which then refuses a logout it cannot complete rather than send it on
+// naming a NameID the SP does not know.
+func nameIDsErr(err error) error {
+	if errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", saml.ErrNameIDsUnavailable, err)
+	}
+	return err
 }

@@ -79,7 +79,8 @@ type Outcome struct {
 	Failed bool
 	// Err is set when the event's async receivers could not be told (the
 	// outbox refused it): the request must fail, retryable (503), since
-	// its answer would promise a delivery that cannot happen.
+	// its answer would promise a delivery that cannot happen. It wraps
+	// ErrNotQueued: logged here, once per outage, not by the caller.
 	Err error
 	// Ran counts the sync hooks that ran.
 	Ran int

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -18,6 +19,12 @@ import (
 type Outbox interface {
 	Enqueue(ctx context.Context, msgs ...delivery.Message) error
 }
+
+// ErrNotQueued is wrapped by Outcome.Err: the outbox refused the event.
+// The dispatcher logs such an outage once when it starts and once when it
+// ends; the interceptor that raised the event answers its request 503
+// and logs nothing more, or a Redis that is down would log every request.
+var ErrNotQueued = errors.New("event not queued")
 
 // Receiver is a notify receiver (a webhook): told of the events it
 // subscribes to through the outbox, after the fact.
@@ -96,7 +103,7 @@ func (d *Dispatcher) enqueue(ctx context.Context, ev *Event, data map[string]any
 			d.log.Error("events not queued: the requests that raise them are refused until the queue stores again", zap.String("event", ev.Type),
 				zap.String("event_id", ev.ID), zap.String("request_id", ev.Request.ID), zap.Error(err))
 		}
-		return err
+		return fmt.Errorf("%w: %w", ErrNotQueued, err)
 	}
 	if d.unqueued.CompareAndSwap(true, false) {
 		d.log.Warn("events are queued again")

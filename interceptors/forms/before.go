@@ -50,9 +50,12 @@ func (i *Interceptor) dispatch(r *http.Request, id string, p *post, data func(*e
 	out := disp.Dispatch(r.Context(), ev, check)
 	if out.Err != nil {
 		// The event could not be kept for its async receivers: the post
-		// stops here, the customer may retry.
-		i.log.Error("form post refused: its event could not be queued", zap.String("event", id),
-			zap.String("request_id", interception.RequestID(r)), zap.Error(out.Err))
+		// stops here, the customer may retry. A queue that is away was
+		// logged by the dispatcher, once for the outage.
+		if !errors.Is(out.Err, events.ErrNotQueued) {
+			i.log.Error("form post refused: its event could not be queued", zap.String("event", id),
+				zap.String("request_id", interception.RequestID(r)), zap.Error(out.Err))
+		}
 		out.Denied, out.Failed, out.Ops = true, true, nil
 	}
 	return out, true

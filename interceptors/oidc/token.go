@@ -88,9 +88,9 @@ func (i *Interceptor) serveToken(w http.ResponseWriter, r *http.Request, next ca
 	case errors.As(err, &denied):
 		interception.WriteError(w, http.StatusBadRequest, "access_denied", denied.Reason)
 	case errors.As(err, &unavailable):
-		if !errors.Is(err, ErrSwapUnavailable) {
-			// A store that cannot write logs its episode once, not
-			// each token response it fails.
+		if !errors.Is(err, ErrSwapUnavailable) && !errors.Is(err, events.ErrNotQueued) {
+			// A store or a queue that cannot write logs its episode
+			// once, not each token response it fails.
 			i.log.Error("token response not issued", zap.Error(unavailable.Err))
 		}
 		interception.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "please retry")

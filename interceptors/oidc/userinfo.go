@@ -3,6 +3,7 @@ package oidc
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"mime"
@@ -79,7 +80,9 @@ func (i *Interceptor) serveUserinfo(w http.ResponseWriter, r *http.Request, next
 	i.learnUserinfoClient(u, claims, signed)
 	ops, denied, err := i.runUserinfoHooks(r, u, claims)
 	if err != nil {
-		i.log.Error("userinfo answer not given", zap.Error(err))
+		if !errors.Is(err, events.ErrNotQueued) {
+			i.log.Error("userinfo answer not given", zap.Error(err))
+		}
 		interception.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "please retry")
 		return nil
 	}

@@ -3,6 +3,7 @@ package saml
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -14,10 +15,18 @@ import (
 // SP in place of the IdP's: the IdP's later LogoutRequests name its own,
 // and an SP that finds the session by NameID would not find it. Keys are
 // not secret; implementations hash them (the swap table does).
+//
+// An error wrapping ErrNameIDsUnavailable says the store cannot serve now
+// (a full disk, a shared store that is away); the store logs such an
+// outage once, so the interceptor does not log each request it meets.
 type NameIDs interface {
 	Put(ctx context.Context, key string, value []byte, exp time.Time) error
 	Get(ctx context.Context, key string) ([]byte, error)
 }
+
+// ErrNameIDsUnavailable is wrapped by NameIDs errors while the store
+// cannot serve.
+var ErrNameIDsUnavailable = errors.New("remembered NameIDs unavailable")
 
 // nameIDTTL bounds a remembered NameID when the assertion names no
 // SessionNotOnOrAfter: an IdP session rarely outlives a day.
@@ -32,7 +41,8 @@ func nameIDKey(sessionIndex string, idp NameID) string {
 }
 
 // rememberNameID files the NameID the SP received when a hook changed it.
-// A store that fails costs the rewrite at logout, not the login: logged.
+// A store that fails costs the rewrite at logout, not the login: logged,
+// unless the store is away (it logs its outage once).
 func (i *Interceptor) rememberNameID(r *http.Request, resp *Response, before, after Model) {
 	if i.cfg.NameIDs == nil || before.SessionIndex == "" || before.NameID == after.NameID {
 		return
@@ -42,14 +52,17 @@ func (i *Interceptor) rememberNameID(r *http.Request, resp *Response, before, af
 		exp = t
 	}
 	b, _ := json.Marshal(after.NameID)
-	if err := i.cfg.NameIDs.Put(r.Context(), nameIDKey(before.SessionIndex, before.NameID), b, exp); err != nil {
+	if err := i.cfg.NameIDs.Put(r.Context(), nameIDKey(before.SessionIndex, before.NameID), b, exp); err != nil && !errors.Is(err, ErrNameIDsUnavailable) {
 		i.log.Warn("the NameID a hook set is not remembered; the IdP's logout requests to this SP will name the IdP's",
 			zap.String("sp", after.SPEntityID), zap.Error(err))
 	}
 }
 
 // restoreNameID gives an IdP's LogoutRequest the NameID the SP knows, when
-// a hook changed it at login.
+// a hook changed it at login. A store that cannot answer is an error
+// wrapping ErrNameIDsUnavailable: sent on with the IdP's NameID, the
+// request would not find the SP's session, which would outlive the
+// logout unnoticed.
 func (i *Interceptor) restoreNameID(ctx context.Context, l *Logout) error {
 	if i.cfg.NameIDs == nil || l.Kind != KindLogoutRequest {
 		return nil
@@ -60,6 +73,9 @@ func (i *Interceptor) restoreNameID(ctx context.Context, l *Logout) error {
 	}
 	for _, si := range m.SessionIndexes {
 		b, err := i.cfg.NameIDs.Get(ctx, nameIDKey(si, *m.NameID))
+		if errors.Is(err, ErrNameIDsUnavailable) {
+			return err
+		}
 		if err != nil {
 			continue // none remembered: the SP got the IdP's
 		}

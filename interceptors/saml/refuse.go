@@ -34,6 +34,15 @@ func (i *Interceptor) unavailable(err error) error {
 		Message: "The sign-in could not be completed right now; please try again in a moment.", Cause: err}
 }
 
+// away is unavailable's page without its line, for a queue that could not
+// keep a login's event (events.ErrNotQueued) or a state store that cannot
+// serve (ErrNameIDsUnavailable): those log their outage once, and a line
+// per message would flood the log for as long as they are away.
+func away(err error) error {
+	return &interception.PageError{Status: http.StatusBadGateway,
+		Message: "The sign-in could not be completed right now; please try again in a moment.", Cause: err}
+}
+
 // outage remembers the failure last logged, so an IdP whose metadata is
 // down for an hour logs about one line a minute (the document cache hands
 // every request the same error until it fetches again), not one per page.

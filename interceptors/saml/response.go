@@ -82,7 +82,7 @@ func (i *Interceptor) response(r *http.Request, doc *etree.Document) ([]byte, er
 	if success {
 		i.rememberNameID(r, resp, model, after)
 		if err := i.afterLogin(r, app, after); err != nil {
-			return nil, i.unavailable(err)
+			return nil, away(err)
 		}
 	}
 	return out, nil
@@ -134,7 +134,7 @@ func (i *Interceptor) runAssertionHooks(r *http.Request, resp *Response, model M
 	ev.Data = map[string]any{"saml": model.Map()}
 	out := disp.Dispatch(r.Context(), ev, i.policy.Check)
 	if out.Err != nil {
-		return false, "", i.unavailable(out.Err)
+		return false, "", away(out.Err)
 	}
 	if out.Denied {
 		return true, out.Reason, nil
