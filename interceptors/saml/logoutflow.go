@@ -112,7 +112,7 @@ func (i *Interceptor) verifyLogout(r *http.Request, doc *etree.Document, querySi
 		return nil, nil, i.unavailable(err)
 	}
 	if err := i.afterLogout(r, l); err != nil {
-		return nil, nil, i.unavailable(err)
+		return nil, nil, away(err)
 	}
 	return l, signer, nil
 }
