@@ -203,7 +203,7 @@ func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyht
 	case epIntrospection:
 		return i.serveIntrospection(w, r, next, d)
 	case epRevocation:
-		if err := i.swapForm(r, "token"); err != nil {
+		if _, err := i.swapQueryAndForm(r, "token"); err != nil {
 			return err
 		}
 	case epAuthorization, epPAR:
