@@ -3,10 +3,18 @@ package caddymodule
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -133,6 +141,8 @@ func TestRedisStateRefusesBadSettings(t *testing.T) {
 	}{
 		{RedisState{Address: "{env.IDPHOOKS_TEST_UNSET}"}, "no address"},
 		{RedisState{Address: "redis.internal"}, "not host:port"},
+		// A password in an address without a scheme is not shown.
+		{RedisState{Address: "idphooks:hunter2@redis.internal"}, `"…@redis.internal" is not host:port`},
 		{RedisState{Address: "127.0.0.1:6379", TLS: &RedisTLS{CA: "/nonexistent.pem"}}, "nonexistent.pem"},
 		{RedisState{Address: "127.0.0.1:6379", TLS: &RedisTLS{ClientCertificate: "c.pem"}}, "client_certificate"},
 		{RedisState{Address: "127.0.0.1:6379", Replicas: -1}, "replicas"},
@@ -215,9 +225,47 @@ func TestRedisStateTLSAndACLUser(t *testing.T) {
 
 func mustTLS(t *testing.T, c *RedisTLS) *tls.Config {
 	t.Helper()
-	cfg, err := c.config(caddy.NewReplacer())
+	cfg, _, err := c.config(caddy.NewReplacer())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// A config reload after a TLS file was renewed in place gets a client
+// made with the new file: the pool key holds the files' contents, not
+// only their names (an old client kept for the same names would present
+// the old certificate until Caddy restarts).
+func TestRedisPoolKeyFollowsTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	write := func(cn string) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs := &RedisState{Address: "127.0.0.1:6379", TLS: &RedisTLS{CA: ca}}
+	write("first")
+	_, k1, err := rs.connOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, again, _ := rs.connOptions()
+	write("renewed")
+	_, k2, err := rs.connOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k1 != again {
+		t.Error("the same files give two pool keys")
+	}
+	if k1 == k2 {
+		t.Error("a renewed CA file keeps the old client")
+	}
 }

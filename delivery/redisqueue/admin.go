@@ -16,7 +16,11 @@ func (q *Queue) Get(ctx context.Context, id string) (delivery.Entry, error) {
 	if err := q.check(); err != nil {
 		return delivery.Entry{}, err
 	}
-	f, err := q.c.HGetAll(ctx, q.base+"m:"+id).Result()
+	var f map[string]string
+	err := q.conn.Bounded(ctx, func(ctx context.Context) (err error) {
+		f, err = q.c.HGetAll(ctx, q.base+"m:"+id).Result()
+		return err
+	})
 	if err := q.fail("get", err); err != nil {
 		return delivery.Entry{}, err
 	}

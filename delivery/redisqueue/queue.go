@@ -191,7 +191,11 @@ func (q *Queue) check() error {
 
 // run runs a script and records its outcome in the Conn's episodes.
 func (q *Queue) run(ctx context.Context, op string, s *redis.Script, args ...any) (any, error) {
-	v, err := s.Run(ctx, q.c, q.keys, append([]any{q.base}, args...)...).Result()
+	var v any
+	err := q.conn.Bounded(ctx, func(ctx context.Context) (err error) {
+		v, err = s.Run(ctx, q.c, q.keys, append([]any{q.base}, args...)...).Result()
+		return err
+	})
 	return v, q.fail(op, err)
 }
 

@@ -81,7 +81,11 @@ func (b *Bucket) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	// Bytes converts go-redis' reply string: the caller owns the copy.
-	v, err := b.c.Get(ctx, b.prefix+key).Bytes()
+	var v []byte
+	err := b.conn.Bounded(ctx, func(ctx context.Context) (err error) {
+		v, err = b.c.Get(ctx, b.prefix+key).Bytes()
+		return err
+	})
 	if err := b.outcome(ctx, "kv get", err); err != nil {
 		return nil, err
 	}
@@ -95,7 +99,9 @@ func (b *Bucket) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 	if err := b.check(ctx); err != nil {
 		return err
 	}
-	return b.outcome(ctx, "kv set", b.c.Set(ctx, b.prefix+key, value, expiration(ttl)).Err())
+	return b.outcome(ctx, "kv set", b.conn.Bounded(ctx, func(ctx context.Context) error {
+		return b.c.Set(ctx, b.prefix+key, value, expiration(ttl)).Err()
+	}))
 }
 
 // Delete removes key; deleting a missing key is not an error.
@@ -103,7 +109,9 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 	if err := b.check(ctx); err != nil {
 		return err
 	}
-	return b.outcome(ctx, "kv delete", b.c.Del(ctx, b.prefix+key).Err())
+	return b.outcome(ctx, "kv delete", b.conn.Bounded(ctx, func(ctx context.Context) error {
+		return b.c.Del(ctx, b.prefix+key).Err()
+	}))
 }
 
 // Close does nothing: the Conn stays open for the other Buckets and the
