@@ -142,9 +142,18 @@ func (rs *RedisState) OpenState(ctx caddy.Context) (*State, error) {
 		_, _ = redisConns.Delete(poolKey)
 		return nil, fmt.Errorf("idp_hooks: state redis: %w", err)
 	}
+	// The hooks' cache is sealed under the swap secret: a copy of Redis
+	// shows nothing hooks cached, and nobody who can only write to Redis
+	// can make a hook read a value of theirs.
+	cache, err := store.NewSealed(kv.Bucket("cache"), secret)
+	if err != nil {
+		_, _ = redisConns.Delete(poolKey)
+		return nil, fmt.Errorf("idp_hooks: state redis: %w", err)
+	}
 	return &State{
-		Swaps:   swaps,
-		Cache:   hookCache{kv.Bucket("cache")},
+		Swaps: swaps,
+		Cache: hookCache{s: cache, unsealed: &sometimes{log: opts.Logger,
+			msg: "hook cache entries in redis did not open (written without this cluster's swap secret, or damaged); each is a miss"}},
 		Queue:   rv.queue,
 		Lease:   time.Duration(rs.Lease),
 		Rescan:  redisRescan,

@@ -269,3 +269,45 @@ func TestRedisPoolKeyFollowsTLSFiles(t *testing.T) {
 		t.Error("a renewed CA file keeps the old client")
 	}
 }
+
+// The hooks' cache on Redis is sealed under the swap secret: Redis holds
+// neither the key a hook cached under nor the value, and a value written
+// into Redis by a hand without the secret is a miss, never what the hook
+// reads.
+func TestRedisCacheIsSealed(t *testing.T) {
+	addr := redisAddr(t)
+	ctx, _ := provisionContext(t)
+	prefix := fmt.Sprintf("sealed-%d:", time.Now().UnixNano())
+	st, err := (&RedisState{Address: addr, KeyPrefix: prefix}).OpenState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Release()
+	c := context.Background()
+	if err := st.Cache.Set(c, "alice@example.com", []byte(`{"tier":"gold-4711"}`), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := redisconn.Open(redisconn.Options{Address: addr, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	keys, err := conn.Client.Keys(c, prefix+"kv:cache:*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("cache keys in redis: %v %v", keys, err)
+	}
+	raw, _ := conn.Client.Get(c, keys[0]).Bytes()
+	if strings.Contains(keys[0], "alice") || bytes.Contains(raw, []byte("gold")) {
+		t.Fatalf("redis shows what the hook cached: %q = %q", keys[0], raw)
+	}
+	if got, ok, err := st.Cache.Get(c, "alice@example.com"); !ok || err != nil || string(got) != `{"tier":"gold-4711"}` {
+		t.Fatalf("Get = %q %v %v", got, ok, err)
+	}
+	// A hand in Redis writes the value it wants the hook to read.
+	if err := conn.Client.Set(c, keys[0], `{"tier":"platinum"}`, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := st.Cache.Get(c, "alice@example.com"); ok || err != nil {
+		t.Fatalf("a forged entry: %q %v %v, want a miss", got, ok, err)
+	}
+}
