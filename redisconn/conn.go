@@ -75,7 +75,10 @@ type Conn struct {
 
 	mu      sync.Mutex
 	failing bool
-	quiet   bool // the episode was not logged: it continues the last one
+	// refusing: every failure of the episode was Redis refusing writes
+	// (WriteRefused); reads that succeed meanwhile do not end it.
+	refusing bool
+	quiet    bool // the episode was not logged: it continues the last one
 	since   time.Time
 	backAt  time.Time
 	errs    int
@@ -203,6 +206,10 @@ func (c *Conn) Failed(op string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.errs++
+	refused := WriteRefused(err)
+	if c.failing {
+		c.refusing = c.refusing && refused
+	}
 	if c.failing && c.quiet && c.now().Sub(c.since) > settle {
 		// Not the tail of the last episode after all: a new one.
 		c.quiet = false
@@ -212,7 +219,7 @@ func (c *Conn) Failed(op string, err error) {
 	if c.failing {
 		return
 	}
-	c.failing, c.since = true, c.now()
+	c.failing, c.since, c.refusing = true, c.now(), refused
 	if c.since.Sub(c.backAt) < settle {
 		c.quiet = true
 		return
@@ -263,6 +270,38 @@ func (c *Conn) Note(op string, err error) error {
 		c.OK()
 	}
 	return err
+}
+
+// NoteRead is Note for a command that only reads: its success does not
+// end an episode of refused writes (a replica after a failover, a full
+// Redis answers reads), which would otherwise be logged again at the next
+// write, once per request that reads and then writes.
+func (c *Conn) NoteRead(op string, err error) error {
+	if err == nil || errors.Is(err, redis.Nil) {
+		c.mu.Lock()
+		refusing := c.failing && c.refusing
+		c.mu.Unlock()
+		if refusing {
+			return err
+		}
+	}
+	return c.Note(op, err)
+}
+
+// WriteRefused reports whether err is Redis refusing a write while it
+// still answers reads: READONLY (a replica), OOM (maxmemory reached),
+// MISCONF (it cannot persist), NOREPLICAS (min-replicas-to-write).
+func WriteRefused(err error) bool {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	for _, p := range []string{"READONLY", "OOM", "MISCONF", "NOREPLICAS"} {
+		if strings.HasPrefix(re.Error(), p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Ping checks Redis now.

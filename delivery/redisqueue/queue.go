@@ -203,17 +203,25 @@ func (q *Queue) run(ctx context.Context, op string, s *redis.Script, args ...any
 // answer of Redis about data is a plain error, anything else (Redis
 // cannot serve) wraps delivery.ErrUnavailable.
 func (q *Queue) fail(op string, err error) error {
+	note := q.conn.Note
+	if readOps[op] {
+		note = q.conn.NoteRead
+	}
 	if err == nil || errors.Is(err, redis.Nil) {
-		q.conn.Note("queue "+op, nil)
+		note("queue "+op, nil)
 		return nil
 	}
 	if dataError(err) {
-		q.conn.Note("queue "+op, nil) // Redis answered
+		note("queue "+op, nil) // Redis answered
 		return fmt.Errorf("redisqueue: %s: %w: %s", op, errDamaged, strings.TrimPrefix(err.Error(), "IDPHOOKS "))
 	}
-	q.conn.Note("queue "+op, err)
+	note("queue "+op, err)
 	return fmt.Errorf("%w: redisqueue: %s: %w", delivery.ErrUnavailable, op, err)
 }
+
+// readOps are the operations that only read: their success does not end
+// an episode of refused writes (Conn.NoteRead).
+var readOps = map[string]bool{"get": true, "list": true, "counts": true}
 
 // dataError reports whether err is Redis refusing the data it holds (a
 // key of another type, our scripts' own refusals) rather than being

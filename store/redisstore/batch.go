@@ -47,7 +47,7 @@ func (b *Bucket) SetMany(ctx context.Context, entries []store.Entry) error {
 			}
 		}
 	}
-	return b.outcome(ctx, "kv setmany", err)
+	return b.outcome(ctx, "kv setmany", err, b.conn.Note)
 }
 
 var _ store.Batcher = (*Bucket)(nil)
