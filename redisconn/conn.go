@@ -79,9 +79,9 @@ type Conn struct {
 	// (WriteRefused); reads that succeed meanwhile do not end it.
 	refusing bool
 	quiet    bool // the episode was not logged: it continues the last one
-	since   time.Time
-	backAt  time.Time
-	errs    int
+	since    time.Time
+	backAt   time.Time
+	errs     int
 }
 
 // settle is how long after "redis is back" a failure still belongs to
