@@ -137,7 +137,10 @@ func (rs *RedisState) OpenState(ctx caddy.Context) (*State, error) {
 	}
 	rv := v.(redisValue)
 	kv := redisstore.New(rv.conn)
-	swaps, err := store.NewSwaps(kv.Bucket("swaps"), store.SwapOptions{Secret: secret})
+	// Agreed: an instance whose secret is not the cluster's (it does not
+	// share Caddy storage) refuses the token path, and says why, rather
+	// than issue tokens the others cannot swap back.
+	swaps, err := store.NewSwaps(kv.Agreed(kv.Bucket("swaps"), secret, opts.Logger), store.SwapOptions{Secret: secret})
 	if err != nil {
 		_, _ = redisConns.Delete(poolKey)
 		return nil, fmt.Errorf("idp_hooks: state redis: %w", err)
