@@ -125,7 +125,9 @@ func (rs *RedisState) OpenState(ctx caddy.Context) (*State, error) {
 		if err != nil {
 			return nil, err
 		}
-		q, err := redisqueue.New(conn, redisqueue.Options{Replicas: rs.Replicas, ReplicaTimeout: time.Duration(rs.ReplicaTimeout)})
+		// The queue's messages carry a MAC under the swap secret: what
+		// idphooks signs and sends is only what an instance enqueued.
+		q, err := redisqueue.New(conn, redisqueue.Options{Replicas: rs.Replicas, ReplicaTimeout: time.Duration(rs.ReplicaTimeout), Secret: secret})
 		if err != nil {
 			conn.Close()
 			return nil, err

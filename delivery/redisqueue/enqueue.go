@@ -80,7 +80,7 @@ func (q *Queue) commitLoop() {
 func (q *Queue) commit(batch []*enqueueOp, n int) {
 	now := q.opts.Now()
 	nowus := micros(now)
-	args := make([]any, 0, 4+len(batch)+10*n)
+	args := make([]any, 0, 4+len(batch)+11*n)
 	args = append(args, q.base, itoa(nanos(now)), itoa(nowus), len(batch))
 	for _, o := range batch {
 		args = append(args, len(o.msgs))
@@ -90,7 +90,7 @@ func (q *Queue) commit(batch []*enqueueOp, n int) {
 				due = micros(m.NextAt)
 			}
 			args = append(args, m.ID, m.Receiver, m.Event, itoa(nanos(m.Time)), m.Payload,
-				m.Attempt, itoa(nanos(m.NextAt)), m.LastError, m.LastStatus, itoa(due))
+				m.Attempt, itoa(nanos(m.NextAt)), m.LastError, m.LastStatus, itoa(due), q.mac.sum(m))
 		}
 	}
 	// Not the callers' contexts: one caller giving up must not fail the

@@ -115,6 +115,11 @@ type Options struct {
 	ReplicaTimeout time.Duration
 	// Now is the clock of enqueue and death times. Default time.Now.
 	Now func() time.Time
+	// Secret, when set, keys a MAC over each message (see macKey): a
+	// message in Redis without a valid one is buried as damaged, never
+	// delivered. Every instance on the queue must use the same (the
+	// swap secret). Unset: no MAC is written or checked.
+	Secret []byte
 }
 
 // Queue is a delivery.Queue and delivery.Inspector on Redis. Safe for
@@ -125,6 +130,8 @@ type Queue struct {
 	base string // the start of every key: prefix + "{q}:"
 	keys []string
 	opts Options
+
+	mac *macKey // nil without Options.Secret
 
 	// waitAlways runs WAIT even for Replicas 0 (tests of that path).
 	waitAlways bool
@@ -162,7 +169,7 @@ func New(conn *redisconn.Conn, opts Options) (*Queue, error) {
 	base := conn.Key("{q}", "")
 	q := &Queue{
 		conn: conn, c: conn.Client, base: base, keys: []string{base + "receivers"}, opts: opts,
-		ops: make(chan *enqueueOp), stop: make(chan struct{}),
+		ops: make(chan *enqueueOp), stop: make(chan struct{}), mac: newMACKey(opts.Secret),
 	}
 	for range opts.Committers {
 		q.wg.Add(1)
