@@ -110,18 +110,9 @@ func (q *Queue) Replay(ctx context.Context, rq delivery.ReplayQuery, now time.Ti
 		}
 		return 0, nil
 	}
-	receivers := []string{rq.Receiver}
-	if rq.Receiver == "" {
-		counts, err := q.Counts(ctx)
-		if err != nil {
-			return 0, err
-		}
-		receivers = receivers[:0]
-		for r, c := range counts {
-			if c.Dead > 0 {
-				receivers = append(receivers, r)
-			}
-		}
+	receivers, err := rq.Receivers(ctx, q.Counts)
+	if err != nil {
+		return 0, err
 	}
 	since := itoa(micros(rq.Since))
 	total := 0
