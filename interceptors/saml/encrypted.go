@@ -3,6 +3,7 @@ package saml
 import (
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -50,6 +51,7 @@ func (i *Interceptor) encryptFor(resp *Response, app string, sp SP) error {
 	if resp.Encrypted {
 		i.noteDecryptionKey(resp.decryptedWith, app)
 	}
+	i.noteSealed(resp.Sealed(), "response", app)
 	if sp.EncryptionCertificate != nil {
 		resp.EncryptTo = &Encryption{Certificate: sp.EncryptionCertificate, Algorithms: sp.EncryptionAlgorithms}
 		return nil
@@ -57,7 +59,43 @@ func (i *Interceptor) encryptFor(resp *Response, app string, sp SP) error {
 	if resp.Encrypted && resp.assertion != nil {
 		return fmt.Errorf("the IdP encrypted the assertion for SP %q, and idphooks has no encryption_certificate for it: it is not sent in clear", app)
 	}
+	if resp.parts.pending() {
+		return fmt.Errorf("the IdP encrypted the NameID or attributes for SP %q, and idphooks has no encryption_certificate for it: they are not sent in clear", app)
+	}
 	return nil
+}
+
+// encryptLogoutFor gives a LogoutRequest whose NameID came encrypted (and
+// was opened) the certificate of the SP it is for, which the NameID names
+// (SPNameQualifier: the IdP encrypts for an SP it knows), so that it goes
+// encrypted again. Without one it is refused: never sent in clear.
+func (i *Interceptor) encryptLogoutFor(l *Logout) error {
+	i.noteSealed(l.Sealed(), "logout request", "")
+	if !l.NameIDOpened() {
+		return nil
+	}
+	m := l.Model()
+	app := m.NameID.SPNameQualifier
+	if app == "" {
+		return errors.New("the IdP encrypted the LogoutRequest's NameID, which names no SP (SPNameQualifier): idphooks cannot tell whose encryption_certificate to encrypt it to, and does not send it in clear")
+	}
+	sp := i.sp(app)
+	if sp.EncryptionCertificate == nil {
+		return fmt.Errorf("the IdP encrypted the LogoutRequest's NameID for SP %q, and idphooks has no encryption_certificate for it: it is not sent in clear", app)
+	}
+	l.EncryptTo = &Encryption{Certificate: sp.EncryptionCertificate, Algorithms: sp.EncryptionAlgorithms}
+	return nil
+}
+
+// noteSealed logs, once a minute per SP and reason, the parts of a
+// message that stay encrypted: no hook or event sees them.
+func (i *Interceptor) noteSealed(sealed []Sealed, what, app string) {
+	for _, s := range sealed {
+		if i.passLog.due("sealed "+app+" "+s.Part+" "+s.Reason, i.cfg.Now()) {
+			i.log.Warn("a part of the SAML "+what+" passed encrypted, as it came: hooks and events do not see it",
+				zap.String("sp", app), zap.String("part", s.Part), zap.String("reason", s.Reason))
+		}
+	}
 }
 
 // noteDecryptionKey warns, once a minute per SP, when the IdP encrypted
