@@ -306,6 +306,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{name: "saml sp without id", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp\n }\n}", want: []string{argCount}},
 		{name: "saml sp twice", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a\n  sp urn:a\n }\n}", want: []string{"sp urn:a given twice"}},
 		{name: "saml sp sign", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   sign everything\n  }\n }\n}", want: []string{"sign must be response, assertion or both"}},
+		{name: "saml idp_metadata_certificate none", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  idp_metadata_certificate\n }\n}", want: []string{argCount, "Testfile:4"}},
 		{name: "saml decrypt argument", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  decrypt yes\n }\n}", want: []string{argCount}},
 		{name: "saml decryption_certificate one file", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  decryption_certificate a.crt\n }\n}", want: []string{argCount}},
 		{name: "saml sp encryption_algorithms unknown", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   encryption_algorithms aes256-gcm rsa-1_5\n  }\n }\n}", want: []string{`unknown encryption algorithm "rsa-1_5"`, "Testfile:5"}},

@@ -30,6 +30,16 @@ type SAMLConfig struct {
 	// file. Its signing certificates verify the IdP's messages. Required.
 	IdPMetadata string `json:"idp_metadata"`
 
+	// IdPMetadataCertificates are PEM files of the certificates the IdP's
+	// metadata must be signed with (a federation's metadata signing
+	// certificate, say). When set, a document that is unsigned, signed by
+	// another key, changed since it was signed or past its validUntil is
+	// refused: at load for a file; for a URL the first fetch fails (SAML
+	// messages are refused until one verifies) and a later one keeps the
+	// copy in hand, with an error line. Default: none, the document is
+	// used as fetched, signed or not.
+	IdPMetadataCertificates []string `json:"idp_metadata_certificates,omitempty"`
+
 	// MetadataPath is where idphooks serves the IdP's metadata with its
 	// own certificates, for SPs to trust. The path of an idp_metadata URL
 	// is always served so too. Default: /.well-known/idphooks/saml/metadata.
@@ -247,11 +257,23 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 			return err
 		}
 	}
-	idp, err := saml.NewIdP(c.IdPMetadata, h.MaxBody)
+	allowed, _ := samlAllowList(c.Algorithms)
+	var trust []*x509.Certificate
+	for _, f := range c.IdPMetadataCertificates {
+		certs, err := readCertificates(f)
+		if err != nil {
+			return fmt.Errorf("idp_hooks: saml: idp_metadata_certificate %s: %w", f, err)
+		}
+		trust = append(trust, certs...)
+	}
+	idp, err := saml.NewIdPWith(c.IdPMetadata, saml.IdPOptions{
+		MaxBody: h.MaxBody,
+		Trust:   saml.MetadataTrust{Certificates: trust, Algorithms: allowed},
+		Logger:  h.logger.Named("saml"),
+	})
 	if err != nil {
 		return fmt.Errorf("idp_hooks: saml: %w", err)
 	}
-	allowed, _ := samlAllowList(c.Algorithms)
 	sps := make(map[string]saml.SP, len(c.SPs))
 	for id, sc := range c.SPs {
 		if sc == nil {
@@ -461,6 +483,34 @@ type fileKeys struct {
 func (k fileKeys) SAMLSigner() (crypto.Signer, *x509.Certificate, error) { return k.key, k.cert, nil }
 func (k fileKeys) SAMLCertificates() []*x509.Certificate                 { return []*x509.Certificate{k.cert} }
 
+// readCertificates reads every certificate of a PEM file.
+func readCertificates(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM certificate in the file")
+	}
+	return out, nil
+}
+
 // readCertificate reads the first certificate of a PEM file.
 func readCertificate(path string) (*x509.Certificate, error) {
 	b, err := os.ReadFile(path)
@@ -483,6 +533,7 @@ func readCertificate(path string) (*x509.Certificate, error) {
 //
 //	saml {
 //		idp_metadata        <url or file>
+//		idp_metadata_certificate <file...>
 //		metadata_path       <path>
 //		paths               <prefix...>
 //		algorithms          <name...>
@@ -513,6 +564,8 @@ func (h *Handler) parseSAML(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "idp_metadata":
 			err = oneArg(d, &c.IdPMetadata)
+		case "idp_metadata_certificate":
+			err = appendArgs(d, &c.IdPMetadataCertificates)
 		case "metadata_path":
 			err = oneArg(d, &c.MetadataPath)
 			if err == nil && !strings.HasPrefix(c.MetadataPath, "/") {

@@ -114,6 +114,9 @@ func TestProvisionSAMLErrors(t *testing.T) {
 		{"key of another certificate", SAMLConfig{IdPMetadata: md, CertificateFile: certFile, KeyFile: ecKey}, "certificate"},
 		{"missing SP encryption certificate", SAMLConfig{IdPMetadata: md, SPs: map[string]*SAMLSPConfig{"urn:a": {EncryptionCertificate: filepath.Join(dir, "sp.crt")}}}, "sp urn:a: encryption_certificate"},
 		{"ECDSA SP encryption certificate", SAMLConfig{IdPMetadata: md, SPs: map[string]*SAMLSPConfig{"urn:a": {EncryptionCertificate: ecCert}}}, "must hold an RSA key"},
+		{"metadata certificate missing", SAMLConfig{IdPMetadata: md, IdPMetadataCertificates: []string{filepath.Join(dir, "nope.crt")}}, "idp_metadata_certificate"},
+		{"metadata certificate not PEM", SAMLConfig{IdPMetadata: md, IdPMetadataCertificates: []string{md}}, "idp_metadata_certificate " + md + ": no PEM certificate"},
+		{"metadata unsigned", SAMLConfig{IdPMetadata: md, IdPMetadataCertificates: []string{certFile}}, "IdP metadata is not signed"},
 		{"ECDSA decryption key", SAMLConfig{IdPMetadata: md, Decrypt: true, DecryptionCertificateFile: ecCert, DecryptionKeyFile: ecKey}, "decryption_certificate: the key must be RSA"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

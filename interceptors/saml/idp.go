@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/idphooks/idphooks/upstream"
 )
 
@@ -33,9 +35,30 @@ type idpDocument struct {
 // metadataAccept is what an IdP's metadata endpoint answers to.
 const metadataAccept = "application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8"
 
+// IdPOptions are NewIdPWith's.
+type IdPOptions struct {
+	// MaxBody caps the fetch (1 MiB when 0).
+	MaxBody int64
+	// Trust says how the document must be signed (see MetadataTrust); by
+	// default it is used as fetched.
+	Trust MetadataTrust
+	// Logger is told of each refetched document refused (the copy in hand
+	// stays in use meanwhile); nil: nothing is logged.
+	Logger *zap.Logger
+}
+
 // NewIdP returns the IdP whose metadata is at source: an absolute http(s)
 // URL, or a file. maxBody caps the fetch (1 MiB when 0).
 func NewIdP(source string, maxBody int64) (*IdP, error) {
+	return NewIdPWith(source, IdPOptions{MaxBody: maxBody})
+}
+
+// NewIdPWith is NewIdP with options: a document that o.Trust refuses is
+// an error at once for a file; for a URL, the first fetch fails (SAML
+// messages are refused until one is accepted) and a later one keeps the
+// copy in hand, and says why in o.Logger.
+func NewIdPWith(source string, o IdPOptions) (*IdP, error) {
+	maxBody := o.MaxBody
 	if maxBody <= 0 {
 		maxBody = 1 << 20
 	}
@@ -46,11 +69,15 @@ func NewIdP(source string, maxBody int64) (*IdP, error) {
 			if err != nil {
 				return nil, err
 			}
-			md, err := ParseIdPMetadata(raw)
+			d, err := readIdPDocument(raw, o.Trust)
 			if err != nil {
-				return nil, fmt.Errorf("IdP metadata at %s: %w", source, err)
+				err = fmt.Errorf("IdP metadata at %s: %w", source, err)
+				if _, held := p.doc.Cached(); held && o.Logger != nil {
+					o.Logger.Error("IdP metadata refused; the copy fetched before stays in use", zap.Error(err))
+				}
+				return nil, err
 			}
-			return &idpDocument{raw: raw, md: md}, nil
+			return d, nil
 		}
 		return p, nil
 	}
@@ -58,16 +85,28 @@ func NewIdP(source string, maxBody int64) (*IdP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("IdP metadata: %w", err)
 	}
-	md, err := ParseIdPMetadata(raw)
+	d, err := readIdPDocument(raw, o.Trust)
 	if err != nil {
 		return nil, fmt.Errorf("IdP metadata %s: %w", source, err)
 	}
-	d := &idpDocument{raw: raw, md: md}
 	p := &IdP{}
 	p.doc.Fetch = func(context.Context) (*idpDocument, error) { return d, nil }
 	// A file changes with a config reload, which builds a new IdP.
 	p.doc.TTL = 100 * 365 * 24 * time.Hour
 	return p, nil
+}
+
+// readIdPDocument verifies raw under trust and reads it.
+func readIdPDocument(raw []byte, trust MetadataTrust) (*idpDocument, error) {
+	raw, err := trust.VerifyIdPMetadata(raw)
+	if err != nil {
+		return nil, err
+	}
+	md, err := ParseIdPMetadata(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &idpDocument{raw: raw, md: md}, nil
 }
 
 // Metadata returns the IdP's metadata, fetching it when needed.

@@ -411,11 +411,16 @@ var (
 // SignedInfo, one Reference to that element's ID, allowed algorithms, an
 // enveloped transform and no Object; every part of the SignedInfo once.
 func checkSignature(sig, parent *etree.Element, allowed []string) error {
-	where := parent.Tag
 	kids := parent.ChildElements()
 	if len(kids) < 2 || !is(kids[0], NSAssertion, "Issuer") || kids[1] != sig {
-		return fmt.Errorf("%w: %s Signature not right after its Issuer", ErrWrapping, where)
+		return fmt.Errorf("%w: %s Signature not right after its Issuer", ErrWrapping, parent.Tag)
 	}
+	return checkSignedInfo(sig, parent, allowed)
+}
+
+// checkSignedInfo is checkSignature but for where the Signature stands.
+func checkSignedInfo(sig, parent *etree.Element, allowed []string) error {
+	where := parent.Tag
 	counts := map[string]int{}
 	for _, c := range sig.ChildElements() {
 		if c.NamespaceURI() != NSDSig {
