@@ -106,6 +106,17 @@ type SAMLSPConfig struct {
 	// without one: basic (default), uri, unspecified, or a URI.
 	AttributeNameFormat string `json:"attribute_name_format,omitempty"`
 
+	// Metadata is a file of the SP's SAML metadata. Its encryption key
+	// (KeyDescriptor use="encryption", else one without a use) is the
+	// encryption_certificate unless one is given, and the EncryptionMethods
+	// listed with it choose the encryption_algorithms unless they are
+	// given: AES-GCM before AES-CBC (CBC only when listed and no GCM is),
+	// XML Encryption 1.1's rsa-oaep when listed (with SHA-256), else
+	// rsa-oaep-mgf1p; the default for a kind it lists none of. An SP that
+	// lists only algorithms idphooks does not encrypt with (tripledes-cbc,
+	// rsa-1_5) is a config error. Default: none.
+	Metadata string `json:"metadata,omitempty"`
+
 	// EncryptionCertificate is the SP's certificate (PEM file, RSA): what
 	// this SP receives has its assertion encrypted to it, whether the IdP
 	// encrypted it or not. Default: none, the assertion goes in clear (an
@@ -233,7 +244,7 @@ func (c *SAMLConfig) validate() error {
 		if _, err := samlEncryptionList(sp.EncryptionAlgorithms); err != nil {
 			return fmt.Errorf("idp_hooks: saml: sp %s: encryption_algorithms: %v", id, err)
 		}
-		if len(sp.EncryptionAlgorithms) > 0 && sp.EncryptionCertificate == "" {
+		if len(sp.EncryptionAlgorithms) > 0 && sp.EncryptionCertificate == "" && sp.Metadata == "" {
 			return fmt.Errorf("idp_hooks: saml: sp %s: encryption_algorithms without an encryption_certificate", id)
 		}
 	}
@@ -279,17 +290,9 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 		if sc == nil {
 			continue
 		}
-		sp := saml.SP{Sign: samlPlacements[sc.Sign], AttributeNameFormat: sc.AttributeNameFormat}
-		if f, ok := samlNameFormats[sc.AttributeNameFormat]; ok {
-			sp.AttributeNameFormat = f
-		}
-		if sc.EncryptionCertificate != "" {
-			cert, err := readCertificate(sc.EncryptionCertificate)
-			if err != nil {
-				return fmt.Errorf("idp_hooks: saml: sp %s: encryption_certificate: %w", id, err)
-			}
-			sp.EncryptionCertificate = cert
-			sp.EncryptionAlgorithms, _ = samlEncryptionList(sc.EncryptionAlgorithms)
+		sp, err := samlSP(id, sc)
+		if err != nil {
+			return err
 		}
 		sps[id] = sp
 	}
@@ -319,6 +322,43 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 	h.saml = ic
 	h.samlIdP = idp
 	return nil
+}
+
+// samlSP builds the settings of the SP id: its sign placement, attribute
+// NameFormat, and encryption certificate and algorithms from its metadata
+// file, overridden by encryption_certificate and encryption_algorithms.
+func samlSP(id string, sc *SAMLSPConfig) (saml.SP, error) {
+	sp := saml.SP{Sign: samlPlacements[sc.Sign], AttributeNameFormat: sc.AttributeNameFormat}
+	if f, ok := samlNameFormats[sc.AttributeNameFormat]; ok {
+		sp.AttributeNameFormat = f
+	}
+	if sc.Metadata != "" {
+		raw, err := os.ReadFile(sc.Metadata)
+		if err != nil {
+			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: metadata: %w", id, err)
+		}
+		enc, err := saml.ParseSPEncryption(raw, id)
+		// What it lists may be unusable when encryption_algorithms
+		// says what to use instead.
+		if err != nil && !(len(sc.EncryptionAlgorithms) > 0 && errors.Is(err, saml.ErrAlgorithm)) {
+			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: metadata %s: %w", id, sc.Metadata, err)
+		}
+		sp.EncryptionCertificate, sp.EncryptionAlgorithms = enc.Certificate, enc.Algorithms
+	}
+	if sc.EncryptionCertificate != "" {
+		cert, err := readCertificate(sc.EncryptionCertificate)
+		if err != nil {
+			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: encryption_certificate: %w", id, err)
+		}
+		sp.EncryptionCertificate = cert
+	}
+	if len(sc.EncryptionAlgorithms) > 0 {
+		if sp.EncryptionCertificate == nil {
+			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: encryption_algorithms, and its metadata names no encryption key", id)
+		}
+		sp.EncryptionAlgorithms, _ = samlEncryptionList(sc.EncryptionAlgorithms)
+	}
+	return sp, nil
 }
 
 // samlKeys are idphooks' SAML signing keys: the configured files, or an
@@ -546,6 +586,7 @@ func readCertificate(path string) (*x509.Certificate, error) {
 //		sp <entity id> {
 //			sign                  response|assertion|both
 //			attribute_name_format basic|uri|unspecified|<URI>
+//			metadata               <file>
 //			encryption_certificate <file>
 //			encryption_algorithms  <name...>
 //		}
@@ -642,6 +683,8 @@ func (c *SAMLConfig) parseSP(d *caddyfile.Dispenser) error {
 			}
 		case "attribute_name_format":
 			err = oneArg(d, &sp.AttributeNameFormat)
+		case "metadata":
+			err = oneArg(d, &sp.Metadata)
 		case "encryption_certificate":
 			err = oneArg(d, &sp.EncryptionCertificate)
 		case "encryption_algorithms":

@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +204,68 @@ func TestProvisionSAMLDecrypt(t *testing.T) {
 	t.Cleanup(func() { _ = files.Cleanup() })
 	if m := served(files); len(m.Encryption) != 1 || !bytes.Equal(m.Encryption[0].Raw, encDER) {
 		t.Errorf("the operator's encryption certificate is not the one published")
+	}
+}
+
+// TestSAMLSPFromMetadata: an sp block's metadata file gives the SP's
+// encryption certificate and chooses the algorithms from what it lists;
+// encryption_certificate and encryption_algorithms override it; bad
+// metadata fails the config.
+func TestSAMLSPFromMetadata(t *testing.T) {
+	dir := t.TempDir()
+	sk, ok := rsaKey(t), rsaKey(t)
+	spCertFile, _, spDER := writeCert(t, dir, "sp", sk, &sk.PublicKey)
+	otherFile, _, _ := writeCert(t, dir, "other", ok, &ok.PublicKey)
+	const id = "https://crm.example.com/saml/metadata"
+	md := func(name, methods string) string {
+		p := filepath.Join(dir, name+".xml")
+		x := `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="` + id + `">` +
+			`<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` +
+			base64.StdEncoding.EncodeToString(spDER) + `</ds:X509Certificate></ds:X509Data></ds:KeyInfo>` + methods + `</md:KeyDescriptor>` +
+			`<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://crm.example.com/acs" index="0"/></md:SPSSODescriptor></md:EntityDescriptor>`
+		if err := os.WriteFile(p, []byte(x), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	em := func(a string) string { return `<md:EncryptionMethod Algorithm="` + a + `"/>` }
+	cbc := md("cbc", em(saml.AES128CBC)+em(saml.RSAOAEPMGF1P))
+	sp, err := samlSP(id, &SAMLSPConfig{Metadata: cbc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sp.EncryptionCertificate.Raw, spDER) || !slices.Equal(sp.EncryptionAlgorithms, []string{saml.AES128CBC, saml.RSAOAEPMGF1P}) {
+		t.Errorf("from metadata: %v", sp.EncryptionAlgorithms)
+	}
+	sp, err = samlSP(id, &SAMLSPConfig{Metadata: cbc, EncryptionCertificate: otherFile, EncryptionAlgorithms: []string{"aes256-gcm"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(sp.EncryptionCertificate.Raw, spDER) || !slices.Equal(sp.EncryptionAlgorithms, []string{saml.AES256GCM}) {
+		t.Errorf("overridden: %v", sp.EncryptionAlgorithms)
+	}
+	// Only 3DES listed: an error, unless encryption_algorithms says what
+	// to use.
+	tdes := md("3des", em("http://www.w3.org/2001/04/xmlenc#tripledes-cbc"))
+	if _, err := samlSP(id, &SAMLSPConfig{Metadata: tdes}); err == nil || !strings.Contains(err.Error(), "tripledes-cbc") || !strings.Contains(err.Error(), "sp "+id) {
+		t.Errorf("3DES only: %v", err)
+	}
+	if sp, err := samlSP(id, &SAMLSPConfig{Metadata: tdes, EncryptionAlgorithms: []string{"aes256-cbc"}}); err != nil || !bytes.Equal(sp.EncryptionCertificate.Raw, spDER) {
+		t.Errorf("3DES with encryption_algorithms: %v", err)
+	}
+	for name, c := range map[string]*SAMLSPConfig{
+		"missing file":  {Metadata: filepath.Join(dir, "nope.xml")},
+		"not metadata":  {Metadata: spCertFile},
+		"another SP id": {Metadata: md("other", "")},
+	} {
+		if name == "another SP id" {
+			if _, err := samlSP("urn:other", c); err == nil || !strings.Contains(err.Error(), "no SPSSODescriptor for urn:other") {
+				t.Errorf("%s: %v", name, err)
+			}
+			continue
+		}
+		if _, err := samlSP(id, c); err == nil || !strings.Contains(err.Error(), "metadata") {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
