@@ -1,11 +1,13 @@
 package saml
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,6 +25,24 @@ type IdP struct {
 
 	client *upstream.Client
 	doc    upstream.Document[*idpDocument]
+
+	unverified sync.Once
+}
+
+// noteUnverified says once, when the document is signed and no
+// certificate is configured to check it with, that its signature is not
+// checked: the operator may believe it is.
+func (p *IdP) noteUnverified(raw []byte, o IdPOptions) {
+	if len(o.Trust.Certificates) > 0 || o.Logger == nil || !bytes.Contains(raw, []byte(NSDSig)) {
+		return
+	}
+	doc, err := Parse(raw, 0)
+	if err != nil || doc.Root() == nil || child(doc.Root(), NSDSig, "Signature") == nil {
+		return
+	}
+	p.unverified.Do(func() {
+		o.Logger.Info("the IdP metadata is signed, and its signature is not checked: set idp_metadata_certificate to the certificate it is signed with")
+	})
 }
 
 // idpDocument is one fetched metadata document: the bytes (republished
@@ -70,6 +90,9 @@ func NewIdPWith(source string, o IdPOptions) (*IdP, error) {
 				return nil, err
 			}
 			d, err := readIdPDocument(raw, o.Trust)
+			if err == nil {
+				p.noteUnverified(raw, o)
+			}
 			if err != nil {
 				err = fmt.Errorf("IdP metadata at %s: %w", source, err)
 				if _, held := p.doc.Cached(); held && o.Logger != nil {
@@ -90,6 +113,7 @@ func NewIdPWith(source string, o IdPOptions) (*IdP, error) {
 		return nil, fmt.Errorf("IdP metadata %s: %w", source, err)
 	}
 	p := &IdP{}
+	p.noteUnverified(raw, o)
 	p.doc.Fetch = func(context.Context) (*idpDocument, error) { return d, nil }
 	// A file changes with a config reload, which builds a new IdP.
 	p.doc.TTL = 100 * 365 * 24 * time.Hour

@@ -49,8 +49,9 @@ type LogoutModel struct {
 	// InResponseTo is the LogoutResponse's: the ID of the request it
 	// answers.
 	InResponseTo string `json:"in_response_to,omitempty"`
-	// NameID is the LogoutRequest's principal; nil when it names it
-	// otherwise (an EncryptedID, a BaseID).
+	// NameID is the LogoutRequest's principal, an EncryptedID's once
+	// opened; nil when it names it otherwise (an EncryptedID idphooks
+	// cannot open, a BaseID).
 	NameID *NameID `json:"name_id,omitempty"`
 	// SessionIndexes are the LogoutRequest's, in document order.
 	SessionIndexes []string `json:"session_indexes,omitempty"`

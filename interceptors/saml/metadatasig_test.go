@@ -207,3 +207,24 @@ func TestIdPSignedMetadata(t *testing.T) {
 		t.Error("served metadata verifies with the upstream's metadata key")
 	}
 }
+
+// TestIdPNotesUnverifiedSignature: a signed document used without
+// idp_metadata_certificate says once that its signature is not checked;
+// an unsigned one says nothing.
+func TestIdPNotesUnverifiedSignature(t *testing.T) {
+	dir := t.TempDir()
+	for name, x := range map[string]string{"signed": signedDescriptor(t, ""), "unsigned": string(pubTestdata(t, "keycloak-26.7-descriptor.xml"))} {
+		core, logs := observer.New(zapcore.InfoLevel)
+		file := filepath.Join(dir, name+".xml")
+		if err := os.WriteFile(file, []byte(x), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := NewIdPWith(file, IdPOptions{Logger: zap.New(core)}); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int{"signed": 1, "unsigned": 0}[name]
+		if n := logs.FilterMessageSnippet("signature is not checked").Len(); n != want {
+			t.Errorf("%s: %d lines, want %d", name, n, want)
+		}
+	}
+}
