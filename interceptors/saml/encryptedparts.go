@@ -86,7 +86,11 @@ func (v *Verifier) open(root, holder *etree.Element) (*openedParts, error) {
 	if len(encs) == 0 {
 		return p, nil
 	}
-	sigs := countSignatures(root)
+	// What the message held before: a decrypted part may add none of it.
+	before := survey{ids: map[string]bool{}}
+	if err := before.walk(root, 0); err != nil {
+		return nil, err
+	}
 	for _, enc := range encs {
 		want := "NameID"
 		if enc.Tag == "EncryptedAttribute" {
@@ -132,25 +136,13 @@ func (v *Verifier) open(root, holder *etree.Element) (*openedParts, error) {
 	if err := all.walk(root, 0); err != nil {
 		return nil, err
 	}
-	if len(all.assertions) > 1 || len(all.encrypted) > 0 || len(all.signatures) != sigs {
+	if len(all.assertions) != len(before.assertions) || len(all.encrypted) != len(before.encrypted) || len(all.signatures) != len(before.signatures) {
 		return nil, fmt.Errorf("%w: a decrypted part holds an assertion or a signature", ErrWrapping)
 	}
 	for el := range p.opened {
 		stripUnsigned(el)
 	}
 	return p, nil
-}
-
-// countSignatures counts the ds:Signature elements under el.
-func countSignatures(el *etree.Element) int {
-	n := 0
-	for _, c := range el.ChildElements() {
-		if is(c, NSDSig, "Signature") {
-			n++
-		}
-		n += countSignatures(c)
-	}
-	return n
 }
 
 // depthOf is how deep el lies below its document's root (the root: 0).

@@ -496,6 +496,13 @@ func TestEncryptedIDLogout(t *testing.T) {
 		t.Fatalf("SP read %+v", req.NameID)
 	}
 
+	// A NameID holding an assertion, in a LogoutRequest (which holds none).
+	bad := sealAt(t, simpleSAMLphpLogoutRequest(ts(5*time.Minute)), nameIDPath, "EncryptedID",
+		`<saml:NameID xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">x<saml:Assertion ID="inner"/></saml:NameID>`)
+	if _, err := encVerifier().VerifyLogout([]byte(idpSign(t, bad, "ds", sspRequestID)), false); !errors.Is(err, ErrWrapping) {
+		t.Errorf("an assertion inside the decrypted NameID: %v", err)
+	}
+
 	// Through the interceptor.
 	hn := newHarness(t, "", withEncryption)
 	hn.page = serve("text/html", postPageFor("SAMLRequest", up, ""))
