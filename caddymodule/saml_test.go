@@ -20,7 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/idphooks/idphooks/interceptors/saml"
 )
@@ -267,5 +269,54 @@ func TestSAMLSPFromMetadata(t *testing.T) {
 		if _, err := samlSP(id, c); err == nil || !strings.Contains(err.Error(), "metadata") {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestProvisionSAMLSignedMetadata: idp_metadata_certificate accepts a file
+// signed with its key, under the algorithms allow-list, and refuses one
+// signed otherwise.
+func TestProvisionSAMLSignedMetadata(t *testing.T) {
+	ctx, _ := provisionContext(t)
+	dir := t.TempDir()
+	k, mk := rsaKey(t), rsaKey(t)
+	_, _, der := writeCert(t, dir, "idp", k, &k.PublicKey)
+	mdCert, _, mdDER := writeCert(t, dir, "md", mk, &mk.PublicKey)
+	doc := etree.NewDocument()
+	if err := doc.ReadFromFile(writeIdPMetadata(t, dir, der)); err != nil {
+		t.Fatal(err)
+	}
+	root := doc.Root()
+	root.CreateAttr("ID", "ID_md")
+	sc, err := dsig.NewSigningContext(mk, [][]byte{mdDER})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
+	sig, err := sc.ConstructSignature(root.Copy(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.InsertChildAt(0, sig)
+	signed := filepath.Join(dir, "signed.xml")
+	if err := doc.WriteToFile(signed); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		algorithms []string
+		want       string
+	}{
+		{"signed with its key", nil, ""},
+		{"rsa-sha256 not allowed", []string{"rsa-sha512"}, "algorithm refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &Handler{StatePath: filepath.Join(t.TempDir(), "state.db"), SAML: &SAMLConfig{IdPMetadata: signed,
+				IdPMetadataCertificates: []string{mdCert}, Algorithms: tc.algorithms}}
+			err := h.Provision(ctx)
+			t.Cleanup(func() { _ = h.Cleanup() })
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Provision: %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
