@@ -561,3 +561,25 @@ func BenchmarkEncryptedPartsRoundTrip(b *testing.B) {
 		_ = binding.EncodeMessage(out)
 	}
 }
+
+// TestEncryptedPartsStayProtected: an attribute that came encrypted is
+// held to protect_attributes like a clear one.
+func TestEncryptedPartsStayProtected(t *testing.T) {
+	h, _ := encKeys()
+	r, err := encVerifier().Verify([]byte(kcParts(t, SignedAssertion, false, h.cert)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := events.NewAssertionPolicy([]string{"email"})
+	for _, op := range []sandbox.Op{
+		{Object: "assertion", Method: "setAttribute", Args: []any{"email", "x@evil.test"}},
+		{Object: "assertion", Method: "removeAttribute", Args: []any{"email"}},
+	} {
+		if _, err := r.Apply(p, []sandbox.Op{op}); !errors.Is(err, ErrProtected) {
+			t.Errorf("%s on a protected attribute that came encrypted: %v", op.Method, err)
+		}
+	}
+	if m := r.Model(); !slices.Equal(m.Attributes["email"].Values, []string{"alice@example.com"}) {
+		t.Errorf("email %q", m.Attributes["email"].Values)
+	}
+}
