@@ -44,6 +44,14 @@ type openedParts struct {
 	sealed []Sealed
 }
 
+// partOf is what an EncryptedID or EncryptedAttribute must hold.
+func partOf(enc *etree.Element) string {
+	if enc.Tag == "EncryptedAttribute" {
+		return "Attribute"
+	}
+	return "NameID"
+}
+
 // wrapperOf is the EncryptedElementType an opened element goes back in.
 func wrapperOf(el *etree.Element) string {
 	if el.Tag == "Attribute" {
@@ -86,20 +94,19 @@ func (v *Verifier) open(root, holder *etree.Element) (*openedParts, error) {
 	if len(encs) == 0 {
 		return p, nil
 	}
+	if len(v.DecryptionKeys) == 0 {
+		for _, enc := range encs {
+			p.sealed = append(p.sealed, Sealed{partOf(enc), "decryption is not configured"})
+		}
+		return p, nil
+	}
 	// What the message held before: a decrypted part may add none of it.
 	before := survey{ids: map[string]bool{}}
 	if err := before.walk(root, 0); err != nil {
 		return nil, err
 	}
 	for _, enc := range encs {
-		want := "NameID"
-		if enc.Tag == "EncryptedAttribute" {
-			want = "Attribute"
-		}
-		if len(v.DecryptionKeys) == 0 {
-			p.sealed = append(p.sealed, Sealed{want, "decryption is not configured"})
-			continue
-		}
+		want := partOf(enc)
 		el, _, err := v.decryptElement(enc, depthOf(enc))
 		if errors.Is(err, errNotOurs) {
 			p.sealed = append(p.sealed, Sealed{want, "encrypted to a certificate idphooks holds no key of"})
