@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto"
 	"crypto/rsa"
 	"crypto/tls"
@@ -16,9 +17,11 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
 
 	"github.com/idphooks/idphooks/interceptors/saml"
 	"github.com/idphooks/idphooks/keys"
+	"github.com/idphooks/idphooks/upstream"
 )
 
 // SAMLConfig turns the SAML interceptor on: idphooks verifies the IdP's
@@ -106,7 +109,10 @@ type SAMLSPConfig struct {
 	// without one: basic (default), uri, unspecified, or a URI.
 	AttributeNameFormat string `json:"attribute_name_format,omitempty"`
 
-	// Metadata is a file of the SP's SAML metadata. Its encryption key
+	// Metadata is the SP's SAML metadata: a file read at config load, or
+	// an http(s) URL idphooks fetches itself (cached an hour, the copy in
+	// hand kept while a refetch fails; messages to the SP are refused
+	// while none could be had). Its encryption key
 	// (KeyDescriptor use="encryption", else one without a use) is the
 	// encryption_certificate unless one is given, and the EncryptionMethods
 	// listed with it choose the encryption_algorithms unless they are
@@ -290,9 +296,17 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 		if sc == nil {
 			continue
 		}
-		sp, err := samlSP(id, sc)
+		sp, err := samlSP(id, sc, h.MaxBody)
 		if err != nil {
 			return err
+		}
+		if sp.Metadata != nil {
+			c, cancel := context.WithTimeout(ctx, upstreamCheckTimeout)
+			if err := sp.Metadata.Check(c); err != nil {
+				h.logger.Warn("SP metadata not usable yet; SAML messages to this SP are refused until it is",
+					zap.String("sp", id), zap.String("metadata", sc.Metadata), zap.Error(err))
+			}
+			cancel()
 		}
 		sps[id] = sp
 	}
@@ -327,12 +341,20 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 // samlSP builds the settings of the SP id: its sign placement, attribute
 // NameFormat, and encryption certificate and algorithms from its metadata
 // file, overridden by encryption_certificate and encryption_algorithms.
-func samlSP(id string, sc *SAMLSPConfig) (saml.SP, error) {
+func samlSP(id string, sc *SAMLSPConfig, maxBody int64) (saml.SP, error) {
 	sp := saml.SP{Sign: samlPlacements[sc.Sign], AttributeNameFormat: sc.AttributeNameFormat}
 	if f, ok := samlNameFormats[sc.AttributeNameFormat]; ok {
 		sp.AttributeNameFormat = f
 	}
-	if sc.Metadata != "" {
+	if upstream.CheckAbsolute(sc.Metadata) == nil {
+		// Fetched by idphooks when first needed and cached; what it says
+		// stands in for what is not set here.
+		m, err := saml.NewSPMetadata(sc.Metadata, id, maxBody, len(sc.EncryptionAlgorithms) > 0)
+		if err != nil {
+			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: metadata: %w", id, err)
+		}
+		sp.Metadata = m
+	} else if sc.Metadata != "" {
 		raw, err := os.ReadFile(sc.Metadata)
 		if err != nil {
 			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: metadata: %w", id, err)
@@ -353,7 +375,7 @@ func samlSP(id string, sc *SAMLSPConfig) (saml.SP, error) {
 		sp.EncryptionCertificate = cert
 	}
 	if len(sc.EncryptionAlgorithms) > 0 {
-		if sp.EncryptionCertificate == nil {
+		if sp.EncryptionCertificate == nil && sp.Metadata == nil {
 			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: encryption_algorithms, and its metadata names no encryption key", id)
 		}
 		sp.EncryptionAlgorithms, _ = samlEncryptionList(sc.EncryptionAlgorithms)

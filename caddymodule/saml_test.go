@@ -232,14 +232,14 @@ func TestSAMLSPFromMetadata(t *testing.T) {
 	}
 	em := func(a string) string { return `<md:EncryptionMethod Algorithm="` + a + `"/>` }
 	cbc := md("cbc", em(saml.AES128CBC)+em(saml.RSAOAEPMGF1P))
-	sp, err := samlSP(id, &SAMLSPConfig{Metadata: cbc})
+	sp, err := samlSP(id, &SAMLSPConfig{Metadata: cbc}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(sp.EncryptionCertificate.Raw, spDER) || !slices.Equal(sp.EncryptionAlgorithms, []string{saml.AES128CBC, saml.RSAOAEPMGF1P}) {
 		t.Errorf("from metadata: %v", sp.EncryptionAlgorithms)
 	}
-	sp, err = samlSP(id, &SAMLSPConfig{Metadata: cbc, EncryptionCertificate: otherFile, EncryptionAlgorithms: []string{"aes256-gcm"}})
+	sp, err = samlSP(id, &SAMLSPConfig{Metadata: cbc, EncryptionCertificate: otherFile, EncryptionAlgorithms: []string{"aes256-gcm"}}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,11 +249,15 @@ func TestSAMLSPFromMetadata(t *testing.T) {
 	// Only 3DES listed: an error, unless encryption_algorithms says what
 	// to use.
 	tdes := md("3des", em("http://www.w3.org/2001/04/xmlenc#tripledes-cbc"))
-	if _, err := samlSP(id, &SAMLSPConfig{Metadata: tdes}); err == nil || !strings.Contains(err.Error(), "tripledes-cbc") || !strings.Contains(err.Error(), "sp "+id) {
+	if _, err := samlSP(id, &SAMLSPConfig{Metadata: tdes}, 0); err == nil || !strings.Contains(err.Error(), "tripledes-cbc") || !strings.Contains(err.Error(), "sp "+id) {
 		t.Errorf("3DES only: %v", err)
 	}
-	if sp, err := samlSP(id, &SAMLSPConfig{Metadata: tdes, EncryptionAlgorithms: []string{"aes256-cbc"}}); err != nil || !bytes.Equal(sp.EncryptionCertificate.Raw, spDER) {
+	if sp, err := samlSP(id, &SAMLSPConfig{Metadata: tdes, EncryptionAlgorithms: []string{"aes256-cbc"}}, 0); err != nil || !bytes.Equal(sp.EncryptionCertificate.Raw, spDER) {
 		t.Errorf("3DES with encryption_algorithms: %v", err)
+	}
+	// By URL: fetched when first needed, not at build.
+	if sp, err := samlSP(id, &SAMLSPConfig{Metadata: "http://127.0.0.1:1/sp.xml"}, 0); err != nil || sp.Metadata == nil || sp.EncryptionCertificate != nil {
+		t.Errorf("by URL: %v %+v", err, sp)
 	}
 	for name, c := range map[string]*SAMLSPConfig{
 		"missing file":  {Metadata: filepath.Join(dir, "nope.xml")},
@@ -261,12 +265,12 @@ func TestSAMLSPFromMetadata(t *testing.T) {
 		"another SP id": {Metadata: md("other", "")},
 	} {
 		if name == "another SP id" {
-			if _, err := samlSP("urn:other", c); err == nil || !strings.Contains(err.Error(), "no SPSSODescriptor for urn:other") {
+			if _, err := samlSP("urn:other", c, 0); err == nil || !strings.Contains(err.Error(), "no SPSSODescriptor for urn:other") {
 				t.Errorf("%s: %v", name, err)
 			}
 			continue
 		}
-		if _, err := samlSP(id, c); err == nil || !strings.Contains(err.Error(), "metadata") {
+		if _, err := samlSP(id, c, 0); err == nil || !strings.Contains(err.Error(), "metadata") {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -319,4 +323,19 @@ func TestProvisionSAMLSignedMetadata(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProvisionSAMLSPMetadataDown: an SP metadata URL that does not answer
+// at start is a warning, not a failed config load.
+func TestProvisionSAMLSPMetadataDown(t *testing.T) {
+	ctx, _ := provisionContext(t)
+	dir := t.TempDir()
+	k := rsaKey(t)
+	_, _, der := writeCert(t, dir, "idp", k, &k.PublicKey)
+	h := &Handler{StatePath: filepath.Join(dir, "state.db"), SAML: &SAMLConfig{IdPMetadata: writeIdPMetadata(t, dir, der),
+		SPs: map[string]*SAMLSPConfig{"urn:a": {Metadata: "http://127.0.0.1:1/sp.xml", EncryptionAlgorithms: []string{"aes256-gcm"}}}}}
+	if err := h.Provision(ctx); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Cleanup() })
 }

@@ -1,12 +1,16 @@
 package saml
 
 import (
+	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/idphooks/idphooks/upstream"
 )
 
 // SPEncryption is what an SP's metadata says of encrypting to it.
@@ -172,4 +176,53 @@ func spEntity(root *etree.Element, entityID string) (*etree.Element, error) {
 		return nil, fmt.Errorf("%w: SP metadata has no SPSSODescriptor for %s (entities: %s)", ErrStructure, entityID, strings.Join(ids, ", "))
 	}
 	return found, nil
+}
+
+// SPMetadata is an SP's metadata that idphooks fetches itself from a URL,
+// cached as the IdP's is (an hour fresh, the copy in hand kept while a
+// refetch fails, refetches backing off), for the SP's encryption key and
+// algorithms.
+type SPMetadata struct {
+	// URL is where it is fetched.
+	URL string
+
+	doc upstream.Document[*SPEncryption]
+}
+
+// NewSPMetadata returns the metadata of SP entityID at url, an absolute
+// http(s) URL, read with ParseSPEncryption (an ErrAlgorithm is ignored
+// when algorithmsGiven: the operator's stand in). maxBody caps the fetch
+// (1 MiB when 0). Nothing is fetched until first use or Check.
+func NewSPMetadata(url, entityID string, maxBody int64, algorithmsGiven bool) (*SPMetadata, error) {
+	if err := upstream.CheckAbsolute(url); err != nil {
+		return nil, err
+	}
+	if maxBody <= 0 {
+		maxBody = 1 << 20
+	}
+	client := upstream.NewClient(url, maxBody)
+	m := &SPMetadata{URL: url}
+	m.doc.Fetch = func(ctx context.Context) (*SPEncryption, error) {
+		raw, err := client.Get(ctx, url, metadataAccept)
+		if err != nil {
+			return nil, err
+		}
+		e, err := ParseSPEncryption(raw, entityID)
+		if err != nil && !(algorithmsGiven && errors.Is(err, ErrAlgorithm)) {
+			return nil, fmt.Errorf("SP metadata at %s: %w", url, err)
+		}
+		return e, nil
+	}
+	return m, nil
+}
+
+// Encryption returns what the SP's metadata says, fetching it when needed.
+func (m *SPMetadata) Encryption(ctx context.Context) (*SPEncryption, error) {
+	return m.doc.Get(ctx)
+}
+
+// Check fetches the metadata now, so a wrong URL shows at start.
+func (m *SPMetadata) Check(ctx context.Context) error {
+	_, err := m.doc.Get(ctx)
+	return err
 }

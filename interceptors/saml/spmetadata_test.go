@@ -3,8 +3,11 @@ package saml
 import (
 	"encoding/xml"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -124,4 +127,67 @@ func TestSPMetadataRoundTrip(t *testing.T) {
 		t.Errorf("encrypted with %s, %s", d, k)
 	}
 	acceptedByEncSP(t, out)
+}
+
+// TestSPMetadataByURL: an SP's metadata by URL is fetched by idphooks
+// when first needed and decides how what goes to the SP is encrypted;
+// explicit algorithms win; a refetch that fails keeps the copy in hand;
+// with none to be had, nothing is sent to the SP (502).
+func TestSPMetadataByURL(t *testing.T) {
+	var fail atomic.Bool
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		if fail.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write(crewjamSPMetadata(t))
+	}))
+	defer srv.Close()
+	m, err := NewSPMetadata(srv.URL+"/sp.xml", testSP, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fetches.Load() != 0 {
+		t.Fatal("fetched before first use")
+	}
+	send := func(t *testing.T, sp SP) (*httptest.ResponseRecorder, []byte) {
+		t.Helper()
+		h := newHarness(t, "", func(c *Config) {
+			c.Decryption = testDecryption{}
+			c.SPs = map[string]SP{testSP: sp}
+		})
+		h.page = serve("text/html", postPage(kcEncrypted(t, SignedAssertion), ""))
+		w := h.do(t, "POST", "/x")
+		if w.Code != http.StatusOK {
+			return w, nil
+		}
+		msg, _ := sentMessage(t, w.Body.Bytes())
+		return w, msg
+	}
+	_, msg := send(t, SP{Metadata: m})
+	if d, k := encryptionOf(t, msg); d != AES256GCM || k != RSAOAEP {
+		t.Errorf("encrypted with %s, %s, want what crewjam's metadata lists", d, k)
+	}
+	acceptedByEncSP(t, msg)
+	_, msg = send(t, SP{Metadata: m, EncryptionAlgorithms: []string{AES128CBC}})
+	if d, k := encryptionOf(t, msg); d != AES128CBC || k != RSAOAEPMGF1P {
+		t.Errorf("with explicit algorithms: %s, %s", d, k)
+	}
+
+	fail.Store(true)
+	m.doc.Invalidate()
+	if _, msg = send(t, SP{Metadata: m}); msg == nil {
+		t.Fatal("a failed refetch lost the copy in hand")
+	}
+	acceptedByEncSP(t, msg)
+
+	down, _ := NewSPMetadata(srv.URL+"/sp.xml", testSP, 0, false)
+	if w, _ := send(t, SP{Metadata: down}); w.Code != http.StatusBadGateway {
+		t.Errorf("no SP metadata to be had: %d, want 502", w.Code)
+	}
+	if _, err := NewSPMetadata("sp.xml", testSP, 0, false); err == nil {
+		t.Error("a relative URL accepted")
+	}
 }
