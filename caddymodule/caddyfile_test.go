@@ -306,10 +306,13 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{name: "saml sp without id", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp\n }\n}", want: []string{argCount}},
 		{name: "saml sp twice", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a\n  sp urn:a\n }\n}", want: []string{"sp urn:a given twice"}},
 		{name: "saml sp sign", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   sign everything\n  }\n }\n}", want: []string{"sign must be response, assertion or both"}},
+		{name: "saml idp_metadata_certificate none", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  idp_metadata_certificate\n }\n}", want: []string{argCount, "Testfile:4"}},
 		{name: "saml decrypt argument", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  decrypt yes\n }\n}", want: []string{argCount}},
 		{name: "saml decryption_certificate one file", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  decryption_certificate a.crt\n }\n}", want: []string{argCount}},
 		{name: "saml sp encryption_algorithms unknown", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   encryption_algorithms aes256-gcm rsa-1_5\n  }\n }\n}", want: []string{`unknown encryption algorithm "rsa-1_5"`, "Testfile:5"}},
 		{name: "saml sp encryption_algorithms none", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   encryption_algorithms\n  }\n }\n}", want: []string{argCount}},
+		{name: "saml sp metadata none", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   metadata\n  }\n }\n}", want: []string{argCount, "Testfile:5"}},
+		{name: "saml sp metadata two", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   metadata a.xml b.xml\n  }\n }\n}", want: []string{argCount}},
 		{name: "saml sp unknown option", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   bogus\n  }\n }\n}", want: []string{`unrecognized sp option "bogus"`}},
 
 		// single-argument options

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto"
 	"crypto/rsa"
 	"crypto/tls"
@@ -16,9 +17,11 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
 
 	"github.com/idphooks/idphooks/interceptors/saml"
 	"github.com/idphooks/idphooks/keys"
+	"github.com/idphooks/idphooks/upstream"
 )
 
 // SAMLConfig turns the SAML interceptor on: idphooks verifies the IdP's
@@ -29,6 +32,16 @@ type SAMLConfig struct {
 	// fetches itself (cached an hour, kept while the IdP is down) or a
 	// file. Its signing certificates verify the IdP's messages. Required.
 	IdPMetadata string `json:"idp_metadata"`
+
+	// IdPMetadataCertificates are PEM files of the certificates the IdP's
+	// metadata must be signed with (a federation's metadata signing
+	// certificate, say). When set, a document that is unsigned, signed by
+	// another key, changed since it was signed or past its validUntil is
+	// refused: at load for a file; for a URL the first fetch fails (SAML
+	// messages are refused until one verifies) and a later one keeps the
+	// copy in hand, with an error line. Default: none, the document is
+	// used as fetched, signed or not.
+	IdPMetadataCertificates []string `json:"idp_metadata_certificates,omitempty"`
 
 	// MetadataPath is where idphooks serves the IdP's metadata with its
 	// own certificates, for SPs to trust. The path of an idp_metadata URL
@@ -95,6 +108,20 @@ type SAMLSPConfig struct {
 	// AttributeNameFormat is the NameFormat of attributes hooks add
 	// without one: basic (default), uri, unspecified, or a URI.
 	AttributeNameFormat string `json:"attribute_name_format,omitempty"`
+
+	// Metadata is the SP's SAML metadata: a file read at config load, or
+	// an http(s) URL idphooks fetches itself (cached an hour, the copy in
+	// hand kept while a refetch fails; messages to the SP are refused
+	// while none could be had). Its encryption key
+	// (KeyDescriptor use="encryption", else one without a use) is the
+	// encryption_certificate unless one is given, and the EncryptionMethods
+	// listed with it choose the encryption_algorithms unless they are
+	// given: AES-GCM before AES-CBC (CBC only when listed and no GCM is),
+	// XML Encryption 1.1's rsa-oaep when listed (with SHA-256), else
+	// rsa-oaep-mgf1p; the default for a kind it lists none of. An SP that
+	// lists only algorithms idphooks does not encrypt with (tripledes-cbc,
+	// rsa-1_5) is a config error. Default: none.
+	Metadata string `json:"metadata,omitempty"`
 
 	// EncryptionCertificate is the SP's certificate (PEM file, RSA): what
 	// this SP receives has its assertion encrypted to it, whether the IdP
@@ -223,7 +250,7 @@ func (c *SAMLConfig) validate() error {
 		if _, err := samlEncryptionList(sp.EncryptionAlgorithms); err != nil {
 			return fmt.Errorf("idp_hooks: saml: sp %s: encryption_algorithms: %v", id, err)
 		}
-		if len(sp.EncryptionAlgorithms) > 0 && sp.EncryptionCertificate == "" {
+		if len(sp.EncryptionAlgorithms) > 0 && sp.EncryptionCertificate == "" && sp.Metadata == "" {
 			return fmt.Errorf("idp_hooks: saml: sp %s: encryption_algorithms without an encryption_certificate", id)
 		}
 	}
@@ -247,27 +274,39 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 			return err
 		}
 	}
-	idp, err := saml.NewIdP(c.IdPMetadata, h.MaxBody)
+	allowed, _ := samlAllowList(c.Algorithms)
+	var trust []*x509.Certificate
+	for _, f := range c.IdPMetadataCertificates {
+		certs, err := readCertificates(f)
+		if err != nil {
+			return fmt.Errorf("idp_hooks: saml: idp_metadata_certificate %s: %w", f, err)
+		}
+		trust = append(trust, certs...)
+	}
+	idp, err := saml.NewIdPWith(c.IdPMetadata, saml.IdPOptions{
+		MaxBody: h.MaxBody,
+		Trust:   saml.MetadataTrust{Certificates: trust, Algorithms: allowed},
+		Logger:  h.logger.Named("saml"),
+	})
 	if err != nil {
 		return fmt.Errorf("idp_hooks: saml: %w", err)
 	}
-	allowed, _ := samlAllowList(c.Algorithms)
 	sps := make(map[string]saml.SP, len(c.SPs))
 	for id, sc := range c.SPs {
 		if sc == nil {
 			continue
 		}
-		sp := saml.SP{Sign: samlPlacements[sc.Sign], AttributeNameFormat: sc.AttributeNameFormat}
-		if f, ok := samlNameFormats[sc.AttributeNameFormat]; ok {
-			sp.AttributeNameFormat = f
+		sp, err := samlSP(id, sc, h.MaxBody)
+		if err != nil {
+			return err
 		}
-		if sc.EncryptionCertificate != "" {
-			cert, err := readCertificate(sc.EncryptionCertificate)
-			if err != nil {
-				return fmt.Errorf("idp_hooks: saml: sp %s: encryption_certificate: %w", id, err)
+		if sp.Metadata != nil {
+			c, cancel := context.WithTimeout(ctx, upstreamCheckTimeout)
+			if err := sp.Metadata.Check(c); err != nil {
+				h.logger.Warn("SP metadata not usable yet; SAML messages to this SP are refused until it is",
+					zap.String("sp", id), zap.String("metadata", sc.Metadata), zap.Error(err))
 			}
-			sp.EncryptionCertificate = cert
-			sp.EncryptionAlgorithms, _ = samlEncryptionList(sc.EncryptionAlgorithms)
+			cancel()
 		}
 		sps[id] = sp
 	}
@@ -297,6 +336,51 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 	h.saml = ic
 	h.samlIdP = idp
 	return nil
+}
+
+// samlSP builds the settings of the SP id: its sign placement, attribute
+// NameFormat, and encryption certificate and algorithms from its metadata
+// file, overridden by encryption_certificate and encryption_algorithms.
+func samlSP(id string, sc *SAMLSPConfig, maxBody int64) (saml.SP, error) {
+	sp := saml.SP{Sign: samlPlacements[sc.Sign], AttributeNameFormat: sc.AttributeNameFormat}
+	if f, ok := samlNameFormats[sc.AttributeNameFormat]; ok {
+		sp.AttributeNameFormat = f
+	}
+	if upstream.CheckAbsolute(sc.Metadata) == nil {
+		// Fetched by idphooks when first needed and cached; what it says
+		// stands in for what is not set here.
+		m, err := saml.NewSPMetadata(sc.Metadata, id, maxBody, len(sc.EncryptionAlgorithms) > 0)
+		if err != nil {
+			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: metadata: %w", id, err)
+		}
+		sp.Metadata = m
+	} else if sc.Metadata != "" {
+		raw, err := os.ReadFile(sc.Metadata)
+		if err != nil {
+			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: metadata: %w", id, err)
+		}
+		enc, err := saml.ParseSPEncryption(raw, id)
+		// What it lists may be unusable when encryption_algorithms
+		// says what to use instead.
+		if err != nil && !(len(sc.EncryptionAlgorithms) > 0 && errors.Is(err, saml.ErrAlgorithm)) {
+			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: metadata %s: %w", id, sc.Metadata, err)
+		}
+		sp.EncryptionCertificate, sp.EncryptionAlgorithms = enc.Certificate, enc.Algorithms
+	}
+	if sc.EncryptionCertificate != "" {
+		cert, err := readCertificate(sc.EncryptionCertificate)
+		if err != nil {
+			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: encryption_certificate: %w", id, err)
+		}
+		sp.EncryptionCertificate = cert
+	}
+	if len(sc.EncryptionAlgorithms) > 0 {
+		if sp.EncryptionCertificate == nil && sp.Metadata == nil {
+			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: encryption_algorithms, and its metadata names no encryption key", id)
+		}
+		sp.EncryptionAlgorithms, _ = samlEncryptionList(sc.EncryptionAlgorithms)
+	}
+	return sp, nil
 }
 
 // samlKeys are idphooks' SAML signing keys: the configured files, or an
@@ -461,6 +545,34 @@ type fileKeys struct {
 func (k fileKeys) SAMLSigner() (crypto.Signer, *x509.Certificate, error) { return k.key, k.cert, nil }
 func (k fileKeys) SAMLCertificates() []*x509.Certificate                 { return []*x509.Certificate{k.cert} }
 
+// readCertificates reads every certificate of a PEM file.
+func readCertificates(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM certificate in the file")
+	}
+	return out, nil
+}
+
 // readCertificate reads the first certificate of a PEM file.
 func readCertificate(path string) (*x509.Certificate, error) {
 	b, err := os.ReadFile(path)
@@ -483,6 +595,7 @@ func readCertificate(path string) (*x509.Certificate, error) {
 //
 //	saml {
 //		idp_metadata        <url or file>
+//		idp_metadata_certificate <file...>
 //		metadata_path       <path>
 //		paths               <prefix...>
 //		algorithms          <name...>
@@ -495,6 +608,7 @@ func readCertificate(path string) (*x509.Certificate, error) {
 //		sp <entity id> {
 //			sign                  response|assertion|both
 //			attribute_name_format basic|uri|unspecified|<URI>
+//			metadata               <file>
 //			encryption_certificate <file>
 //			encryption_algorithms  <name...>
 //		}
@@ -513,6 +627,8 @@ func (h *Handler) parseSAML(d *caddyfile.Dispenser) error {
 		switch d.Val() {
 		case "idp_metadata":
 			err = oneArg(d, &c.IdPMetadata)
+		case "idp_metadata_certificate":
+			err = appendArgs(d, &c.IdPMetadataCertificates)
 		case "metadata_path":
 			err = oneArg(d, &c.MetadataPath)
 			if err == nil && !strings.HasPrefix(c.MetadataPath, "/") {
@@ -589,6 +705,8 @@ func (c *SAMLConfig) parseSP(d *caddyfile.Dispenser) error {
 			}
 		case "attribute_name_format":
 			err = oneArg(d, &sp.AttributeNameFormat)
+		case "metadata":
+			err = oneArg(d, &sp.Metadata)
 		case "encryption_certificate":
 			err = oneArg(d, &sp.EncryptionCertificate)
 		case "encryption_algorithms":

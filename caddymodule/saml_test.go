@@ -15,11 +15,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/idphooks/idphooks/interceptors/saml"
 )
@@ -114,6 +117,9 @@ func TestProvisionSAMLErrors(t *testing.T) {
 		{"key of another certificate", SAMLConfig{IdPMetadata: md, CertificateFile: certFile, KeyFile: ecKey}, "certificate"},
 		{"missing SP encryption certificate", SAMLConfig{IdPMetadata: md, SPs: map[string]*SAMLSPConfig{"urn:a": {EncryptionCertificate: filepath.Join(dir, "sp.crt")}}}, "sp urn:a: encryption_certificate"},
 		{"ECDSA SP encryption certificate", SAMLConfig{IdPMetadata: md, SPs: map[string]*SAMLSPConfig{"urn:a": {EncryptionCertificate: ecCert}}}, "must hold an RSA key"},
+		{"metadata certificate missing", SAMLConfig{IdPMetadata: md, IdPMetadataCertificates: []string{filepath.Join(dir, "nope.crt")}}, "idp_metadata_certificate"},
+		{"metadata certificate not PEM", SAMLConfig{IdPMetadata: md, IdPMetadataCertificates: []string{md}}, "idp_metadata_certificate " + md + ": no PEM certificate"},
+		{"metadata unsigned", SAMLConfig{IdPMetadata: md, IdPMetadataCertificates: []string{certFile}}, "IdP metadata is not signed"},
 		{"ECDSA decryption key", SAMLConfig{IdPMetadata: md, Decrypt: true, DecryptionCertificateFile: ecCert, DecryptionKeyFile: ecKey}, "decryption_certificate: the key must be RSA"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,4 +207,135 @@ func TestProvisionSAMLDecrypt(t *testing.T) {
 	if m := served(files); len(m.Encryption) != 1 || !bytes.Equal(m.Encryption[0].Raw, encDER) {
 		t.Errorf("the operator's encryption certificate is not the one published")
 	}
+}
+
+// TestSAMLSPFromMetadata: an sp block's metadata file gives the SP's
+// encryption certificate and chooses the algorithms from what it lists;
+// encryption_certificate and encryption_algorithms override it; bad
+// metadata fails the config.
+func TestSAMLSPFromMetadata(t *testing.T) {
+	dir := t.TempDir()
+	sk, ok := rsaKey(t), rsaKey(t)
+	spCertFile, _, spDER := writeCert(t, dir, "sp", sk, &sk.PublicKey)
+	otherFile, _, _ := writeCert(t, dir, "other", ok, &ok.PublicKey)
+	const id = "https://crm.example.com/saml/metadata"
+	md := func(name, methods string) string {
+		p := filepath.Join(dir, name+".xml")
+		x := `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="` + id + `">` +
+			`<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` +
+			base64.StdEncoding.EncodeToString(spDER) + `</ds:X509Certificate></ds:X509Data></ds:KeyInfo>` + methods + `</md:KeyDescriptor>` +
+			`<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://crm.example.com/acs" index="0"/></md:SPSSODescriptor></md:EntityDescriptor>`
+		if err := os.WriteFile(p, []byte(x), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	em := func(a string) string { return `<md:EncryptionMethod Algorithm="` + a + `"/>` }
+	cbc := md("cbc", em(saml.AES128CBC)+em(saml.RSAOAEPMGF1P))
+	sp, err := samlSP(id, &SAMLSPConfig{Metadata: cbc}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sp.EncryptionCertificate.Raw, spDER) || !slices.Equal(sp.EncryptionAlgorithms, []string{saml.AES128CBC, saml.RSAOAEPMGF1P}) {
+		t.Errorf("from metadata: %v", sp.EncryptionAlgorithms)
+	}
+	sp, err = samlSP(id, &SAMLSPConfig{Metadata: cbc, EncryptionCertificate: otherFile, EncryptionAlgorithms: []string{"aes256-gcm"}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(sp.EncryptionCertificate.Raw, spDER) || !slices.Equal(sp.EncryptionAlgorithms, []string{saml.AES256GCM}) {
+		t.Errorf("overridden: %v", sp.EncryptionAlgorithms)
+	}
+	// Only 3DES listed: an error, unless encryption_algorithms says what
+	// to use.
+	tdes := md("3des", em("http://www.w3.org/2001/04/xmlenc#tripledes-cbc"))
+	if _, err := samlSP(id, &SAMLSPConfig{Metadata: tdes}, 0); err == nil || !strings.Contains(err.Error(), "tripledes-cbc") || !strings.Contains(err.Error(), "sp "+id) {
+		t.Errorf("3DES only: %v", err)
+	}
+	if sp, err := samlSP(id, &SAMLSPConfig{Metadata: tdes, EncryptionAlgorithms: []string{"aes256-cbc"}}, 0); err != nil || !bytes.Equal(sp.EncryptionCertificate.Raw, spDER) {
+		t.Errorf("3DES with encryption_algorithms: %v", err)
+	}
+	// By URL: fetched when first needed, not at build.
+	if sp, err := samlSP(id, &SAMLSPConfig{Metadata: "http://127.0.0.1:1/sp.xml"}, 0); err != nil || sp.Metadata == nil || sp.EncryptionCertificate != nil {
+		t.Errorf("by URL: %v %+v", err, sp)
+	}
+	for name, c := range map[string]*SAMLSPConfig{
+		"missing file":  {Metadata: filepath.Join(dir, "nope.xml")},
+		"not metadata":  {Metadata: spCertFile},
+		"another SP id": {Metadata: md("other", "")},
+	} {
+		if name == "another SP id" {
+			if _, err := samlSP("urn:other", c, 0); err == nil || !strings.Contains(err.Error(), "no SPSSODescriptor for urn:other") {
+				t.Errorf("%s: %v", name, err)
+			}
+			continue
+		}
+		if _, err := samlSP(id, c, 0); err == nil || !strings.Contains(err.Error(), "metadata") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestProvisionSAMLSignedMetadata: idp_metadata_certificate accepts a file
+// signed with its key, under the algorithms allow-list, and refuses one
+// signed otherwise.
+func TestProvisionSAMLSignedMetadata(t *testing.T) {
+	ctx, _ := provisionContext(t)
+	dir := t.TempDir()
+	k, mk := rsaKey(t), rsaKey(t)
+	_, _, der := writeCert(t, dir, "idp", k, &k.PublicKey)
+	mdCert, _, mdDER := writeCert(t, dir, "md", mk, &mk.PublicKey)
+	doc := etree.NewDocument()
+	if err := doc.ReadFromFile(writeIdPMetadata(t, dir, der)); err != nil {
+		t.Fatal(err)
+	}
+	root := doc.Root()
+	root.CreateAttr("ID", "ID_md")
+	sc, err := dsig.NewSigningContext(mk, [][]byte{mdDER})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
+	sig, err := sc.ConstructSignature(root.Copy(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.InsertChildAt(0, sig)
+	signed := filepath.Join(dir, "signed.xml")
+	if err := doc.WriteToFile(signed); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		algorithms []string
+		want       string
+	}{
+		{"signed with its key", nil, ""},
+		{"rsa-sha256 not allowed", []string{"rsa-sha512"}, "algorithm refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &Handler{StatePath: filepath.Join(t.TempDir(), "state.db"), SAML: &SAMLConfig{IdPMetadata: signed,
+				IdPMetadataCertificates: []string{mdCert}, Algorithms: tc.algorithms}}
+			err := h.Provision(ctx)
+			t.Cleanup(func() { _ = h.Cleanup() })
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Provision: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestProvisionSAMLSPMetadataDown: an SP metadata URL that does not answer
+// at start is a warning, not a failed config load.
+func TestProvisionSAMLSPMetadataDown(t *testing.T) {
+	ctx, _ := provisionContext(t)
+	dir := t.TempDir()
+	k := rsaKey(t)
+	_, _, der := writeCert(t, dir, "idp", k, &k.PublicKey)
+	h := &Handler{StatePath: filepath.Join(dir, "state.db"), SAML: &SAMLConfig{IdPMetadata: writeIdPMetadata(t, dir, der),
+		SPs: map[string]*SAMLSPConfig{"urn:a": {Metadata: "http://127.0.0.1:1/sp.xml", EncryptionAlgorithms: []string{"aes256-gcm"}}}}}
+	if err := h.Provision(ctx); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Cleanup() })
 }

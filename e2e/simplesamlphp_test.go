@@ -71,6 +71,14 @@ func startSSPRig(t *testing.T, signResponse bool, extra map[string]any) *sspRig 
 // mod.
 func startSSPRigWith(t *testing.T, signResponse bool, extra map[string]any, mod func(*testidp.SimpleSAMLphpOptions)) *sspRig {
 	t.Helper()
+	return startSSPRigThen(t, signResponse, extra, mod, nil)
+}
+
+// startSSPRigThen is startSSPRigWith calling started, when set, once
+// SimpleSAMLphp runs and before Caddy loads (to write its certificate
+// where the config names it).
+func startSSPRigThen(t *testing.T, signResponse bool, extra map[string]any, mod func(*testidp.SimpleSAMLphpOptions), started func(*testidp.SimpleSAMLphp)) *sspRig {
+	t.Helper()
 	// SimpleSAMLphp needs the SP's URLs and its own public origin before
 	// it starts, Caddy needs SimpleSAMLphp's metadata, the SP needs
 	// Caddy's: both addresses are taken first.
@@ -108,13 +116,19 @@ func startSSPRigWith(t *testing.T, signResponse bool, extra map[string]any, mod 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { idp.Close() })
+	if started != nil {
+		started(idp)
+	}
 	tap := startPostTap(t, idp.BaseURL)
 
-	handler := map[string]any{
-		"upstream": nil,
-		"saml":     map[string]any{"idp_metadata": idp.MetadataURL},
+	// extra's saml options go beside idp_metadata.
+	samlBlock := map[string]any{"idp_metadata": idp.MetadataURL}
+	if s, ok := extra["saml"].(map[string]any); ok {
+		maps.Copy(samlBlock, s)
 	}
+	handler := map[string]any{"upstream": nil}
 	maps.Copy(handler, extra)
+	handler["saml"] = samlBlock
 	e2etest.LoadCaddy(t, e2etest.Config{
 		Addr: addr, Dir: t.TempDir(), Upstream: idp.BaseURL, Dial: tap.addr, Handler: handler,
 	})

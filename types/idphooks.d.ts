@@ -198,8 +198,15 @@ declare namespace IdpHooks {
     /** The AuthnRequest's ID; "" for an IdP-initiated login. */
     in_response_to: string;
     subject_in_response_to: string;
+    /**
+     * The Subject's NameID; an EncryptedID's once idphooks decrypted it
+     * (with `decrypt`), all "" when it stays encrypted.
+     */
     name_id: { value: string; format: string; name_qualifier: string; sp_name_qualifier: string };
-    /** By attribute Name. */
+    /**
+     * By attribute Name; EncryptedAttributes idphooks decrypted are here
+     * as if clear, those it cannot decrypt are absent.
+     */
     attributes: { [name: string]: SAMLAttribute };
     authn_context_class_ref: string;
     session_index: string;

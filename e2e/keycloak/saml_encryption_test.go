@@ -8,8 +8,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"encoding/xml"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	crewsaml "github.com/crewjam/saml"
 
 	"github.com/idphooks/idphooks/caddymodule"
 	"github.com/idphooks/idphooks/interceptors/saml"
@@ -129,12 +132,31 @@ func servedEncryptionCertificate(t *testing.T, px *proxy) *x509.Certificate {
 	return enc
 }
 
+// spMetadataFile writes the metadata crewjam's SP publishes for itself
+// (its encryption key, the EncryptionMethods it reads) to a file, for an
+// sp block's metadata.
+func spMetadataFile(t *testing.T, entityID string, key *rsa.PrivateKey, cert *x509.Certificate) string {
+	t.Helper()
+	acs, _ := url.Parse("http://127.0.0.1/saml/acs")
+	b, err := xml.Marshal((&crewsaml.ServiceProvider{EntityID: entityID, Key: key, Certificate: cert, AcsURL: *acs}).Metadata())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "sp-metadata.xml")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestSAMLEncryptedAssertions: Keycloak encrypts to idphooks' encryption
 // certificate (read from the metadata served through Caddy); idphooks
 // decrypts, runs the hook, re-signs where Keycloak signed and encrypts to
-// the SP's own certificate (encryption_certificate); crewjam's SP,
-// trusting only idphooks, decrypts with its key and gets the hook's edits.
-// bob's denial is refused by the SP as for clear assertions.
+// the SP's own certificate (encryption_certificate, or for the SP signed
+// both ways, its metadata, whose EncryptionMethods choose aes256-gcm and
+// XML Encryption 1.1's rsa-oaep); crewjam's SP, trusting only idphooks,
+// decrypts with its key and gets the hook's edits. bob's denial is refused
+// by the SP as for clear assertions.
 func TestSAMLEncryptedAssertions(t *testing.T) {
 	hook := e2etest.WriteHook(t, t.TempDir(), "attrs.js", attrsHook)
 	signings := []string{testidp.SignAssertion, testidp.SignResponse, testidp.SignBoth}
@@ -149,6 +171,9 @@ func TestSAMLEncryptedAssertions(t *testing.T) {
 		key, cert, file := spKeyPair(t, s)
 		keys[s] = spKeys{key, cert}
 		sps[id] = map[string]any{"encryption_certificate": file}
+		if s == testidp.SignBoth {
+			sps[id] = map[string]any{"metadata": spMetadataFile(t, id, key, cert)}
+		}
 	}
 	px, _ := samlLoggedProxy(t, map[string]any{"decrypt": true, "sps": sps}, e2etest.Hooks(hook))
 	enc := servedEncryptionCertificate(t, px)
@@ -172,7 +197,11 @@ func TestSAMLEncryptedAssertions(t *testing.T) {
 			if !strings.Contains(doc, "EncryptedAssertion") || strings.Contains(doc, ":Assertion ") || strings.Contains(doc, u.Email) {
 				t.Errorf("what the SP got is not encrypted:\n%s", doc)
 			}
-			for _, alg := range []string{saml.AES256GCM, saml.RSAOAEPMGF1P} {
+			want := []string{saml.AES256GCM, saml.RSAOAEPMGF1P}
+			if signing == testidp.SignBoth {
+				want[1] = saml.RSAOAEP
+			}
+			for _, alg := range want {
 				if !strings.Contains(doc, `Algorithm="`+alg+`"`) {
 					t.Errorf("%s not used:\n%s", alg, doc)
 				}

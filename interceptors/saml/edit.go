@@ -49,6 +49,7 @@ func (r *Response) Apply(p events.AssertionPolicy, ops []sandbox.Op) (changed bo
 func (r *Response) SetAttribute(name string, values []string, nameFormat, friendlyName string) {
 	a := r.assertion
 	var stmt *etree.Element
+	var replaced []*etree.Element
 	at := -1
 	for _, st := range children(a, NSAssertion, "AttributeStatement") {
 		for _, el := range children(st, NSAssertion, "Attribute") {
@@ -65,6 +66,7 @@ func (r *Response) SetAttribute(name string, values []string, nameFormat, friend
 				}
 			}
 			st.RemoveChild(el)
+			replaced = append(replaced, el)
 		}
 	}
 	if stmt == nil {
@@ -100,6 +102,11 @@ func (r *Response) SetAttribute(name string, values []string, nameFormat, friend
 		av.SetText(v)
 	}
 	stmt.InsertChildAt(at, el)
+	// An attribute that came encrypted leaves encrypted, whatever a hook
+	// made of it.
+	for _, old := range replaced {
+		r.parts.replace(old, el)
+	}
 	if !slices.Contains(r.prefixList, "xs") && !r.prefixUsed("xs") {
 		// xs now appears in values only: declared where used, signed as
 		// inclusive, and nowhere above (see normalizeTypePrefixes).

@@ -117,14 +117,22 @@ func (e *Encryption) methods() (data, keyTransport string) {
 // encryptAssertion returns an EncryptedAssertion holding a, serialized
 // with the namespaces in scope so that it reads alone once decrypted.
 func encryptAssertion(a *etree.Element, e *Encryption) (*etree.Element, error) {
+	return encryptElement(a, e, "EncryptedAssertion")
+}
+
+// encryptElement returns the element called wrapper (EncryptedAssertion,
+// EncryptedID, EncryptedAttribute: saml-core's EncryptedElementType) in
+// el's namespace and prefix, holding el encrypted with e, serialized with
+// the namespaces in scope so that it reads alone once decrypted.
+func encryptElement(el *etree.Element, e *Encryption, wrapper string) (*etree.Element, error) {
 	if err := e.Check(); err != nil {
 		return nil, err
 	}
-	ctx, err := etreeutils.NSBuildParentContext(a)
+	ctx, err := etreeutils.NSBuildParentContext(el)
 	if err != nil {
 		return nil, err
 	}
-	det, err := etreeutils.NSDetatch(ctx, a)
+	det, err := etreeutils.NSDetatch(ctx, el)
 	if err != nil {
 		return nil, err
 	}
@@ -145,27 +153,27 @@ func encryptAssertion(a *etree.Element, e *Encryption) (*etree.Element, error) {
 	enc.BlockCipher = blockCiphers[data]
 	ed, err := enc.Encrypt(e.Certificate, plain, nil)
 	if err != nil {
-		return nil, fmt.Errorf("saml: encrypting the assertion: %w", err)
+		return nil, fmt.Errorf("saml: encrypting the %s: %w", el.Tag, err)
 	}
 	ed.CreateAttr("Type", typeElement)
-	tag := "EncryptedAssertion"
-	if a.Space != "" {
-		tag = a.Space + ":" + tag
+	tag := wrapper
+	if el.Space != "" {
+		tag = el.Space + ":" + tag
 	}
 	ea := etree.NewElement(tag)
-	if p := a.Parent(); p == nil || lookupPrefix(p, a.Space) != NSAssertion {
-		if a.Space == "" {
+	if p := el.Parent(); p == nil || lookupPrefix(p, el.Space) != NSAssertion {
+		if el.Space == "" {
 			ea.CreateAttr("xmlns", NSAssertion)
 		} else {
-			ea.CreateAttr("xmlns:"+a.Space, NSAssertion)
+			ea.CreateAttr("xmlns:"+el.Space, NSAssertion)
 		}
 	}
 	ea.AddChild(ed)
 	return ea, nil
 }
 
-// encryptedParts checks an EncryptedAssertion before anything is
-// decrypted: one EncryptedData of an element, its key in one to
+// encryptedParts checks an EncryptedAssertion, EncryptedID or
+// EncryptedAttribute before anything is decrypted: one EncryptedData of an element, its key in one to
 // maxEncryptedKeys EncryptedKeys (in its KeyInfo, as Keycloak and most
 // IdPs write it, or beside it), every algorithm on the allow-list. The
 // elements crewjam's xmlenc then reads (by local name) are exactly these.
@@ -177,11 +185,11 @@ func encryptedParts(ea *etree.Element) (ed *etree.Element, eks []*etree.Element,
 		case is(c, NSXMLEnc, "EncryptedKey"):
 			eks = append(eks, c)
 		default:
-			return nil, nil, fmt.Errorf("%w: <%s> in EncryptedAssertion", ErrStructure, c.Tag)
+			return nil, nil, fmt.Errorf("%w: <%s> in %s", ErrStructure, c.Tag, ea.Tag)
 		}
 	}
 	if ed == nil {
-		return nil, nil, fmt.Errorf("%w: EncryptedAssertion without EncryptedData", ErrStructure)
+		return nil, nil, fmt.Errorf("%w: %s without EncryptedData", ErrStructure, ea.Tag)
 	}
 	if t := ed.SelectAttrValue("Type", typeElement); t != typeElement {
 		return nil, nil, fmt.Errorf("%w: EncryptedData of type %q", ErrStructure, t)
@@ -297,14 +305,36 @@ func checkEncryptedKey(ek *etree.Element) error {
 }
 
 // decryptAssertion decrypts an EncryptedAssertion with the first of
-// v.DecryptionKeys that unwraps its key (returned too), and parses the result under the
-// rules of Parse (one level less deep: it goes inside the Response).
-// Every failure after the checks of encryptedParts is ErrDecrypt, whatever
-// the cause (no key, a GCM tag, CBC padding, what came out): what a
-// sender of crafted ciphertexts sees is the same refusal; the log has the
-// detail.
+// v.DecryptionKeys that unwraps its key (returned too), and parses the
+// result under the rules of Parse (one level less deep: it goes inside
+// the Response). Every failure after the checks of encryptedParts is
+// ErrDecrypt, whatever the cause (no key, a GCM tag, CBC padding, what
+// came out): what a sender of crafted ciphertexts sees is the same
+// refusal; the log has the detail.
 func (v *Verifier) decryptAssertion(ea *etree.Element) (*etree.Element, *rsa.PrivateKey, error) {
-	ed, eks, err := encryptedParts(ea)
+	a, used, err := v.decryptElement(ea, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !is(a, NSAssertion, "Assertion") {
+		return nil, nil, fmt.Errorf("%w: the plaintext is <%s>, not a saml:Assertion declaring its namespace", ErrDecrypt, a.Tag)
+	}
+	return a, used, nil
+}
+
+// errNotOurs marks an ErrDecrypt where no key of idphooks unwraps any
+// EncryptedKey: the element was encrypted to someone else.
+var errNotOurs = errors.New("no decryption key of idphooks unwraps its key (encrypted to another certificate?)")
+
+// decryptElement decrypts an element of saml-core's EncryptedElementType
+// (its checks: encryptedParts) with the first of v.DecryptionKeys that
+// unwraps its key (returned too), and parses the plaintext under the
+// rules of Parse, depth levels less deep (where it goes in the message),
+// returning its root detached from any document. The AES-GCM tag is
+// checked (crewjam's xmlenc opens with crypto/cipher's AEAD, which fails
+// on a wrong or short tag: the CVE-2026-32313 shape is refused).
+func (v *Verifier) decryptElement(enc *etree.Element, depth int) (*etree.Element, *rsa.PrivateKey, error) {
+	ed, eks, err := encryptedParts(enc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -322,7 +352,7 @@ func (v *Verifier) decryptAssertion(ea *etree.Element) (*etree.Element, *rsa.Pri
 		}
 	}
 	if cek == nil {
-		return nil, nil, fmt.Errorf("%w: no decryption key of idphooks unwraps the assertion's key (encrypted to another certificate?)", ErrDecrypt)
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrDecrypt, enc.Tag, errNotOurs)
 	}
 	// The content key is known: the data is decrypted without its
 	// KeyInfo, so that xmlenc reads no key from the document.
@@ -332,22 +362,22 @@ func (v *Verifier) decryptAssertion(ea *etree.Element) (*etree.Element, *rsa.Pri
 	}
 	plain, err := xmlenc.Decrypt(cek, data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrDecrypt, err)
+		return nil, nil, fmt.Errorf("%w: %s: %v", ErrDecrypt, enc.Tag, err)
 	}
-	depth := v.MaxDepth
-	if depth <= 0 {
-		depth = DefaultMaxDepth
+	max := v.MaxDepth
+	if max <= 0 {
+		max = DefaultMaxDepth
 	}
-	doc, err := Parse(plain, depth-1)
+	if max-depth < 1 {
+		return nil, nil, fmt.Errorf("%w: %s nested too deep to decrypt", ErrTooDeep, enc.Tag)
+	}
+	doc, err := Parse(plain, max-depth)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: the plaintext: %w", ErrDecrypt, err)
+		return nil, nil, fmt.Errorf("%w: the plaintext of %s: %w", ErrDecrypt, enc.Tag, err)
 	}
-	a := doc.Root()
-	if !is(a, NSAssertion, "Assertion") {
-		return nil, nil, fmt.Errorf("%w: the plaintext is <%s>, not a saml:Assertion declaring its namespace", ErrDecrypt, a.Tag)
-	}
-	doc.RemoveChild(a)
-	return a, used, nil
+	el := doc.Root()
+	doc.RemoveChild(el)
+	return el, used, nil
 }
 
 // candidates are the decryption keys to try on ek: the one its KeyInfo
@@ -490,6 +520,9 @@ func (v *Verifier) verifyEncrypted(doc *etree.Document, s survey) (*Response, er
 	}
 	stripUnsigned(root)
 	r := &Response{doc: doc, root: root, assertion: a, Signed: placed, Encrypted: true, decryptedWith: used}
+	if r.parts, err = v.open(root, a); err != nil {
+		return nil, err
+	}
 	if err := r.normalizeTypePrefixes(all.typeNS); err != nil {
 		return nil, err
 	}

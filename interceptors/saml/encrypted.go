@@ -1,8 +1,10 @@
 package saml
 
 import (
+	"context"
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -46,18 +48,93 @@ func (i *Interceptor) encryptionCertificates() []*x509.Certificate {
 // certificate, whether the IdP encrypted it or not. An assertion the IdP
 // encrypted for an SP idphooks has no certificate of is refused: it would
 // reach the browser in clear.
-func (i *Interceptor) encryptFor(resp *Response, app string, sp SP) error {
+func (i *Interceptor) encryptFor(ctx context.Context, resp *Response, app string, sp SP) error {
 	if resp.Encrypted {
 		i.noteDecryptionKey(resp.decryptedWith, app)
 	}
-	if sp.EncryptionCertificate != nil {
-		resp.EncryptTo = &Encryption{Certificate: sp.EncryptionCertificate, Algorithms: sp.EncryptionAlgorithms}
+	i.noteSealed(resp.Sealed(), "response", app)
+	enc, err := i.encryptionFor(ctx, sp)
+	if err != nil {
+		return err
+	}
+	if enc != nil {
+		resp.EncryptTo = enc
 		return nil
 	}
 	if resp.Encrypted && resp.assertion != nil {
 		return fmt.Errorf("the IdP encrypted the assertion for SP %q, and idphooks has no encryption_certificate for it: it is not sent in clear", app)
 	}
+	if resp.parts.pending() {
+		return fmt.Errorf("the IdP encrypted the NameID or attributes for SP %q, and idphooks has no encryption_certificate for it: they are not sent in clear", app)
+	}
 	return nil
+}
+
+// encryptLogoutFor gives a LogoutRequest whose NameID came encrypted (and
+// was opened) the certificate of the SP it is for, which the NameID names
+// (SPNameQualifier: the IdP encrypts for an SP it knows), so that it goes
+// encrypted again. Without one it is refused: never sent in clear.
+func (i *Interceptor) encryptLogoutFor(ctx context.Context, l *Logout) error {
+	i.noteSealed(l.Sealed(), "logout request", "")
+	if !l.NameIDOpened() {
+		return nil
+	}
+	m := l.Model()
+	app := m.NameID.SPNameQualifier
+	if app == "" {
+		return errors.New("the IdP encrypted the LogoutRequest's NameID, which names no SP (SPNameQualifier): idphooks cannot tell whose encryption_certificate to encrypt it to, and does not send it in clear")
+	}
+	enc, err := i.encryptionFor(ctx, i.sp(app))
+	if err != nil {
+		return err
+	}
+	if enc == nil {
+		return fmt.Errorf("the IdP encrypted the LogoutRequest's NameID for SP %q, and idphooks has no encryption_certificate for it: it is not sent in clear", app)
+	}
+	l.EncryptTo = enc
+	return nil
+}
+
+// errSPMetadata wraps a failed fetch of an SP's metadata: whether and how
+// to encrypt to the SP cannot be told, so nothing is sent to it.
+var errSPMetadata = errors.New("the SP's SAML metadata is unavailable")
+
+// encryptionFor is how what goes to sp is encrypted: to its
+// encryption_certificate with its algorithms, each of them, when not set,
+// as its metadata by URL says; nil: in clear.
+func (i *Interceptor) encryptionFor(ctx context.Context, sp SP) (*Encryption, error) {
+	cert, algs := sp.EncryptionCertificate, sp.EncryptionAlgorithms
+	if sp.Metadata != nil && (cert == nil || algs == nil) {
+		e, err := sp.Metadata.Encryption(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errSPMetadata, err)
+		}
+		if cert == nil {
+			cert = e.Certificate
+		}
+		if algs == nil {
+			algs = e.Algorithms
+		}
+	}
+	if cert == nil {
+		return nil, nil
+	}
+	enc := &Encryption{Certificate: cert, Algorithms: algs}
+	if err := enc.Check(); err != nil {
+		return nil, fmt.Errorf("SP encryption: %w", err)
+	}
+	return enc, nil
+}
+
+// noteSealed logs, once a minute per SP and reason, the parts of a
+// message that stay encrypted: no hook or event sees them.
+func (i *Interceptor) noteSealed(sealed []Sealed, what, app string) {
+	for _, s := range sealed {
+		if i.passLog.due("sealed "+app+" "+s.Part+" "+s.Reason, i.cfg.Now()) {
+			i.log.Warn("a part of the SAML "+what+" passed encrypted, as it came: hooks and events do not see it",
+				zap.String("sp", app), zap.String("part", s.Part), zap.String("reason", s.Reason))
+		}
+	}
 }
 
 // noteDecryptionKey warns, once a minute per SP, when the IdP encrypted
@@ -78,7 +155,7 @@ func (i *Interceptor) noteDecryptionKey(used *rsa.PrivateKey, app string) {
 func checkSPs(sps map[string]SP) error {
 	for id, sp := range sps {
 		if sp.EncryptionCertificate == nil {
-			if len(sp.EncryptionAlgorithms) > 0 {
+			if len(sp.EncryptionAlgorithms) > 0 && sp.Metadata == nil {
 				return fmt.Errorf("saml: sp %s: encryption algorithms without an encryption certificate", id)
 			}
 			continue

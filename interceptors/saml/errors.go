@@ -22,12 +22,13 @@ var (
 	// ErrEncrypted: the Response carries an EncryptedAssertion and the
 	// Verifier has no key to decrypt it with.
 	ErrEncrypted = errors.New("saml: encrypted assertion")
-	// ErrDecrypt: an EncryptedAssertion of an allowed shape does not
-	// decrypt with idphooks' keys into an assertion: no key unwraps it, a
-	// GCM tag or CBC padding does not check, or what comes out is not a
-	// saml:Assertion. One error for all, so that a sender of crafted
-	// ciphertexts learns nothing from which.
-	ErrDecrypt = errors.New("saml: encrypted assertion does not decrypt")
+	// ErrDecrypt: an EncryptedAssertion (or an EncryptedID or
+	// EncryptedAttribute whose key idphooks unwraps) of an allowed shape
+	// does not decrypt with idphooks' keys into what it must hold: no key
+	// unwraps it, a GCM tag or CBC padding does not check, or what comes
+	// out is not a saml:Assertion (NameID, Attribute). One error for all,
+	// so that a sender of crafted ciphertexts learns nothing from which.
+	ErrDecrypt = errors.New("saml: encrypted element does not decrypt")
 	// ErrWrapping: a shape used for signature wrapping (several
 	// assertions, duplicate IDs, a signature where none belongs, a
 	// signature over another element, split text).

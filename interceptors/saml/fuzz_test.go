@@ -3,6 +3,8 @@ package saml
 import (
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -43,6 +45,8 @@ func FuzzVerifyLogout(f *testing.F) {
 	f.Add([]byte(sspSignedRequest(f)), false)
 	f.Add([]byte(kcSignedResponse(f)), false)
 	f.Add([]byte(keycloakLogoutRequest()), true)
+	h, _ := encKeys()
+	f.Add([]byte(sspEncryptedLogout(f, h.cert)), false)
 	v := verifier()
 	f.Fuzz(func(t *testing.T, b []byte, querySigned bool) {
 		l, err := v.VerifyLogout(b, querySigned)
@@ -95,8 +99,12 @@ func FuzzDecrypt(f *testing.F) {
 	f.Add(captured(f, "keycloak-26.7-assertion-signed.xml"))
 	f.Add(captured(f, "keycloak-26.7-response-signed.xml"))
 	f.Add([]byte(kcEncrypted(f, SignedAssertion)))
-	v := capturedVerifier(f)
 	h, sp := encKeys()
+	// An EncryptedID and an EncryptedAttribute, in a clear and in an
+	// encrypted assertion.
+	f.Add([]byte(kcParts(f, SignedAssertion, false, h.cert)))
+	f.Add([]byte(kcParts(f, SignedResponse, true, h.cert)))
+	v := capturedVerifier(f)
 	idp, hk := keys()
 	v.Certificates = append(v.Certificates, idp.cert)
 	v.DecryptionKeys = append(v.DecryptionKeys, h.key)
@@ -117,6 +125,50 @@ func FuzzDecrypt(f *testing.F) {
 		}
 		if _, err := back.Verify(out); err != nil && r.Encrypted {
 			t.Fatalf("re-encrypted response does not read back: %v", err)
+		}
+	})
+}
+
+// FuzzVerifyIdPMetadata: whatever the upstream serves, a document
+// accepted under idp_metadata_certificate was signed at its root by the
+// configured key, and what comes back reads as metadata.
+func FuzzVerifyIdPMetadata(f *testing.F) {
+	f.Add([]byte(signedDescriptor(f, "")))
+	f.Add([]byte(signedDescriptor(f, `validUntil="2020-01-01T00:00:00Z" `)))
+	f.Add(pubTestdata(f, "keycloak-26.7-descriptor.xml"))
+	trust := metadataTrust()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := trust.VerifyIdPMetadata(b)
+		if err != nil {
+			return
+		}
+		doc, err := Parse(out, 0)
+		if err != nil || child(doc.Root(), NSDSig, "Signature") == nil {
+			t.Fatalf("accepted %v without a root signature", err)
+		}
+		_, _ = ParseIdPMetadata(out)
+	})
+}
+
+// FuzzParseSPEncryption: whatever an SP's metadata holds, what is chosen
+// is on the allow-list and usable.
+func FuzzParseSPEncryption(f *testing.F) {
+	f.Add(crewjamSPMetadata(f))
+	f.Add([]byte(spMetadata(em(AES128CBC) + em(RSAOAEP))))
+	f.Add([]byte(spMetadata(em(NSXMLEnc + "tripledes-cbc"))))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := ParseSPEncryption(b, testSP)
+		if err != nil || e.Certificate == nil {
+			return
+		}
+		enc := &Encryption{Certificate: e.Certificate, Algorithms: e.Algorithms}
+		if err := enc.Check(); err != nil && !errors.Is(err, ErrAlgorithm) {
+			t.Fatalf("chosen %v: %v", e.Algorithms, err)
+		}
+		for _, a := range e.Algorithms {
+			if !slices.Contains(EncryptionAlgorithms(), a) {
+				t.Fatalf("chose %q", a)
+			}
 		}
 	})
 }

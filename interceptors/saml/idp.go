@@ -1,12 +1,16 @@
 package saml
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"sync"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/idphooks/idphooks/upstream"
 )
@@ -21,6 +25,24 @@ type IdP struct {
 
 	client *upstream.Client
 	doc    upstream.Document[*idpDocument]
+
+	unverified sync.Once
+}
+
+// noteUnverified says once, when the document is signed and no
+// certificate is configured to check it with, that its signature is not
+// checked: the operator may believe it is.
+func (p *IdP) noteUnverified(raw []byte, o IdPOptions) {
+	if len(o.Trust.Certificates) > 0 || o.Logger == nil || !bytes.Contains(raw, []byte(NSDSig)) {
+		return
+	}
+	doc, err := Parse(raw, 0)
+	if err != nil || doc.Root() == nil || child(doc.Root(), NSDSig, "Signature") == nil {
+		return
+	}
+	p.unverified.Do(func() {
+		o.Logger.Info("the IdP metadata is signed, and its signature is not checked: set idp_metadata_certificate to the certificate it is signed with")
+	})
 }
 
 // idpDocument is one fetched metadata document: the bytes (republished
@@ -33,9 +55,30 @@ type idpDocument struct {
 // metadataAccept is what an IdP's metadata endpoint answers to.
 const metadataAccept = "application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8"
 
+// IdPOptions are NewIdPWith's.
+type IdPOptions struct {
+	// MaxBody caps the fetch (1 MiB when 0).
+	MaxBody int64
+	// Trust says how the document must be signed (see MetadataTrust); by
+	// default it is used as fetched.
+	Trust MetadataTrust
+	// Logger is told of each refetched document refused (the copy in hand
+	// stays in use meanwhile); nil: nothing is logged.
+	Logger *zap.Logger
+}
+
 // NewIdP returns the IdP whose metadata is at source: an absolute http(s)
 // URL, or a file. maxBody caps the fetch (1 MiB when 0).
 func NewIdP(source string, maxBody int64) (*IdP, error) {
+	return NewIdPWith(source, IdPOptions{MaxBody: maxBody})
+}
+
+// NewIdPWith is NewIdP with options: a document that o.Trust refuses is
+// an error at once for a file; for a URL, the first fetch fails (SAML
+// messages are refused until one is accepted) and a later one keeps the
+// copy in hand, and says why in o.Logger.
+func NewIdPWith(source string, o IdPOptions) (*IdP, error) {
+	maxBody := o.MaxBody
 	if maxBody <= 0 {
 		maxBody = 1 << 20
 	}
@@ -46,11 +89,18 @@ func NewIdP(source string, maxBody int64) (*IdP, error) {
 			if err != nil {
 				return nil, err
 			}
-			md, err := ParseIdPMetadata(raw)
-			if err != nil {
-				return nil, fmt.Errorf("IdP metadata at %s: %w", source, err)
+			d, err := readIdPDocument(raw, o.Trust)
+			if err == nil {
+				p.noteUnverified(raw, o)
 			}
-			return &idpDocument{raw: raw, md: md}, nil
+			if err != nil {
+				err = fmt.Errorf("IdP metadata at %s: %w", source, err)
+				if _, held := p.doc.Cached(); held && o.Logger != nil {
+					o.Logger.Error("IdP metadata refused; the copy fetched before stays in use", zap.Error(err))
+				}
+				return nil, err
+			}
+			return d, nil
 		}
 		return p, nil
 	}
@@ -58,16 +108,29 @@ func NewIdP(source string, maxBody int64) (*IdP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("IdP metadata: %w", err)
 	}
-	md, err := ParseIdPMetadata(raw)
+	d, err := readIdPDocument(raw, o.Trust)
 	if err != nil {
 		return nil, fmt.Errorf("IdP metadata %s: %w", source, err)
 	}
-	d := &idpDocument{raw: raw, md: md}
 	p := &IdP{}
+	p.noteUnverified(raw, o)
 	p.doc.Fetch = func(context.Context) (*idpDocument, error) { return d, nil }
 	// A file changes with a config reload, which builds a new IdP.
 	p.doc.TTL = 100 * 365 * 24 * time.Hour
 	return p, nil
+}
+
+// readIdPDocument verifies raw under trust and reads it.
+func readIdPDocument(raw []byte, trust MetadataTrust) (*idpDocument, error) {
+	raw, err := trust.VerifyIdPMetadata(raw)
+	if err != nil {
+		return nil, err
+	}
+	md, err := ParseIdPMetadata(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &idpDocument{raw: raw, md: md}, nil
 }
 
 // Metadata returns the IdP's metadata, fetching it when needed.

@@ -38,6 +38,10 @@ type SP struct {
 	// EncryptionAlgorithms are what the SP reads, as Encryption.Algorithms
 	// (nil: aes256-gcm with rsa-oaep-mgf1p).
 	EncryptionAlgorithms []string
+	// Metadata, when set, is the SP's metadata by URL: its encryption key
+	// and algorithms stand in for EncryptionCertificate and
+	// EncryptionAlgorithms where those are not set.
+	Metadata *SPMetadata
 }
 
 // Config is everything the interceptor needs, as plain values.

@@ -29,6 +29,13 @@ type Logout struct {
 
 	// prefixList: as Response's, for an xsi:type in Extensions.
 	prefixList []string
+
+	// parts holds a LogoutRequest's EncryptedID, opened; SignLogout seals
+	// it again to EncryptTo.
+	parts *openedParts
+	// EncryptTo is the SP's encryption certificate, for a NameID that came
+	// encrypted.
+	EncryptTo *Encryption
 }
 
 // LogoutModel is what hooks and events see of a logout message. Values
@@ -42,8 +49,9 @@ type LogoutModel struct {
 	// InResponseTo is the LogoutResponse's: the ID of the request it
 	// answers.
 	InResponseTo string `json:"in_response_to,omitempty"`
-	// NameID is the LogoutRequest's principal; nil when it names it
-	// otherwise (an EncryptedID, a BaseID).
+	// NameID is the LogoutRequest's principal, an EncryptedID's once
+	// opened; nil when it names it otherwise (an EncryptedID idphooks
+	// cannot open, a BaseID).
 	NameID *NameID `json:"name_id,omitempty"`
 	// SessionIndexes are the LogoutRequest's, in document order.
 	SessionIndexes []string `json:"session_indexes,omitempty"`
@@ -113,6 +121,9 @@ func (v *Verifier) VerifyLogoutDocument(doc *etree.Document, querySigned bool) (
 		// The query signature covers these very bytes: nothing was
 		// canonicalized, so nothing needs repairing.
 		l.doc, l.root = doc, root
+		if err := l.open(v); err != nil {
+			return nil, err
+		}
 		return l, nil
 	}
 	if err := checkSignature(sig, root, v.allowed()); err != nil {
@@ -128,8 +139,33 @@ func (v *Verifier) VerifyLogoutDocument(doc *etree.Document, querySigned bool) (
 	if l.prefixList, err = typePrefixes(got, s.typeNS); err != nil {
 		return nil, err
 	}
+	if err := l.open(v); err != nil {
+		return nil, err
+	}
 	return l, nil
 }
+
+// open opens a LogoutRequest's EncryptedID (see Verifier.open).
+func (l *Logout) open(v *Verifier) error {
+	if l.Kind != KindLogoutRequest {
+		return nil
+	}
+	p, err := v.open(l.root, l.root)
+	l.parts = p
+	return err
+}
+
+// Sealed lists the parts of l that stay encrypted, unseen by events.
+func (l *Logout) Sealed() []Sealed {
+	if l.parts == nil {
+		return nil
+	}
+	return l.parts.sealed
+}
+
+// NameIDOpened reports whether the NameID came encrypted and was opened:
+// it must be sealed to the SP (EncryptTo) before SignLogout sends it.
+func (l *Logout) NameIDOpened() bool { return l.parts.pending() }
 
 // XMLSigned reports whether the IdP XML-signed the message: SignLogout
 // then signs the XML anew. When it is false, only the query was signed,
@@ -214,6 +250,11 @@ func (s *Signer) SignLogout(l *Logout) ([]byte, error) {
 		}
 	}
 	stripSignatures(l.root)
+	restore, err := l.parts.seal(l.EncryptTo)
+	if err != nil {
+		return nil, err
+	}
+	defer restore()
 	if l.xmlSigned {
 		if err := s.signElement(l.root, l.prefixList); err != nil {
 			return nil, err

@@ -102,6 +102,11 @@ func (i *Interceptor) verifyLogout(r *http.Request, doc *etree.Document, querySi
 	if err := l.CheckTimes(i.cfg.Now(), i.cfg.Leeway); err != nil {
 		return nil, nil, i.refuse("SAML logout message refused", err)
 	}
+	if err := i.encryptLogoutFor(r.Context(), l); errors.Is(err, errSPMetadata) {
+		return nil, nil, i.unavailable(err)
+	} else if err != nil {
+		return nil, nil, i.refuse("SAML logout message refused", err)
+	}
 	if err := i.restoreNameID(r.Context(), l); errors.Is(err, ErrNameIDsUnavailable) {
 		return nil, nil, away(err)
 	} else if err != nil {

@@ -50,7 +50,9 @@ func (i *Interceptor) response(r *http.Request, doc *etree.Document) ([]byte, er
 	if sp.Sign != 0 {
 		resp.Signed = sp.Sign
 	}
-	if err := i.encryptFor(resp, app, sp); err != nil {
+	if err := i.encryptFor(r.Context(), resp, app, sp); errors.Is(err, errSPMetadata) {
+		return nil, i.unavailable(err)
+	} else if err != nil {
 		return nil, i.refuse("SAML response refused", err)
 	}
 	success := resp.assertion != nil && model.Status.Code == StatusSuccess

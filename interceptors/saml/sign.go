@@ -71,6 +71,13 @@ func (s *Signer) Sign(r *Response) ([]byte, error) {
 		return nil, err
 	}
 	stripSignatures(r.root)
+	// The NameID and attributes that came encrypted go encrypted again,
+	// inside the assertion's signature; put back after writing.
+	restore, err := r.parts.seal(r.EncryptTo)
+	if err != nil {
+		return nil, err
+	}
+	defer restore()
 	if r.Signed&SignedAssertion != 0 && r.assertion != nil {
 		if err := s.signElement(r.assertion, r.prefixList); err != nil {
 			return nil, err

@@ -113,6 +113,10 @@ type Response struct {
 	// this SP, signed inside where it is to be signed.
 	EncryptTo *Encryption
 
+	// parts are the assertion's EncryptedID and EncryptedAttributes,
+	// opened for the hooks and sealed again by Sign (to EncryptTo).
+	parts *openedParts
+
 	// NewAttributeFormat is the NameFormat of attributes SetAttribute
 	// creates without one; basic when empty.
 	NewAttributeFormat string
@@ -200,6 +204,7 @@ func (v *Verifier) VerifyDocument(doc *etree.Document) (*Response, error) {
 
 	vctx := v.validationContext()
 	r := &Response{Signed: placed}
+	var err error
 	// Both signatures are checked on the document as it came (validation
 	// copies). What goxmldsig returns is its canonical form of the very
 	// element given to it, which the survey held to one shape: the
@@ -221,6 +226,11 @@ func (v *Verifier) VerifyDocument(doc *etree.Document) (*Response, error) {
 	}
 	stripUnsigned(root)
 	r.doc, r.root, r.assertion = doc, root, assertion
+	if assertion != nil {
+		if r.parts, err = v.open(root, assertion); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.normalizeTypePrefixes(s.typeNS); err != nil {
 		return nil, err
 	}
@@ -401,11 +411,16 @@ var (
 // SignedInfo, one Reference to that element's ID, allowed algorithms, an
 // enveloped transform and no Object; every part of the SignedInfo once.
 func checkSignature(sig, parent *etree.Element, allowed []string) error {
-	where := parent.Tag
 	kids := parent.ChildElements()
 	if len(kids) < 2 || !is(kids[0], NSAssertion, "Issuer") || kids[1] != sig {
-		return fmt.Errorf("%w: %s Signature not right after its Issuer", ErrWrapping, where)
+		return fmt.Errorf("%w: %s Signature not right after its Issuer", ErrWrapping, parent.Tag)
 	}
+	return checkSignedInfo(sig, parent, allowed)
+}
+
+// checkSignedInfo is checkSignature but for where the Signature stands.
+func checkSignedInfo(sig, parent *etree.Element, allowed []string) error {
+	where := parent.Tag
 	counts := map[string]int{}
 	for _, c := range sig.ChildElements() {
 		if c.NamespaceURI() != NSDSig {

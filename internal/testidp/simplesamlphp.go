@@ -44,8 +44,22 @@ type SimpleSAMLphpOptions struct {
 	// SPCertificate is the SP's certificate: it verifies the SP's signed
 	// requests, and with EncryptAssertions assertions are encrypted to it.
 	SPCertificate *x509.Certificate
-	// EncryptAssertions encrypts assertions to SPCertificate.
+	// EncryptAssertions encrypts assertions to SPCertificate (or
+	// EncryptionCertificate).
 	EncryptAssertions bool
+	// EncryptNameID encrypts the NameID of assertions and of logout
+	// requests to the SP (nameid.encryption: an EncryptedID, AES-128-CBC
+	// with rsa-oaep-mgf1p, as xmlseclibs writes it).
+	EncryptNameID bool
+	// EncryptionCertificate, when set, is what the IdP encrypts to for
+	// the SP instead of SPCertificate (which still verifies its requests):
+	// idphooks' encryption certificate, for an idphooks that decrypts.
+	EncryptionCertificate *x509.Certificate
+	// SignMetadata signs the IdP's metadata with its key
+	// (metadata.sign.enable).
+	SignMetadata bool
+	// SignLogout signs the logout messages sent to the SP (sign.logout).
+	SignLogout bool
 	// SignResponse signs the Response too (the assertion is always signed).
 	SignResponse bool
 	// NameIDFormat is the NameID format sent when the AuthnRequest asks for
@@ -131,8 +145,8 @@ func StartSimpleSAMLphp(opts SimpleSAMLphpOptions) (*SimpleSAMLphp, error) {
 	if opts.SPEntityID == "" || opts.SPACSURL == "" {
 		return nil, errors.New("testidp: simplesamlphp: SPEntityID and SPACSURL are required")
 	}
-	if opts.EncryptAssertions && opts.SPCertificate == nil {
-		return nil, errors.New("testidp: simplesamlphp: EncryptAssertions needs SPCertificate")
+	if (opts.EncryptAssertions || opts.EncryptNameID) && opts.SPCertificate == nil && opts.EncryptionCertificate == nil {
+		return nil, errors.New("testidp: simplesamlphp: encryption needs SPCertificate or EncryptionCertificate")
 	}
 	public := strings.TrimSuffix(opts.PublicBaseURL, "/")
 	if public != "" {
@@ -305,6 +319,7 @@ $metadata['__DYNAMIC:1__'] = [
     'auth' => 'example-userpass',
     'signature.algorithm' => 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
     'attributes.NameFormat' => 'urn:oasis:names:tc:SAML:2.0:attrname-format:basic',
+    'metadata.sign.enable' => ` + boolString(opts.SignMetadata) + `,
 ];
 `)
 	nameIDFormat := opts.NameIDFormat
@@ -317,11 +332,25 @@ $metadata['__DYNAMIC:1__'] = [
 		"    'simplesaml.nameidattribute' => 'email',\n" +
 		"    'saml20.sign.assertion' => true,\n" +
 		"    'saml20.sign.response' => " + boolString(opts.SignResponse) + ",\n" +
-		"    'assertion.encryption' => " + boolString(opts.EncryptAssertions) + ",\n"
+		"    'assertion.encryption' => " + boolString(opts.EncryptAssertions) + ",\n" +
+		"    'nameid.encryption' => " + boolString(opts.EncryptNameID) + ",\n" +
+		"    'sign.logout' => " + boolString(opts.SignLogout) + ",\n"
 	if opts.SPSLOURL != "" {
 		sp += "    'SingleLogoutService' => " + phpString(opts.SPSLOURL) + ",\n"
 	}
-	if opts.SPCertificate != nil {
+	switch {
+	case opts.EncryptionCertificate != nil:
+		// One key to verify the SP's requests with, another to encrypt to.
+		key := func(c *x509.Certificate, signing, encryption bool) string {
+			return "        ['type' => 'X509Certificate', 'signing' => " + boolString(signing) + ", 'encryption' => " + boolString(encryption) +
+				", 'X509Certificate' => " + phpString(base64.StdEncoding.EncodeToString(c.Raw)) + "],\n"
+		}
+		sp += "    'keys' => [\n" + key(opts.EncryptionCertificate, false, true)
+		if opts.SPCertificate != nil {
+			sp += key(opts.SPCertificate, true, false)
+		}
+		sp += "    ],\n"
+	case opts.SPCertificate != nil:
 		sp += "    'certData' => " + phpString(base64.StdEncoding.EncodeToString(opts.SPCertificate.Raw)) + ",\n"
 	}
 	sp += "];\n"
