@@ -53,10 +53,6 @@ type inputTag struct {
 var unfilled = map[string]bool{"password": true, "hidden": true, "submit": true, "button": true, "reset": true,
 	"image": true, "file": true, "checkbox": true, "radio": true}
 
-// voidElements have no end tag.
-var voidElements = map[string]bool{"area": true, "base": true, "br": true, "col": true, "embed": true,
-	"hr": true, "img": true, "input": true, "link": true, "meta": true, "source": true, "track": true, "wbr": true}
-
 // ScanPage reads raw once with the HTML tokenizer, the way browsers split
 // it (text in scripts and comments is not markup).
 func ScanPage(raw []byte, m Markup) *Page {
@@ -69,6 +65,7 @@ func ScanPage(raw []byte, m Markup) *Page {
 	// its client-side error markup there), never shown as it stands.
 	templates := 0
 	var text strings.Builder
+	form, errs := newPicker(m.Form, raw), newPicker(m.Error, raw)
 	for {
 		tt := z.Next()
 		if tt == xhtml.ErrorToken {
@@ -95,7 +92,7 @@ func ScanPage(raw []byte, m Markup) *Page {
 				}
 				break
 			}
-			if !strings.EqualFold(string(name), "input") && !mayPick(m.Form, name, raw) && !mayPick(m.Error, name, raw) {
+			if !strings.EqualFold(string(name), "input") && (p.formAt >= 0 || !form.may(name, offset, offset+n)) && !errs.may(name, offset, offset+n) {
 				break
 			}
 			t.read(raw)
@@ -291,10 +288,12 @@ func rawTagName(raw []byte) []byte {
 	return raw[1:end]
 }
 
-// isVoid reports an element without an end tag.
+// isVoid reports an element without an end tag. It runs on every start
+// tag of a page: a switch, not a map (a map's hash cost a tenth of a
+// scan).
 func isVoid(name []byte) bool {
-	var buf [8]byte
-	if len(name) > len(buf) {
+	var buf [6]byte
+	if len(name) < 2 || len(name) > len(buf) {
 		return false
 	}
 	for k, c := range name {
@@ -303,33 +302,103 @@ func isVoid(name []byte) bool {
 		}
 		buf[k] = c
 	}
-	return voidElements[string(buf[:len(name)])]
+	switch string(buf[:len(name)]) {
+	case "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr":
+		return true
+	}
+	return false
 }
 
-// mayPick reports whether sel may pick the tag of raw, from its bytes:
-// its name matches, and every id, class and attribute value sel asks for
-// is written in it (or an entity may spell one).
-func mayPick(sel Selector, name, raw []byte) bool {
+// picker tells, tag after tag in page order, whether a selector may pick
+// a tag from the tag's bytes: its name matches, and every id, class and
+// attribute value the selector asks for is written in it, or an entity
+// in it may spell one. It keeps, for each of those needles, the next
+// place in the page that may hold it, so that a tag away from all of
+// them costs a comparison, not a search: ScanPage asks it of every tag.
+type picker struct {
+	sel     Selector
+	page    []byte
+	needles []string
+	// next[k] is the offset of the first place from from[k] on that may
+	// hold needles[k]: where it is written, or an entity that may decode
+	// to one of its bytes; len(page) when there is none. from[k] is -1
+	// before the first search.
+	next, from []int
+}
+
+func newPicker(sel Selector, page []byte) *picker {
+	pk := &picker{sel: sel, page: page}
+	if sel.ID != "" {
+		pk.needles = append(pk.needles, sel.ID)
+	}
+	pk.needles = append(pk.needles, sel.Classes...)
+	for _, v := range sel.Attrs {
+		pk.needles = append(pk.needles, v)
+	}
+	pk.next = make([]int, len(pk.needles))
+	pk.from = make([]int, len(pk.needles))
+	for k := range pk.needles {
+		pk.from[k] = -1
+	}
+	return pk
+}
+
+// may reports whether the selector may pick the tag named name at
+// page[start:end]. Calls come in page order.
+func (pk *picker) may(name []byte, start, end int) bool {
+	sel := pk.sel
 	if sel.Empty() || (sel.Tag != "" && !strings.EqualFold(string(name), sel.Tag)) {
 		return false
 	}
-	if bytes.IndexByte(raw, '&') >= 0 {
-		return true
-	}
-	if sel.ID != "" && !bytes.Contains(raw, []byte(sel.ID)) {
-		return false
-	}
-	for _, c := range sel.Classes {
-		if !bytes.Contains(raw, []byte(c)) {
-			return false
+	for k, s := range pk.needles {
+		if pk.from[k] < 0 || pk.next[k] < start {
+			pk.next[k] = start + nextHold(pk.page[start:], s)
+			pk.from[k] = start
 		}
-	}
-	for _, v := range sel.Attrs {
-		if !bytes.Contains(raw, []byte(v)) {
+		if pk.next[k] >= end {
 			return false
 		}
 	}
 	return true
+}
+
+// nextHold is the offset in b of the first place that may hold s once
+// entities are decoded: where s is written, or an entity that may decode
+// to a byte of s; len(b) when there is none.
+func nextHold(b []byte, s string) int {
+	lit := bytes.Index(b, []byte(s))
+	if lit < 0 {
+		lit = len(b)
+	}
+	for at := 0; at < lit; {
+		i := bytes.IndexByte(b[at:lit], '&')
+		if i < 0 {
+			break
+		}
+		at += i
+		n, c := plainEntity(b[at:])
+		if n == 0 || strings.IndexByte(s, c) >= 0 {
+			return at
+		}
+		at += n
+	}
+	return lit
+}
+
+// plainEntity reads the entity at the start of b when it is one of the
+// markup characters' (&amp; &lt; &gt; &quot; &apos; &#39; &#34;, always
+// spelled with their semicolon here): its length and the byte it decodes
+// to; 0 for any other.
+func plainEntity(b []byte) (int, byte) {
+	for _, e := range [...]struct {
+		name string
+		c    byte
+	}{{"&amp;", '&'}, {"&quot;", '"'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&#39;", '\''}, {"&apos;", '\''}, {"&#34;", '"'}} {
+		if bytes.HasPrefix(b, []byte(e.name)) {
+			return len(e.name), e.c
+		}
+	}
+	return 0, 0
 }
 
 // is reports whether sel picks the tag.
