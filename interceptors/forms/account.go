@@ -73,6 +73,9 @@ func (i *Interceptor) account(w http.ResponseWriter, r *http.Request, c *interce
 		if user != nil {
 			ev.User = user
 		}
+		if p.form == ConfigureOTP {
+			ev.Data["mfa_type"], ev.Data["action"] = "totp", "added"
+		}
 	}, nil)
 	if ok && out.Denied {
 		return &interception.PageError{Status: http.StatusServiceUnavailable,

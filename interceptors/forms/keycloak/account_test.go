@@ -88,7 +88,7 @@ func TestAccountEventsNameTheFlowsLogin(t *testing.T) {
 	if f, _ := got[events.AfterAccountUpdate].Data["form"].(map[string]any); f["firstName"] != "Janet" {
 		t.Errorf("after_account_update form: %v", got[events.AfterAccountUpdate].Data["form"])
 	}
-	if f, _ := got[events.AfterMFAChange].Data["form"].(map[string]any); f["userLabel"] != "phone" || f["totp"] != "[redacted]" || f["totpSecret"] != "[redacted]" {
+	if f, _ := got[events.AfterMFAChange].Data["form"].(map[string]any); f["userLabel"] != "phone" || got[events.AfterMFAChange].Data["mfa_type"] != "totp" || got[events.AfterMFAChange].Data["action"] != "added" || f["totp"] != "[redacted]" || f["totpSecret"] != "[redacted]" {
 		t.Errorf("after_mfa_change form: %v", got[events.AfterMFAChange].Data["form"])
 	}
 	if f, _ := got[events.AfterPasswordReset].Data["form"].(map[string]any); f["password-new"] != "[redacted]" || f["password-confirm"] != "[redacted]" {
