@@ -4,13 +4,16 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/idphooks/idphooks/delivery/secevent"
 	"github.com/idphooks/idphooks/internal/browser"
 	"github.com/idphooks/idphooks/internal/e2etest"
+	"github.com/idphooks/idphooks/internal/setreceiver"
 	"github.com/idphooks/idphooks/internal/testidp"
 )
 
@@ -195,5 +198,50 @@ func reauthenticate(t *testing.T, p *browser.Tab, name, password string, otp *co
 	if p.Exists("#kc-otp-login-form") {
 		p.Fill("#otp", otp.next())
 		p.ClickNavigate(`#kc-otp-login-form [type="submit"]`)
+	}
+}
+
+// A new password set at a required action reaches a Shared Signals
+// receiver as a CAEP credential-change SET for the user's Keycloak id,
+// signed with the key idphooks publishes. The realm's frontend URL is the
+// proxy's: the SET's iss is the issuer of the realm's discovery.
+func TestJourneyPasswordChangeSET(t *testing.T) {
+	rcv := setreceiver.Start(t, "", "")
+	px := startJourneyWith(t, map[string]any{"shared_signals": []any{map[string]any{
+		"url": rcv.URL + "/ssf", "allow_hosts": []string{"127.0.0.1"}, "events": []string{"after_password_reset"},
+	}}}, fixedHostname, `exports.onBeforeToken = async () => {};`)
+	rcv.JWKSURL, rcv.Issuer = px.Origin+"/.well-known/idphooks/jwks.json", px.Issuer()
+	ctx := e2etest.Ctx(t)
+	name := "set-" + random(4)
+	id, err := testidp.CreateKeycloakUser(ctx, kc, testidp.NewKeycloakUser{Username: name, Password: "First-password-1",
+		Email: name + "@example.com", FirstName: "Set", LastName: "Receiver", RequiredActions: []string{"UPDATE_PASSWORD"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { testidp.DeleteKeycloakUser(ctx, kc, id) })
+	p, r := openLogin(t, px)
+	loginOnKeycloak(t, p, px.Origin, name, "First-password-1")
+	p.WaitVisible("#kc-passwd-update-form")
+	p.Fill("#password-new", "Second-password-2")
+	p.Fill("#password-confirm", "Second-password-2")
+	p.ClickNavigate(`#kc-passwd-update-form [type="submit"]`)
+	r.finish(t, p.WaitURL(browserRedirectURI()+"?"))
+
+	var got []setreceiver.Received
+	for deadline := time.Now().Add(20 * time.Second); len(got) < 1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no SET (%d pushes)", rcv.Hits("/ssf"))
+		}
+		got = rcv.Log()
+	}
+	set := got[0]
+	subID, _ := set.Claims["sub_id"].(map[string]any)
+	evs, _ := set.Claims["events"].(map[string]any)
+	change, ok := evs[secevent.CredentialChange].(map[string]any)
+	if subID["format"] != "iss_sub" || subID["sub"] != id || subID["iss"] != px.Issuer() || !ok || change["credential_type"] != "password" {
+		t.Fatalf("SET claims %v", set.Claims)
+	}
+	if b, _ := json.Marshal(set.Claims); strings.Contains(string(b), "password-2") || strings.Contains(string(b), "password-1") {
+		t.Fatalf("a password in the SET: %s", b)
 	}
 }
