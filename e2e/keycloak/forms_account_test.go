@@ -186,10 +186,13 @@ func TestJourneyAccountEvents(t *testing.T) {
 }
 
 // reauthenticate answers Keycloak's "Please re-authenticate" login (and
-// its one-time code step) that an account deletion asks for.
+// its one-time code step) that an account deletion asks for when the
+// session's login is older than the action's maximum age.
 func reauthenticate(t *testing.T, p *browser.Tab, name, password string, otp *codes) {
 	t.Helper()
-	p.WaitVisible("#kc-form-login")
+	if !p.Exists("#kc-form-login") {
+		return
+	}
 	if p.Exists("#username") && p.Value("#username") == "" {
 		p.Fill("#username", name)
 	}
@@ -243,5 +246,63 @@ func TestJourneyPasswordChangeSET(t *testing.T) {
 	}
 	if b, _ := json.Marshal(set.Claims); strings.Contains(string(b), "password-2") || strings.Contains(string(b), "password-1") {
 		t.Fatalf("a password in the SET: %s", b)
+	}
+}
+
+// A username-then-password login (Keycloak's Username Form, then its
+// Password Form, as a client's browser flow): the password step posts
+// no username, yet its failure names the customer Keycloak took at the
+// username step, and the account event after it names them by their
+// Keycloak id.
+func TestJourneyUsernameThenPassword(t *testing.T) {
+	ctx := e2etest.Ctx(t)
+	restore, err := testidp.UseKeycloakUsernameFirstFlow(ctx, kc, testidp.KeycloakATClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := restore(); err != nil {
+			t.Errorf("restoring the client's flow: %v", err)
+		}
+	})
+	s := newSink(t)
+	px := startJourney(t, strings.ReplaceAll(accountHook, "__SINK__", s.URL)+`
+exports.onAtFailedAuthentication = async (event, api) => {
+  api.replaceError("No luck, " + event.identifier + " (" + event.error + ").");
+};`)
+	name := "uf-" + random(4)
+	id, err := testidp.CreateKeycloakUser(ctx, kc, testidp.NewKeycloakUser{Username: name, Password: "First-password-1",
+		Email: name + "@example.com", FirstName: "User", LastName: "First", RequiredActions: []string{"UPDATE_PASSWORD"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { testidp.DeleteKeycloakUser(ctx, kc, id) })
+
+	p := newTab(t)
+	r := newRPFor(t, px.Issuer(), testidp.KeycloakATClientID)
+	p.Navigate(r.authURL())
+	p.WaitVisible("#kc-form-login #username")
+	if p.Exists("#kc-form-login #password") {
+		t.Fatal("the username step shows a password field: not the username-first flow")
+	}
+	p.Fill("#username", name)
+	p.ClickNavigate("#kc-login")
+	p.WaitVisible("#kc-form-login #password")
+	p.Fill("#password", "not-it")
+	p.ClickNavigate("#kc-login")
+	p.WaitVisible("#kc-form-login #password")
+	if got := p.Text(".kc-feedback-text"); got != "No luck, "+name+" (invalid_credentials)." {
+		t.Errorf("the password step's failure: %q", got)
+	}
+	p.Fill("#password", "First-password-1")
+	p.ClickNavigate("#kc-login")
+	p.WaitVisible("#kc-passwd-update-form")
+	p.Fill("#password-new", "Second-password-2")
+	p.Fill("#password-confirm", "Second-password-2")
+	p.ClickNavigate(`#kc-passwd-update-form [type="submit"]`)
+	r.finish(t, p.WaitURL(browserRedirectURI()+"?"))
+	ev := s.told(t, "after_password_reset")
+	if ev["type"] != "after_password_reset" || ev["sub"] != id || ev["identifier"] != name || ev["application"] != testidp.KeycloakATClientID {
+		t.Errorf("after_password_reset: %v", ev)
 	}
 }

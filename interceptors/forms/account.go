@@ -19,13 +19,49 @@ var accountEvent = map[Form]string{
 	DeleteAccount:  events.AfterAccountDeletion,
 }
 
-// remember notes who the IdP let in under r's flow, from a login or a
+// remember notes who the IdP let in under r's session, from a login or a
 // registration it accepted.
 func (i *Interceptor) remember(r *http.Request, p *post) {
 	if i.sessions == nil || p.identifier == "" || (p.form != Login && p.form != Registration) {
 		return
 	}
-	i.flows.remember(i.sessions.FlowKey(r), p.identifier)
+	session, _ := i.sessions.FlowKey(r)
+	i.flows.remember(sessionKey(session), p.identifier)
+}
+
+// identified notes the identifier the IdP took at the username step of
+// r's flow, for its password step.
+func (i *Interceptor) identified(r *http.Request, p *post, page *Page) {
+	if i.sessions == nil || p.form != Login || p.identifier == "" || p.carried || !i.sessions.Identified(r, page) {
+		return
+	}
+	_, flow := i.sessions.FlowKey(r)
+	i.flows.remember(flowKey(flow), p.identifier)
+}
+
+// carried is the identifier the IdP took at the username step of r's
+// flow; "" for none.
+func (i *Interceptor) carried(r *http.Request) string {
+	if i.sessions == nil {
+		return ""
+	}
+	_, flow := i.sessions.FlowKey(r)
+	return i.flows.who(flowKey(flow))
+}
+
+// sessionKey and flowKey keep the two kinds of keys apart in one memory.
+func sessionKey(k string) string {
+	if k == "" {
+		return ""
+	}
+	return "session " + k
+}
+
+func flowKey(k string) string {
+	if k == "" {
+		return ""
+	}
+	return "flow " + k
 }
 
 // flowUser is the customer of r's flow as events show users: the IdP's
@@ -35,7 +71,8 @@ func (i *Interceptor) flowUser(ctx context.Context, r *http.Request) (identifier
 	if i.sessions == nil {
 		return "", nil
 	}
-	identifier = i.flows.who(i.sessions.FlowKey(r))
+	session, _ := i.sessions.FlowKey(r)
+	identifier = i.flows.who(sessionKey(session))
 	if identifier == "" {
 		return "", nil
 	}

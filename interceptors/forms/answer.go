@@ -82,6 +82,9 @@ func (i *Interceptor) answer(w http.ResponseWriter, r *http.Request, next caddyh
 			}
 		}
 	}
+	if a.Result == Other && page != nil {
+		i.identified(r, p, page)
+	}
 	switch {
 	case a.Result == Failed:
 		if slices.Contains(answerEvents[p.form], events.AtFailedAuthentication) && i.cfg.Dispatcher.WantsEvent(events.AtFailedAuthentication) {

@@ -144,11 +144,12 @@ func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyht
 
 // remembers reports whether the answer to a post of f tells who the IdP
 // let in, for the events after it that do not say (the account steps,
-// a failed one-time code): a login or a registration the IdP accepts,
-// when a hook handles one of those events.
+// a failed one-time code, the password step of a username-then-password
+// login): a login or a registration the IdP accepts, or the username
+// step it moved on from, when a hook handles one of those events.
 func (i *Interceptor) remembers(f Form) bool {
 	return i.sessions != nil && (f == Login || f == OTP || f == Registration) &&
-		(i.wanted(accountEvents) || i.cfg.Dispatcher.WantsEvent(events.AtFailedAuthentication))
+		(i.wanted(accountEvents) || i.wanted([]string{events.AtFailedAuthentication, events.BeforePasswordValidation}))
 }
 
 // wanted reports whether a hook handles any of ids.

@@ -27,6 +27,9 @@ type post struct {
 	raw        []byte
 	app        string
 	identifier string
+	// carried: identifier is not the post's but the one the IdP took at
+	// the username step of its flow.
+	carried bool
 	// php: names are folded as PHP folds them (Reading.PHP).
 	php     bool
 	reading Reading
@@ -124,6 +127,13 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 			break
 		}
 	}
+	if p.identifier == "" && f == Login && values.Get(p.fields.Password) != "" {
+		// The password step of a username-then-password flow: the
+		// identifier is the one the IdP took at the step before.
+		if p.identifier = i.carried(r); p.identifier != "" {
+			p.carried = true
+		}
+	}
 	if p.app == "" && i.filtered(f) {
 		// Hooks limited to some applications cannot be chosen.
 		return nil, unreadable(http.StatusBadRequest, "it does not say which application it is for", errors.New("no application in the form post"))
@@ -209,7 +219,8 @@ func (i *Interceptor) event(r *http.Request, id string, p *post) *events.Event {
 	identifier := p.identifier
 	if identifier == "" && p.form == OTP && i.sessions != nil {
 		// The code step names nobody: the flow's login did.
-		identifier = i.flows.who(i.sessions.FlowKey(r))
+		session, _ := i.sessions.FlowKey(r)
+		identifier = i.flows.who(sessionKey(session))
 	}
 	if identifier != "" {
 		ev.Data["identifier"] = identifier

@@ -193,14 +193,21 @@ type Directory interface {
 
 // Sessions is implemented by a profile whose IdP binds a flow to a
 // session of its own: the account steps after a login (a new password, a
-// deleted account) do not say who the customer is, so the interceptor
-// remembers who logged in under the flow's key. The key must be one the
-// IdP binds the flow to, never a value the browser may choose for
-// another customer's flow.
+// deleted account) and the password step of a username-then-password
+// login do not say who the customer is, so the interceptor remembers who
+// the IdP let in under the session's key, and which identifier it took
+// under the flow's. The keys must be ones the IdP binds the flow to,
+// never a value the browser may choose for another customer's flow.
 type Sessions interface {
-	// FlowKey is the key of the flow r belongs to; "" when r does not
-	// name one the way the IdP reads it.
-	FlowKey(r *http.Request) string
+	// FlowKey is the key of the IdP's session r belongs to (a browser's
+	// SSO session) and of the login flow within it (a tab's); "" when r
+	// does not name one the way the IdP reads it.
+	FlowKey(r *http.Request) (session, flow string)
+	// Identified reports whether page, the IdP's answer to post (a login
+	// post naming the customer), is the password step of the identifier
+	// posted: the IdP took that identifier for the flow. It must not hold
+	// for a page the IdP shows again without acting on the post.
+	Identified(post *http.Request, page *Page) bool
 }
 
 // Resolver is implemented by a Directory that can tell who a user is:

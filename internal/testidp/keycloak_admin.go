@@ -201,3 +201,79 @@ func adminCall(ctx context.Context, p *Provider, token, method, path string, in,
 	}
 	return nil
 }
+
+// UseKeycloakUsernameFirstFlow makes clientID's browser logins
+// username-then-password: a flow of Keycloak's Username Form and then its
+// Password Form, bound to the client as its browser flow override. The
+// returned func restores the client and removes the flow.
+func UseKeycloakUsernameFirstFlow(ctx context.Context, p *Provider, clientID string) (restore func() error, err error) {
+	tok, err := masterAdminToken(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	call := func(method, path string, in, out any) error { return adminCall(ctx, p, tok, method, path, in, out) }
+	const alias = "username-first"
+	if err := call(http.MethodPost, "/authentication/flows", map[string]any{
+		"alias": alias, "providerId": "basic-flow", "topLevel": true, "builtIn": false, "description": "username, then password",
+	}, nil); err != nil {
+		return nil, err
+	}
+	removeFlow := func(flowID string) error {
+		return call(http.MethodDelete, "/authentication/flows/"+url.PathEscape(flowID), nil, nil)
+	}
+	var flowID string
+	var flows []struct{ ID, Alias string }
+	if err := call(http.MethodGet, "/authentication/flows", nil, &flows); err != nil {
+		return nil, err
+	}
+	for _, f := range flows {
+		if f.Alias == alias {
+			flowID = f.ID
+		}
+	}
+	if flowID == "" {
+		return nil, fmt.Errorf("testidp: the new flow %s is not listed", alias)
+	}
+	for _, provider := range []string{"auth-username-form", "auth-password-form"} {
+		if err := call(http.MethodPost, "/authentication/flows/"+alias+"/executions/execution", map[string]any{"provider": provider}, nil); err != nil {
+			removeFlow(flowID)
+			return nil, err
+		}
+	}
+	var execs []map[string]any
+	if err := call(http.MethodGet, "/authentication/flows/"+alias+"/executions", nil, &execs); err != nil {
+		removeFlow(flowID)
+		return nil, err
+	}
+	for _, e := range execs {
+		e["requirement"] = "REQUIRED"
+		if err := call(http.MethodPut, "/authentication/flows/"+alias+"/executions", e, nil); err != nil {
+			removeFlow(flowID)
+			return nil, err
+		}
+	}
+	var clients []map[string]any
+	if err := call(http.MethodGet, "/clients?clientId="+url.QueryEscape(clientID), nil, &clients); err != nil || len(clients) != 1 {
+		removeFlow(flowID)
+		return nil, fmt.Errorf("testidp: client %s: %v (%d found)", clientID, err, len(clients))
+	}
+	c := clients[0]
+	id, _ := c["id"].(string)
+	c["authenticationFlowBindingOverrides"] = map[string]any{"browser": flowID}
+	if err := call(http.MethodPut, "/clients/"+id, c, nil); err != nil {
+		removeFlow(flowID)
+		return nil, err
+	}
+	return func() error {
+		tok, err := masterAdminToken(context.Background(), p)
+		if err != nil {
+			return err
+		}
+		// An override is removed by an empty value; an empty map keeps it.
+		c["authenticationFlowBindingOverrides"] = map[string]any{"browser": ""}
+		if err := adminCall(context.Background(), p, tok, http.MethodPut, "/clients/"+id, c, nil); err != nil {
+			return err
+		}
+		return adminCall(context.Background(), p, tok, http.MethodDelete, "/authentication/flows/"+url.PathEscape(flowID), nil, nil)
+	}, nil
+}

@@ -255,6 +255,50 @@ func TestAccountEventQueueRefused(t *testing.T) {
 	}
 }
 
+// A username-then-password login: the password step names nobody, so
+// its events carry the identifier Keycloak took at the username step of
+// the same flow, and the account events after it name the customer.
+func TestUsernameThenPassword(t *testing.T) {
+	h := newHarness(t, `exports.onAtFailedAuthentication = async (e, api) => { api.replaceError("No luck, " + e.identifier + "."); };
+exports.onAfterIdentification = async (e, api) => { if (e.identifier === "bob") api.deny("Not bob."); };`+accountHook)
+	h.kc.addUser("mallory", "mallory-password")
+	if w := h.postIn(t, "sess-jane", usernamePath, "username=jane"); !strings.Contains(w.Body.String(), `data-page-id="login-login-password"`) {
+		t.Fatalf("username step: %s", w.Body)
+	}
+	if w := h.postIn(t, "sess-jane", passwordPath, "password=wrong"); !strings.Contains(w.Body.String(), "No luck, jane.") {
+		t.Fatalf("a wrong password: %s", w.Body)
+	}
+	if w := h.postIn(t, "sess-jane", passwordPath, "password=right-password"); w.Code != http.StatusFound {
+		t.Fatalf("the right one: %d", w.Code)
+	}
+	// after_identification ran at the username step, not again.
+	if w := h.postIn(t, "sess-bob", usernamePath, "username=bob"); !strings.Contains(w.Body.String(), "Not bob.") {
+		t.Fatalf("bob: %s", w.Body)
+	}
+
+	// Mallory's flow: a post naming jane that Keycloak does not act on
+	// (a used session_code, to the password step) leaves the flow
+	// Mallory's.
+	h.postIn(t, "sess-m", usernamePath, "username=mallory")
+	h.postIn(t, "sess-m", strings.Replace(passwordPath, "SC3", "SC-used", 1), "username=jane")
+	if w := h.postIn(t, "sess-m", passwordPath, "password=wrong"); !strings.Contains(w.Body.String(), "No luck, mallory.") {
+		t.Fatalf("Mallory's wrong password: %s", w.Body)
+	}
+	h.postIn(t, "sess-m", passwordPath, "password=mallory-password")
+
+	h.postIn(t, "sess-jane", actionPath+"UPDATE_PROFILE", "firstName=Jane")
+	h.postIn(t, "sess-m", actionPath+"UPDATE_PROFILE", "firstName=Mal")
+	got := h.asyncEvents(2)
+	users := map[any]any{}
+	for _, ev := range got {
+		f, _ := ev.Data["form"].(map[string]any)
+		users[f["firstName"]] = ev.User["sub"]
+	}
+	if len(got) != 2 || users["Jane"] != "id-jane" || users["Mal"] != "id-mallory" {
+		t.Fatalf("events name %v", users)
+	}
+}
+
 func newPost(path, body string) *http.Request {
 	r, _ := http.NewRequest(http.MethodPost, path, strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")

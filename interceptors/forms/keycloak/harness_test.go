@@ -90,6 +90,16 @@ func resetPage() string {
 		`<input class="pf-v5-c-button pf-m-primary" type="submit" value="Submit"/></form>`)
 }
 
+// passwordPage is the password step of a username-then-password login
+// (login-password.ftl): its form posts the password alone, to the
+// password form's execution.
+func passwordPage(errMsg string) string {
+	return pageOf("login-login-password", "Sign in to acme", `<div id="kc-username"><label id="kc-attempted-username">jane</label></div>`+
+		`<form id="kc-form-login" action="/realms/acme/login-actions/authenticate?session_code=SC3&amp;execution=EX2&amp;client_id=web&amp;tab_id=TB1&amp;client_data=CD1" method="post">`+
+		`<input tabindex="2" id="password" name="password" type="password" autocomplete="current-password">`+fieldError("password", errMsg)+
+		`<button name="login" id="kc-login" type="submit">Sign In</button></form>`)
+}
+
 // otpPage is the one-time code step of a login (login-otp.ftl).
 func otpPage(errMsg string) string {
 	return pageOf("login-login-otp", "Sign in to acme", `<form id="kc-otp-login-form" class="pf-v5-c-form" action="/realms/acme/login-actions/authenticate?`+html.EscapeString(actionQuery)+`" method="post">`+
@@ -126,6 +136,8 @@ type fakeKeycloak struct {
 	// current is the required action the session is on; a post of
 	// another is sent back to it. "" takes any.
 	current string
+	// named are the users the username step took, by AUTH_SESSION_ID.
+	named map[string]string
 }
 
 type seenRequest struct {
@@ -175,6 +187,44 @@ func (k *fakeKeycloak) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	case "authenticate":
 		if r.Method == http.MethodGet {
 			return html(loginPage("", ""))
+		}
+		var session string
+		if c, err := r.Cookie("AUTH_SESSION_ID"); err == nil {
+			session = c.Value
+		}
+		step := r.URL.Query().Get("execution")
+		k.mu.Lock()
+		named := k.named[session]
+		k.mu.Unlock()
+		switch {
+		case step == "EX2" && named != "" && form.Get("session_code") == "" && r.URL.Query().Get("session_code") == "SC-used":
+			// A used session_code: the page of the step the session is on.
+			return html(passwordPage(""))
+		case step == "EX2" && named != "":
+			// The password step: the username posted, if any, is not read.
+			k.mu.Lock()
+			pw, ok := k.users[named]
+			k.mu.Unlock()
+			if ok && pw == form.Get("password") {
+				w.Header().Set("Location", "http://app.test/cb?code=C&state=S")
+				w.WriteHeader(http.StatusFound)
+				return nil
+			}
+			return html(passwordPage("Invalid password."))
+		case step == "EX-USERNAME":
+			k.mu.Lock()
+			_, ok := k.users[form.Get("username")]
+			if ok {
+				if k.named == nil {
+					k.named = map[string]string{}
+				}
+				k.named[session] = form.Get("username")
+			}
+			k.mu.Unlock()
+			if !ok {
+				return html(pageOf("login-login-username", "Sign in to acme", `<form id="kc-form-login" action="/realms/acme/login-actions/authenticate?session_code=SC1&amp;execution=EX-USERNAME&amp;client_id=web&amp;tab_id=TB1" method="post"><input id="username" name="username" value="`+form.Get("username")+`">`+fieldError("username", "Invalid username.")+`</form>`))
+			}
+			return html(passwordPage(""))
 		}
 		if form.Has("otp") {
 			if form.Get("otp") == "123456" {
@@ -439,5 +489,8 @@ const (
 	loginPath    = "/realms/acme/login-actions/authenticate?" + actionQuery
 	registerPath = "/realms/acme/login-actions/registration?" + actionQuery
 	actionPath   = "/realms/acme/login-actions/required-action?session_code=SC2&client_id=web&tab_id=TB1&client_data=CD1&execution="
+	// The two steps of a username-then-password login.
+	usernamePath = "/realms/acme/login-actions/authenticate?session_code=SC1&execution=EX-USERNAME&client_id=web&tab_id=TB1&client_data=CD1"
+	passwordPath = "/realms/acme/login-actions/authenticate?session_code=SC3&execution=EX2&client_id=web&tab_id=TB1&client_data=CD1"
 	resetPath    = "/realms/acme/login-actions/reset-credentials?" + actionQuery
 )

@@ -168,22 +168,55 @@ func (*Profile) Reading() forms.Reading {
 	return forms.Reading{Trim: true, Fold: []string{"username", "email"}}
 }
 
-// FlowKey is the AUTH_SESSION_ID cookie Keycloak binds a browser's login
-// flows to (signed by Keycloak, the same for the whole SSO session): the
-// account steps after a login, and the actions a signed-in customer
-// starts later, carry it. A request with two such cookies names none.
-func (p *Profile) FlowKey(r *http.Request) string {
+// FlowKey: the session is the AUTH_SESSION_ID cookie Keycloak binds a
+// browser's login flows to (signed by Keycloak, the same for the whole
+// SSO session): the account steps after a login, and the actions a
+// signed-in customer starts later, carry it. The flow is the session and
+// the action URL's tab_id, one login's. A request with two such cookies
+// names none.
+func (p *Profile) FlowKey(r *http.Request) (session, flow string) {
 	var v string
 	for _, c := range r.CookiesNamed("AUTH_SESSION_ID") {
 		if v != "" {
-			return ""
+			return "", ""
 		}
 		v = c.Value
 	}
 	if v == "" {
-		return ""
+		return "", ""
 	}
-	return strings.ToLower(p.Realm) + " " + v
+	session = strings.ToLower(p.Realm) + " " + v
+	q, _ := url.ParseQuery(r.URL.RawQuery)
+	if tab := q.Get("tab_id"); tab != "" && len(q["tab_id"]) == 1 {
+		flow = session + " " + tab
+	}
+	return session, flow
+}
+
+// Identified: Keycloak's password step (login-password.ftl) with no
+// error, for a post of another execution than the page's form: the
+// username step it moved on from. A post Keycloak does not act on (a
+// used session_code) is answered with the page of the step its session
+// is on; posted to the password step's own URL, that page is not taken
+// for the identifier's.
+func (*Profile) Identified(post *http.Request, page *forms.Page) bool {
+	if id, _ := page.Attr(body, "data-page-id"); id != "login-login-password" || page.Message() != "" {
+		return false
+	}
+	action, ok := page.Attr(formOf[forms.Login], "action")
+	if !ok {
+		return false
+	}
+	next, err := url.Parse(action)
+	if err != nil {
+		return false
+	}
+	posted, err := url.ParseQuery(post.URL.RawQuery)
+	if err != nil {
+		return false
+	}
+	from, to := posted.Get("execution"), next.Query().Get("execution")
+	return from != "" && to != "" && from != to
 }
 
 // Application is the action URL's client_id: the OIDC client id, or a
