@@ -193,47 +193,46 @@ func serveReplay(w http.ResponseWriter, r *http.Request) error {
 // handler that has it, and, through its mark in Caddy storage, on the
 // other instances at their next rescan.
 func serveEnable(w http.ResponseWriter, r *http.Request) error {
-	if err := method(r, http.MethodPost); err != nil {
-		return err
-	}
-	var in struct {
-		Receiver string `json:"receiver"`
-	}
-	if err := readBody(r, &in); err != nil {
-		return err
-	}
-	if _, err := receiverOwner(in.Receiver); err != nil {
+	recv, _, err := postedReceiver(r)
+	if err != nil {
 		return err
 	}
 	for _, h := range deliverers() {
-		if !h.deliverer.Has(in.Receiver) {
+		if !h.deliverer.Has(recv) {
 			continue
 		}
-		if err := h.deliverer.Enable(in.Receiver); err != nil {
+		if err := h.deliverer.Enable(recv); err != nil {
 			return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
 		}
 	}
-	return writeJSON(w, map[string]string{"enabled": in.Receiver})
+	return writeJSON(w, map[string]string{"enabled": recv})
 }
 
-func serveSendTest(w http.ResponseWriter, r *http.Request) error {
+// postedReceiver reads a POST of {"receiver": <url>} and the handler
+// that delivers to it.
+func postedReceiver(r *http.Request) (string, *Handler, error) {
 	if err := method(r, http.MethodPost); err != nil {
-		return err
+		return "", nil, err
 	}
 	var in struct {
 		Receiver string `json:"receiver"`
 	}
 	if err := readBody(r, &in); err != nil {
-		return err
+		return "", nil, err
 	}
 	h, err := receiverOwner(in.Receiver)
+	return in.Receiver, h, err
+}
+
+func serveSendTest(w http.ResponseWriter, r *http.Request) error {
+	recv, h, err := postedReceiver(r)
 	if err != nil {
 		return err
 	}
 	now := time.Now().UTC()
 	body, _ := json.Marshal(map[string]any{"type": "idphooks.test", "timestamp": now.Format(time.RFC3339Nano),
 		"data": map[string]any{"message": "a test event from idphooks"}})
-	m := delivery.Message{ID: delivery.NewID(), Receiver: in.Receiver, Event: "idphooks.test", Time: now, Payload: body}
+	m := delivery.Message{ID: delivery.NewID(), Receiver: recv, Event: "idphooks.test", Time: now, Payload: body}
 	if err := h.deliverer.Enqueue(r.Context(), m); err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: err}
 	}

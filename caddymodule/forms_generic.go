@@ -72,6 +72,12 @@ type GenericForms struct {
 	// PHP: the IdP reads fields as PHP's $_REQUEST does (query and body,
 	// PHP's name folding, max_input_vars).
 	PHP bool `json:"php,omitempty"`
+	// Trim: the IdP trims the identifier as Java's String.trim does
+	// (everything up to U+0020 around it) before it looks the user up.
+	Trim bool `json:"trim,omitempty"`
+	// Fold names the fields whose values the IdP reads without regard to
+	// case (folded as Java's String.toLowerCase folds).
+	Fold []string `json:"fold,omitempty"`
 	// Alert is the HTML put above the form when the page shows no error
 	// to replace; {message} stands for the escaped message.
 	Alert string `json:"alert,omitempty"`
@@ -120,6 +126,7 @@ func (g *GenericForms) FormsProfile(string) (forms.Profile, forms.Directory, err
 	if g.PHP {
 		cfg.Reading = forms.Reading{Query: true, PHP: true}
 	}
+	cfg.Reading.Trim, cfg.Reading.Fold = g.Trim, g.Fold
 	for kind, f := range map[forms.Form]*GenericForm{forms.Login: g.Login, forms.Registration: g.Registration, forms.Reset: g.Reset} {
 		if f == nil {
 			continue
@@ -167,6 +174,8 @@ func (g *GenericForms) FormsProfile(string) (forms.Profile, forms.Directory, err
 //		reset        <path...> { … }
 //		application  <parameter>
 //		php
+//		trim
+//		fold         <field...>
 //		alert        <html with {message}>
 //		reason       <text> <reason>
 //	}
@@ -192,6 +201,16 @@ func (g *GenericForms) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			g.PHP = true
+		case "trim":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			g.Trim = true
+		case "fold":
+			g.Fold = d.RemainingArgs()
+			if len(g.Fold) == 0 {
+				return d.ArgErr()
+			}
 		case "alert":
 			if err := oneArg(d, &g.Alert); err != nil {
 				return err

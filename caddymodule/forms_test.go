@@ -121,3 +121,17 @@ func TestProvisionFormsProfiles(t *testing.T) {
 		})
 	}
 }
+
+// A generic profile's trim and fold reach its reading of posts.
+func TestGenericTrimFold(t *testing.T) {
+	g := &GenericForms{Login: &GenericForm{Paths: []string{"/login"}, Identifiers: []string{"username"}, Password: "password", Form: "form", Error: ".error"},
+		Trim: true, Fold: []string{"username", "email"}, PHP: true}
+	p, _, err := g.FormsProfile("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := p.Reading()
+	if !rd.Trim || len(rd.Fold) != 2 || !rd.PHP || !rd.Query {
+		t.Fatalf("reading %+v", rd)
+	}
+}

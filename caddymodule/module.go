@@ -437,6 +437,7 @@ func (h *Handler) provisionOIDC(swaps oidc.Swaps) error {
 		Dispatcher:          h.dispatcher,
 		Signer:              h.keys,
 		Swaps:               swaps,
+		SharedSignals:       len(h.SharedSignals) > 0,
 		Logger:              h.logger.Named("oidc"),
 	})
 	if err != nil {

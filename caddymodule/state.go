@@ -88,19 +88,53 @@ func openStateStore(path string, maxEntries int, secret []byte, logger *zap.Logg
 		_, _ = states.Delete(key)
 		return nil, nil, "", fmt.Errorf("idp_hooks: state store %s: %w", path, err)
 	}
-	return swaps, hookCache{db.Bucket("cache")}, key, nil
+	return swaps, hookCache{s: db.Bucket("cache")}, key, nil
 }
 
-// hookCache puts the hooks' cache global on the embedded store, so cached
-// values survive restarts and reloads.
-type hookCache struct{ s store.Store }
+// hookCache puts the hooks' cache global on a state store, so cached
+// values survive restarts and reloads (and, on Redis, are shared).
+type hookCache struct {
+	s store.Store
+	// unsealed, on a store.Sealed, says (at most once a minute) that
+	// entries did not open; each is a miss, which the hook fills again.
+	unsealed *sometimes
+}
 
 func (c hookCache) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	b, err := c.s.Get(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, false, nil
+	case errors.Is(err, store.ErrUnsealed):
+		// Written without the secret (a hand in Redis, an instance on
+		// other storage) or damaged: the hook must not read it, and its
+		// run must not fail for it.
+		c.unsealed.warn(err)
 		return nil, false, nil
 	}
 	return b, err == nil, err
+}
+
+// sometimes logs a warning at most once a minute, counting the rest.
+type sometimes struct {
+	log  *zap.Logger
+	msg  string
+	mu   sync.Mutex
+	last time.Time
+	n    int
+}
+
+func (s *sometimes) warn(err error) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	if now := time.Now(); now.Sub(s.last) >= time.Minute {
+		s.log.Warn(s.msg, zap.Int("entries", s.n), zap.Error(err))
+		s.last, s.n = now, 0
+	}
 }
 
 func (c hookCache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {

@@ -125,7 +125,9 @@ func (rs *RedisState) OpenState(ctx caddy.Context) (*State, error) {
 		if err != nil {
 			return nil, err
 		}
-		q, err := redisqueue.New(conn, redisqueue.Options{Replicas: rs.Replicas, ReplicaTimeout: time.Duration(rs.ReplicaTimeout)})
+		// The queue's messages carry a MAC under the swap secret: what
+		// idphooks signs and sends is only what an instance enqueued.
+		q, err := redisqueue.New(conn, redisqueue.Options{Replicas: rs.Replicas, ReplicaTimeout: time.Duration(rs.ReplicaTimeout), Secret: secret})
 		if err != nil {
 			conn.Close()
 			return nil, err
@@ -137,14 +139,26 @@ func (rs *RedisState) OpenState(ctx caddy.Context) (*State, error) {
 	}
 	rv := v.(redisValue)
 	kv := redisstore.New(rv.conn)
-	swaps, err := store.NewSwaps(kv.Bucket("swaps"), store.SwapOptions{Secret: secret})
+	// Agreed: an instance whose secret is not the cluster's (it does not
+	// share Caddy storage) refuses the token path, and says why, rather
+	// than issue tokens the others cannot swap back.
+	swaps, err := store.NewSwaps(kv.Agreed(kv.Bucket("swaps"), secret, opts.Logger), store.SwapOptions{Secret: secret})
+	if err != nil {
+		_, _ = redisConns.Delete(poolKey)
+		return nil, fmt.Errorf("idp_hooks: state redis: %w", err)
+	}
+	// The hooks' cache is sealed under the swap secret: a copy of Redis
+	// shows nothing hooks cached, and nobody who can only write to Redis
+	// can make a hook read a value of theirs.
+	cache, err := store.NewSealed(kv.Bucket("cache"), secret)
 	if err != nil {
 		_, _ = redisConns.Delete(poolKey)
 		return nil, fmt.Errorf("idp_hooks: state redis: %w", err)
 	}
 	return &State{
-		Swaps:   swaps,
-		Cache:   hookCache{kv.Bucket("cache")},
+		Swaps: swaps,
+		Cache: hookCache{s: cache, unsealed: &sometimes{log: opts.Logger,
+			msg: "hook cache entries in redis did not open (written without this cluster's swap secret, or damaged); each is a miss"}},
 		Queue:   rv.queue,
 		Lease:   time.Duration(rs.Lease),
 		Rescan:  redisRescan,
@@ -171,43 +185,59 @@ func (rs *RedisState) connOptions() (redisconn.Options, string, error) {
 	if rs.DB < 0 || rs.PoolSize < 0 || rs.Timeout < 0 || rs.Lease < 0 || rs.ReplicaTimeout < 0 {
 		return opts, "", fmt.Errorf("idp_hooks: state redis: db, pool_size, timeout, lease and replicas' timeout cannot be negative")
 	}
+	var tlsFiles [][]byte
 	if rs.TLS != nil {
-		cfg, err := rs.TLS.config(repl)
+		cfg, files, err := rs.TLS.config(repl)
 		if err != nil {
 			return opts, "", fmt.Errorf("idp_hooks: state redis: tls: %w", err)
 		}
-		opts.TLS = cfg
+		opts.TLS, tlsFiles = cfg, files
 	}
 	// The pool key hashes what the client is made of (the password
-	// too, so a new password dials anew), never holding it in clear.
-	id, _ := json.Marshal([]any{opts.Address, opts.Username, opts.Password, opts.DB, opts.Prefix, opts.Timeout, opts.PoolSize, rs.TLS, rs.Replicas, rs.ReplicaTimeout})
+	// too, so a new password dials anew), never holding it in clear. The
+	// TLS files' contents are in it, not only their names: a certificate
+	// renewed in place must reach the client at the next reload.
+	id, _ := json.Marshal([]any{opts.Address, opts.Username, opts.Password, opts.DB, opts.Prefix, opts.Timeout, opts.PoolSize, rs.TLS, tlsFiles, rs.Replicas, rs.ReplicaTimeout})
 	sum := sha256.Sum256(id)
 	return opts, "redis:" + hex.EncodeToString(sum[:]), nil
 }
 
-func (t *RedisTLS) config(repl *caddy.Replacer) (*tls.Config, error) {
+// config makes the TLS config, and returns the contents of the files it
+// read (for the pool key).
+func (t *RedisTLS) config(repl *caddy.Replacer) (*tls.Config, [][]byte, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: repl.ReplaceKnown(t.ServerName, "")}
+	var files [][]byte
 	if t.CA != "" {
 		pem, err := os.ReadFile(repl.ReplaceKnown(t.CA, ""))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cfg.RootCAs = x509.NewCertPool()
 		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca %s: no PEM certificate in it", t.CA)
+			return nil, nil, fmt.Errorf("ca %s: no PEM certificate in it", t.CA)
 		}
+		files = append(files, pem)
 	}
 	if (t.ClientCertificate == "") != (t.ClientKey == "") {
-		return nil, fmt.Errorf("client_certificate needs both a certificate and a key file")
+		return nil, nil, fmt.Errorf("client_certificate needs both a certificate and a key file")
 	}
 	if t.ClientCertificate != "" {
-		c, err := tls.LoadX509KeyPair(repl.ReplaceKnown(t.ClientCertificate, ""), repl.ReplaceKnown(t.ClientKey, ""))
+		certPEM, err := os.ReadFile(repl.ReplaceKnown(t.ClientCertificate, ""))
 		if err != nil {
-			return nil, fmt.Errorf("client_certificate: %w", err)
+			return nil, nil, fmt.Errorf("client_certificate: %w", err)
+		}
+		keyPEM, err := os.ReadFile(repl.ReplaceKnown(t.ClientKey, ""))
+		if err != nil {
+			return nil, nil, fmt.Errorf("client_certificate: %w", err)
+		}
+		c, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, nil, fmt.Errorf("client_certificate: %w", err)
 		}
 		cfg.Certificates = []tls.Certificate{c}
+		files = append(files, certPEM, keyPEM)
 	}
-	return cfg, nil
+	return cfg, files, nil
 }
 
 // UnmarshalCaddyfile sets up the backend from Caddyfile tokens. Syntax:

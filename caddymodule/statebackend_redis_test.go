@@ -3,10 +3,18 @@ package caddymodule
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -133,6 +141,8 @@ func TestRedisStateRefusesBadSettings(t *testing.T) {
 	}{
 		{RedisState{Address: "{env.IDPHOOKS_TEST_UNSET}"}, "no address"},
 		{RedisState{Address: "redis.internal"}, "not host:port"},
+		// A password in an address without a scheme is not shown.
+		{RedisState{Address: "idphooks:hunter2@redis.internal"}, `"…@redis.internal" is not host:port`},
 		{RedisState{Address: "127.0.0.1:6379", TLS: &RedisTLS{CA: "/nonexistent.pem"}}, "nonexistent.pem"},
 		{RedisState{Address: "127.0.0.1:6379", TLS: &RedisTLS{ClientCertificate: "c.pem"}}, "client_certificate"},
 		{RedisState{Address: "127.0.0.1:6379", Replicas: -1}, "replicas"},
@@ -215,9 +225,89 @@ func TestRedisStateTLSAndACLUser(t *testing.T) {
 
 func mustTLS(t *testing.T, c *RedisTLS) *tls.Config {
 	t.Helper()
-	cfg, err := c.config(caddy.NewReplacer())
+	cfg, _, err := c.config(caddy.NewReplacer())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// A config reload after a TLS file was renewed in place gets a client
+// made with the new file: the pool key holds the files' contents, not
+// only their names (an old client kept for the same names would present
+// the old certificate until Caddy restarts).
+func TestRedisPoolKeyFollowsTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	write := func(cn string) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs := &RedisState{Address: "127.0.0.1:6379", TLS: &RedisTLS{CA: ca}}
+	write("first")
+	_, k1, err := rs.connOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, again, _ := rs.connOptions()
+	write("renewed")
+	_, k2, err := rs.connOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k1 != again {
+		t.Error("the same files give two pool keys")
+	}
+	if k1 == k2 {
+		t.Error("a renewed CA file keeps the old client")
+	}
+}
+
+// The hooks' cache on Redis is sealed under the swap secret: Redis holds
+// neither the key a hook cached under nor the value, and a value written
+// into Redis by a hand without the secret is a miss, never what the hook
+// reads.
+func TestRedisCacheIsSealed(t *testing.T) {
+	addr := redisAddr(t)
+	ctx, _ := provisionContext(t)
+	prefix := fmt.Sprintf("sealed-%d:", time.Now().UnixNano())
+	st, err := (&RedisState{Address: addr, KeyPrefix: prefix}).OpenState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Release()
+	c := context.Background()
+	if err := st.Cache.Set(c, "alice@example.com", []byte(`{"tier":"gold-4711"}`), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := redisconn.Open(redisconn.Options{Address: addr, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	keys, err := conn.Client.Keys(c, prefix+"kv:cache:*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("cache keys in redis: %v %v", keys, err)
+	}
+	raw, _ := conn.Client.Get(c, keys[0]).Bytes()
+	if strings.Contains(keys[0], "alice") || bytes.Contains(raw, []byte("gold")) {
+		t.Fatalf("redis shows what the hook cached: %q = %q", keys[0], raw)
+	}
+	if got, ok, err := st.Cache.Get(c, "alice@example.com"); !ok || err != nil || string(got) != `{"tier":"gold-4711"}` {
+		t.Fatalf("Get = %q %v %v", got, ok, err)
+	}
+	// A hand in Redis writes the value it wants the hook to read.
+	if err := conn.Client.Set(c, keys[0], `{"tier":"platinum"}`, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := st.Cache.Get(c, "alice@example.com"); ok || err != nil {
+		t.Fatalf("a forged entry: %q %v %v, want a miss", got, ok, err)
+	}
 }

@@ -150,6 +150,25 @@ type ReplayQuery struct {
 	Since    time.Time
 }
 
+// Receivers is the receivers a replay of q visits: its one receiver, or
+// every receiver with dead letters, from counts (a queue's Counts).
+func (q ReplayQuery) Receivers(ctx context.Context, counts func(context.Context) (map[string]Counts, error)) ([]string, error) {
+	if q.Receiver != "" {
+		return []string{q.Receiver}, nil
+	}
+	all, err := counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for r, c := range all {
+		if c.Dead > 0 {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 // Inspector is what an admin API needs of a queue besides Counts.
 type Inspector interface {
 	// Get returns the message with id, pending or dead, or ErrNotFound.

@@ -77,3 +77,42 @@ func TestSimpleSAMLphpFormsNoHook(t *testing.T) {
 		t.Fatalf("wrong password: %v", err)
 	}
 }
+
+// A generic profile written in the config for SimpleSAMLphp (its paths,
+// fields, selectors, alert and messages, as README shows) gives the same
+// journey as the simplesamlphp profile: bob denied on SimpleSAMLphp's own
+// page, a wrong password branded, alice in.
+func TestGenericProfileForSimpleSAMLphp(t *testing.T) {
+	hook := e2etest.WriteHook(t, t.TempDir(), "journey.js", sspJourneyHook)
+	extra := map[string]any{
+		"hooks": e2etest.Hooks(hook)["hooks"],
+		"forms": map[string]any{"profile": map[string]any{
+			"name": "generic",
+			"login": map[string]any{
+				"paths":       []string{"/module.php/core/loginuserpass.php", "/module.php/core/loginuserpass"},
+				"identifiers": []string{"username"}, "password": "password",
+				"form": "form[name=f]", "error": "div.message-box.error",
+				"again_carry": []string{"AuthState"},
+			},
+			"php":   true,
+			"alert": `<div class="message-box error"><h3>{message}</h3></div>`,
+			"reasons": []map[string]string{
+				{"contains": "incorrect username or password", "reason": "invalid_credentials"},
+				{"contains": "WRONGUSERPASS", "reason": "invalid_credentials"},
+			},
+		}},
+	}
+	rig := startSSPRigWith(t, false, extra, func(o *testidp.SimpleSAMLphpOptions) { o.NewUI = true })
+	if _, err := rig.login(t, testidp.TestUser); err != nil {
+		t.Fatalf("alice: %v", err)
+	}
+	if _, err := rig.login(t, testidp.SecondUser); err == nil || !strings.Contains(err.Error(), "Bob signs in at the partner portal.") {
+		t.Fatalf("bob: %v", err)
+	}
+	wrong := testidp.TestUser
+	wrong.Password = "not-" + wrong.Password
+	_, err := rig.login(t, wrong)
+	if err == nil || !strings.Contains(err.Error(), "Wrong password. Forgot it?") || strings.Contains(err.Error(), "WRONGUSERPASS") {
+		t.Fatalf("wrong password: the brand's message is not in SimpleSAMLphp's place: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,14 @@ func TestSharedSignalsSessionRevokedAtLogout(t *testing.T) {
 	disc := e2etest.Discovery(t, px.Origin)
 	if disc["jwks_uri"] != jwksURL {
 		t.Fatalf("jwks_uri %v, want %s", disc["jwks_uri"], jwksURL)
+	}
+	// A receiver that discovers the transmitter (SSF §7.2: the
+	// well-known path before the issuer's path) finds the SETs' issuer
+	// and the key set that signs them.
+	iu, _ := url.Parse(op.Issuer())
+	meta := e2etest.GetJSON(t, px.Origin+"/.well-known/ssf-configuration"+strings.TrimRight(iu.Path, "/"))
+	if meta["issuer"] != op.Issuer() || meta["jwks_uri"] != jwksURL {
+		t.Fatalf("SSF transmitter metadata %v", meta)
 	}
 
 	c, _ := op.Client(testidp.ZitadelWebClientID)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,8 +46,9 @@ type Options struct {
 	// TLS, when set, is used for every connection (rediss:// sets it to
 	// the system roots).
 	TLS *tls.Config
-	// Timeout bounds each command (and a dial): a Redis that hangs costs
-	// a request this much, not forever. Default 1 second.
+	// Timeout bounds each command (and a dial); a call, with its one
+	// retry, costs at most twice this and 100 ms (see Bounded): a Redis
+	// that hangs holds a request that long, not forever. Default 1 second.
 	Timeout time.Duration
 	// PoolSize bounds the open connections. Default go-redis' (10 per
 	// CPU).
@@ -66,16 +68,20 @@ type Conn struct {
 	// Prefix is Options.Prefix.
 	Prefix string
 
-	addr string
-	log  *zap.Logger
-	now  func() time.Time
+	addr  string
+	log   *zap.Logger
+	now   func() time.Time
+	bound time.Duration // what one call may cost: see Bounded
 
 	mu      sync.Mutex
 	failing bool
-	quiet   bool // the episode was not logged: it continues the last one
-	since   time.Time
-	backAt  time.Time
-	errs    int
+	// refusing: every failure of the episode was Redis refusing writes
+	// (WriteRefused); reads that succeed meanwhile do not end it.
+	refusing bool
+	quiet    bool // the episode was not logged: it continues the last one
+	since    time.Time
+	backAt   time.Time
+	errs     int
 }
 
 // settle is how long after "redis is back" a failure still belongs to
@@ -113,8 +119,8 @@ func Open(opts Options) (*Conn, error) {
 	case strings.HasPrefix(opts.Address, "/"):
 		ro = &redis.Options{Network: "unix", Addr: opts.Address}
 	default:
-		if _, _, err := net.SplitHostPort(opts.Address); err != nil {
-			return nil, fmt.Errorf("redisconn: address %q is not host:port, a redis:// or rediss:// URL, or a socket path", opts.Address)
+		if !hostPort(opts.Address) {
+			return nil, fmt.Errorf("redisconn: address %q is not host:port, a redis:// or rediss:// URL, or a socket path", redactAddress(opts.Address))
 		}
 		ro = &redis.Options{Addr: opts.Address}
 	}
@@ -149,7 +155,36 @@ func Open(opts Options) (*Conn, error) {
 	// No CLIENT SETINFO: older Redis and some proxies refuse it.
 	ro.DisableIdentity = true
 	ro.Protocol = 2
-	return &Conn{Client: redis.NewClient(ro), Prefix: opts.Prefix, addr: ro.Addr, log: opts.Logger, now: time.Now}, nil
+	return &Conn{Client: redis.NewClient(ro), Prefix: opts.Prefix, addr: ro.Addr, log: opts.Logger, now: time.Now,
+		bound: 2*opts.Timeout + 100*time.Millisecond}, nil
+}
+
+// ErrNoAnswer is a call Redis did not answer within the Conn's bound: it
+// took the connection, and nothing came back.
+var ErrNoAnswer = errors.New("redis did not answer")
+
+// Bounded runs f with ctx limited to what one call may cost: both
+// attempts' timeouts and the backoff between them. go-redis' timeouts
+// bound each dial, write and read, not a call: a Redis that accepts
+// connections and answers nothing (stopped, swapping, a frozen VM) held a
+// transaction 4 s at a 1 s timeout, and a token request with it. A
+// caller's own earlier deadline stays; the bound running out while the
+// caller's ctx has not is Redis' failure (ErrNoAnswer), which Note counts
+// in an episode, not a caller that gave up.
+func (c *Conn) Bounded(ctx context.Context, f func(context.Context) error) error {
+	return c.BoundedPlus(ctx, 0, f)
+}
+
+// BoundedPlus is Bounded for a call that may block in Redis for extra
+// (WAIT's timeout).
+func (c *Conn) BoundedPlus(ctx context.Context, extra time.Duration, f func(context.Context) error) error {
+	bctx, cancel := context.WithTimeout(ctx, c.bound+extra)
+	defer cancel()
+	err := f(bctx)
+	if err != nil && ctx.Err() == nil && bctx.Err() != nil {
+		return fmt.Errorf("%w within %s: %v", ErrNoAnswer, c.bound+extra, err)
+	}
+	return err
 }
 
 // Key is the prefix and parts joined by ':'.
@@ -171,6 +206,10 @@ func (c *Conn) Failed(op string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.errs++
+	refused := WriteRefused(err)
+	if c.failing {
+		c.refusing = c.refusing && refused
+	}
 	if c.failing && c.quiet && c.now().Sub(c.since) > settle {
 		// Not the tail of the last episode after all: a new one.
 		c.quiet = false
@@ -180,7 +219,7 @@ func (c *Conn) Failed(op string, err error) {
 	if c.failing {
 		return
 	}
-	c.failing, c.since = true, c.now()
+	c.failing, c.since, c.refusing = true, c.now(), refused
 	if c.since.Sub(c.backAt) < settle {
 		c.quiet = true
 		return
@@ -233,13 +272,68 @@ func (c *Conn) Note(op string, err error) error {
 	return err
 }
 
+// NoteRead is Note for a command that only reads: its success does not
+// end an episode of refused writes (a replica after a failover, a full
+// Redis answers reads), which would otherwise be logged again at the next
+// write, once per request that reads and then writes.
+func (c *Conn) NoteRead(op string, err error) error {
+	if err == nil || errors.Is(err, redis.Nil) {
+		c.mu.Lock()
+		refusing := c.failing && c.refusing
+		c.mu.Unlock()
+		if refusing {
+			return err
+		}
+	}
+	return c.Note(op, err)
+}
+
+// WriteRefused reports whether err is Redis refusing a write while it
+// still answers reads: READONLY (a replica), OOM (maxmemory reached),
+// MISCONF (it cannot persist), NOREPLICAS (min-replicas-to-write).
+func WriteRefused(err error) bool {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	for _, p := range []string{"READONLY", "OOM", "MISCONF", "NOREPLICAS"} {
+		if strings.HasPrefix(re.Error(), p) {
+			return true
+		}
+	}
+	return false
+}
+
 // Ping checks Redis now.
 func (c *Conn) Ping(ctx context.Context) error {
-	return c.Note("ping", c.Client.Ping(ctx).Err())
+	return c.Note("ping", c.Bounded(ctx, func(ctx context.Context) error { return c.Client.Ping(ctx).Err() }))
 }
 
 // Close closes the client.
 func (c *Conn) Close() error { return c.Client.Close() }
+
+// hostPort reports whether s is host:port with a port number. An
+// address with an '@' is not: "user:password@host" splits as host "user"
+// and port "password@host", which go-redis would then dial and idphooks
+// log.
+func hostPort(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil || strings.Contains(s, "@") {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n < 1<<16
+}
+
+// redactAddress hides what stands before an '@' in an address that is not
+// a URL: "user:password@host:port" without a scheme is a mistake that
+// still carries a password.
+func redactAddress(s string) string {
+	if at := strings.LastIndex(s, "@"); at >= 0 {
+		return "…@" + s[at+1:]
+	}
+	return s
+}
 
 // redactURL hides a URL's password.
 func redactURL(s string) string {

@@ -115,18 +115,9 @@ func (q *Queue) Replay(ctx context.Context, rq delivery.ReplayQuery, now time.Ti
 		})
 		return moved, err
 	}
-	receivers := []string{rq.Receiver}
-	if rq.Receiver == "" {
-		counts, err := q.Counts(ctx)
-		if err != nil {
-			return 0, err
-		}
-		receivers = receivers[:0]
-		for r, c := range counts {
-			if c.Dead > 0 {
-				receivers = append(receivers, r)
-			}
-		}
+	receivers, err := rq.Receivers(ctx, q.Counts)
+	if err != nil {
+		return 0, err
 	}
 	total := 0
 	for _, recv := range receivers {

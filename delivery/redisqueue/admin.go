@@ -16,7 +16,11 @@ func (q *Queue) Get(ctx context.Context, id string) (delivery.Entry, error) {
 	if err := q.check(); err != nil {
 		return delivery.Entry{}, err
 	}
-	f, err := q.c.HGetAll(ctx, q.base+"m:"+id).Result()
+	var f map[string]string
+	err := q.conn.Bounded(ctx, func(ctx context.Context) (err error) {
+		f, err = q.c.HGetAll(ctx, q.base+"m:"+id).Result()
+		return err
+	})
 	if err := q.fail("get", err); err != nil {
 		return delivery.Entry{}, err
 	}
@@ -106,18 +110,9 @@ func (q *Queue) Replay(ctx context.Context, rq delivery.ReplayQuery, now time.Ti
 		}
 		return 0, nil
 	}
-	receivers := []string{rq.Receiver}
-	if rq.Receiver == "" {
-		counts, err := q.Counts(ctx)
-		if err != nil {
-			return 0, err
-		}
-		receivers = receivers[:0]
-		for r, c := range counts {
-			if c.Dead > 0 {
-				receivers = append(receivers, r)
-			}
-		}
+	receivers, err := rq.Receivers(ctx, q.Counts)
+	if err != nil {
+		return 0, err
 	}
 	since := itoa(micros(rq.Since))
 	total := 0

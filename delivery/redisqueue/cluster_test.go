@@ -302,3 +302,45 @@ func TestHostileData(t *testing.T) {
 		t.Fatal("damaged data counted as Redis unavailable")
 	}
 }
+
+// A message someone wrote into Redis without the cluster's secret (or
+// changed: another payload, another receiver) is never handed out to be
+// signed and sent: it is buried as damaged, and stays so when replayed.
+// The queue's bookkeeping (attempts, errors) may change without it.
+func TestForgedMessagesAreBuried(t *testing.T) {
+	ctx := context.Background()
+	clock := fakeclock.New()
+	q := newQueue(t, newPrefix(), clockOpts(clock))
+	rdb, base := q.c, q.base
+	var all []delivery.Message
+	for i := range 4 {
+		all = append(all, queuetest.Msg("crm", i))
+	}
+	if err := q.Enqueue(ctx, all...); err != nil {
+		t.Fatal(err)
+	}
+	// 0: its payload changed; 1: its MAC gone; 2: its MAC another
+	// message's; 3: only bookkeeping changed.
+	rdb.HSet(ctx, base+"m:msg_00000", "p", `{"type":"after_password_reset","data":{"user":"ceo"}}`)
+	rdb.HDel(ctx, base+"m:msg_00001", "mac")
+	other, _ := rdb.HGet(ctx, base+"m:msg_00003", "mac").Result()
+	rdb.HSet(ctx, base+"m:msg_00002", "mac", other)
+	rdb.HSet(ctx, base+"m:msg_00003", "a", "2", "e", "timeout")
+	got, _, err := q.Lease(ctx, "crm", clock.Now(), 10, time.Minute)
+	if err != nil || len(got) != 1 || got[0].ID != "msg_00003" {
+		t.Fatalf("Lease among forged messages: %v, %v", queuetest.IDs(got), err)
+	}
+	for _, id := range []string{"msg_00000", "msg_00001", "msg_00002"} {
+		e, err := q.Get(ctx, id)
+		if err != nil || e.State != delivery.Dead || !strings.Contains(e.LastError, "MAC") {
+			t.Fatalf("a forged message: %+v, %v", e, err)
+		}
+	}
+	if n, err := q.Replay(ctx, delivery.ReplayQuery{ID: "msg_00000"}, clock.Now()); err != nil || n != 1 {
+		t.Fatalf("Replay: %d %v", n, err)
+	}
+	clock.Add(2 * time.Minute)
+	if got, _, err := q.Lease(ctx, "crm", clock.Now(), 10, time.Minute); err != nil || len(got) != 1 || got[0].ID != "msg_00003" {
+		t.Fatalf("a replayed forged message was handed out: %v, %v", queuetest.IDs(got), err)
+	}
+}

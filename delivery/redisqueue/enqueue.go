@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/idphooks/idphooks/delivery"
 )
 
@@ -78,7 +80,7 @@ func (q *Queue) commitLoop() {
 func (q *Queue) commit(batch []*enqueueOp, n int) {
 	now := q.opts.Now()
 	nowus := micros(now)
-	args := make([]any, 0, 4+len(batch)+10*n)
+	args := make([]any, 0, 4+len(batch)+11*n)
 	args = append(args, q.base, itoa(nanos(now)), itoa(nowus), len(batch))
 	for _, o := range batch {
 		args = append(args, len(o.msgs))
@@ -88,7 +90,7 @@ func (q *Queue) commit(batch []*enqueueOp, n int) {
 				due = micros(m.NextAt)
 			}
 			args = append(args, m.ID, m.Receiver, m.Event, itoa(nanos(m.Time)), m.Payload,
-				m.Attempt, itoa(nanos(m.NextAt)), m.LastError, m.LastStatus, itoa(due))
+				m.Attempt, itoa(nanos(m.NextAt)), m.LastError, m.LastStatus, itoa(due), q.mac.sum(m))
 		}
 	}
 	// Not the callers' contexts: one caller giving up must not fail the
@@ -118,25 +120,34 @@ func (q *Queue) commit(batch []*enqueueOp, n int) {
 // it counts the replicas that have what that connection wrote.
 func (q *Queue) write(ctx context.Context, args []any) (any, error) {
 	if q.opts.Replicas == 0 && !q.waitAlways {
-		v, err := enqueueScript.Run(ctx, q.c, q.keys, args...).Result()
+		var v any
+		err := q.conn.Bounded(ctx, func(ctx context.Context) (err error) {
+			v, err = enqueueScript.Run(ctx, q.c, q.keys, args...).Result()
+			return err
+		})
 		return v, q.fail("enqueue", err)
 	}
 	for attempt := 0; ; attempt++ {
-		pipe := q.c.Pipeline()
-		ev := pipe.EvalSha(ctx, enqueueScript.Hash(), q.keys, args...)
-		wait := pipe.Do(ctx, "wait", q.opts.Replicas, q.opts.ReplicaTimeout.Milliseconds())
-		_, _ = pipe.Exec(ctx)
-		err := ev.Err()
-		if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") && attempt == 0 {
-			if err := q.fail("enqueue", enqueueScript.Load(ctx, q.c).Err()); err != nil {
+		var ev, wait *redis.Cmd
+		// WAIT blocks in Redis for up to its timeout: the bound has it on
+		// top. Exec returns the first failed command's error.
+		err := q.conn.BoundedPlus(ctx, q.opts.ReplicaTimeout, func(ctx context.Context) error {
+			pipe := q.c.Pipeline()
+			ev = pipe.EvalSha(ctx, enqueueScript.Hash(), q.keys, args...)
+			wait = pipe.Do(ctx, "wait", q.opts.Replicas, q.opts.ReplicaTimeout.Milliseconds())
+			_, err := pipe.Exec(ctx)
+			return err
+		})
+		if e := ev.Err(); e != nil && strings.HasPrefix(e.Error(), "NOSCRIPT") && attempt == 0 {
+			if err := q.fail("enqueue", q.conn.Bounded(ctx, func(ctx context.Context) error { return enqueueScript.Load(ctx, q.c).Err() })); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if err != nil {
+		if ev.Err() != nil {
 			return nil, q.fail("enqueue", err)
 		}
-		if err := wait.Err(); err != nil {
+		if wait.Err() != nil {
 			return nil, q.fail("enqueue wait", err)
 		}
 		if got, _ := wait.Int64(); got < int64(q.opts.Replicas) {

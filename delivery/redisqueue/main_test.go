@@ -61,11 +61,15 @@ func newQueue(t testing.TB, prefix string, opts Options) *Queue {
 	return q
 }
 
+// testSecret keys the contract's queues' MACs, as the swap secret does
+// in Caddy.
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
 func clockOpts(clock *fakeclock.Clock) Options {
 	if clock == nil {
-		return Options{}
+		return Options{Secret: testSecret}
 	}
-	return Options{Now: clock.Now}
+	return Options{Now: clock.Now, Secret: testSecret}
 }
 
 // The Queue and Inspector contract; a reopen is a new Conn and Queue on

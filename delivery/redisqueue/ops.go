@@ -34,7 +34,11 @@ func (q *Queue) Lease(ctx context.Context, receiver string, now time.Time, max i
 	out := make([]delivery.Message, 0, len(a)/2)
 	for i := 1; i+1 < len(a); i += 2 {
 		id, _ := a[i].(string)
-		e, err := decode(id, receiver, fields(a[i+1]))
+		f := fields(a[i+1])
+		e, err := decode(id, receiver, f)
+		if err == nil && !q.mac.ok(e.Message, f["mac"]) {
+			err = fmt.Errorf("redisqueue: message %q: %w: its MAC does not match (not written by an instance holding the cluster's secret)", id, errDamaged)
+		}
 		if err != nil {
 			if err := q.bury(ctx, e, err, now); err != nil {
 				return nil, time.Time{}, err

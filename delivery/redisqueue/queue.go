@@ -115,6 +115,11 @@ type Options struct {
 	ReplicaTimeout time.Duration
 	// Now is the clock of enqueue and death times. Default time.Now.
 	Now func() time.Time
+	// Secret, when set, keys a MAC over each message (see macKey): a
+	// message in Redis without a valid one is buried as damaged, never
+	// delivered. Every instance on the queue must use the same (the
+	// swap secret). Unset: no MAC is written or checked.
+	Secret []byte
 }
 
 // Queue is a delivery.Queue and delivery.Inspector on Redis. Safe for
@@ -125,6 +130,8 @@ type Queue struct {
 	base string // the start of every key: prefix + "{q}:"
 	keys []string
 	opts Options
+
+	mac *macKey // nil without Options.Secret
 
 	// waitAlways runs WAIT even for Replicas 0 (tests of that path).
 	waitAlways bool
@@ -162,7 +169,7 @@ func New(conn *redisconn.Conn, opts Options) (*Queue, error) {
 	base := conn.Key("{q}", "")
 	q := &Queue{
 		conn: conn, c: conn.Client, base: base, keys: []string{base + "receivers"}, opts: opts,
-		ops: make(chan *enqueueOp), stop: make(chan struct{}),
+		ops: make(chan *enqueueOp), stop: make(chan struct{}), mac: newMACKey(opts.Secret),
 	}
 	for range opts.Committers {
 		q.wg.Add(1)
@@ -191,7 +198,11 @@ func (q *Queue) check() error {
 
 // run runs a script and records its outcome in the Conn's episodes.
 func (q *Queue) run(ctx context.Context, op string, s *redis.Script, args ...any) (any, error) {
-	v, err := s.Run(ctx, q.c, q.keys, append([]any{q.base}, args...)...).Result()
+	var v any
+	err := q.conn.Bounded(ctx, func(ctx context.Context) (err error) {
+		v, err = s.Run(ctx, q.c, q.keys, append([]any{q.base}, args...)...).Result()
+		return err
+	})
 	return v, q.fail(op, err)
 }
 
@@ -199,17 +210,25 @@ func (q *Queue) run(ctx context.Context, op string, s *redis.Script, args ...any
 // answer of Redis about data is a plain error, anything else (Redis
 // cannot serve) wraps delivery.ErrUnavailable.
 func (q *Queue) fail(op string, err error) error {
+	note := q.conn.Note
+	if readOps[op] {
+		note = q.conn.NoteRead
+	}
 	if err == nil || errors.Is(err, redis.Nil) {
-		q.conn.Note("queue "+op, nil)
+		note("queue "+op, nil)
 		return nil
 	}
 	if dataError(err) {
-		q.conn.Note("queue "+op, nil) // Redis answered
+		note("queue "+op, nil) // Redis answered
 		return fmt.Errorf("redisqueue: %s: %w: %s", op, errDamaged, strings.TrimPrefix(err.Error(), "IDPHOOKS "))
 	}
-	q.conn.Note("queue "+op, err)
+	note("queue "+op, err)
 	return fmt.Errorf("%w: redisqueue: %s: %w", delivery.ErrUnavailable, op, err)
 }
+
+// readOps are the operations that only read: their success does not end
+// an episode of refused writes (Conn.NoteRead).
+var readOps = map[string]bool{"get": true, "list": true, "counts": true}
 
 // dataError reports whether err is Redis refusing the data it holds (a
 // key of another type, our scripts' own refusals) rather than being

@@ -61,25 +61,25 @@ for c = 1, tonumber(ARGV[4]) do
   local k = tonumber(ARGV[i])
   local first, why = i + 1, ''
   for j = 0, k - 1 do
-    local o = first + j * 10
+    local o = first + j * 11
     local id, r = ARGV[o], ARGV[o + 1]
     local w = kindOK(base..'m:'..id, 'hash') or kindOK(base..'due:'..r, 'zset') or kindOK(base..'pend:'..r, 'zset') or kindOK(base..'dead:'..r, 'zset')
     if w then why = w; break end
   end
   calls[c] = {first, k, why}
-  i = first + k * 10
+  i = first + k * 11
 end
 local out = {}
 for c, call in ipairs(calls) do
   local first, k, why = call[1], call[2], call[3]
   if why == '' then
     for j = 0, k - 1 do
-      local o = first + j * 10
+      local o = first + j * 11
       local id, r = ARGV[o], ARGV[o + 1]
       local mk = base..'m:'..id
       if redis.call('EXISTS', mk) == 0 then
         redis.call('HSET', mk, 'id', id, 'r', r, 'ev', ARGV[o + 2], 't', ARGV[o + 3], 'p', ARGV[o + 4],
-          'a', ARGV[o + 5], 'n', ARGV[o + 6], 'e', ARGV[o + 7], 's', ARGV[o + 8], 'st', 'p', 'eq', enqns, 'd', '0')
+          'a', ARGV[o + 5], 'n', ARGV[o + 6], 'e', ARGV[o + 7], 's', ARGV[o + 8], 'st', 'p', 'eq', enqns, 'd', '0', 'mac', ARGV[o + 10])
         redis.call('ZADD', base..'due:'..r, ARGV[o + 9], id)
         redis.call('ZADD', base..'pend:'..r, enqus, id)
         redis.call('SADD', KEYS[1], r)

@@ -43,7 +43,7 @@ func (p *post) read(name, v string) string {
 		v = strings.TrimFunc(v, func(c rune) bool { return c <= ' ' })
 	}
 	if slices.Contains(p.reading.Fold, name) {
-		v = strings.ToLower(v)
+		v, _ = javaLower(v) // readPost refused what it cannot fold
 	}
 	return v
 }
@@ -122,6 +122,12 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 	f = prof.Refine(f, values)
 	p := &post{form: f, classified: classified, fields: prof.Fields(f), query: query, values: values, raw: raw, php: rd.PHP, reading: rd}
 	p.app = prof.Application(query, values)
+	for _, name := range rd.Fold {
+		if _, ok := javaLower(values.Get(name)); !ok {
+			return nil, unreadable(http.StatusBadRequest, "its "+name+" holds a capital Σ the identity provider may lower-case otherwise; type it in small letters",
+				fmt.Errorf("field %q: a Σ beside something other than letters", name))
+		}
+	}
 	for _, name := range p.fields.Identifiers {
 		if p.identifier = p.read(name, values.Get(name)); p.identifier != "" {
 			break

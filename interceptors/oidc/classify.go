@@ -20,6 +20,7 @@ const (
 	epEndSession
 	epAuthorization
 	epPAR
+	epSSFConfiguration
 )
 
 // pathIndex maps the normalised endpoint paths of one discovery document
@@ -72,6 +73,12 @@ func (i *Interceptor) buildIndex(d *Discovery) *pathIndex {
 		add(base+"/.well-known/openid-configuration", epDiscovery)
 		add(base+"/.well-known/oauth-authorization-server", epDiscovery)
 		add("/.well-known/oauth-authorization-server"+base, epDiscovery)
+		if i.cfg.SharedSignals {
+			// SSF §7.2 inserts the well-known path before the issuer's
+			// path; receivers that append it as for OIDC find it too.
+			add("/.well-known/ssf-configuration"+base, epSSFConfiguration)
+			add(base+"/.well-known/ssf-configuration", epSSFConfiguration)
+		}
 	}
 	return idx
 }

@@ -457,3 +457,55 @@ func TestUnreachableSwapsFailClosed(t *testing.T) {
 		}
 	}
 }
+
+// An IdP may merge the query into its parameters: a token of ours sent
+// there, at revocation, introspection or a token exchange, reaches it
+// swapped as it would in the body. Sent on unswapped, a revocation would
+// revoke nothing and still be answered 200.
+func TestTokensInTheQueryAreSwapped(t *testing.T) {
+	idp := newTestIdP(t)
+	upstreamAT := idp.jwtAccessToken()
+	idp.token = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(idp.tokenResponse(upstreamAT))
+	}
+	got := map[string]string{}
+	orig := idp.srv.Config.Handler
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/revoke", "/introspect":
+			got[r.URL.Path] = r.FormValue("token")
+		case "/token":
+			if r.FormValue("grant_type") == tokenExchange {
+				got["exchange"] = r.FormValue("subject_token")
+			}
+		}
+		orig.ServeHTTP(w, r)
+	})
+	h := newHarness(t, idp, []hookSpec{{src: tierHook}}, nil)
+	ours := decodeJSON(t, h.do(tokenRequest(codeForm())).Body.Bytes())["access_token"].(string)
+	if ours == upstreamAT {
+		t.Fatal("access token not rewritten")
+	}
+	post := func(path string, query url.Values) {
+		r := httptest.NewRequest(http.MethodPost, "http://idp.test"+path+"?"+query.Encode(), strings.NewReader(""))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.SetBasicAuth("web", "secret")
+		h.do(r)
+	}
+	post("/revoke", url.Values{"token": {ours}})
+	post("/introspect", url.Values{"token": {ours}})
+	post("/token", url.Values{"grant_type": {tokenExchange}, "subject_token": {ours}})
+	for _, k := range []string{"/revoke", "/introspect", "exchange"} {
+		if got[k] != upstreamAT {
+			t.Errorf("%s: the IdP read %.40q from the query, want its own token", k, got[k])
+		}
+	}
+	// Once in the query and once in the body is refused: the IdP may read
+	// either.
+	r := httptest.NewRequest(http.MethodPost, "http://idp.test/revoke?token="+ours, strings.NewReader("token="+ours))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if w := h.do(r); w.Code != http.StatusBadRequest {
+		t.Errorf("token in both query and body at revocation: %d %s", w.Code, w.Body)
+	}
+}

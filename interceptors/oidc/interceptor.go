@@ -90,6 +90,11 @@ type Config struct {
 	Leeway         time.Duration
 	MaxBody        int64
 
+	// SharedSignals serves the Shared Signals transmitter metadata
+	// (ssfconfig.go): idphooks pushes Security Event Tokens signed with
+	// its keys, and receivers discover those keys there.
+	SharedSignals bool
+
 	// IDTokenGrace keeps the swap of a rewritten ID token past its expiry,
 	// since clients send expired ID tokens as id_token_hint at logout.
 	IDTokenGrace time.Duration
@@ -194,6 +199,8 @@ func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyht
 	switch i.classify(d, r.URL.Path) {
 	case epDiscovery:
 		return i.serveDiscovery(w, r, next)
+	case epSSFConfiguration:
+		return i.serveSSFConfiguration(w, r, d)
 	case epJWKS:
 		return i.serveJWKS(w, r, next)
 	case epToken:
@@ -203,7 +210,7 @@ func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyht
 	case epIntrospection:
 		return i.serveIntrospection(w, r, next, d)
 	case epRevocation:
-		if err := i.swapForm(r, "token"); err != nil {
+		if _, err := i.swapQueryAndForm(r, "token"); err != nil {
 			return err
 		}
 	case epAuthorization, epPAR:

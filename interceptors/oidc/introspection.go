@@ -18,7 +18,10 @@ import (
 // that introspects must not see a claim a hook removed (Keycloak answers
 // with the token's own claims, oidc-provider with its extra claims).
 func (i *Interceptor) serveIntrospection(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, d *Discovery) error {
-	form, err := i.readForm(r, "token")
+	// The token may stand in the body, as RFC 7662 says, or in the query,
+	// which an IdP may merge into its parameters: it is swapped where it
+	// stands, once (Params refuses a second).
+	query, form, err := interception.Params(r, i.cfg.MaxBody, "token")
 	if err != nil {
 		return err
 	}
@@ -26,7 +29,10 @@ func (i *Interceptor) serveIntrospection(w http.ResponseWriter, r *http.Request,
 		return err
 	}
 	var entry *swapEntry
-	tok := form.Get("token")
+	tok, inQuery := form.Get("token"), false
+	if tok == "" {
+		tok, inQuery = query.Get("token"), true
+	}
 	if tok != "" && i.cfg.Signer.Owns(peekKid(tok)) {
 		if entry, err = i.lookup(r.Context(), tok); err != nil {
 			return err
@@ -35,8 +41,13 @@ func (i *Interceptor) serveIntrospection(w http.ResponseWriter, r *http.Request,
 	if entry == nil || entry.Upstream == "" {
 		return next.ServeHTTP(w, r)
 	}
-	form.Set("token", entry.Upstream)
-	interception.SetBody(r, []byte(form.Encode()))
+	if inQuery {
+		query.Set("token", entry.Upstream)
+		interception.SetQuery(r, query)
+	} else {
+		form.Set("token", entry.Upstream)
+		interception.SetBody(r, []byte(form.Encode()))
+	}
 	if len(entry.AccessTokenEdits) == 0 && !i.rewritesIssuer(d) {
 		return next.ServeHTTP(w, r)
 	}

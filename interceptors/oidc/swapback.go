@@ -156,29 +156,6 @@ func bearer(r *http.Request) (accessToken, error) {
 	return accessToken{scheme: scheme, token: tok}, nil
 }
 
-// readForm reads a form POST body under the repeated-parameter rule for
-// the parameters idphooks reads (names); nil for other bodies.
-func (i *Interceptor) readForm(r *http.Request, names ...string) (url.Values, error) {
-	form, err := interception.ReadForm(r, i.cfg.MaxBody)
-	if err != nil || form == nil {
-		return form, err
-	}
-	if err := interception.Single(names, form); err != nil {
-		return nil, interception.RepeatedError(err)
-	}
-	return form, nil
-}
-
-// swapForm swaps tokens in form fields of a POST body.
-func (i *Interceptor) swapForm(r *http.Request, names ...string) error {
-	form, err := i.readForm(r, names...)
-	if err != nil || form == nil {
-		return err
-	}
-	_, err = i.swapFormValues(r, form, names...)
-	return err
-}
-
 // swapQueryAndForm swaps tokens sent in the query or in a form body; each
 // may stand once in one of the two (an IdP may read either, or both). It
 // returns the value of each name as the IdP receives it.
@@ -187,17 +164,8 @@ func (i *Interceptor) swapQueryAndForm(r *http.Request, names ...string) (url.Va
 	if err != nil {
 		return nil, err
 	}
-	changed, err := i.swapValues(r.Context(), q, names)
-	if err != nil {
+	if err := i.swapParams(r, q, form, names...); err != nil {
 		return nil, err
-	}
-	if changed {
-		interception.SetQuery(r, q)
-	}
-	if form != nil {
-		if _, err = i.swapFormValues(r, form, names...); err != nil {
-			return nil, err
-		}
 	}
 	out := make(url.Values, len(names))
 	for _, n := range names {
@@ -208,6 +176,25 @@ func (i *Interceptor) swapQueryAndForm(r *http.Request, names ...string) (url.Va
 		}
 	}
 	return out, nil
+}
+
+// swapParams swaps the named tokens in the query and the form body that
+// interception.Params read, and writes back whichever changed. Both are
+// swapped: the standards put these tokens in the body, but an IdP that
+// merges the query into its parameters would otherwise act on a token of
+// ours it does not know (a revocation that revokes nothing, answered 200).
+func (i *Interceptor) swapParams(r *http.Request, q, form url.Values, names ...string) error {
+	changed, err := i.swapValues(r.Context(), q, names)
+	if err != nil {
+		return err
+	}
+	if changed {
+		interception.SetQuery(r, q)
+	}
+	if form != nil {
+		_, err = i.swapFormValues(r, form, names...)
+	}
+	return err
 }
 
 func (i *Interceptor) swapFormValues(r *http.Request, form url.Values, names ...string) (bool, error) {

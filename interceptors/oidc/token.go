@@ -115,10 +115,8 @@ func (i *Interceptor) readTokenRequest(r *http.Request, d *Discovery) (*tokenRou
 	if _, err := interception.SingleHeader(r, "Authorization"); err != nil {
 		return nil, err
 	}
-	if form != nil {
-		if _, err := i.swapFormValues(r, form, "subject_token", "actor_token"); err != nil {
-			return nil, err
-		}
+	if err := i.swapParams(r, query, form, "subject_token", "actor_token"); err != nil {
+		return nil, err
 	}
 	// Not a form POST, or parameters in the query: the IdP should refuse
 	// them, but whatever it answers is looked at like any token response

@@ -228,13 +228,19 @@ func AssertJWKSSigned(t testing.TB, f *Flow, jwksURI string) {
 // (through the proxy); anything but 200 is fatal.
 func Discovery(t testing.TB, issuer string) map[string]any {
 	t.Helper()
-	resp, err := http.Get(issuer + "/.well-known/openid-configuration")
+	return GetJSON(t, issuer+"/.well-known/openid-configuration")
+}
+
+// GetJSON fetches a JSON object; anything but 200 is fatal.
+func GetJSON(t testing.TB, u string) map[string]any {
+	t.Helper()
+	resp, err := http.Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("discovery through idphooks: HTTP %d", resp.StatusCode)
+		t.Fatalf("GET %s through idphooks: HTTP %d", u, resp.StatusCode)
 	}
 	var m map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {

@@ -187,6 +187,23 @@ func (s *Server) Stop() error { return s.signal(syscall.SIGTERM) }
 // appendfsync made durable.
 func (s *Server) Kill() error { return s.signal(syscall.SIGKILL) }
 
+// Pause stops the server with SIGSTOP: the kernel still accepts
+// connections and takes commands into its buffers, and nothing answers —
+// a Redis that hangs (swapping, a long fork, a frozen VM). Resume ends it.
+func (s *Server) Pause() error { return s.pause(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() error { return s.pause(syscall.SIGCONT) }
+
+func (s *Server) pause(sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return errors.New("redistest: server not running")
+	}
+	return s.cmd.Process.Signal(sig)
+}
+
 func (s *Server) signal(sig syscall.Signal) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -25,13 +25,17 @@ func (b *Bucket) SetMany(ctx context.Context, entries []store.Entry) error {
 		return nil
 	case 1:
 		e := entries[0]
-		return b.outcome(ctx, "kv set", b.c.Set(ctx, b.prefix+e.Key, e.Value, expiration(e.TTL)).Err())
+		return b.Set(ctx, e.Key, e.Value, e.TTL)
 	}
-	cmds, err := b.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for _, e := range entries {
-			p.Set(ctx, b.prefix+e.Key, e.Value, expiration(e.TTL))
-		}
-		return nil
+	var cmds []redis.Cmder
+	err := b.conn.Bounded(ctx, func(ctx context.Context) (err error) {
+		cmds, err = b.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			for _, e := range entries {
+				p.Set(ctx, b.prefix+e.Key, e.Value, expiration(e.TTL))
+			}
+			return nil
+		})
+		return err
 	})
 	if err != nil && strings.HasPrefix(err.Error(), "EXECABORT") {
 		// Redis refused a command as it was queued (READONLY, OOM): that
@@ -43,7 +47,7 @@ func (b *Bucket) SetMany(ctx context.Context, entries []store.Entry) error {
 			}
 		}
 	}
-	return b.outcome(ctx, "kv setmany", err)
+	return b.outcome(ctx, "kv setmany", err, b.conn.Note)
 }
 
 var _ store.Batcher = (*Bucket)(nil)

@@ -81,8 +81,12 @@ func (b *Bucket) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	// Bytes converts go-redis' reply string: the caller owns the copy.
-	v, err := b.c.Get(ctx, b.prefix+key).Bytes()
-	if err := b.outcome(ctx, "kv get", err); err != nil {
+	var v []byte
+	err := b.conn.Bounded(ctx, func(ctx context.Context) (err error) {
+		v, err = b.c.Get(ctx, b.prefix+key).Bytes()
+		return err
+	})
+	if err := b.outcome(ctx, "kv get", err, b.conn.NoteRead); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -95,7 +99,9 @@ func (b *Bucket) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 	if err := b.check(ctx); err != nil {
 		return err
 	}
-	return b.outcome(ctx, "kv set", b.c.Set(ctx, b.prefix+key, value, expiration(ttl)).Err())
+	return b.outcome(ctx, "kv set", b.conn.Bounded(ctx, func(ctx context.Context) error {
+		return b.c.Set(ctx, b.prefix+key, value, expiration(ttl)).Err()
+	}), b.conn.Note)
 }
 
 // Delete removes key; deleting a missing key is not an error.
@@ -103,7 +109,9 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 	if err := b.check(ctx); err != nil {
 		return err
 	}
-	return b.outcome(ctx, "kv delete", b.c.Del(ctx, b.prefix+key).Err())
+	return b.outcome(ctx, "kv delete", b.conn.Bounded(ctx, func(ctx context.Context) error {
+		return b.c.Del(ctx, b.prefix+key).Err()
+	}), b.conn.Note)
 }
 
 // Close does nothing: the Conn stays open for the other Buckets and the
@@ -132,23 +140,25 @@ func expiration(ttl time.Duration) time.Duration {
 // its error into the store's: nil and redis.Nil (Redis answered) end an
 // episode, redis.Nil is store.ErrNotFound, an error of a Redis that
 // cannot serve starts one and wraps store.ErrUnavailable.
-func (b *Bucket) outcome(ctx context.Context, op string, err error) error {
+//
+// note is how the Conn is told: Conn.Note, or Conn.NoteRead for a read.
+func (b *Bucket) outcome(ctx context.Context, op string, err error, note func(string, error) error) error {
 	switch {
 	case err == nil:
-		b.conn.Note(op, nil)
+		note(op, nil)
 		return nil
 	case errors.Is(err, redis.Nil):
-		b.conn.Note(op, nil)
+		note(op, nil)
 		return store.ErrNotFound
 	case ctx.Err() != nil:
 		// The caller gave up (or its deadline was shorter than the
 		// Conn's timeout): not Redis' failure, nor its recovery.
 		return fmt.Errorf("redisstore: %s: %w", op, ctx.Err())
 	case dataError(err):
-		b.conn.Note(op, nil)
+		note(op, nil)
 		return fmt.Errorf("redisstore: %s: %w", op, err)
 	}
-	b.conn.Note(op, err)
+	note(op, err)
 	return fmt.Errorf("%w: redis %s: %v", store.ErrUnavailable, op, err)
 }
 

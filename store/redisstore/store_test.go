@@ -340,6 +340,19 @@ func TestRedisRefusesWrites(t *testing.T) {
 			if !conn.Failing() || logs.Len() != 1 {
 				t.Fatalf("episode %v, log %v", conn.Failing(), logs.All())
 			}
+			// Requests that read (Redis answers) and then write (refused)
+			// are one episode, not a line per request.
+			for range 5 {
+				if _, err := b.Get(ctx, "k"); err != nil && !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("Get while writes are refused: %v", err)
+				}
+				if err := b.Set(ctx, "k", []byte("v"), time.Hour); !errors.Is(err, store.ErrUnavailable) {
+					t.Fatalf("Set: %v", err)
+				}
+			}
+			if !conn.Failing() || logs.Len() != 1 {
+				t.Fatalf("reads between refused writes: episode %v, log %v", conn.Failing(), logs.All())
+			}
 			reset()
 			if err := b.Set(ctx, "k", []byte("v"), time.Hour); err != nil {
 				t.Fatalf("Set after: %v", err)

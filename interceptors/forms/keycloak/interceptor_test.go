@@ -324,6 +324,27 @@ func TestIdentifierAsKeycloakReadsIt(t *testing.T) {
 	}
 }
 
+// Java lower-cases a final Σ to ς, as Keycloak does a username: the hook
+// that denies "οδυσσεας" sees it when "ΟΔΥΣΣΕΑΣ" is typed (Go's
+// strings.ToLower would give "οδυσσεασ"); a Σ whose fate depends on
+// Java's word boundaries is refused, never sent on unjudged.
+func TestIdentifierFoldedAsJavaDoes(t *testing.T) {
+	h := newHarness(t, `exports.onAfterIdentification = function(e, api) {
+		if (e.identifier === "οδυσσεας" || e.identifier === "i\u0307van") api.deny("not you");
+	}`)
+	for _, u := range []string{"ΟΔΥΣΣΕΑΣ", "İvan"} {
+		if w := h.post(t, loginPath, "", "username="+url.QueryEscape(u)+"&password=x"); !strings.Contains(w.Body.String(), "not you") {
+			t.Errorf("login as %s: %d, not denied", u, w.Code)
+		}
+	}
+	if w := h.post(t, loginPath, "", "username="+url.QueryEscape("ΟΔΥΣΣΕΑΣ@example.com")+"&password=x"); w.Code != 400 || !strings.Contains(w.Body.String(), "small letters") {
+		t.Errorf("an undecidable Σ: %d %s", w.Code, w.Body)
+	}
+	if h.kc.posts() != 0 {
+		t.Fatalf("%d posts reached the IdP", h.kc.posts())
+	}
+}
+
 func TestApplicationFilter(t *testing.T) {
 	const hook = `exports.onAfterIdentification = function(e, api) { api.deny("only for web") }`
 	h := newHarness(t, hook, withApps("other-app"))

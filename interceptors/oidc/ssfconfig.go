@@ -1,0 +1,47 @@
+package oidc
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/idphooks/idphooks/interception"
+)
+
+// ssfPush is RFC 8935 push delivery's method URI in SSF metadata.
+const ssfPush = "urn:ietf:rfc:8935"
+
+// serveSSFConfiguration answers the Shared Signals transmitter metadata
+// (SSF 1.0 §7.1) itself: idphooks is the transmitter of the Security
+// Event Tokens it pushes, whatever the IdP transmits on its own. The
+// issuer is the SETs' iss (the issuer clients see) and jwks_uri is
+// idphooks' key set, which signs them. idphooks pushes to configured
+// receivers: no stream management endpoints are listed, so receivers do
+// not try to create streams.
+func (i *Interceptor) serveSSFConfiguration(w http.ResponseWriter, r *http.Request, d *Discovery) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		interception.WriteError(w, http.StatusMethodNotAllowed, "invalid_request", "the transmitter metadata is read with GET")
+		return nil
+	}
+	issuer := d.Issuer
+	if i.rewritesIssuer(d) {
+		issuer = i.cfg.Issuer
+	}
+	out, err := json.Marshal(map[string]any{
+		"spec_version":               "1_0",
+		"issuer":                     issuer,
+		"jwks_uri":                   interception.PublicOrigin(r) + i.cfg.JWKSPath,
+		"delivery_methods_supported": []string{ssfPush},
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	_, err = w.Write(out)
+	return err
+}
