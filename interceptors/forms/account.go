@@ -2,6 +2,7 @@ package forms
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -114,9 +115,15 @@ func (i *Interceptor) account(w http.ResponseWriter, r *http.Request, c *interce
 			ev.Data["mfa_type"], ev.Data["action"] = "totp", "added"
 		}
 	}, nil)
-	if ok && out.Denied {
+	switch {
+	case ok && out.Err != nil:
 		return &interception.PageError{Status: http.StatusServiceUnavailable,
 			Message: "This step could not be completed right now; please try again in a moment.", Cause: out.Err}
+	case ok && out.Denied:
+		// A hook configured to run sync failed with on_error deny: the
+		// change is made, the IdP's next page does not reach the browser.
+		return &interception.PageError{Status: http.StatusForbidden, Message: shown(out),
+			Cause: errors.New(id + " hook failed with on_error deny")}
 	}
 	c.WriteHeld()
 	return nil

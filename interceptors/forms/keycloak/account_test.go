@@ -299,6 +299,19 @@ exports.onAfterIdentification = async (e, api) => { if (e.identifier === "bob") 
 	}
 }
 
+// A hook configured to run sync on an account event that fails with
+// on_error deny keeps Keycloak's next page from the browser, with the
+// generic message, never the hook's error.
+func TestAccountEventSyncHookFails(t *testing.T) {
+	h := newHarness(t, `exports.onAfterPasswordReset = async () => { throw new Error("crm down: secret-detail"); };`,
+		withMode("sync"), withOnError("deny"))
+	h.postIn(t, "sess-jane", loginPath, "username=jane&password=right-password")
+	w := h.postIn(t, "sess-jane", actionPath+"UPDATE_PASSWORD", "password-new=New-pass-1&password-confirm=New-pass-1")
+	if w.Code != http.StatusForbidden || w.Header().Get("Location") != "" || !strings.Contains(w.Body.String(), forms.HookFailed) || strings.Contains(w.Body.String(), "secret-detail") {
+		t.Fatalf("status %d, Location %q: %s", w.Code, w.Header().Get("Location"), w.Body)
+	}
+}
+
 func newPost(path, body string) *http.Request {
 	r, _ := http.NewRequest(http.MethodPost, path, strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
