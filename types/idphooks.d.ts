@@ -231,7 +231,13 @@ declare namespace IdpHooks {
     /** The username or email the customer typed; absent at the password step of a username-then-password flow. */
     identifier?: string;
     form: { [field: string]: string };
-    form_type: "login" | "registration" | "reset";
+    /**
+     * The form posted: the IdP's login (or its one-time code step),
+     * registration or password reset, or one of the account steps after
+     * a login (Keycloak's required actions).
+     */
+    form_type: "login" | "otp" | "registration" | "reset"
+      | "update_password" | "configure_otp" | "update_profile" | "delete_account";
   }
 
   interface PasswordValidationEvent extends FormEvent<"before_password_validation"> {
@@ -243,7 +249,7 @@ declare namespace IdpHooks {
   }
 
   /** Normalised reasons of a failed login or registration. */
-  type FailureReason = "invalid_credentials" | "disabled" | "temporarily_locked" | "unknown_user"
+  type FailureReason = "invalid_credentials" | "invalid_otp" | "disabled" | "temporarily_locked" | "unknown_user"
     | "user_exists" | "email_exists" | "invalid_input" | "unknown";
 
   interface FailedAuthenticationEvent extends FormEvent<"at_failed_authentication"> {
@@ -257,6 +263,24 @@ declare namespace IdpHooks {
   interface ExternalLoginEvent extends BaseEvent<"after_external_login"> {
     provider: string;
     external_user: Claims;
+  }
+
+  /**
+   * An account step the IdP accepted (async): after_password_reset (a new
+   * password: Keycloak's UPDATE_PASSWORD, also the last step of a reset),
+   * after_mfa_change (a one-time code device set up), after_account_update
+   * (the profile), after_account_deletion. The posts name nobody: `user`
+   * and `identifier` are those of the flow's login as idphooks saw it
+   * (sub, username and email from the IdP's user store when the profile
+   * has an admin client), and both are absent when it saw none.
+   */
+  interface AccountEvent<T extends EventType> extends FormEvent<T> {
+    user: { sub?: string; username?: string; email?: string };
+  }
+
+  interface MFAChangeEvent extends AccountEvent<"after_mfa_change"> {
+    mfa_type: "totp";
+    action: "added";
   }
 
   /** Async events carry the common fields and an event-specific part. */
@@ -382,11 +406,11 @@ declare namespace IdpHooks {
     onAfterExternalLogin: Handler<ExternalLoginEvent, AfterExternalLoginAPI>;
     onBeforePasswordReset: Handler<FormEvent<"before_password_reset">, BeforePasswordResetAPI>;
     onAfterLogin: Handler<LoginEvent, NotifyAPI>;
-    onAfterPasswordReset: Handler<NotifyEvent<"after_password_reset">, NotifyAPI>;
-    onAfterAccountUpdate: Handler<NotifyEvent<"after_account_update">, NotifyAPI>;
-    onAfterAccountDeletion: Handler<NotifyEvent<"after_account_deletion">, NotifyAPI>;
+    onAfterPasswordReset: Handler<AccountEvent<"after_password_reset">, NotifyAPI>;
+    onAfterAccountUpdate: Handler<AccountEvent<"after_account_update">, NotifyAPI>;
+    onAfterAccountDeletion: Handler<AccountEvent<"after_account_deletion">, NotifyAPI>;
     onAfterConsentUpdate: Handler<NotifyEvent<"after_consent_update">, NotifyAPI>;
-    onAfterMfaChange: Handler<NotifyEvent<"after_mfa_change">, NotifyAPI>;
+    onAfterMfaChange: Handler<MFAChangeEvent, NotifyAPI>;
     onAfterLogout: Handler<LogoutEvent, NotifyAPI>;
     onAfterEmailVerification: Handler<NotifyEvent<"after_email_verification">, NotifyAPI>;
   }

@@ -34,7 +34,13 @@ type rp struct {
 
 func newRP(t *testing.T, issuer string) *rp {
 	t.Helper()
-	c, _ := kc.Client(testidp.KeycloakWebClientID)
+	return newRPFor(t, issuer, testidp.KeycloakWebClientID)
+}
+
+// newRPFor is newRP for another client of the realm.
+func newRPFor(t *testing.T, issuer, clientID string) *rp {
+	t.Helper()
+	c, _ := kc.Client(clientID)
 	p, err := oidc.NewProvider(e2etest.Ctx(t), issuer)
 	if err != nil {
 		t.Fatalf("discovery at %s: %v", issuer, err)

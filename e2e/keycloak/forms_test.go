@@ -114,6 +114,13 @@ func newSink(t *testing.T) *sink {
 // srcs (none: the forms block with no hook on its events).
 func startJourney(t *testing.T, srcs ...string) *proxy {
 	t.Helper()
+	return startJourneyWith(t, nil, dynamicHostname, srcs...)
+}
+
+// startJourneyWith is startJourney with more idp_hooks fields (a
+// shared_signals receiver) and the realm's hostname mode.
+func startJourneyWith(t *testing.T, more map[string]any, fixed bool, srcs ...string) *proxy {
+	t.Helper()
 	dir := t.TempDir()
 	var hooks []any
 	for i, src := range srcs {
@@ -131,7 +138,10 @@ func startJourney(t *testing.T, srcs ...string) *proxy {
 	if len(hooks) > 0 {
 		cfg["hooks"] = hooks
 	}
-	return startProxy(t, cfg, dynamicHostname)
+	for k, v := range more {
+		cfg[k] = v
+	}
+	return startProxy(t, cfg, fixed)
 }
 
 func journeySrc(legacy, sink string) string {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -18,9 +19,19 @@ const maxMessage = 1000
 
 // answer sends the post on and runs the hooks of the IdP's answer:
 // at_failed_authentication when the IdP showed the form again with an
-// error, after_registration when it accepted a registration.
+// error, after_registration when it accepted a registration, an account
+// event when it accepted an account step; and it notes who a login or
+// registration the IdP accepted let in, for the account events after it.
 func (i *Interceptor) answer(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p *post) error {
-	redirects := p.form == Registration && i.cfg.Dispatcher.WantsEvent(events.AfterRegistration)
+	_, isAccount := accountEvent[p.form]
+	redirects := (p.form == Registration && i.cfg.Dispatcher.WantsEvent(events.AfterRegistration)) ||
+		isAccount || i.remembers(p.form)
+	var identifier string
+	var user map[string]any
+	if p.form == DeleteAccount && i.cfg.Dispatcher.WantsEvent(events.AfterAccountDeletion) {
+		// Once the IdP removed them, nobody can tell who they were.
+		identifier, user = i.flowUser(r.Context(), r)
+	}
 	interception.DecodableOnly(r.Header)
 	c := interception.NewCapture(w, i.cfg.MaxBody, func(status int, h http.Header) bool {
 		switch {
@@ -38,9 +49,11 @@ func (i *Interceptor) answer(w http.ResponseWriter, r *http.Request, next caddyh
 	}
 	defer c.Release()
 	var page *Page
-	m, _ := i.cfg.Profile.Markup(p.form)
+	var body []byte
+	prof := i.cfg.Profile
+	m, _ := prof.Markup(p.form)
 	if c.Status() < 300 {
-		body, err := c.Body()
+		body, err = c.Body()
 		if err != nil {
 			// Passed as it came: this answer's hooks cannot run on it.
 			i.log.Warn("the IdP's answer to a form post could not be read; its hooks did not run",
@@ -50,12 +63,43 @@ func (i *Interceptor) answer(w http.ResponseWriter, r *http.Request, next caddyh
 		}
 		page = ScanPage(body, m)
 	}
-	a := i.cfg.Profile.Read(p.form, c.Status(), c.Header(), page)
+	a := prof.Read(p.form, c.Status(), c.Header(), page)
+	if a.Result != Failed && page != nil {
+		// The IdP runs the step its session is on: a post the fields
+		// called a login may have met its one-time code step, or the
+		// other way round. The page it shows says which failed, and a
+		// failure there is no success of the form posted.
+		for _, g := range prof.MayCarry(p.classified) {
+			gm, ok := prof.Markup(g)
+			if g == p.form || !ok || !slices.Contains(answerEvents[g], events.AtFailedAuthentication) {
+				continue
+			}
+			gp := ScanPage(body, gm)
+			if ga := prof.Read(g, c.Status(), c.Header(), gp); ga.Result == Failed {
+				a, page, m = ga, gp, gm
+				p.form, p.fields = g, prof.Fields(g)
+				break
+			}
+		}
+	}
+	if a.Result == Other && page != nil {
+		i.identified(r, p, page)
+	}
 	switch {
 	case a.Result == Failed:
-		return i.failed(w, r, c, p, page, m, a)
-	case a.Result == Succeeded && p.form == Registration:
-		return i.registered(w, r, c, p)
+		if slices.Contains(answerEvents[p.form], events.AtFailedAuthentication) && i.cfg.Dispatcher.WantsEvent(events.AtFailedAuthentication) {
+			return i.failed(w, r, c, p, page, m, a)
+		}
+	case a.Result == Succeeded && isAccount:
+		if p.form != DeleteAccount {
+			identifier, user = i.flowUser(r.Context(), r)
+		}
+		return i.account(w, r, c, p, identifier, user)
+	case a.Result == Succeeded:
+		i.remember(r, p)
+		if p.form == Registration && i.cfg.Dispatcher.WantsEvent(events.AfterRegistration) {
+			return i.registered(w, r, c, p)
+		}
 	}
 	c.WriteHeld()
 	return nil

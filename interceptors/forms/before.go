@@ -19,12 +19,15 @@ func (i *Interceptor) beforePost(w http.ResponseWriter, r *http.Request, next ca
 	switch p.form {
 	case Login:
 		if p.identifier == "" {
-			// The password step of a username-then-password flow: the
-			// identifier was posted, and judged, at the step before.
+			// The password step of a flow whose username step idphooks
+			// did not see: nobody to judge.
 			return false, nil
 		}
-		if done, err := i.stopOr(w, r, next, p, events.AfterIdentification); done || err != nil {
-			return done, err
+		if !p.carried {
+			// A carried identifier was judged at the username step.
+			if done, err := i.stopOr(w, r, next, p, events.AfterIdentification); done || err != nil {
+				return done, err
+			}
 		}
 		return i.validatePassword(w, r, next, p)
 	case Registration:

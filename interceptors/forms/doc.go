@@ -3,7 +3,10 @@
 // before_password_validation, before_registration and
 // before_password_reset hooks may stop or change them before the IdP sees
 // them, and the IdP's answers to those posts, where
-// at_failed_authentication and after_registration hooks run.
+// at_failed_authentication and after_registration hooks run, and where
+// the account steps after a login (a new password, a one-time code
+// device, a profile update, a deletion) raise their async events for the
+// customer the flow's login named.
 //
 // What differs between IdPs (which paths carry which form, the field
 // names, how an answer says success or failure, where a page shows an

@@ -37,6 +37,9 @@ type Interceptor struct {
 	cfg   Config
 	log   *zap.Logger
 	known knownUsers
+	flows flows
+	// sessions is the profile's, when its IdP binds flows to a session.
+	sessions Sessions
 }
 
 // New validates cfg and returns an Interceptor.
@@ -56,13 +59,19 @@ func New(cfg Config) (*Interceptor, error) {
 	if cfg.RequestHeaders == nil {
 		cfg.RequestHeaders = interception.DefaultRequestHeaders
 	}
-	return &Interceptor{cfg: cfg, log: cfg.Logger}, nil
+	i := &Interceptor{cfg: cfg, log: cfg.Logger}
+	i.sessions, _ = cfg.Profile.(Sessions)
+	return i, nil
 }
 
 // Raises lists the lifecycle events this interceptor raises.
 func (i *Interceptor) Raises() []string {
 	ids := []string{events.AfterIdentification, events.AtFailedAuthentication,
 		events.BeforeRegistration, events.AfterRegistration, events.BeforePasswordReset}
+	if i == nil || i.sessions != nil {
+		// Only a profile that knows its IdP's account steps raises these.
+		ids = append(ids, accountEvents...)
+	}
 	if i != nil && i.cfg.Directory != nil {
 		ids = append(ids, events.BeforePasswordValidation)
 	}
@@ -78,9 +87,18 @@ var (
 		Reset:        {events.BeforePasswordReset},
 	}
 	answerEvents = map[Form][]string{
-		Login:        {events.AtFailedAuthentication},
-		Registration: {events.AtFailedAuthentication, events.AfterRegistration},
+		Login:          {events.AtFailedAuthentication},
+		OTP:            {events.AtFailedAuthentication},
+		Registration:   {events.AtFailedAuthentication, events.AfterRegistration},
+		UpdatePassword: {events.AfterPasswordReset},
+		ConfigureOTP:   {events.AfterMFAChange},
+		UpdateProfile:  {events.AfterAccountUpdate},
+		DeleteAccount:  {events.AfterAccountDeletion},
 	}
+	// accountEvents are raised on the account steps after a login, whose
+	// posts do not say who the customer is.
+	accountEvents = []string{events.AfterPasswordReset, events.AfterMFAChange,
+		events.AfterAccountUpdate, events.AfterAccountDeletion}
 )
 
 // ServeHTTP handles one request on its way to the IdP.
@@ -98,7 +116,7 @@ func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	read := false
 	for _, g := range i.cfg.Profile.MayCarry(f) {
-		read = read || i.wanted(requestEvents[g]) || i.wanted(answerEvents[g])
+		read = read || i.wanted(requestEvents[g]) || i.wanted(answerEvents[g]) || i.remembers(g)
 	}
 	if !read {
 		// Nobody listens: the post and its answer pass untouched.
@@ -108,7 +126,7 @@ func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return err
 	}
-	onPost, onAnswer := i.wanted(requestEvents[p.form]), i.wanted(answerEvents[p.form])
+	onPost, onAnswer := i.wanted(requestEvents[p.form]), i.wanted(answerEvents[p.form]) || i.remembers(p.form)
 	if !onPost && !onAnswer {
 		return next.ServeHTTP(w, r)
 	}
@@ -122,6 +140,16 @@ func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	return i.answer(w, r, next, p)
+}
+
+// remembers reports whether the answer to a post of f tells who the IdP
+// let in, for the events after it that do not say (the account steps,
+// a failed one-time code, the password step of a username-then-password
+// login): a login or a registration the IdP accepts, or the username
+// step it moved on from, when a hook handles one of those events.
+func (i *Interceptor) remembers(f Form) bool {
+	return i.sessions != nil && (f == Login || f == OTP || f == Registration) &&
+		(i.wanted(accountEvents) || i.wanted([]string{events.AtFailedAuthentication, events.BeforePasswordValidation}))
 }
 
 // wanted reports whether a hook handles any of ids.

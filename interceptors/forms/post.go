@@ -16,14 +16,20 @@ import (
 
 // post is a form post as hooks and the IdP both read it.
 type post struct {
-	form   Form
-	fields Fields
-	query  url.Values
-	values url.Values
+	form Form
+	// classified is the form the request's endpoint names, before its
+	// fields refined it.
+	classified Form
+	fields     Fields
+	query      url.Values
+	values     url.Values
 	// raw is the body as the browser sent it: edits keep its order.
 	raw        []byte
 	app        string
 	identifier string
+	// carried: identifier is not the post's but the one the IdP took at
+	// the username step of its flow.
+	carried bool
 	// php: names are folded as PHP folds them (Reading.PHP).
 	php     bool
 	reading Reading
@@ -112,8 +118,9 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 	}
 	// The IdP may run another step than the endpoint names: its fields
 	// tell (a registration posted to the login endpoint).
+	classified := f
 	f = prof.Refine(f, values)
-	p := &post{form: f, fields: prof.Fields(f), query: query, values: values, raw: raw, php: rd.PHP, reading: rd}
+	p := &post{form: f, classified: classified, fields: prof.Fields(f), query: query, values: values, raw: raw, php: rd.PHP, reading: rd}
 	p.app = prof.Application(query, values)
 	for _, name := range rd.Fold {
 		if _, ok := javaLower(values.Get(name)); !ok {
@@ -124,6 +131,13 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 	for _, name := range p.fields.Identifiers {
 		if p.identifier = p.read(name, values.Get(name)); p.identifier != "" {
 			break
+		}
+	}
+	if p.identifier == "" && f == Login && values.Get(p.fields.Password) != "" {
+		// The password step of a username-then-password flow: the
+		// identifier is the one the IdP took at the step before.
+		if p.identifier = i.carried(r); p.identifier != "" {
+			p.carried = true
 		}
 	}
 	if p.app == "" && i.filtered(f) {
@@ -208,8 +222,14 @@ func (p *post) formView() map[string]any {
 func (i *Interceptor) event(r *http.Request, id string, p *post) *events.Event {
 	ev := events.New(id, p.app, i.eventRequest(r))
 	ev.Data = make(map[string]any, 4+events.CommonFields)
-	if p.identifier != "" {
-		ev.Data["identifier"] = p.identifier
+	identifier := p.identifier
+	if identifier == "" && p.form == OTP && i.sessions != nil {
+		// The code step names nobody: the flow's login did.
+		session, _ := i.sessions.FlowKey(r)
+		identifier = i.flows.who(sessionKey(session))
+	}
+	if identifier != "" {
+		ev.Data["identifier"] = identifier
 	}
 	ev.Data["form"] = p.formView()
 	ev.Data["form_type"] = p.form.String()

@@ -19,6 +19,16 @@ const (
 	Registration
 	// Reset asks for a password reset.
 	Reset
+	// OTP is the one-time code step of a login.
+	OTP
+	// The account steps of a flow after the customer is known (Keycloak's
+	// required actions): a new password (also the last step of a
+	// password reset), a new one-time code device, a profile update, the
+	// account's deletion.
+	UpdatePassword
+	ConfigureOTP
+	UpdateProfile
+	DeleteAccount
 )
 
 func (f Form) String() string {
@@ -29,6 +39,16 @@ func (f Form) String() string {
 		return "registration"
 	case Reset:
 		return "reset"
+	case OTP:
+		return "otp"
+	case UpdatePassword:
+		return "update_password"
+	case ConfigureOTP:
+		return "configure_otp"
+	case UpdateProfile:
+		return "update_profile"
+	case DeleteAccount:
+		return "delete_account"
 	}
 	return "none"
 }
@@ -50,8 +70,8 @@ const (
 type Answer struct {
 	Result Result
 	// Reason is the normalised cause of a failure: invalid_credentials,
-	// disabled, temporarily_locked, unknown_user, user_exists,
-	// email_exists, invalid_input, or unknown.
+	// invalid_otp, disabled, temporarily_locked, unknown_user,
+	// user_exists, email_exists, invalid_input, or unknown.
 	Reason string
 	// Message is the IdP's own message as the page shows it.
 	Message string
@@ -60,6 +80,7 @@ type Answer struct {
 // Normalised failure reasons.
 const (
 	ReasonInvalidCredentials = "invalid_credentials"
+	ReasonInvalidOTP         = "invalid_otp"
 	ReasonDisabled           = "disabled"
 	ReasonTemporarilyLocked  = "temporarily_locked"
 	ReasonUnknownUser        = "unknown_user"
@@ -168,6 +189,34 @@ type Directory interface {
 	// so that the IdP checks it itself from now on. It never changes an
 	// existing user: it returns ErrUserExists instead.
 	Create(ctx context.Context, u NewUser) error
+}
+
+// Sessions is implemented by a profile whose IdP binds a flow to a
+// session of its own: the account steps after a login (a new password, a
+// deleted account) and the password step of a username-then-password
+// login do not say who the customer is, so the interceptor remembers who
+// the IdP let in under the session's key, and which identifier it took
+// under the flow's. The keys must be ones the IdP binds the flow to,
+// never a value the browser may choose for another customer's flow.
+type Sessions interface {
+	// FlowKey is the key of the IdP's session r belongs to (a browser's
+	// SSO session) and of the login flow within it (a tab's); "" when r
+	// does not name one the way the IdP reads it.
+	FlowKey(r *http.Request) (session, flow string)
+	// Identified reports whether page, the IdP's answer to post (a login
+	// post naming the customer), is the password step of the identifier
+	// posted: the IdP took that identifier for the flow. It must not hold
+	// for a page the IdP shows again without acting on the post.
+	Identified(post *http.Request, page *Page) bool
+}
+
+// Resolver is implemented by a Directory that can tell who a user is:
+// the account events carry the user as the IdP knows them.
+type Resolver interface {
+	// User is the IdP's user called identifier (username, or email
+	// where the IdP logs in by email) as events show users: sub,
+	// username, email; nil and no error when there is none.
+	User(ctx context.Context, identifier string) (map[string]any, error)
 }
 
 // NewUser is a user to create in the IdP.

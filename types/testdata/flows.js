@@ -78,10 +78,10 @@ module.exports = /** @satisfies {IdpHooks.Module} */ ({
     console.log(Object.keys(api).length);
   },
   onAfterPasswordReset(event) { console.info(event.type); },
-  onAfterAccountUpdate(event) { console.info(event.type, event.changes); },
+  onAfterAccountUpdate(event) { console.info(event.type, event.user.sub, event.form.email); },
   onAfterAccountDeletion(event) { console.info(event.type); },
   onAfterConsentUpdate(event) { console.info(event.type); },
-  onAfterMfaChange(event) { console.info(event.type); },
+  onAfterMfaChange(event) { console.info(event.type, event.mfa_type, event.action); },
   onAfterLogout(event) { console.info(event.type); },
   onAfterEmailVerification(event) { console.info(event.type, event.user.email); },
 });

@@ -46,21 +46,48 @@ func NewDirectory(base, realm, clientID, secret string) *Directory {
 // email for an identifier that looks like one (Keycloak logs in by
 // either).
 func (d *Directory) Known(ctx context.Context, identifier string) (bool, error) {
+	u, err := d.find(ctx, identifier)
+	return u != nil, err
+}
+
+// User is the realm's user by that username or email as events show
+// users: sub (Keycloak's user id), username, email.
+func (d *Directory) User(ctx context.Context, identifier string) (map[string]any, error) {
+	u, err := d.find(ctx, identifier)
+	if u == nil || err != nil {
+		return nil, err
+	}
+	user := map[string]any{"sub": u.ID, "username": u.Username}
+	if u.Email != "" {
+		user["email"] = u.Email
+	}
+	return user, nil
+}
+
+type userRecord struct {
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	Email    string `json:"email"`
+}
+
+// find looks identifier up as a username, then as an email for one that
+// looks like one; nil for nobody.
+func (d *Directory) find(ctx context.Context, identifier string) (*userRecord, error) {
 	queries := []string{"username"}
 	if strings.Contains(identifier, "@") {
 		queries = append(queries, "email")
 	}
 	for _, q := range queries {
-		var users []json.RawMessage
+		var users []userRecord
 		u := d.adminURL("users") + "?" + url.Values{q: {identifier}, "exact": {"true"}, "briefRepresentation": {"true"}, "max": {"1"}}.Encode()
 		if err := d.call(ctx, http.MethodGet, u, nil, &users); err != nil {
-			return false, err
+			return nil, err
 		}
 		if len(users) > 0 {
-			return true, nil
+			return &users[0], nil
 		}
 	}
-	return false, nil
+	return nil, nil
 }
 
 // Create adds the user, enabled, with the password as a credential that
@@ -197,3 +224,11 @@ func short(b []byte) string {
 	}
 	return s
 }
+
+// Interface guards.
+var (
+	_ forms.Directory = (*Directory)(nil)
+	_ forms.Resolver  = (*Directory)(nil)
+	_ forms.Sessions  = (*Profile)(nil)
+	_ forms.Profile   = (*Profile)(nil)
+)

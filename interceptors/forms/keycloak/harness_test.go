@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -38,10 +39,18 @@ func fieldError(field, msg string) string {
 	return `<div id="input-error-` + field + `" class="pf-v5-c-form__helper-text" aria-live="polite"><div class="pf-v5-c-helper-text"><div class="pf-v5-c-helper-text__item pf-m-error"><span class="kc-feedback-text">` + html.EscapeString(msg) + `</span></div></div></div>`
 }
 
-func page(title, body string) string {
+func page(title, body string) string { return pageOf("", title, body) }
+
+// pageOf is a page of the theme's template id (data-page-id "login-" and
+// the template's name, as keycloak.v2 renders it; "" for none).
+func pageOf(id, title, body string) string {
+	tag := `<body>`
+	if id != "" {
+		tag = `<body id="keycloak-bg" class="" data-page-id="` + id + `">`
+	}
 	return `<!DOCTYPE html><html class="login-pf"><head><meta charset="utf-8"><title>` + title + `</title>` +
 		`<link href="/resources/abc12/login/keycloak.v2/css/styles.css" rel="stylesheet"/>` +
-		`<script type="module">checkAuthSession("hash");</script></head><body>` +
+		`<script type="module">checkAuthSession("hash");</script></head>` + tag +
 		`<div class="pf-v5-c-login__main"><header><h1 id="kc-page-title">` + title + `</h1></header>` + body +
 		`</div></body></html>`
 }
@@ -81,12 +90,54 @@ func resetPage() string {
 		`<input class="pf-v5-c-button pf-m-primary" type="submit" value="Submit"/></form>`)
 }
 
+// passwordPage is the password step of a username-then-password login
+// (login-password.ftl): its form posts the password alone, to the
+// password form's execution.
+func passwordPage(errMsg string) string {
+	return pageOf("login-login-password", "Sign in to acme", `<div id="kc-username"><label id="kc-attempted-username">jane</label></div>`+
+		`<form id="kc-form-login" action="/realms/acme/login-actions/authenticate?session_code=SC3&amp;execution=EX2&amp;client_id=web&amp;tab_id=TB1&amp;client_data=CD1" method="post">`+
+		`<input tabindex="2" id="password" name="password" type="password" autocomplete="current-password">`+fieldError("password", errMsg)+
+		`<button name="login" id="kc-login" type="submit">Sign In</button></form>`)
+}
+
+// otpPage is the one-time code step of a login (login-otp.ftl).
+func otpPage(errMsg string) string {
+	return pageOf("login-login-otp", "Sign in to acme", `<form id="kc-otp-login-form" class="pf-v5-c-form" action="/realms/acme/login-actions/authenticate?`+html.EscapeString(actionQuery)+`" method="post">`+
+		`<input id="selectedCredentialId" type="hidden" name="selectedCredentialId" value="cred-1">`+
+		`<input id="otp" name="otp" autocomplete="one-time-code" type="text" autofocus>`+fieldError("otp", errMsg)+
+		`<input class="pf-v5-c-button" name="login" id="kc-login" type="submit" value="Sign In"/></form>`)
+}
+
+// requiredActionPage is a required action's form (the forms of
+// login-update-password.ftl, login-config-totp.ftl, ...).
+func requiredActionPage(id, formID, execution, inputs, field, errMsg string) string {
+	return pageOf(id, "Sign in to acme", `<form id="`+formID+`" class="pf-v5-c-form" action="/realms/acme/login-actions/required-action?session_code=SC2&amp;execution=`+execution+`&amp;client_id=web&amp;tab_id=TB1&amp;client_data=CD1" method="post">`+
+		inputs+fieldError(field, errMsg)+`<input class="pf-v5-c-button" type="submit" value="Submit"/></form>`)
+}
+
+func passwordUpdatePage(errMsg string) string {
+	return requiredActionPage("login-login-update-password", "kc-passwd-update-form", "UPDATE_PASSWORD",
+		`<input type="password" id="password-new" name="password-new"><input type="password" id="password-confirm" name="password-confirm">`,
+		"password-confirm", errMsg)
+}
+
+func totpPage(errMsg string) string {
+	return requiredActionPage("login-login-config-totp", "kc-totp-settings-form", "CONFIGURE_TOTP",
+		`<input type="text" id="totp" name="totp"><input type="hidden" id="totpSecret" name="totpSecret" value="S3CR3TS3CR3T"><input type="text" id="userLabel" name="userLabel">`,
+		"totp", errMsg)
+}
+
 // fakeKeycloak answers the login-actions endpoints the way Keycloak does
 // on the wire, and records what reached it.
 type fakeKeycloak struct {
 	mu    sync.Mutex
 	users map[string]string // username → password
 	seen  []seenRequest
+	// current is the required action the session is on; a post of
+	// another is sent back to it. "" takes any.
+	current string
+	// named are the users the username step took, by AUTH_SESSION_ID.
+	named map[string]string
 }
 
 type seenRequest struct {
@@ -137,9 +188,59 @@ func (k *fakeKeycloak) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		if r.Method == http.MethodGet {
 			return html(loginPage("", ""))
 		}
+		var session string
+		if c, err := r.Cookie("AUTH_SESSION_ID"); err == nil {
+			session = c.Value
+		}
+		step := r.URL.Query().Get("execution")
+		k.mu.Lock()
+		named := k.named[session]
+		k.mu.Unlock()
+		switch {
+		case step == "EX2" && named != "" && form.Get("session_code") == "" && r.URL.Query().Get("session_code") == "SC-used":
+			// A used session_code: the page of the step the session is on.
+			return html(passwordPage(""))
+		case step == "EX2" && named != "":
+			// The password step: the username posted, if any, is not read.
+			k.mu.Lock()
+			pw, ok := k.users[named]
+			k.mu.Unlock()
+			if ok && pw == form.Get("password") {
+				w.Header().Set("Location", "http://app.test/cb?code=C&state=S")
+				w.WriteHeader(http.StatusFound)
+				return nil
+			}
+			return html(passwordPage("Invalid password."))
+		case step == "EX-USERNAME":
+			k.mu.Lock()
+			_, ok := k.users[form.Get("username")]
+			if ok {
+				if k.named == nil {
+					k.named = map[string]string{}
+				}
+				k.named[session] = form.Get("username")
+			}
+			k.mu.Unlock()
+			if !ok {
+				return html(pageOf("login-login-username", "Sign in to acme", `<form id="kc-form-login" action="/realms/acme/login-actions/authenticate?session_code=SC1&amp;execution=EX-USERNAME&amp;client_id=web&amp;tab_id=TB1" method="post"><input id="username" name="username" value="`+form.Get("username")+`">`+fieldError("username", "Invalid username.")+`</form>`))
+			}
+			return html(passwordPage(""))
+		}
+		if form.Has("otp") {
+			if form.Get("otp") == "123456" {
+				w.Header().Set("Location", "http://app.test/cb?code=C&state=S")
+				w.WriteHeader(http.StatusFound)
+				return nil
+			}
+			return html(otpPage("Invalid authenticator code."))
+		}
 		k.mu.Lock()
 		pw, ok := k.users[form.Get("username")]
 		k.mu.Unlock()
+		if ok && pw == form.Get("password") && strings.HasPrefix(form.Get("username"), "otp-") {
+			// A user with a one-time code device: its step follows.
+			return html(otpPage(""))
+		}
 		if ok && pw == form.Get("password") {
 			w.Header().Set("Location", "http://app.test/cb?code=C&state=S")
 			w.WriteHeader(http.StatusFound)
@@ -165,6 +266,47 @@ func (k *fakeKeycloak) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 			return html(resetPage())
 		}
 		return html(page("Sign in to acme", `<div class="pf-v5-c-alert pf-m-success"><span class="kc-feedback-text">You should receive an email shortly with further instructions.</span></div>`))
+	case "required-action":
+		execution := r.URL.Query().Get("execution")
+		k.mu.Lock()
+		current := k.current
+		k.mu.Unlock()
+		done := func(status string) error {
+			w.Header().Set("Location", "http://app.test/cb?code=C&state=S&kc_action="+execution+"&kc_action_status="+status)
+			w.WriteHeader(http.StatusFound)
+			return nil
+		}
+		switch {
+		case current != "" && execution != current:
+			w.Header().Set("Location", "http://kc.test/realms/acme/login-actions/required-action?execution="+current+"&client_id=web&tab_id=TB1")
+			w.WriteHeader(http.StatusFound)
+			return nil
+		case form.Has("cancel-aia"):
+			return done("cancelled")
+		case form.Has("used"):
+			// A session_code used already.
+			return html(pageOf("login-login-page-expired", "Page has expired", `<p id="instruction1">To restart the login process click here.</p>`))
+		}
+		switch execution {
+		case "UPDATE_PASSWORD":
+			if form.Get("password-new") == "" || form.Get("password-new") != form.Get("password-confirm") {
+				return html(passwordUpdatePage("Passwords don't match."))
+			}
+			return done("success")
+		case "CONFIGURE_TOTP":
+			if form.Get("totp") != "123456" {
+				return html(totpPage("Invalid authenticator code."))
+			}
+			// The next required action, in the same answer.
+			return html(passwordUpdatePage(""))
+		case "UPDATE_PROFILE":
+			return done("success")
+		case "delete_account":
+			k.mu.Lock()
+			delete(k.users, "jane")
+			k.mu.Unlock()
+			return html(pageOf("login-info", "", `<div id="kc-info-message"><p class="instruction">User deleted successfully</p></div>`))
+		}
 	}
 	w.WriteHeader(http.StatusNotFound)
 	return nil
@@ -191,6 +333,15 @@ func (d *directory) Known(_ context.Context, id string) (bool, error) {
 	defer d.k.mu.Unlock()
 	_, ok := d.k.users[id]
 	return ok, nil
+}
+
+func (d *directory) User(_ context.Context, id string) (map[string]any, error) {
+	d.k.mu.Lock()
+	defer d.k.mu.Unlock()
+	if _, ok := d.k.users[id]; !ok {
+		return nil, nil
+	}
+	return map[string]any{"sub": "id-" + id, "username": id, "email": id + "@example.com"}, nil
 }
 
 func (d *directory) Create(_ context.Context, u forms.NewUser) error {
@@ -282,6 +433,36 @@ func (h *harness) post(t *testing.T, path, ct, body string) *httptest.ResponseRe
 	return h.serve(t, r)
 }
 
+// postIn is post with the browser's AUTH_SESSION_ID cookie session ("":
+// none).
+func (h *harness) postIn(t *testing.T, session, path, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if session != "" {
+		r.AddCookie(&http.Cookie{Name: "AUTH_SESSION_ID", Value: session})
+	}
+	return h.serve(t, r)
+}
+
+// asyncEvents waits a moment for n async runs and returns them all.
+func (h *harness) asyncEvents(n int) []*events.Event {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		h.mu.Lock()
+		got := len(h.async)
+		h.mu.Unlock()
+		if got >= n {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]*events.Event(nil), h.async...)
+}
+
 func (h *harness) serve(t *testing.T, r *http.Request) *httptest.ResponseRecorder {
 	t.Helper()
 	w := httptest.NewRecorder()
@@ -307,5 +488,9 @@ func (h *harness) loggedText() string {
 const (
 	loginPath    = "/realms/acme/login-actions/authenticate?" + actionQuery
 	registerPath = "/realms/acme/login-actions/registration?" + actionQuery
+	actionPath   = "/realms/acme/login-actions/required-action?session_code=SC2&client_id=web&tab_id=TB1&client_data=CD1&execution="
+	// The two steps of a username-then-password login.
+	usernamePath = "/realms/acme/login-actions/authenticate?session_code=SC1&execution=EX-USERNAME&client_id=web&tab_id=TB1&client_data=CD1"
+	passwordPath = "/realms/acme/login-actions/authenticate?session_code=SC3&execution=EX2&client_id=web&tab_id=TB1&client_data=CD1"
 	resetPath    = "/realms/acme/login-actions/reset-credentials?" + actionQuery
 )

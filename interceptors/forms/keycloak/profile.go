@@ -62,19 +62,44 @@ func (p *Profile) Classify(r *http.Request, path string) forms.Form {
 		return forms.Registration
 	case "reset-credentials":
 		return forms.Reset
+	case "required-action":
+		// Keycloak runs the required action the execution parameter
+		// names when it is the session's current one (the first value,
+		// compared exactly; without regard to case here, so that any
+		// spelling it might accept counts).
+		// A malformed pair does not hide the others; readPost then
+		// refuses the query.
+		q, _ := url.ParseQuery(r.URL.RawQuery)
+		for name, f := range requiredActions {
+			if strings.EqualFold(q.Get("execution"), name) {
+				return f
+			}
+		}
 	}
 	return forms.NoForm
+}
+
+// requiredActions are the required actions (by alias) whose success
+// raises an event. The update-password step of a password reset is
+// UPDATE_PASSWORD too.
+var requiredActions = map[string]forms.Form{
+	"UPDATE_PASSWORD": forms.UpdatePassword,
+	"CONFIGURE_TOTP":  forms.ConfigureOTP,
+	"UPDATE_PROFILE":  forms.UpdateProfile,
+	"delete_account":  forms.DeleteAccount,
 }
 
 // registrationOnly are fields only Keycloak's registration form posts.
 var registrationOnly = []string{"password-confirm", "email", "firstName", "lastName"}
 
 // Refine: Keycloak runs the step its login session is on whichever
-// login-actions endpoint a form is posted to, so a registration posted
+// authentication endpoint a form is posted to, so a registration posted
 // to /authenticate creates the account. A post carrying a field only the
-// registration form has is read as one.
+// registration form has is read as one; a post to /authenticate with a
+// one-time code and no username as the code step of a login. Required
+// actions are run by their own endpoint alone.
 func (*Profile) Refine(f forms.Form, values url.Values) forms.Form {
-	if f == forms.Registration {
+	if f != forms.Login && f != forms.Reset {
 		return f
 	}
 	for _, k := range registrationOnly {
@@ -82,15 +107,22 @@ func (*Profile) Refine(f forms.Form, values url.Values) forms.Form {
 			return forms.Registration
 		}
 	}
+	if f == forms.Login && values.Has("otp") && !values.Has("username") {
+		return forms.OTP
+	}
 	return f
 }
 
-// MayCarry: a post to any form's endpoint may be a registration.
+// MayCarry: a post to an authentication endpoint may be a registration,
+// and a login's the one-time code step (the answer's page tells).
 func (*Profile) MayCarry(f forms.Form) []forms.Form {
-	if f == forms.Registration {
-		return []forms.Form{f}
+	switch f {
+	case forms.Login:
+		return []forms.Form{f, forms.OTP, forms.Registration}
+	case forms.Reset:
+		return []forms.Form{f, forms.Registration}
 	}
-	return []forms.Form{f, forms.Registration}
+	return []forms.Form{f}
 }
 
 var (
@@ -99,6 +131,10 @@ var (
 	registrationFields = forms.Fields{Identifiers: []string{"username", "email"}, Password: "password",
 		Secrets: []string{"password", "password-confirm"}}
 	resetFields = forms.Fields{Identifiers: []string{"username"}}
+	otpFields   = forms.Fields{Secrets: []string{"otp", "totp"}}
+	// The account steps name nobody: the flow's login did.
+	updatePasswordFields = forms.Fields{Secrets: []string{"password-new", "password-confirm"}}
+	configureOTPFields   = forms.Fields{Secrets: []string{"totp", "totpSecret", "otp"}}
 )
 
 // Fields names the fields of Keycloak's forms.
@@ -110,6 +146,12 @@ func (*Profile) Fields(f forms.Form) forms.Fields {
 		return registrationFields
 	case forms.Reset:
 		return resetFields
+	case forms.OTP:
+		return otpFields
+	case forms.UpdatePassword:
+		return updatePasswordFields
+	case forms.ConfigureOTP:
+		return configureOTPFields
 	}
 	return forms.Fields{}
 }
@@ -124,6 +166,57 @@ func (*Profile) ApplicationParams() []string { return []string{"client_id"} }
 // email without regard to case, which it stores lower-cased.
 func (*Profile) Reading() forms.Reading {
 	return forms.Reading{Trim: true, Fold: []string{"username", "email"}}
+}
+
+// FlowKey: the session is the AUTH_SESSION_ID cookie Keycloak binds a
+// browser's login flows to (signed by Keycloak, the same for the whole
+// SSO session): the account steps after a login, and the actions a
+// signed-in customer starts later, carry it. The flow is the session and
+// the action URL's tab_id, one login's. A request with two such cookies
+// names none.
+func (p *Profile) FlowKey(r *http.Request) (session, flow string) {
+	var v string
+	for _, c := range r.CookiesNamed("AUTH_SESSION_ID") {
+		if v != "" {
+			return "", ""
+		}
+		v = c.Value
+	}
+	if v == "" {
+		return "", ""
+	}
+	session = strings.ToLower(p.Realm) + " " + v
+	q, _ := url.ParseQuery(r.URL.RawQuery)
+	if tab := q.Get("tab_id"); tab != "" && len(q["tab_id"]) == 1 {
+		flow = session + " " + tab
+	}
+	return session, flow
+}
+
+// Identified: Keycloak's password step (login-password.ftl) with no
+// error, for a post of another execution than the page's form: the
+// username step it moved on from. A post Keycloak does not act on (a
+// used session_code) is answered with the page of the step its session
+// is on; posted to the password step's own URL, that page is not taken
+// for the identifier's.
+func (*Profile) Identified(post *http.Request, page *forms.Page) bool {
+	if id, _ := page.Attr(body, "data-page-id"); id != "login-login-password" || page.Message() != "" {
+		return false
+	}
+	action, ok := page.Attr(formOf[forms.Login], "action")
+	if !ok {
+		return false
+	}
+	next, err := url.Parse(action)
+	if err != nil {
+		return false
+	}
+	posted, err := url.ParseQuery(post.URL.RawQuery)
+	if err != nil {
+		return false
+	}
+	from, to := posted.Get("execution"), next.Query().Get("execution")
+	return from != "" && to != "" && from != to
 }
 
 // Application is the action URL's client_id: the OIDC client id, or a
