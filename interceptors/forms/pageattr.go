@@ -32,19 +32,21 @@ func (p *Page) find(sel Selector) (tagInfo, bool) {
 		return t, false
 	}
 	z := xhtml.NewTokenizer(bytes.NewReader(p.raw))
+	pk := newPicker(sel, p.raw)
+	offset := 0
 	for {
-		switch z.Next() {
-		case xhtml.ErrorToken:
+		tt := z.Next()
+		if tt == xhtml.ErrorToken {
 			return t, false
-		case xhtml.StartTagToken, xhtml.SelfClosingTagToken:
-			// raw is the tokenizer's buffer: the tag found is copied.
-			raw := z.Raw()
-			if !mayPick(sel, rawTagName(raw), raw) {
-				continue
-			}
+		}
+		// raw is the tokenizer's buffer: the tag found is copied.
+		raw := z.Raw()
+		n := len(raw)
+		if (tt == xhtml.StartTagToken || tt == xhtml.SelfClosingTagToken) && pk.may(rawTagName(raw), offset, offset+n) {
 			if t.read(bytes.Clone(raw)); t.is(sel) {
 				return t, true
 			}
 		}
+		offset += n
 	}
 }
