@@ -24,7 +24,12 @@ func TestParseSelector(t *testing.T) {
 			t.Errorf("%q: %+v %v", in, got, err)
 		}
 	}
-	for _, bad := range []string{"", "div span", "div>span", "a[href]", "a:hover", "#", "div.", "a,b", "*", "a[name]", "a[=x]", "a[name=x", "a [b=c]", "a[b=c d]"} {
+	// A group; a quoted value holds spaces, commas and semicolons.
+	g, err := ParseSelector(`div.message-box.error, div[style="border-left: 1px solid #e8e8e8; a, b"] ,p`)
+	if err != nil || g.Tag != "div" || g.Or == nil || g.Or.Attrs["style"] != "border-left: 1px solid #e8e8e8; a, b" || g.Or.Or == nil || g.Or.Or.Tag != "p" || g.Or.Or.Or != nil {
+		t.Errorf("a group: %+v %v", g, err)
+	}
+	for _, bad := range []string{"", "div span", "div>span", "a[href]", "a:hover", "#", "div.", "a,", ",a", "*", "a[name]", "a[=x]", "a[name=x", "a [b=c]", "a[b=c d]", `a[b="c]`, `a[b="c"d]`} {
 		if _, err := ParseSelector(bad); err == nil {
 			t.Errorf("%q: accepted", bad)
 		}
@@ -204,5 +209,15 @@ func TestAcceptedUser(t *testing.T) {
 	nu := u.user("jane@example.com", "pw")
 	if nu.Username != "jane@example.com" || nu.Email != "jane@example.com" || nu.FirstName != "J" || len(nu.Attributes["b"]) != 2 || nu.Password != "pw" {
 		t.Fatalf("%+v", nu)
+	}
+}
+
+// A group picks an element any of its selectors picks, the second too.
+func TestScanPageGroup(t *testing.T) {
+	page := `<html><body><div style="border-left: 1px solid #e8e8e8; background: #f5f5f5"><h2>Error</h2><p>Incorrect username or password</p></div><form name="f"><input name="username"></form></body></html>`
+	p := ScanPage([]byte(page), Markup{Form: MustSelector("form[name=f]"),
+		Error: MustSelector(`div.message-box.error, div[style="border-left: 1px solid #e8e8e8; background: #f5f5f5"]`)})
+	if len(p.errs) != 1 || p.errs[0].text != "Error Incorrect username or password" {
+		t.Fatalf("errors: %+v", p.errs)
 	}
 }

@@ -324,10 +324,15 @@ type picker struct {
 	// to one of its bytes; len(page) when there is none. from[k] is -1
 	// before the first search.
 	next, from []int
+	// or picks for the next selector of a group.
+	or *picker
 }
 
 func newPicker(sel Selector, page []byte) *picker {
 	pk := &picker{sel: sel, page: page}
+	if sel.Or != nil {
+		pk.or = newPicker(*sel.Or, page)
+	}
 	if sel.ID != "" {
 		pk.needles = append(pk.needles, sel.ID)
 	}
@@ -346,6 +351,9 @@ func newPicker(sel Selector, page []byte) *picker {
 // may reports whether the selector may pick the tag named name at
 // page[start:end]. Calls come in page order.
 func (pk *picker) may(name []byte, start, end int) bool {
+	if pk.or != nil && pk.or.may(name, start, end) {
+		return true
+	}
 	sel := pk.sel
 	if sel.Empty() || (sel.Tag != "" && !strings.EqualFold(string(name), sel.Tag)) {
 		return false
@@ -403,6 +411,9 @@ func plainEntity(b []byte) (int, byte) {
 
 // is reports whether sel picks the tag.
 func (t *tagInfo) is(sel Selector) bool {
+	if sel.Or != nil && t.is(*sel.Or) {
+		return true
+	}
 	if sel.Empty() || (sel.Tag != "" && !strings.EqualFold(string(t.tag), sel.Tag)) {
 		return false
 	}

@@ -15,6 +15,10 @@ import (
 // SimpleSAMLphp (its baseurlpath).
 const DefaultBasePath = "/simplesaml/"
 
+// oldErrorStyle is the style of the error box of SimpleSAMLphp 1.19's
+// old loginuserpass.tpl.php, which has no class or id.
+const oldErrorStyle = "border-left: 1px solid #e8e8e8; border-bottom: 1px solid #e8e8e8; background: #f5f5f5"
+
 // New returns the profile of the SimpleSAMLphp under basePath ("" for
 // DefaultBasePath).
 //
@@ -51,8 +55,10 @@ func New(basePath string) (*generic.Profile, error) {
 				Identifiers: []string{"username"},
 				Password:    "password",
 				Page:        forms.MustSelector("form[name=f]"),
-				Error:       forms.MustSelector("div.message-box.error"),
-				AgainCarry:  []string{"AuthState"},
+				// 2.x and the twig templates mark the error box; 1.19's
+				// old templates (Debian 12's default) only style it.
+				Error:      forms.MustSelector(`div.message-box.error, div[style="` + oldErrorStyle + `"]`),
+				AgainCarry: []string{"AuthState"},
 			},
 		},
 		Reading: forms.Reading{Query: true, PHP: true},
