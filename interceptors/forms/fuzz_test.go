@@ -49,7 +49,8 @@ func FuzzPicker(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	sels := []Selector{MustSelector(".msg"), MustSelector("form#f"), MustSelector("b.a&b"), MustSelector("input[name=x&]"),
-		MustSelector("i#form.msg"), MustSelector("p.msg<"), MustSelector("[class=msg]")}
+		MustSelector("i#form.msg"), MustSelector("p.msg<"), MustSelector("[class=msg]"),
+		MustSelector(`form#f, span.msg, div[style="a: b; c"]`)}
 	f.Fuzz(func(t *testing.T, page []byte) {
 		for _, sel := range sels {
 			pk := newPicker(sel, page)
