@@ -99,7 +99,18 @@ func TestGenericProfileForSimpleSAMLphp(t *testing.T) {
 			},
 		}},
 	}
-	rig := startSSPRigWith(t, false, extra, func(o *testidp.SimpleSAMLphpOptions) { o.NewUI = true })
+	// With no hook, SimpleSAMLphp's own behaviour.
+	plain := map[string]any{"forms": extra["forms"]}
+	rig := startSSPRigWith(t, false, plain, func(o *testidp.SimpleSAMLphpOptions) { o.NewUI = true })
+	if _, err := rig.login(t, testidp.SecondUser); err != nil {
+		t.Fatalf("bob, no hook: %v", err)
+	}
+	nope := testidp.TestUser
+	nope.Password = "nope"
+	if _, err := rig.login(t, nope); err == nil || !strings.Contains(err.Error(), "WRONGUSERPASS") {
+		t.Fatalf("wrong password, no hook: %v", err)
+	}
+	rig = startSSPRigWith(t, false, extra, func(o *testidp.SimpleSAMLphpOptions) { o.NewUI = true })
 	if _, err := rig.login(t, testidp.TestUser); err != nil {
 		t.Fatalf("alice: %v", err)
 	}
