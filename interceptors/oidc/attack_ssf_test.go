@@ -1,0 +1,120 @@
+package oidc
+
+// Attacks on after_logout, the event Shared Signals turns into a
+// session-revoked SET: end-session requests that a real IdP carries out
+// while idphooks would tell receivers of a logout nobody made.
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/idphooks/idphooks/events"
+	"github.com/idphooks/idphooks/internal/testidp"
+	"github.com/idphooks/idphooks/sandbox"
+)
+
+const ssfLogoutURI = "https://rp.example/bye"
+
+// logoutHarnessFor is logoutHarness in front of a real IdP.
+func logoutHarnessFor(t *testing.T, upstream string) (*harness, chan *events.Event) {
+	t.Helper()
+	var cfg Config
+	h := newHarness(t, &testIdP{srv: &httptest.Server{URL: upstream}}, []hookSpec{{src: "exports.onAfterLogout = async (event) => {};"}}, func(c *Config) { cfg = *c })
+	got := make(chan *events.Event, 8)
+	cfg.Dispatcher = events.NewDispatcher(h.hooks, events.Options{OnAsync: func(_ string, ev *events.Event, _ *sandbox.Result, err error) {
+		if err != nil {
+			t.Errorf("async run: %v", err)
+		}
+		got <- ev
+	}})
+	ic, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ic = ic
+	return h, got
+}
+
+// The zitadel OP ends the user's sessions on a JWT access token sent as
+// id_token_hint (op.ValidateEndSessionRequest decodes any JWT its keys
+// signed as ID token claims) and redirects to its logged-out page; an
+// access token reaches every resource server, and this one names no
+// session, so receivers would end every session of the user. Only ID
+// tokens raise after_logout.
+func TestAttackSSFZitadelAccessTokenHintRevokesEverySession(t *testing.T) {
+	p, err := testidp.StartZitadel(testidp.ZitadelOptions{PostLogoutRedirectURIs: []string{ssfLogoutURI}, SessionIDs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	h, got := logoutHarnessFor(t, p.Issuer())
+	c, _ := p.Client(testidp.ZitadelJWTClientID)
+	code, verifier := login(t, p, c.ID, "openid")
+	toks := exchange(t, h, p, c, "/oauth/token", code, verifier)
+	at, _ := toks["access_token"].(string)
+	if !looksLikeJWS(at) {
+		t.Fatalf("access token %q is not a JWT", at)
+	}
+	w := h.do(httptest.NewRequest(http.MethodGet, p.Issuer()+"/end_session?"+url.Values{"id_token_hint": {at}}.Encode(), nil))
+	if w.Code != http.StatusFound {
+		t.Fatalf("the OP refused the access token as a hint (%d %s): the attack needs another IdP", w.Code, w.Body)
+	}
+	noEvent(t, got, "an access token as id_token_hint")
+
+	// Control: the ID token of the same login raises it.
+	idt, _ := toks["id_token"].(string)
+	w = h.do(httptest.NewRequest(http.MethodGet, p.Issuer()+"/end_session?"+url.Values{"id_token_hint": {idt}, "post_logout_redirect_uri": {ssfLogoutURI}}.Encode(), nil))
+	if w.Code != http.StatusFound {
+		t.Fatalf("logout: %d %s", w.Code, w.Body)
+	}
+	if ev := nextEvent(t, got); ev.Map()["sid"] == nil {
+		t.Fatalf("event %v", ev.Map())
+	}
+}
+
+// Tokens the IdP signs with its ID token keys that are not ID tokens, and
+// an ID token leaked long ago, raise nothing; the IdP still gets the
+// request.
+func TestAfterLogoutOnlyFromIDTokens(t *testing.T) {
+	h, got := logoutHarness(t, redirectBack)
+	now := time.Now()
+	claims := func(extra jwt.MapClaims) jwt.MapClaims {
+		c := jwt.MapClaims{"iss": h.idp.srv.URL, "sub": "alice", "aud": "web", "azp": "web", "sid": "s-1",
+			"exp": now.Add(-time.Hour).Unix(), "iat": now.Add(-2 * time.Hour).Unix()}
+		for k, v := range extra {
+			if v == nil {
+				delete(c, k)
+			} else {
+				c[k] = v
+			}
+		}
+		return c
+	}
+	sign := func(c jwt.MapClaims, typ string) string { return h.idp.sign(c, jwt.SigningMethodRS256, h.idp.key, typ) }
+	for name, hint := range map[string]string{
+		"RFC 9068 access token":        sign(claims(jwt.MapClaims{"client_id": "web", "azp": nil, "scope": "openid"}), "at+jwt"),
+		"JWT access token, typ JWT":    sign(claims(jwt.MapClaims{"client_id": "web", "azp": nil, "jti": "a1"}), "JWT"),
+		"Keycloak access token":        sign(claims(jwt.MapClaims{"typ": "Bearer", "scope": "openid email"}), "JWT"),
+		"Keycloak refresh token":       sign(claims(jwt.MapClaims{"typ": "Refresh"}), "JWT"),
+		"Entra access token":           sign(claims(jwt.MapClaims{"scp": "User.Read"}), "JWT"),
+		"back-channel logout token":    sign(claims(jwt.MapClaims{"exp": nil, "events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}}), "logout+jwt"),
+		"logout token without its typ": sign(claims(jwt.MapClaims{"exp": nil, "events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}}), "JWT"),
+		"no exp":                       sign(claims(jwt.MapClaims{"exp": nil}), "JWT"),
+		"expired two days ago":         sign(claims(jwt.MapClaims{"exp": now.Add(-48 * time.Hour).Unix()}), "JWT"),
+	} {
+		if w := h.do(logoutRequest(hint)); w.Code != http.StatusFound {
+			t.Fatalf("%s: %d %s", name, w.Code, w.Body)
+		}
+		noEvent(t, got, name)
+	}
+	// Control: Keycloak's ID token (typ ID) an hour past its exp.
+	if w := h.do(logoutRequest(sign(claims(jwt.MapClaims{"typ": "ID"}), "JWT"))); w.Code != http.StatusFound {
+		t.Fatalf("%d", w.Code)
+	}
+	nextEvent(t, got)
+}
