@@ -5,6 +5,8 @@ package oidc
 // while idphooks would tell receivers of a logout nobody made.
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/idphooks/idphooks/delivery"
 	"github.com/idphooks/idphooks/events"
 	"github.com/idphooks/idphooks/internal/testidp"
 	"github.com/idphooks/idphooks/sandbox"
@@ -117,4 +120,119 @@ func TestAfterLogoutOnlyFromIDTokens(t *testing.T) {
 		t.Fatalf("%d", w.Code)
 	}
 	nextEvent(t, got)
+}
+
+// The zitadel OP redirects back to every replay of an end-session
+// request, the session long ended: after_logout is raised for the first
+// only, and for another login's session again.
+func TestAttackSSFZitadelReplayedHint(t *testing.T) {
+	p, err := testidp.StartZitadel(testidp.ZitadelOptions{PostLogoutRedirectURIs: []string{ssfLogoutURI}, SessionIDs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	h, got := logoutHarnessFor(t, p.Issuer())
+	c, _ := p.Client(testidp.ZitadelWebClientID)
+	hint := func() string {
+		code, verifier := login(t, p, c.ID, "openid")
+		return exchange(t, h, p, c, "/oauth/token", code, verifier)["id_token"].(string)
+	}
+	first, second := hint(), hint()
+	for n, tt := range []struct {
+		hint, method string
+		raised       bool
+	}{
+		{first, http.MethodGet, true},
+		{first, http.MethodGet, false},
+		{first, http.MethodPost, false},
+		{second, http.MethodGet, true},
+	} {
+		q := url.Values{"id_token_hint": {tt.hint}, "post_logout_redirect_uri": {ssfLogoutURI}}
+		r := httptest.NewRequest(http.MethodGet, p.Issuer()+"/end_session?"+q.Encode(), nil)
+		if tt.method == http.MethodPost {
+			r = rawRequest(http.MethodPost, p.Issuer()+"/end_session", "application/x-www-form-urlencoded", []byte(q.Encode()))
+		}
+		if w := h.do(r); w.Code != http.StatusFound {
+			t.Fatalf("logout %d: %d %s", n, w.Code, w.Body)
+		}
+		if tt.raised {
+			nextEvent(t, got)
+		} else {
+			noEvent(t, got, "a replayed logout")
+		}
+	}
+}
+
+// A logout whose event could not be queued is not remembered: the user's
+// retry raises it. A hint without a sid is remembered by the token.
+func TestAfterLogoutOncePerSession(t *testing.T) {
+	var cfg Config
+	idp := newTestIdP(t)
+	orig := idp.srv.Config.Handler
+	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/logout" {
+			redirectBack(w, r)
+			return
+		}
+		orig.ServeHTTP(w, r)
+	})
+	h := newHarness(t, idp, nil, func(c *Config) { cfg = *c })
+	out := &flakyOutbox{fail: 1}
+	cfg.Dispatcher = events.NewDispatcher(nil, events.Options{Outbox: out,
+		Receivers: []events.Receiver{{Name: "ssf", Events: []string{events.AfterLogout}}}})
+	ic, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ic = ic
+	noSID := idp.sign(jwt.MapClaims{"iss": idp.srv.URL, "sub": "alice", "aud": "web",
+		"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()}, jwt.SigningMethodRS256, idp.key, "JWT")
+	for n, tt := range []struct {
+		hint   string
+		status int
+		queued int
+	}{
+		{idp.upstreamHint("s-1"), http.StatusServiceUnavailable, 0},
+		{idp.upstreamHint("s-1"), http.StatusFound, 1},
+		{idp.upstreamHint("s-1"), http.StatusFound, 1}, // the same session again
+		{idp.upstreamHint("s-2"), http.StatusFound, 2},
+		{noSID, http.StatusFound, 3},
+		{noSID, http.StatusFound, 3},
+	} {
+		if w := h.do(logoutRequest(tt.hint)); w.Code != tt.status || out.queued != tt.queued {
+			t.Fatalf("logout %d: %d, %d queued; want %d, %d", n, w.Code, out.queued, tt.status, tt.queued)
+		}
+	}
+}
+
+// flakyOutbox refuses its first fail messages and counts the others.
+type flakyOutbox struct{ fail, queued int }
+
+func (o *flakyOutbox) Enqueue(_ context.Context, ms ...delivery.Message) error {
+	if o.fail > 0 {
+		o.fail--
+		return errors.New("queue: no space left on device")
+	}
+	o.queued += len(ms)
+	return nil
+}
+
+// The memory of logouts is bounded: past its bound the expired go first.
+func TestEndedSessionsBounded(t *testing.T) {
+	e := newEndedSessions(3)
+	now := time.Now()
+	key := func(n int) [32]byte { return [32]byte{byte(n)} }
+	e.add(key(1), now.Add(-time.Second), now.Add(-2*time.Second))
+	e.add(key(2), now.Add(time.Hour), now)
+	e.add(key(3), now.Add(time.Hour), now)
+	e.add(key(4), now.Add(time.Hour), now)
+	if len(e.until) != 3 || e.seen(key(1), now) || !e.seen(key(2), now) || !e.seen(key(4), now) {
+		t.Fatalf("%v", e.until)
+	}
+	for n := 5; n < 100; n++ {
+		e.add(key(n), now.Add(time.Hour), now)
+	}
+	if len(e.until) != 3 || !e.seen(key(99), now) {
+		t.Fatalf("%d entries", len(e.until))
+	}
 }

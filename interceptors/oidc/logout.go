@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"mime"
@@ -25,7 +26,7 @@ import (
 // them) that a session of whoever the token names has ended, and an
 // unverified token names whoever its sender likes. A request without a
 // hint raises nothing either: nothing says whose session it was.
-func (i *Interceptor) logoutEvent(r *http.Request, hint string) *events.Event {
+func (i *Interceptor) logoutEvent(r *http.Request, hint string) *pendingLogout {
 	disp := i.cfg.Dispatcher
 	if hint == "" || !disp.WantsEvent(events.AfterLogout) {
 		return nil
@@ -44,6 +45,12 @@ func (i *Interceptor) logoutEvent(r *http.Request, hint string) *events.Event {
 		disp.Skip(events.AfterLogout, client, interception.RequestID(r))
 		return nil
 	}
+	key := logoutKey(tok, client)
+	if i.ended.seen(key, time.Now()) {
+		i.log.Debug("this session's logout raised after_logout already: not again",
+			zap.String("request_id", interception.RequestID(r)))
+		return nil
+	}
 	ev := events.New(events.AfterLogout, client, i.eventRequest(r))
 	ev.User = tokenUser(tok, nil)
 	data := map[string]any{"protocol": "oidc", "client_id": client}
@@ -51,7 +58,16 @@ func (i *Interceptor) logoutEvent(r *http.Request, hint string) *events.Event {
 		data["sid"] = sid
 	}
 	ev.Data = data
-	return ev
+	return &pendingLogout{ev: ev, key: key, until: numericDate(tok.Claims["exp"]).Add(i.cfg.IDTokenGrace)}
+}
+
+// pendingLogout is the after_logout of an end-session request, raised
+// once the IdP has ended the session, and what marks that session's
+// logout as raised then.
+type pendingLogout struct {
+	ev    *events.Event
+	key   [sha256.Size]byte
+	until time.Time
 }
 
 // checkHint tells an ID token from the IdP's other signed tokens, and a
@@ -110,7 +126,7 @@ func (i *Interceptor) checkHint(tok *verified, now time.Time) error {
 // event is queued before the answer goes out, so it is not lost once
 // the client has it; a queue that cannot take it fails the request with
 // a 503 page, and a retry of the logout raises it again.
-func (i *Interceptor) raisingLogout(next caddyhttp.Handler, ev *events.Event) caddyhttp.Handler {
+func (i *Interceptor) raisingLogout(next caddyhttp.Handler, l *pendingLogout) caddyhttp.Handler {
 	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		// A page is read to tell a confirmation from a goodbye.
 		r.Header.Set("Accept-Encoding", "identity")
@@ -126,10 +142,11 @@ func (i *Interceptor) raisingLogout(next caddyhttp.Handler, ev *events.Event) ca
 			c.WriteHeld()
 			return nil
 		}
-		if out := i.cfg.Dispatcher.Dispatch(r.Context(), ev, nil); out.Err != nil {
+		if out := i.cfg.Dispatcher.Dispatch(r.Context(), l.ev, nil); out.Err != nil {
 			return &interception.PageError{Status: http.StatusServiceUnavailable,
 				Message: "The sign-out could not be recorded. Please try again.", Cause: out.Err}
 		}
+		i.ended.add(l.key, l.until, time.Now())
 		c.WriteHeld()
 		return nil
 	})

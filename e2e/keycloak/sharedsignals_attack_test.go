@@ -1,0 +1,96 @@
+package keycloak
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idphooks/idphooks/internal/e2etest"
+	"github.com/idphooks/idphooks/internal/setreceiver"
+	"github.com/idphooks/idphooks/internal/testidp"
+)
+
+// What Keycloak does with end-session requests an attacker can make, and
+// which of them reach a Shared Signals receiver as session-revoked: only
+// the logouts Keycloak carries out with an ID token of the IdP's as the
+// hint, each session once. Keycloak refuses an access token as the hint
+// and a hint of another client than client_id; it redirects back to
+// every replay of a hint, the session long ended, from any browser, by
+// GET or POST: without idphooks remembering the logout, each replay was
+// a new session-revoked.
+func TestSharedSignalsAttackKeycloakLogouts(t *testing.T) {
+	rcv := setreceiver.Start(t, "", "")
+	handler := map[string]any{"shared_signals": []any{map[string]any{
+		"url": rcv.URL + "/ssf", "allow_hosts": []string{"127.0.0.1"}, "retry_schedule": []int64{0},
+	}}}
+	px := startProxy(t, handler, fixedHostname)
+	rcv.JWKSURL, rcv.Issuer = px.Origin+"/.well-known/idphooks/jwks.json", px.Issuer()
+	disc := e2etest.Discovery(t, px.Issuer())
+	end, _ := disc["end_session_endpoint"].(string)
+
+	c, _ := kc.Client(testidp.KeycloakWebClientID)
+	other, _ := kc.Client(testidp.KeycloakATClientID)
+	alice, err := codeFlow(t, px, px.Issuer(), c, testidp.TestUser.Username, testidp.TestUser.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := codeFlow(t, px, px.Issuer(), c, testidp.SecondUser.Username, testidp.SecondUser.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := func() int { return rcv.Hits("/ssf") }
+	wait := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); sets() < n && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	logout := func(name string, browser *http.Client, method string, q url.Values, wantSETs int) {
+		t.Helper()
+		hc := *browser
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		var req *http.Request
+		if method == http.MethodGet {
+			req, _ = http.NewRequest(method, end+"?"+q.Encode(), nil)
+		} else {
+			req, _ = http.NewRequest(method, end, strings.NewReader(q.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		resp.Body.Close()
+		wait(wantSETs)
+		t.Logf("%s: Keycloak %d %s; SETs so far %d", name, resp.StatusCode, resp.Header.Get("Location"), sets())
+		if sets() != wantSETs {
+			t.Errorf("%s: %d SETs, want %d: %+v", name, sets(), wantSETs, rcv.Log())
+		}
+	}
+	bye := func(hint string, extra ...string) url.Values {
+		q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {logoutURI}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			q.Set(extra[i], extra[i+1])
+		}
+		return q
+	}
+	// Keycloak refuses an access token as the hint (typ Bearer), and a
+	// hint of another client than the client_id named.
+	logout("access token as hint", alice.Client, http.MethodGet, bye(alice.Token.AccessToken), 0)
+	logout("hint for another client", alice.Client, http.MethodGet, bye(alice.RawID, "client_id", other.ID), 0)
+	// Alice's own logout: one SET for her session.
+	logout("alice's logout", alice.Client, http.MethodGet, bye(alice.RawID), 1)
+	// Her hint again, from a browser with no session, then by POST.
+	logout("alice's hint replayed", &http.Client{}, http.MethodGet, bye(alice.RawID), 1)
+	logout("alice's hint replayed by POST", &http.Client{}, http.MethodPost, bye(alice.RawID), 1)
+	// Alice's hint from Bob's browser: Keycloak answers as ever, and
+	// Alice's session has been told of.
+	logout("alice's hint in bob's browser", bob.Client, http.MethodGet, bye(alice.RawID), 1)
+	// Bob's own logout is his session's: told.
+	logout("bob's logout", bob.Client, http.MethodGet, bye(bob.RawID), 2)
+	for _, r := range rcv.Log() {
+		t.Logf("SET %v", r.Claims)
+	}
+}
