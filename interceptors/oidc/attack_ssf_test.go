@@ -236,3 +236,24 @@ func TestEndedSessionsBounded(t *testing.T) {
 		t.Fatalf("%d entries", len(e.until))
 	}
 }
+
+// oidc-provider asks the user to confirm every logout (its logoutSource
+// page posts to /session/end/confirm with an xsrf token and no hint):
+// the end-session request with the hint, replayed or not, ends nothing,
+// and raises nothing.
+func TestAttackSSFOIDCProviderLogoutIsConfirmed(t *testing.T) {
+	p := startOIDCProvider(t)
+	c, _ := p.Client(testidp.OIDCProviderBasicClientID)
+	h, got := logoutHarnessFor(t, p.Issuer())
+	code, verifier := login(t, p, c.ID, "openid")
+	idt, _ := exchange(t, h, p, c, "/token", code, verifier)["id_token"].(string)
+	q := url.Values{"id_token_hint": {idt}}
+	for range 2 {
+		r := httptest.NewRequest(http.MethodGet, p.Issuer()+"/session/end?"+q.Encode(), nil)
+		w := h.do(r)
+		if w.Code != http.StatusOK || !asksToConfirm(w.Header(), w.Body.Bytes()) {
+			t.Fatalf("%s: %d %s: not the confirmation page", r.Method, w.Code, w.Body)
+		}
+		noEvent(t, got, "a logout oidc-provider asks to confirm")
+	}
+}
