@@ -94,3 +94,44 @@ func TestSharedSignalsAttackKeycloakLogouts(t *testing.T) {
 		t.Logf("SET %v", r.Claims)
 	}
 }
+
+// Keycloak's LogoutRequest to an SP at an IdP-initiated logout raises
+// one session-revoked for the NameID the SP knows, under the SAML IdP's
+// entity id, and the session index: it is issued just now, as idphooks
+// requires. It carries no NotOnOrAfter (nothing but its IssueInstant
+// dates it), which is why idphooks does not take an old one an answer
+// carries for this logout.
+func TestSharedSignalsKeycloakSAMLLogout(t *testing.T) {
+	rcv := setreceiver.Start(t, "", "")
+	px := samlProxy(t, map[string]any{"shared_signals": []any{map[string]any{
+		"url": rcv.URL + "/ssf", "allow_hosts": []string{"127.0.0.1"}, "retry_schedule": []int64{0},
+	}}})
+	rcv.JWKSURL, rcv.Issuer = px.Origin+"/.well-known/idphooks/jwks.json", px.Issuer()
+	sp := samlSP(t, px, "ssf-slo", testidp.KeycloakSAMLClient{Signing: testidp.SignResponse, LogoutBinding: testidp.LogoutRedirect})
+	browser := samlBrowser(t)
+	u := testidp.TestUser
+	res, err := sp.Login(e2etest.Ctx(t), browser, u.Username, u.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := sp.BrowseLogout(e2etest.Ctx(t), browser, px.Issuer()+"/protocol/openid-connect/logout")
+	if err != nil || len(reqs) != 1 {
+		t.Fatalf("LogoutRequests %v, %v", reqs, err)
+	}
+	if reqs[0].NotOnOrAfter != nil {
+		t.Logf("Keycloak's LogoutRequest has a NotOnOrAfter now: %v", reqs[0].NotOnOrAfter)
+	}
+	for deadline := time.Now().Add(10 * time.Second); rcv.Hits("/ssf") < 1 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	}
+	time.Sleep(300 * time.Millisecond)
+	log := rcv.Log()
+	if len(log) != 1 {
+		t.Fatalf("%d SETs, want 1: %+v", len(log), log)
+	}
+	subID, _ := log[0].Claims["sub_id"].(map[string]any)
+	user, _ := subID["user"].(map[string]any)
+	session, _ := subID["session"].(map[string]any)
+	if user["iss"] != px.Issuer() || user["sub"] != res.NameID || session["id"] != res.SessionIndex {
+		t.Fatalf("sub_id %v; want %s, %s, %s", subID, px.Issuer(), res.NameID, res.SessionIndex)
+	}
+}
