@@ -15,8 +15,9 @@ import (
 // What Keycloak does with end-session requests an attacker can make, and
 // which of them reach a Shared Signals receiver as session-revoked: only
 // the logouts Keycloak carries out with an ID token of the IdP's as the
-// hint, each session once. Keycloak refuses an access token as the hint
-// and a hint of another client than client_id; it redirects back to
+// hint, each session once. Keycloak refuses an access token as the hint,
+// a hint of another client than client_id and an unregistered
+// post_logout_redirect_uri (answers of 400); it redirects back to
 // every replay of a hint, the session long ended, from any browser, by
 // GET or POST: without idphooks remembering the logout, each replay was
 // a new session-revoked.
@@ -80,6 +81,11 @@ func TestSharedSignalsAttackKeycloakLogouts(t *testing.T) {
 	// hint of another client than the client_id named.
 	logout("access token as hint", alice.Client, http.MethodGet, bye(alice.Token.AccessToken), 0)
 	logout("hint for another client", alice.Client, http.MethodGet, bye(alice.RawID, "client_id", other.ID), 0)
+	// A post_logout_redirect_uri the client did not register: Keycloak
+	// ends nothing and shows its error page.
+	bad := bye(alice.RawID)
+	bad.Set("post_logout_redirect_uri", "https://attacker.example/")
+	logout("unregistered redirect", alice.Client, http.MethodGet, bad, 0)
 	// Alice's own logout: one SET for her session.
 	logout("alice's logout", alice.Client, http.MethodGet, bye(alice.RawID), 1)
 	// Her hint again, from a browser with no session, then by POST.
