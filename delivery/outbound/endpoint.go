@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,8 +197,20 @@ func (e *Endpoint) transportError(ctx context.Context, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("%s %s: %w", e.kind, e.name, ErrTimeout)
 	}
-	return fmt.Errorf("%s %s: %w", e.kind, e.name, err)
+	// Go's client quotes what the receiver sent (a Location it cannot
+	// parse, say), which may echo a secret.
+	return fmt.Errorf("%s %s: %w", e.kind, e.name, redactedError{err, e.Redact(err.Error())})
 }
+
+// redactedError is an error whose text had the endpoint's secrets hidden;
+// errors.Is still sees what it wraps.
+type redactedError struct {
+	err  error
+	text string
+}
+
+func (r redactedError) Error() string { return r.text }
+func (r redactedError) Unwrap() error { return r.err }
 
 // ErrTimeout is the failure of an attempt that outlived its deadline.
 var ErrTimeout = errors.New("no answer before the deadline")
@@ -208,7 +221,7 @@ func (e *Endpoint) StatusError(a *Answer, detail string) error {
 	msg := fmt.Sprintf("%s %s: answered %d %s", e.kind, e.name, a.Status, http.StatusText(a.Status))
 	if a.Status >= 300 && a.Status < 400 {
 		if loc := a.Header.Get("Location"); loc != "" {
-			msg += fmt.Sprintf(" (redirect to %s not followed: update the %s URL)", Quote(loc, maxErrorText), e.kind)
+			msg += fmt.Sprintf(" (redirect to %s not followed: update the %s URL)", e.Quote(loc, maxErrorText), e.kind)
 		} else {
 			msg += " (redirects are not followed)"
 		}
@@ -216,16 +229,27 @@ func (e *Endpoint) StatusError(a *Answer, detail string) error {
 	if detail != "" {
 		msg += " " + detail
 	}
-	if t := Quote(string(a.Body), maxErrorText); t != `""` {
+	if t := e.Quote(string(a.Body), maxErrorText); t != `""` {
 		msg += ": " + t
 	}
-	return errors.New(e.Redact(msg))
+	return errors.New(msg)
+}
+
+// Quote is Quote of a receiver's text with the endpoint's secrets
+// hidden first: cut or escaped, a secret the receiver echoes would no
+// longer match, and its start (or all of it, escaped) would show.
+func (e *Endpoint) Quote(text string, max int) string {
+	return Quote(e.Redact(text), max)
 }
 
 // Redact hides the endpoint's secrets in text that quotes a receiver.
 func (e *Endpoint) Redact(text string) string {
 	for _, v := range e.redact {
 		text = strings.ReplaceAll(text, v, "[REDACTED]")
+		if q := strconv.Quote(v); q[1:len(q)-1] != v {
+			// As Go's %q (and so Quote, and the client's errors) wrote it.
+			text = strings.ReplaceAll(text, q[1:len(q)-1], "[REDACTED]")
+		}
 	}
 	return text
 }

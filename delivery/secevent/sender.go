@@ -216,9 +216,9 @@ func (s *Sender) rejection(a *outbound.Answer) error {
 	if json.Unmarshal(a.Body, &e) != nil || e.Err == "" {
 		return s.ep.StatusError(a, "")
 	}
-	msg := "answered 400: " + outbound.Quote(e.Err, 64)
+	msg := "answered 400: " + s.ep.Quote(e.Err, 64)
 	if e.Description != "" {
-		msg += ": " + outbound.Quote(e.Description, 200)
+		msg += ": " + s.ep.Quote(e.Description, 200)
 	}
-	return s.ep.Errorf("%s", s.ep.Redact(msg))
+	return s.ep.Errorf("%s", msg)
 }

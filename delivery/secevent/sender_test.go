@@ -2,6 +2,7 @@ package secevent_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -82,6 +83,18 @@ func TestSETsVerifiedByGoJose(t *testing.T) {
 			event(events.AfterPasswordReset, map[string]any{"sub": "u-1", "email": "ada@example.com", "email_verified": false}, nil),
 			secevent.CredentialChange, map[string]any{"credential_type": "password"},
 			map[string]any{"format": "iss_sub", "iss": issuer, "sub": "u-1"}},
+		{"email asked for, verification not said: iss_sub", "RS256", "email",
+			event(events.AfterPasswordReset, map[string]any{"sub": "u-1", "email": "ada@example.com"}, nil),
+			secevent.CredentialChange, map[string]any{"credential_type": "password"},
+			map[string]any{"format": "iss_sub", "iss": issuer, "sub": "u-1"}},
+		{"email asked for, unverified as a string: iss_sub", "RS256", "email",
+			event(events.AfterLogout, map[string]any{"sub": "u-1", "email": "ada@example.com", "email_verified": "false"}, nil),
+			secevent.SessionRevoked, map[string]any{"initiating_entity": "user"},
+			map[string]any{"format": "iss_sub", "iss": issuer, "sub": "u-1"}},
+		{"email asked for, verified as a string", "RS256", "email",
+			event(events.AfterLogout, map[string]any{"sub": "u-1", "email": "ada@example.com", "email_verified": "true"}, nil),
+			secevent.SessionRevoked, map[string]any{"initiating_entity": "user"},
+			map[string]any{"format": "email", "email": "ada@example.com"}},
 		{"SAML logout: the NameID under its IdP's entity id, the session index", "RS256", "",
 			event(events.AfterLogout, map[string]any{"sub": "crm-42", "name_id_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"},
 				map[string]any{"protocol": "saml", "issuer": "https://idp.example/saml", "session_indexes": []any{"si-7"}}),
@@ -215,6 +228,34 @@ func TestPushAnswers(t *testing.T) {
 		}
 		if errors.Is(res.Err, delivery.ErrRejected) != tt.rejected || errors.Is(res.Err, delivery.ErrGone) != tt.gone {
 			t.Fatalf("%d: rejected %v gone %v: %v", tt.answer.Status, errors.Is(res.Err, delivery.ErrRejected), errors.Is(res.Err, delivery.ErrGone), res.Err)
+		}
+	}
+}
+
+// A receiver that echoes the authorization value never has it shown,
+// not even its start: where the quote of its answer is cut in the middle
+// of the value, in a 400's description, or escaped by the quoting (a
+// value holding a quote mark or a tab).
+func TestEchoedAuthorizationRedacted(t *testing.T) {
+	tr := newTransmitter(t, "RS256")
+	rcv := setreceiver.Start(t, tr.jwksURL, issuer)
+	const token = "tok-0123456789abcdefghij\"q\"\tend"
+	pad := strings.Repeat("x", 190)
+	s := newSender(t, secevent.Config{URL: rcv.URL + "/ssf", Authorization: "Bearer " + token}, tr)
+	desc, _ := json.Marshal(map[string]string{"err": "authentication_failed", "description": pad + " " + token})
+	for _, a := range []setreceiver.Answer{
+		{Status: 401, Body: pad + " " + token},
+		{Status: 400, Body: string(desc)},
+		{Status: 503, Body: "bad token: " + token},
+		{Status: 307, Location: rcv.URL + "/x?" + pad + token},
+	} {
+		rcv.Answer("/ssf", a)
+		res := s.Send(context.Background(), queued(t, event(events.AfterLogout, map[string]any{"sub": "u-1"}, nil), "ssf"))
+		if res.Err == nil {
+			t.Fatalf("%d: no error", a.Status)
+		}
+		if msg := res.Err.Error(); strings.Contains(msg, "tok-0123") {
+			t.Errorf("%d: the authorization value shows: %s", a.Status, msg)
 		}
 	}
 }

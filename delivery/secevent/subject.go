@@ -8,7 +8,7 @@ const (
 	// user's sub: stable, what the user's ID tokens say.
 	SubjectIssSub = "iss_sub"
 	// SubjectEmail names the user by email address when the event knows
-	// one that is not marked unverified; else iss_sub.
+	// one the IdP marked verified (email_verified true); else iss_sub.
 	SubjectEmail = "email"
 )
 
@@ -26,9 +26,12 @@ func CheckSubject(f string) error {
 func userSubject(format, issuer string, user map[string]any) map[string]any {
 	sub, _ := user["sub"].(string)
 	email, _ := user["email"].(string)
-	if verified, ok := user["email_verified"].(bool); ok && !verified {
+	if v := user["email_verified"]; v != true && v != "true" {
 		// An address the IdP has not verified may be anyone's: the
-		// receiver would act on another account.
+		// receiver would act on another account. Only a verified one
+		// counts: an IdP that says nothing (Entra ID never does, and
+		// lets users set an address) may hold one a user just typed in,
+		// and some (Cognito) say "false" as a string.
 		email = ""
 	}
 	switch {

@@ -116,6 +116,7 @@ type Interceptor struct {
 	verify *Verifier
 	policy events.ClaimPolicy
 	log    *zap.Logger
+	ended  *endedSessions // logouts that raised after_logout (endedsessions.go)
 
 	outages outages
 }
@@ -155,7 +156,8 @@ func New(cfg Config) (*Interceptor, error) {
 		cfg.RequestHeaders = interception.DefaultRequestHeaders
 	}
 	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
-	i := &Interceptor{cfg: cfg, up: cfg.Upstream, policy: events.NewClaimPolicy(cfg.UnlockedClaims), log: cfg.Logger}
+	i := &Interceptor{cfg: cfg, up: cfg.Upstream, policy: events.NewClaimPolicy(cfg.UnlockedClaims), log: cfg.Logger,
+		ended: newEndedSessions(maxEndedSessions)}
 	i.verify = &Verifier{
 		Keys:       cfg.Upstream.Keys,
 		Algorithms: cfg.Algorithms,

@@ -30,7 +30,7 @@ func (i *Interceptor) serveSSFConfiguration(w http.ResponseWriter, r *http.Reque
 	out, err := json.Marshal(map[string]any{
 		"spec_version":               "1_0",
 		"issuer":                     issuer,
-		"jwks_uri":                   interception.PublicOrigin(r) + i.cfg.JWKSPath,
+		"jwks_uri":                   i.ssfJWKSOrigin(r, issuer) + i.cfg.JWKSPath,
 		"delivery_methods_supported": []string{ssfPush},
 	})
 	if err != nil {
@@ -44,4 +44,19 @@ func (i *Interceptor) serveSSFConfiguration(w http.ResponseWriter, r *http.Reque
 	}
 	_, err = w.Write(out)
 	return err
+}
+
+// ssfJWKSOrigin is the origin of the key set the metadata names: the
+// issuer's, which idphooks serves, so that no request input (a Host
+// header, or X-Forwarded-Host from a trusted proxy that passes on a
+// client's) can make this cacheable document bind the SETs' issuer to
+// someone else's keys. An issuer on the upstream's own origin (the IdP's
+// issuer as idphooks reaches it, no public one configured) is not served
+// by idphooks: the request's public origin is then all there is, as for
+// discovery's jwks_uri.
+func (i *Interceptor) ssfJWKSOrigin(r *http.Request, issuer string) string {
+	if o := interception.OriginOf(issuer); o != "" && o != interception.OriginOf(i.up.URL) {
+		return o
+	}
+	return interception.PublicOrigin(r)
 }

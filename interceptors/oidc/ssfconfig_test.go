@@ -1,9 +1,12 @@
 package oidc
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // With Shared Signals configured, idphooks answers the SSF transmitter
@@ -20,7 +23,7 @@ func TestSSFConfiguration(t *testing.T) {
 			t.Fatalf("%s: %d %s", path, w.Code, w.Body)
 		}
 		m := decodeJSON(t, w.Body.Bytes())
-		if m["issuer"] != "https://auth.example.com/realms/acme" || m["jwks_uri"] != disc["jwks_uri"] || m["spec_version"] != "1_0" {
+		if m["issuer"] != "https://auth.example.com/realms/acme" || m["jwks_uri"] != "https://auth.example.com/.well-known/idphooks/jwks.json" || m["spec_version"] != "1_0" {
 			t.Errorf("%s: %v (discovery's jwks_uri %v)", path, m, disc["jwks_uri"])
 		}
 		if ms, _ := m["delivery_methods_supported"].([]any); len(ms) != 1 || ms[0] != "urn:ietf:rfc:8935" {
@@ -36,5 +39,36 @@ func TestSSFConfiguration(t *testing.T) {
 	plain := newHarness(t, idp, nil, nil)
 	if w := plain.do(httptest.NewRequest(http.MethodGet, "http://idp.test/.well-known/ssf-configuration", nil)); w.Code != http.StatusNotFound {
 		t.Errorf("without Shared Signals the IdP's path answered %d %s", w.Code, w.Body)
+	}
+}
+
+// The metadata binds the SETs' issuer to the key set on the issuer's
+// origin whatever host the request names: a Host header (a catch-all
+// site) or a trusted proxy's X-Forwarded-Host cannot have this public,
+// cacheable document point receivers at an attacker's keys. With no
+// public issuer configured, the IdP's is on the upstream's origin, which
+// idphooks does not serve: the request's origin it is, as in discovery.
+func TestAttackSSFConfigurationHostPicksJWKS(t *testing.T) {
+	idp := newTestIdP(t)
+	h := newHarness(t, idp, nil, func(c *Config) { c.SharedSignals = true; c.Issuer = "https://auth.example.com/realms/acme" })
+	for _, set := range []func(r *http.Request){
+		func(r *http.Request) { r.Host = "evil.example" },
+		func(r *http.Request) {
+			r.Header.Set("X-Forwarded-Host", "evil.example")
+			*r = *r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.TrustedProxyVarKey: true}))
+		},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "http://idp.test/.well-known/ssf-configuration", nil)
+		set(r)
+		m := decodeJSON(t, h.do(r).Body.Bytes())
+		if m["jwks_uri"] != "https://auth.example.com/.well-known/idphooks/jwks.json" {
+			t.Errorf("jwks_uri %v", m["jwks_uri"])
+		}
+	}
+	own := newHarness(t, idp, nil, func(c *Config) { c.SharedSignals = true })
+	r := httptest.NewRequest(http.MethodGet, "http://idp.test/.well-known/ssf-configuration", nil)
+	r.Host = "auth.example.com"
+	if m := decodeJSON(t, own.do(r).Body.Bytes()); m["issuer"] != idp.srv.URL || m["jwks_uri"] != "http://auth.example.com/.well-known/idphooks/jwks.json" {
+		t.Errorf("without an issuer option: %v", m)
 	}
 }

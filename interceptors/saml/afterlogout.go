@@ -1,7 +1,12 @@
 package saml
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/idphooks/idphooks/events"
 	"github.com/idphooks/idphooks/interception"
@@ -23,6 +28,11 @@ func (i *Interceptor) afterLogout(r *http.Request, l *Logout) error {
 	if m.NameID == nil {
 		return nil
 	}
+	if err := i.freshLogout(l); err != nil {
+		// Passed on all the same: the SP judges the message.
+		i.log.Debug("SAML LogoutRequest not issued just now: no after_logout", zap.Error(err))
+		return nil
+	}
 	disp, app := i.cfg.Dispatcher, m.NameID.SPNameQualifier
 	if !disp.Wants(events.AfterLogout, app) {
 		disp.Skip(events.AfterLogout, app, interception.RequestID(r))
@@ -36,4 +46,34 @@ func (i *Interceptor) afterLogout(r *http.Request, l *Logout) error {
 	}
 	ev.Data = data
 	return disp.Dispatch(r.Context(), ev, nil).Err
+}
+
+// logoutFreshness is how long before the IdP's answer that carries it a
+// LogoutRequest may have been issued and still be this logout's.
+const logoutFreshness = 5 * time.Minute
+
+// freshLogout tells a LogoutRequest the IdP has just made from one it
+// made long ago and passes on again. The IdP's answers are where
+// idphooks finds them, but an answer may carry what the request put
+// there: a redirect to a URL the client chose (a post_logout_redirect_uri
+// registered with a wildcard, say) takes along a query holding a
+// LogoutRequest signed by the IdP and captured from a browser's address
+// bar, which still verifies; and Keycloak's LogoutRequests carry no
+// NotOnOrAfter, so nothing else ends their validity. An IssueInstant
+// more than logoutFreshness (and the leeway) old, or ahead of the clock
+// beyond the leeway, or none, is no logout the IdP made now.
+func (i *Interceptor) freshLogout(l *Logout) error {
+	v := l.root.SelectAttrValue("IssueInstant", "")
+	if v == "" {
+		return errors.New("no IssueInstant")
+	}
+	at, err := parseTime(v)
+	if err != nil {
+		return err
+	}
+	now, leeway := i.cfg.Now(), max(i.cfg.Leeway, 0)
+	if at.Before(now.Add(-logoutFreshness-leeway)) || at.After(now.Add(leeway)) {
+		return fmt.Errorf("IssueInstant %s, %s from now", v, at.Sub(now).Round(time.Second))
+	}
+	return nil
 }
