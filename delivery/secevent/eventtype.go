@@ -23,12 +23,12 @@ const (
 const TestEvent = "idphooks.test"
 
 // types maps the events of the catalog that have a Shared Signals
-// meaning to their event type. after_mfa_change would be a
-// credential-change too, once an interceptor raises it with the kind of
-// credential (CAEP requires credential_type).
+// meaning to their event type. after_mfa_change is a credential-change
+// of the factor it names (CAEP requires credential_type).
 var types = map[string]string{
 	events.AfterLogout:          SessionRevoked,
 	events.AfterPasswordReset:   CredentialChange,
+	events.AfterMFAChange:       CredentialChange,
 	events.AfterAccountDeletion: AccountPurged,
 }
 

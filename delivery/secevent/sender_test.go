@@ -101,6 +101,9 @@ func TestSETsVerifiedByGoJose(t *testing.T) {
 			secevent.SessionRevoked, map[string]any{"initiating_entity": "user"},
 			map[string]any{"format": "complex", "user": map[string]any{"format": "iss_sub", "iss": "https://idp.example/saml", "sub": "crm-42"},
 				"session": map[string]any{"format": "opaque", "id": "si-7"}}},
+		{"a one-time-code app added", "RS256", "", event(events.AfterMFAChange, alice, map[string]any{"mfa_type": "totp", "action": "added"}),
+			secevent.CredentialChange, map[string]any{"credential_type": "app", "change_type": "create", "initiating_entity": "user"},
+			map[string]any{"format": "iss_sub", "iss": issuer, "sub": "u-1"}},
 		{"account deleted", "PS256", "", event(events.AfterAccountDeletion, alice, nil),
 			secevent.AccountPurged, map[string]any{},
 			map[string]any{"format": "iss_sub", "iss": issuer, "sub": "u-1"}},
@@ -364,10 +367,11 @@ func TestUnsendableMessages(t *testing.T) {
 	rcv := setreceiver.Start(t, tr.jwksURL, issuer)
 	s := newSender(t, secevent.Config{URL: rcv.URL + "/ssf"}, tr)
 	for name, m := range map[string]delivery.Message{
-		"no user":         queued(t, event(events.AfterLogout, nil, nil), "ssf"),
-		"no meaning":      queued(t, event(events.AfterLogin, map[string]any{"sub": "u-1"}, nil), "ssf"),
-		"not an envelope": {ID: delivery.NewID(), Receiver: "ssf", Event: events.AfterLogout, Payload: []byte("nope")},
-		"secret":          {ID: delivery.NewID(), Receiver: "ssf", Event: events.BeforePasswordValidation, Payload: []byte("{}")},
+		"no user":                   queued(t, event(events.AfterLogout, nil, nil), "ssf"),
+		"no meaning":                queued(t, event(events.AfterLogin, map[string]any{"sub": "u-1"}, nil), "ssf"),
+		"a factor CAEP cannot name": queued(t, event(events.AfterMFAChange, map[string]any{"sub": "u-1"}, map[string]any{"mfa_type": "carrier-pigeon", "action": "added"}), "ssf"),
+		"not an envelope":           {ID: delivery.NewID(), Receiver: "ssf", Event: events.AfterLogout, Payload: []byte("nope")},
+		"secret":                    {ID: delivery.NewID(), Receiver: "ssf", Event: events.BeforePasswordValidation, Payload: []byte("{}")},
 	} {
 		if res := s.Send(context.Background(), m); !errors.Is(res.Err, delivery.ErrRejected) {
 			t.Errorf("%s: %+v", name, res)

@@ -2,8 +2,11 @@ package secevent
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/idphooks/idphooks/events"
 )
 
 // message is what a Security Event Token is made of: the envelope every
@@ -25,8 +28,22 @@ type message struct {
 		Protocol       string   `json:"protocol"`
 		Issuer         string   `json:"issuer"`
 		SessionIndexes []string `json:"session_indexes"`
+		// MFAType and Action are an after_mfa_change's: which factor,
+		// and whether it was added or removed.
+		MFAType string `json:"mfa_type"`
+		Action  string `json:"action"`
 	} `json:"data"`
 }
+
+// mfaCredentials and mfaChanges map an after_mfa_change's mfa_type and
+// action to CAEP credential-change's credential_type and change_type.
+var (
+	mfaCredentials = map[string]string{"totp": "app", "sms": "phone-sms", "webauthn": "fido2-roaming", "webauthn-passwordless": "fido2-platform"}
+	mfaChanges     = map[string]string{"added": "create", "removed": "delete", "updated": "update"}
+)
+
+// errNoMeaning is a message whose event has no SET as it was raised.
+var errNoMeaning = errors.New("no Shared Signals meaning")
 
 // claims builds the SET of a queued message (id, event, payload) for
 // issuer and audience, issued at now.
@@ -87,8 +104,20 @@ func (s *Sender) claims(id, event string, payload []byte, issuer string, now tim
 			user = sessionSubject(user, sid)
 		}
 	case CredentialChange:
+		credential, change := "password", "update"
+		if event == events.AfterMFAChange {
+			// CAEP's credential types: a one-time-code generator is an
+			// "app"; a factor idphooks cannot name has no SET.
+			var ok bool
+			if credential, ok = mfaCredentials[m.Data.MFAType]; !ok {
+				return nil, fmt.Errorf("message %s: after_mfa_change of mfa_type %q: %w", id, m.Data.MFAType, errNoMeaning)
+			}
+			if change, ok = mfaChanges[m.Data.Action]; !ok {
+				return nil, fmt.Errorf("message %s: after_mfa_change with action %q: %w", id, m.Data.Action, errNoMeaning)
+			}
+		}
 		payloadOf = map[string]any{"event_timestamp": at.Unix(), "initiating_entity": "user",
-			"credential_type": "password", "change_type": "update"}
+			"credential_type": credential, "change_type": change}
 	}
 	c["sub_id"] = user
 	c["events"] = map[string]any{typ: payloadOf}
