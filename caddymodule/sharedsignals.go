@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -185,14 +184,15 @@ func (h *Handler) buildSharedSignals(b *builtWebhooks, repl *caddy.Replacer) err
 	}
 	h.ssfIssuer = &issuerSource{fixed: strings.TrimRight(h.Issuer, "/")}
 	for _, s := range h.SharedSignals {
-		name := s.URL
-		if u, err := url.Parse(s.URL); err == nil {
-			name = u.Redacted()
-		}
+		name := receiverName(s.URL)
 		if b.names[name]++; b.names[name] > 1 {
 			name = fmt.Sprintf("%s#%d", name, b.names[name])
 		}
 		fail := func(err error) error { return fmt.Errorf("idp_hooks: shared_signals %s: %w", name, err) }
+		target, urlSecrets, err := receiverURL(s.URL, repl)
+		if err != nil {
+			return fail(err)
+		}
 		if err := secevent.CheckEvents(s.Events); err != nil {
 			return fail(err)
 		}
@@ -201,7 +201,7 @@ func (h *Handler) buildSharedSignals(b *builtWebhooks, repl *caddy.Replacer) err
 			evs = secevent.Events()
 		}
 		cfg := secevent.Config{
-			Name: name, URL: s.URL, AllowHosts: s.AllowHosts, Audience: s.Audience, Subject: s.Subject,
+			Name: name, URL: target, URLSecrets: urlSecrets, AllowHosts: s.AllowHosts, Audience: s.Audience, Subject: s.Subject,
 			Issuer: h.ssfIssuer.Issuer, Signer: h.keys, Timeout: time.Duration(s.Timeout),
 		}
 		if s.Authorization != "" {

@@ -193,26 +193,69 @@ type builtWebhooks struct {
 	names map[string]int
 }
 
+// receiverName is how a receiver's URL is shown (logs, metrics, the admin
+// API, the audit) and its queue is named: as configured, placeholders
+// unresolved (a token in the query, as Azure Functions' ?code= is, shows
+// as {env.…}), never a password.
+func receiverName(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return raw
+}
+
+// receiverURL resolves the placeholders of a receiver's URL, and returns
+// the values they stood for, which no log line or error may show.
+func receiverURL(raw string, repl *caddy.Replacer) (string, []string, error) {
+	if !strings.Contains(raw, "{") {
+		return raw, nil, nil
+	}
+	var secrets []string
+	for rest := raw; ; {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			break
+		}
+		ph := rest[i : i+j+1]
+		v, err := repl.ReplaceOrErr(ph, true, true)
+		if err != nil || v == "" {
+			return "", nil, fmt.Errorf("the URL's %s is not set", ph)
+		}
+		secrets = append(secrets, v, url.QueryEscape(v), url.PathEscape(v))
+		rest = rest[i+j+1:]
+	}
+	resolved, err := repl.ReplaceOrErr(raw, true, true)
+	if err != nil {
+		return "", nil, fmt.Errorf("the URL: %w", err)
+	}
+	return resolved, secrets, nil
+}
+
 // buildWebhooks checks and builds the webhooks; repl replaces the
-// placeholders of their secrets.
+// placeholders of their URLs and secrets.
 func buildWebhooks(ws []WebhookConfig, repl *caddy.Replacer) (*builtWebhooks, error) {
 	b := &builtWebhooks{senders: map[string]delivery.Receiver{}, names: map[string]int{}}
 	seen := b.names
 	for _, w := range ws {
-		name := w.URL
-		if u, err := url.Parse(w.URL); err == nil {
-			name = u.Redacted() // errors name it: never a password
-		}
+		name := receiverName(w.URL)
 		if seen[name]++; seen[name] > 1 {
 			name = fmt.Sprintf("%s#%d", name, seen[name])
 		}
 		fail := func(err error) (*builtWebhooks, error) {
 			return nil, fmt.Errorf("idp_hooks: webhook %s: %w", name, err)
 		}
+		target, urlSecrets, err := receiverURL(w.URL, repl)
+		if err != nil {
+			return fail(err)
+		}
 		if err := webhook.CheckEvents(w.Events); err != nil {
 			return fail(err)
 		}
-		cfg := webhook.Config{Name: name, URL: w.URL, AllowHosts: w.AllowHosts, Timeout: time.Duration(w.Timeout)}
+		cfg := webhook.Config{Name: name, URL: target, URLSecrets: urlSecrets, AllowHosts: w.AllowHosts, Timeout: time.Duration(w.Timeout)}
 		for k, s := range w.Secrets {
 			v, err := repl.ReplaceOrErr(s, true, true)
 			if err != nil || v == "" {

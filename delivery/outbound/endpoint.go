@@ -71,7 +71,7 @@ func New(c Config) (*Endpoint, error) {
 	if kind == "" {
 		kind = "webhook"
 	}
-	u, err := checkURL(kind, c.URL)
+	u, err := checkURL(kind, c.Name, c.URL)
 	if err != nil {
 		return nil, err
 	}

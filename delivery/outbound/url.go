@@ -6,30 +6,38 @@ import (
 )
 
 // checkURL accepts an absolute http(s) URL with a host and no fragment.
-// kind names the receiver in errors ("webhook").
-func checkURL(kind, raw string) (*url.URL, error) {
+// kind names the receiver in errors ("webhook"), and so does name when
+// set (the URL may hold a token its name shows as a placeholder).
+func checkURL(kind, name, raw string) (*url.URL, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("%s: the URL is empty", kind)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
+		if name != "" {
+			return nil, fmt.Errorf("%s %s: bad URL", kind, name)
+		}
 		return nil, fmt.Errorf("%s: bad URL: %v", kind, err)
 	}
+	shown := u.Redacted()
+	if name != "" {
+		shown = name
+	}
 	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("%s %s: the URL must be https:// (or http:// for a host in allow_hosts), not %q", kind, u.Redacted(), u.Scheme)
+		return nil, fmt.Errorf("%s %s: the URL must be https:// (or http:// for a host in allow_hosts), not %q", kind, shown, u.Scheme)
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("%s %s: the URL has no host", kind, u.Redacted())
+		return nil, fmt.Errorf("%s %s: the URL has no host", kind, shown)
 	}
 	if u.Fragment != "" {
-		return nil, fmt.Errorf("%s %s: the URL has a #fragment, which is never sent", kind, u.Redacted())
+		return nil, fmt.Errorf("%s %s: the URL has a #fragment, which is never sent", kind, shown)
 	}
 	if u.User != nil {
 		// A password in the URL would show wherever the receiver is
 		// named (logs, the admin API, the audit): receivers authenticate
 		// idphooks otherwise (a webhook's signature, an Authorization
 		// header).
-		return nil, fmt.Errorf("%s %s: the URL holds user information, which would show wherever the receiver is named", kind, u.Redacted())
+		return nil, fmt.Errorf("%s %s: the URL holds user information, which would show wherever the receiver is named", kind, shown)
 	}
 	return u, nil
 }

@@ -41,6 +41,9 @@ type Config struct {
 	// URL is the receiver's push endpoint: https://, or http:// for a
 	// host listed in AllowHosts.
 	URL string
+	// URLSecrets are values in URL (placeholders resolved: a token in
+	// its query or path) that no log line or error may show.
+	URLSecrets []string
 	// AllowHosts has the meaning it has for webhooks (see package
 	// outbound).
 	AllowHosts []string
@@ -86,7 +89,7 @@ var _ delivery.Sender = (*Sender)(nil)
 func NewSender(c Config) (*Sender, error) {
 	ep, err := outbound.New(outbound.Config{
 		Kind: "shared_signals", Name: c.Name, URL: c.URL, AllowHosts: c.AllowHosts,
-		Redact: []string{c.Authorization, bareCredentials(c.Authorization)}, RootCAs: c.RootCAs, Resolver: c.Resolver,
+		Redact: append([]string{c.Authorization, bareCredentials(c.Authorization)}, c.URLSecrets...), RootCAs: c.RootCAs, Resolver: c.Resolver,
 	})
 	if err != nil {
 		return nil, err

@@ -30,6 +30,9 @@ type Config struct {
 	// URL receives the POSTs: https://, or http:// for a host listed in
 	// AllowHosts.
 	URL string
+	// URLSecrets are values in URL (placeholders resolved: a token in
+	// its query or path) that no log line or error may show.
+	URLSecrets []string
 	// AllowHosts has the meaning it has in a hook block: host names,
 	// "*.suffix" patterns and CIDRs that may be reached although private
 	// or loopback (never a cloud metadata address unless a CIDR lists
@@ -67,7 +70,7 @@ type endpoint struct {
 func newEndpoint(c Config) (*endpoint, error) {
 	out, err := outbound.New(outbound.Config{
 		Kind: "webhook", Name: c.Name, URL: c.URL, AllowHosts: c.AllowHosts, MaxResponse: c.MaxResponse,
-		Redact: append(append([]string(nil), c.Secrets...), c.SigningKeys...), RootCAs: c.RootCAs, Resolver: c.Resolver,
+		Redact: append(append(append([]string(nil), c.Secrets...), c.SigningKeys...), c.URLSecrets...), RootCAs: c.RootCAs, Resolver: c.Resolver,
 	})
 	if err != nil {
 		return nil, err
