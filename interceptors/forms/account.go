@@ -21,12 +21,19 @@ var accountEvent = map[Form]string{
 }
 
 // remember notes who the IdP let in under r's session, from a login or a
-// registration it accepted.
+// registration it accepted. A login post naming someone in a flow whose
+// username step the IdP already took (its password step, which reads no
+// username) is one whose name the IdP ignored: the session then names
+// nobody.
 func (i *Interceptor) remember(r *http.Request, p *post) {
 	if i.sessions == nil || p.identifier == "" || (p.form != Login && p.form != Registration) {
 		return
 	}
-	session, _ := i.sessions.FlowKey(r)
+	session, flow := i.sessions.FlowKey(r)
+	if !p.carried && p.form == Login && i.flows.has(flowKey(flow)) {
+		i.flows.doubt(sessionKey(session))
+		return
+	}
 	i.flows.remember(sessionKey(session), p.identifier)
 }
 
