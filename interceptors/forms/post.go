@@ -124,8 +124,8 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 	p.app = prof.Application(query, values)
 	for _, name := range rd.Fold {
 		if _, ok := javaLower(values.Get(name)); !ok {
-			return nil, unreadable(http.StatusBadRequest, "its "+name+" holds a capital Σ the identity provider may lower-case otherwise; type it in small letters",
-				fmt.Errorf("field %q: a Σ beside something other than letters", name))
+			return nil, unreadable(http.StatusBadRequest, "its "+name+" holds a capital letter the identity provider may lower-case otherwise; type it in small letters",
+				fmt.Errorf("field %q: a Σ beside something other than letters, or a letter whose case the IdP's Unicode may not know", name))
 		}
 	}
 	for _, name := range p.fields.Identifiers {
