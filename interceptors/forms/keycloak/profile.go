@@ -125,16 +125,18 @@ func (*Profile) MayCarry(f forms.Form) []forms.Form {
 	return []forms.Form{f}
 }
 
+// secrets are every secret field of Keycloak's forms: each form's
+// fields redact them all, since Keycloak runs the step its session is
+// on and a post may carry another step's fields (a code, a new password
+// or the TOTP secret beside a username).
+var secrets = []string{"password", "password-new", "password-confirm", "otp", "totp", "totpSecret"}
+
 var (
-	loginFields = forms.Fields{Identifiers: []string{"username"}, Password: "password",
-		Secrets: []string{"password", "otp", "totp"}}
-	registrationFields = forms.Fields{Identifiers: []string{"username", "email"}, Password: "password",
-		Secrets: []string{"password", "password-confirm"}}
-	resetFields = forms.Fields{Identifiers: []string{"username"}}
-	otpFields   = forms.Fields{Secrets: []string{"otp", "totp"}}
+	loginFields        = forms.Fields{Identifiers: []string{"username"}, Password: "password", Secrets: secrets}
+	registrationFields = forms.Fields{Identifiers: []string{"username", "email"}, Password: "password", Secrets: secrets}
+	resetFields        = forms.Fields{Identifiers: []string{"username"}, Secrets: secrets}
 	// The account steps name nobody: the flow's login did.
-	updatePasswordFields = forms.Fields{Secrets: []string{"password-new", "password-confirm"}}
-	configureOTPFields   = forms.Fields{Secrets: []string{"totp", "totpSecret", "otp"}}
+	otherFields = forms.Fields{Secrets: secrets}
 )
 
 // Fields names the fields of Keycloak's forms.
@@ -146,14 +148,8 @@ func (*Profile) Fields(f forms.Form) forms.Fields {
 		return registrationFields
 	case forms.Reset:
 		return resetFields
-	case forms.OTP:
-		return otpFields
-	case forms.UpdatePassword:
-		return updatePasswordFields
-	case forms.ConfigureOTP:
-		return configureOTPFields
 	}
-	return forms.Fields{}
+	return otherFields
 }
 
 // ApplicationParams: Keycloak finds the flow's client by the action URL's
