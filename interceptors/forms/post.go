@@ -140,7 +140,7 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 			p.carried = true
 		}
 	}
-	if p.app == "" && i.filtered(f) {
+	if p.app == "" && (i.filtered(f) || i.filtered(classified)) {
 		// Hooks limited to some applications cannot be chosen.
 		return nil, unreadable(http.StatusBadRequest, "it does not say which application it is for", errors.New("no application in the form post"))
 	}
