@@ -5,6 +5,8 @@
 package keycloak
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -218,3 +220,33 @@ func (*Profile) Identified(post *http.Request, page *forms.Page) bool {
 // Application is the action URL's client_id: the OIDC client id, or a
 // SAML client's SP entity id.
 func (*Profile) Application(query, _ url.Values) string { return query.Get("client_id") }
+
+// Subject is the user id (sub) of the KEYCLOAK_IDENTITY cookie an answer
+// sets: Keycloak sets it, a JWT naming the user it signed in, when a
+// flow ends (the redirect to the application). Its signature is
+// Keycloak's realm secret, not checked: the header is Keycloak's own
+// answer, on its way to the browser.
+func (*Profile) Subject(h http.Header) string {
+	for _, line := range h.Values("Set-Cookie") {
+		c, err := http.ParseSetCookie(line)
+		if err != nil || c.Name != "KEYCLOAK_IDENTITY" || c.Value == "" || c.MaxAge < 0 {
+			continue
+		}
+		parts := strings.Split(c.Value, ".")
+		if len(parts) != 3 {
+			return ""
+		}
+		b, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			return ""
+		}
+		var claims struct {
+			Sub string `json:"sub"`
+		}
+		if json.Unmarshal(b, &claims) != nil {
+			return ""
+		}
+		return claims.Sub
+	}
+	return ""
+}
