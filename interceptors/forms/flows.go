@@ -42,6 +42,11 @@ const (
 	flowFor = 10 * time.Hour
 	// flowKeep bounds one generation.
 	flowKeep = 100_000
+	// flowName bounds a name kept: Keycloak's usernames and emails have
+	// at most 255 characters. A longer one is one the IdP ignored (a
+	// login post whose user it already knew): kept as two names are,
+	// naming nobody, in a few bytes.
+	flowName = 1024
 )
 
 // flowID keeps the keys (session cookies) out of memory as they are.
@@ -52,6 +57,10 @@ func (f *flows) remember(key, identifier string) {
 		return
 	}
 	f.set(key, func(u *flowUser, ok bool) {
+		if len(identifier) > flowName {
+			u.unsure = true
+			return
+		}
 		if ok && u.identifier != identifier {
 			u.unsure = true
 		}

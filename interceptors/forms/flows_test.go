@@ -2,6 +2,7 @@ package forms
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -46,6 +47,10 @@ func TestFlowsBounded(t *testing.T) {
 	}
 	if n := len(f.cur) + len(f.old); n > 2*flowKeep {
 		t.Fatalf("%d entries", n)
+	}
+	f.remember("long", strings.Repeat("x", flowName+1))
+	if u := f.cur[flowID("long")]; u.identifier != "" || !u.unsure {
+		t.Fatalf("a name over %d bytes kept: %d bytes", flowName, len(u.identifier))
 	}
 	if f.who("s 0") != "" || f.who(fmt.Sprint("s ", 3*flowKeep-1)) != "u" {
 		t.Fatal("the oldest are not the ones forgotten")
