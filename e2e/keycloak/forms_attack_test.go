@@ -306,3 +306,27 @@ func TestFormsAttackResetAtAuthenticate(t *testing.T) {
 		t.Fatalf("a reset posted to /authenticate: %s", res)
 	}
 }
+
+// The other way round: a login post with a field only the registration
+// form has (email, firstName, …) added. Keycloak's login form reads
+// username and password and logs bob in; idphooks must not read it as a
+// registration only, or after_identification, which denies bob, is
+// skipped. The same for the username step of a username-then-password
+// flow.
+func TestFormsAttackLoginWithRegistrationField(t *testing.T) {
+	extras := []string{"&email=x%40example.com", "&firstName=X", "&password-confirm=" + testidp.SecondUser.Password}
+	for _, extra := range extras {
+		s := newKCSession(t, kc.Issuer())
+		if res := s.do("POST", s.action, []byte("username=bob&password="+testidp.SecondUser.Password+extra), nil); !res.loggedIn() {
+			t.Fatalf("Keycloak directly does not log bob in with %s (%s): the test proves nothing", extra, res)
+		}
+	}
+	px := startJourney(t, denyBob)
+	for _, extra := range extras {
+		s := newKCSession(t, px.Issuer())
+		res := s.do("POST", s.action, []byte("username=bob&password="+testidp.SecondUser.Password+extra), nil)
+		if res.loggedIn() || !strings.Contains(res.body, "Bob may not sign in.") {
+			t.Errorf("login with %s: %s", extra, res)
+		}
+	}
+}

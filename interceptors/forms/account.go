@@ -21,12 +21,19 @@ var accountEvent = map[Form]string{
 }
 
 // remember notes who the IdP let in under r's session, from a login or a
-// registration it accepted.
+// registration it accepted. A login post naming someone in a flow whose
+// username step the IdP already took (its password step, which reads no
+// username) is one whose name the IdP ignored: the session then names
+// nobody.
 func (i *Interceptor) remember(r *http.Request, p *post) {
 	if i.sessions == nil || p.identifier == "" || (p.form != Login && p.form != Registration) {
 		return
 	}
-	session, _ := i.sessions.FlowKey(r)
+	session, flow := i.sessions.FlowKey(r)
+	if !p.carried && p.form == Login && i.flows.has(flowKey(flow)) {
+		i.flows.doubt(sessionKey(session))
+		return
+	}
 	i.flows.remember(sessionKey(session), p.identifier)
 }
 
@@ -127,4 +134,31 @@ func (i *Interceptor) account(w http.ResponseWriter, r *http.Request, c *interce
 	}
 	c.WriteHeld()
 	return nil
+}
+
+// checkSubject holds the user an account event names against the one
+// the IdP's answer says it signed in: when they differ (the login post
+// named someone the IdP did not log in, on a node that had no memory
+// of the session to doubt it by), the event names the IdP's user by id
+// alone.
+func (i *Interceptor) checkSubject(r *http.Request, h http.Header, identifier string, user map[string]any) (string, map[string]any) {
+	subs, ok := i.cfg.Profile.(Subjects)
+	if !ok {
+		return identifier, user
+	}
+	sub := subs.Subject(h)
+	if sub == "" {
+		return identifier, user
+	}
+	if known, _ := user["sub"].(string); known == sub {
+		return identifier, user
+	} else if known != "" || user == nil {
+		if known != "" {
+			i.log.Warn("account event: the IdP signed in another user than the session's login named; the event names the IdP's",
+				zap.String("request_id", interception.RequestID(r)))
+		}
+		return "", map[string]any{"sub": sub}
+	}
+	// No directory: the name cannot be checked against the id.
+	return identifier, user
 }

@@ -94,6 +94,7 @@ func (i *Interceptor) answer(w http.ResponseWriter, r *http.Request, next caddyh
 		if p.form != DeleteAccount {
 			identifier, user = i.flowUser(r.Context(), r)
 		}
+		identifier, user = i.checkSubject(r, c.Header(), identifier, user)
 		return i.account(w, r, c, p, identifier, user)
 	case a.Result == Succeeded:
 		i.remember(r, p)

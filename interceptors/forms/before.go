@@ -31,6 +31,16 @@ func (i *Interceptor) beforePost(w http.ResponseWriter, r *http.Request, next ca
 		}
 		return i.validatePassword(w, r, next, p)
 	case Registration:
+		if as := p.asPosted(i.cfg.Profile); as != nil {
+			// Posted to the login (or reset) endpoint with a field only
+			// the registration form has: the IdP runs the step its
+			// session is on, which may be the login's, reading only
+			// its fields. Its hooks judge it too, or a login hook is
+			// skipped by adding an email to the post.
+			if done, err := i.stopOr(w, r, next, as, requestEvents[as.form][0]); done || err != nil {
+				return done, err
+			}
+		}
 		return i.beforeRegistration(w, r, next, p)
 	case Reset:
 		return i.stopOr(w, r, next, p, events.BeforePasswordReset)
@@ -183,4 +193,27 @@ func (i *Interceptor) beforeRegistration(w http.ResponseWriter, r *http.Request,
 		interception.SetBody(r, edited)
 	}
 	return false, nil
+}
+
+// asPosted is p as the form its endpoint names reads it, when its fields
+// made it another (a registration posted to the login endpoint); nil
+// otherwise, or when that form's reading names nobody.
+func (p *post) asPosted(prof Profile) *post {
+	if p.classified == p.form || p.classified == NoForm {
+		return nil
+	}
+	if len(requestEvents[p.classified]) == 0 {
+		return nil
+	}
+	q := *p
+	q.form, q.fields, q.identifier, q.carried = p.classified, prof.Fields(p.classified), "", false
+	for _, name := range q.fields.Identifiers {
+		if q.identifier = q.read(name, q.values.Get(name)); q.identifier != "" {
+			break
+		}
+	}
+	if q.identifier == "" {
+		return nil
+	}
+	return &q
 }

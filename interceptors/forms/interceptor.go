@@ -126,7 +126,9 @@ func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyht
 	if err != nil {
 		return err
 	}
-	onPost, onAnswer := i.wanted(requestEvents[p.form]), i.wanted(answerEvents[p.form]) || i.remembers(p.form)
+	// A post its fields made another form is judged as both (beforePost).
+	onPost := i.wanted(requestEvents[p.form]) || (p.classified != p.form && i.wanted(requestEvents[p.classified]))
+	onAnswer := i.wanted(answerEvents[p.form]) || i.remembers(p.form)
 	if !onPost && !onAnswer {
 		return next.ServeHTTP(w, r)
 	}

@@ -20,6 +20,12 @@ func TestJavaLower(t *testing.T) {
 		{"ΟΔΥΣΣΕΑΣ@example.com", "οδυσσεασ@example.com", false},
 		{"ΑΣ.ΒΓ", "ασ.βγ", false},
 		{"1Σ", "1σ", false},
+		// Java 17 leaves U+2C2F as it is, Go lower-cases it; Java 25
+		// lower-cases U+1C89, Go does not.
+		{"Ⱟx", "ⱟx", false},
+		{"Ᲊx", "Ᲊx", false},
+		// Java's word iterator splits a letter beyond the BMP from Σ.
+		{"Α𐐀Σ", "α𐐨σ", false},
 	} {
 		got, ok := javaLower(c.in)
 		if got != c.want || ok != c.ok {

@@ -124,8 +124,8 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 	p.app = prof.Application(query, values)
 	for _, name := range rd.Fold {
 		if _, ok := javaLower(values.Get(name)); !ok {
-			return nil, unreadable(http.StatusBadRequest, "its "+name+" holds a capital Σ the identity provider may lower-case otherwise; type it in small letters",
-				fmt.Errorf("field %q: a Σ beside something other than letters", name))
+			return nil, unreadable(http.StatusBadRequest, "its "+name+" holds a capital letter the identity provider may lower-case otherwise; type it in small letters",
+				fmt.Errorf("field %q: a Σ beside something other than letters, or a letter whose case the IdP's Unicode may not know", name))
 		}
 	}
 	for _, name := range p.fields.Identifiers {
@@ -140,7 +140,7 @@ func (i *Interceptor) readPost(r *http.Request, f Form) (*post, error) {
 			p.carried = true
 		}
 	}
-	if p.app == "" && i.filtered(f) {
+	if p.app == "" && (i.filtered(f) || i.filtered(classified)) {
 		// Hooks limited to some applications cannot be chosen.
 		return nil, unreadable(http.StatusBadRequest, "it does not say which application it is for", errors.New("no application in the form post"))
 	}

@@ -210,6 +210,16 @@ type Sessions interface {
 	Identified(post *http.Request, page *Page) bool
 }
 
+// Subjects is implemented by a profile whose IdP's success answers say
+// whom they signed in (Keycloak's KEYCLOAK_IDENTITY cookie): an account
+// event whose answer says so names that user when the remembered one is
+// someone else, whatever a login post named.
+type Subjects interface {
+	// Subject is the IdP's id (sub) of the user the answer with header
+	// h signed in; "" when it does not say.
+	Subject(h http.Header) string
+}
+
 // Resolver is implemented by a Directory that can tell who a user is:
 // the account events carry the user as the IdP knows them.
 type Resolver interface {

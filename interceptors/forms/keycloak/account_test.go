@@ -318,3 +318,32 @@ func newPost(path, body string) *http.Request {
 	r.RequestURI = path
 	return r
 }
+
+// A session remembered for one customer whose account step Keycloak ends
+// for another (a login post whose username Keycloak ignored, seen by no
+// node that could doubt it): the event names the user of the
+// KEYCLOAK_IDENTITY cookie Keycloak's answer sets, by id alone.
+func TestAccountEventNamesKeycloaksUser(t *testing.T) {
+	h := newHarness(t, accountHook, withMode("async"))
+	h.postIn(t, "sess-x", loginPath, "username=jane&password=right-password")
+	h.kc.identity = "id-bob"
+	if w := h.postIn(t, "sess-x", actionPath+"UPDATE_PROFILE", "email=b%40example.com&firstName=B&lastName=B"); w.Code != http.StatusFound {
+		t.Fatalf("profile: %d", w.Code)
+	}
+	// The same user: named in full.
+	h.kc.identity = "id-jane"
+	h.postIn(t, "sess-x", actionPath+"UPDATE_PROFILE", "email=j%40example.com&firstName=J&lastName=J")
+	got := h.asyncEvents(2)
+	if len(got) != 2 {
+		t.Fatalf("events %v", got)
+	}
+	if u := got[0].User; len(u) != 1 || u["sub"] != "id-bob" || got[0].Data["identifier"] != nil {
+		t.Errorf("another user's step: user %v, identifier %v", u, got[0].Data["identifier"])
+	}
+	if u := got[1].User; u["sub"] != "id-jane" || u["username"] != "jane" || got[1].Data["identifier"] != "jane" {
+		t.Errorf("jane's step: user %v, identifier %v", u, got[1].Data["identifier"])
+	}
+	if !strings.Contains(h.loggedText(), "another user") {
+		t.Errorf("the mismatch was not logged:\n%s", h.loggedText())
+	}
+}

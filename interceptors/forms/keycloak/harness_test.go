@@ -2,6 +2,7 @@ package keycloak_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"html"
 	"io"
@@ -138,6 +139,10 @@ type fakeKeycloak struct {
 	current string
 	// named are the users the username step took, by AUTH_SESSION_ID.
 	named map[string]string
+	// identity, when set, is the user id of the KEYCLOAK_IDENTITY
+	// cookie a required action's success sets, as Keycloak does at a
+	// flow's end.
+	identity string
 }
 
 type seenRequest struct {
@@ -272,6 +277,10 @@ func (k *fakeKeycloak) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		current := k.current
 		k.mu.Unlock()
 		done := func(status string) error {
+			if k.identity != "" {
+				claims := base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"Serialized-ID","sub":"` + k.identity + `"}`))
+				w.Header().Add("Set-Cookie", "KEYCLOAK_IDENTITY=eyJhbGciOiJIUzUxMiJ9."+claims+".c2ln; Path=/realms/acme/; HttpOnly")
+			}
 			w.Header().Set("Location", "http://app.test/cb?code=C&state=S&kc_action="+execution+"&kc_action_status="+status)
 			w.WriteHeader(http.StatusFound)
 			return nil

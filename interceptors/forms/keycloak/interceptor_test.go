@@ -632,3 +632,27 @@ func TestRegistrationPostedToAnotherEndpoint(t *testing.T) {
 		t.Fatalf("login: %d", w.Code)
 	}
 }
+
+// Keycloak's secret fields (new passwords, one-time codes, the TOTP
+// secret) stay out of every event, whichever form a post carrying them
+// is read as: a login, a registration posted to /authenticate, a reset.
+func TestSecretFieldsOfEveryStepRedacted(t *testing.T) {
+	echo := `function(e, api) { api.deny(JSON.stringify(e.form)); }`
+	h := newHarness(t, "exports.onAfterIdentification = "+echo+";\nexports.onBeforeRegistration = "+echo+";\nexports.onBeforePasswordReset = "+echo+";")
+	const secrets = "&otp=S1-otp&totp=S2-totp&totpSecret=S3-totpsecret&password-new=S4-new"
+	for _, c := range []struct{ path, body string }{
+		{loginPath, "username=jane&password=S0-pass" + secrets},
+		{loginPath, "username=newbie&email=n%40example.com&password=S0-pass&password-confirm=S5-confirm" + secrets},
+		{resetPath, "username=jane" + secrets},
+	} {
+		got := h.post(t, c.path, "", c.body).Body.String()
+		if !strings.Contains(got, "[redacted]") {
+			t.Fatalf("%s: no event shown: %s", c.body, got)
+		}
+		for _, s := range []string{"S0-", "S1-", "S2-", "S3-", "S4-", "S5-"} {
+			if strings.Contains(got, s) {
+				t.Errorf("%s: %s… reached the event:\n%s", c.body, s, got)
+			}
+		}
+	}
+}

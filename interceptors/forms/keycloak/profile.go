@@ -5,6 +5,8 @@
 package keycloak
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -125,16 +127,18 @@ func (*Profile) MayCarry(f forms.Form) []forms.Form {
 	return []forms.Form{f}
 }
 
+// secrets are every secret field of Keycloak's forms: each form's
+// fields redact them all, since Keycloak runs the step its session is
+// on and a post may carry another step's fields (a code, a new password
+// or the TOTP secret beside a username).
+var secrets = []string{"password", "password-new", "password-confirm", "otp", "totp", "totpSecret"}
+
 var (
-	loginFields = forms.Fields{Identifiers: []string{"username"}, Password: "password",
-		Secrets: []string{"password", "otp", "totp"}}
-	registrationFields = forms.Fields{Identifiers: []string{"username", "email"}, Password: "password",
-		Secrets: []string{"password", "password-confirm"}}
-	resetFields = forms.Fields{Identifiers: []string{"username"}}
-	otpFields   = forms.Fields{Secrets: []string{"otp", "totp"}}
+	loginFields        = forms.Fields{Identifiers: []string{"username"}, Password: "password", Secrets: secrets}
+	registrationFields = forms.Fields{Identifiers: []string{"username", "email"}, Password: "password", Secrets: secrets}
+	resetFields        = forms.Fields{Identifiers: []string{"username"}, Secrets: secrets}
 	// The account steps name nobody: the flow's login did.
-	updatePasswordFields = forms.Fields{Secrets: []string{"password-new", "password-confirm"}}
-	configureOTPFields   = forms.Fields{Secrets: []string{"totp", "totpSecret", "otp"}}
+	otherFields = forms.Fields{Secrets: secrets}
 )
 
 // Fields names the fields of Keycloak's forms.
@@ -146,14 +150,8 @@ func (*Profile) Fields(f forms.Form) forms.Fields {
 		return registrationFields
 	case forms.Reset:
 		return resetFields
-	case forms.OTP:
-		return otpFields
-	case forms.UpdatePassword:
-		return updatePasswordFields
-	case forms.ConfigureOTP:
-		return configureOTPFields
 	}
-	return forms.Fields{}
+	return otherFields
 }
 
 // ApplicationParams: Keycloak finds the flow's client by the action URL's
@@ -222,3 +220,33 @@ func (*Profile) Identified(post *http.Request, page *forms.Page) bool {
 // Application is the action URL's client_id: the OIDC client id, or a
 // SAML client's SP entity id.
 func (*Profile) Application(query, _ url.Values) string { return query.Get("client_id") }
+
+// Subject is the user id (sub) of the KEYCLOAK_IDENTITY cookie an answer
+// sets: Keycloak sets it, a JWT naming the user it signed in, when a
+// flow ends (the redirect to the application). Its signature is
+// Keycloak's realm secret, not checked: the header is Keycloak's own
+// answer, on its way to the browser.
+func (*Profile) Subject(h http.Header) string {
+	for _, line := range h.Values("Set-Cookie") {
+		c, err := http.ParseSetCookie(line)
+		if err != nil || c.Name != "KEYCLOAK_IDENTITY" || c.Value == "" || c.MaxAge < 0 {
+			continue
+		}
+		parts := strings.Split(c.Value, ".")
+		if len(parts) != 3 {
+			return ""
+		}
+		b, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			return ""
+		}
+		var claims struct {
+			Sub string `json:"sub"`
+		}
+		if json.Unmarshal(b, &claims) != nil {
+			return ""
+		}
+		return claims.Sub
+	}
+	return ""
+}
