@@ -26,6 +26,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/idphooks/idphooks/delivery"
+	"github.com/idphooks/idphooks/delivery/groupcommit"
 )
 
 // Options tunes Open.
@@ -48,7 +49,7 @@ type Queue struct {
 	now      func() time.Time
 	maxBatch int
 
-	ops     chan *op
+	batches *groupcommit.Batcher[write]
 	stop    chan struct{}
 	done    chan struct{}
 	closing sync.Once
@@ -60,12 +61,12 @@ type Queue struct {
 	commits atomic.Int64 // transactions committed, for tests
 }
 
-// op is one write: fn runs in the batch's transaction; its error, or the
-// commit's, comes back on err.
-type op struct {
-	fn  func(tx *bbolt.Tx) error
-	err chan error
-}
+// write runs in a batch's transaction.
+type write func(tx *bbolt.Tx) error
+
+// op is one write waiting for its batch; its error, or the commit's,
+// answers it.
+type op = groupcommit.Op[write]
 
 // Open opens or creates the queue file at path. A file that is not a
 // sound queue file is refused with an error wrapping ErrCorrupt.
@@ -86,12 +87,18 @@ func Open(path string, opts Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
+	stop := make(chan struct{})
 	q := &Queue{
 		db: db, now: opts.Now, maxBatch: opts.MaxBatch,
-		ops: make(chan *op), stop: make(chan struct{}), done: make(chan struct{}),
+		batches: groupcommit.New[write](stop), stop: stop, done: make(chan struct{}),
 		leases: map[string]time.Time{},
 	}
-	go q.commitLoop()
+	go func() {
+		defer close(q.done)
+		// One transaction at a time (bbolt's writer lock): batches of up
+		// to maxBatch writes.
+		q.batches.Loop(q.maxBatch, func(write) int { return 1 }, q.commit)
+	}()
 	return q, nil
 }
 
@@ -114,46 +121,7 @@ func (q *Queue) Close() error {
 // delivery.ErrUnavailable means nothing fn did was stored. When ctx ends
 // first, ctx's error comes back and the write may still commit.
 func (q *Queue) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
-	o := &op{fn: fn, err: make(chan error, 1)}
-	select {
-	case q.ops <- o:
-	case <-q.stop:
-		return delivery.ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-o.err:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// commitLoop takes the writes that are waiting, up to maxBatch, and
-// commits them together, until Close.
-func (q *Queue) commitLoop() {
-	defer close(q.done)
-	batch := make([]*op, 0, q.maxBatch)
-	for {
-		batch = batch[:0]
-		select {
-		case o := <-q.ops:
-			batch = append(batch, o)
-		case <-q.stop:
-			return
-		}
-	more:
-		for len(batch) < q.maxBatch {
-			select {
-			case o := <-q.ops:
-				batch = append(batch, o)
-			default:
-				break more
-			}
-		}
-		q.commit(batch)
-	}
+	return q.batches.Submit(ctx, fn, delivery.ErrClosed)
 }
 
 // opError is an op's own failure, which aborts the batch's transaction.
@@ -171,7 +139,7 @@ func (q *Queue) commit(batch []*op) {
 	for len(batch) > 0 {
 		err := q.db.Update(func(tx *bbolt.Tx) error {
 			for i, o := range batch {
-				if err := o.fn(tx); err != nil {
+				if err := o.Value(tx); err != nil {
 					return &opError{i, err}
 				}
 			}
@@ -179,7 +147,7 @@ func (q *Queue) commit(batch []*op) {
 		})
 		var oe *opError
 		if errors.As(err, &oe) {
-			batch[oe.i].err <- oe.err
+			batch[oe.i].Done(oe.err)
 			batch = append(batch[:oe.i:oe.i], batch[oe.i+1:]...)
 			continue
 		}
@@ -191,7 +159,7 @@ func (q *Queue) commit(batch []*op) {
 			q.commits.Add(1)
 		}
 		for _, o := range batch {
-			o.err <- err
+			o.Done(err)
 		}
 		return
 	}

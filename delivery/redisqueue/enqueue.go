@@ -8,13 +8,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/idphooks/idphooks/delivery"
+	"github.com/idphooks/idphooks/delivery/groupcommit"
 )
 
 // enqueueOp is one Enqueue call waiting for its batch.
-type enqueueOp struct {
-	msgs []delivery.Message
-	err  chan error
-}
+type enqueueOp = groupcommit.Op[[]delivery.Message]
 
 // Enqueue stores msgs in the next batch and returns once Redis has it
 // (and, with Options.Replicas, its replicas). When ctx ends first, ctx's
@@ -31,20 +29,7 @@ func (q *Queue) Enqueue(ctx context.Context, msgs ...delivery.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	o := &enqueueOp{msgs: msgs, err: make(chan error, 1)}
-	select {
-	case q.ops <- o:
-	case <-q.stop:
-		return delivery.ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-o.err:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return q.ops.Submit(ctx, msgs, delivery.ErrClosed)
 }
 
 // commitLoop takes the calls that are waiting, up to MaxBatch messages
@@ -52,39 +37,22 @@ func (q *Queue) Enqueue(ctx context.Context, msgs ...delivery.Message) error {
 // Close.
 func (q *Queue) commitLoop() {
 	defer q.wg.Done()
-	var batch []*enqueueOp
-	for {
-		batch = batch[:0]
-		select {
-		case o := <-q.ops:
-			batch = append(batch, o)
-		case <-q.stop:
-			return
-		}
-		n := len(batch[0].msgs)
-	more:
-		for n < q.opts.MaxBatch {
-			select {
-			case o := <-q.ops:
-				batch = append(batch, o)
-				n += len(o.msgs)
-			default:
-				break more
-			}
-		}
-		q.commit(batch, n)
-	}
+	q.ops.Loop(q.opts.MaxBatch, func(msgs []delivery.Message) int { return len(msgs) }, q.commit)
 }
 
 // commit stores a batch with one script call and answers each call.
-func (q *Queue) commit(batch []*enqueueOp, n int) {
+func (q *Queue) commit(batch []*enqueueOp) {
+	n := 0
+	for _, o := range batch {
+		n += len(o.Value)
+	}
 	now := q.opts.Now()
 	nowus := micros(now)
 	args := make([]any, 0, 4+len(batch)+11*n)
 	args = append(args, q.base, itoa(nanos(now)), itoa(nowus), len(batch))
 	for _, o := range batch {
-		args = append(args, len(o.msgs))
-		for _, m := range o.msgs {
+		args = append(args, len(o.Value))
+		for _, m := range o.Value {
 			due := nowus
 			if !m.NextAt.IsZero() {
 				due = micros(m.NextAt)
@@ -104,14 +72,14 @@ func (q *Queue) commit(batch []*enqueueOp, n int) {
 	}
 	for i, o := range batch {
 		if err != nil {
-			o.err <- err
+			o.Done(err)
 			continue
 		}
 		if why, _ := answers[i].(string); why != "" {
-			o.err <- fmt.Errorf("redisqueue: enqueue refused: %w: %s", errDamaged, why)
+			o.Done(fmt.Errorf("redisqueue: enqueue refused: %w: %s", errDamaged, why))
 			continue
 		}
-		o.err <- nil
+		o.Done(nil)
 	}
 }
 

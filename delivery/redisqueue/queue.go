@@ -95,6 +95,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/idphooks/idphooks/delivery"
+	"github.com/idphooks/idphooks/delivery/groupcommit"
 	"github.com/idphooks/idphooks/redisconn"
 )
 
@@ -136,7 +137,7 @@ type Queue struct {
 	// waitAlways runs WAIT even for Replicas 0 (tests of that path).
 	waitAlways bool
 
-	ops     chan *enqueueOp
+	ops     *groupcommit.Batcher[[]delivery.Message]
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	closing sync.Once
@@ -167,9 +168,10 @@ func New(conn *redisconn.Conn, opts Options) (*Queue, error) {
 		opts.Now = time.Now
 	}
 	base := conn.Key("{q}", "")
+	stop := make(chan struct{})
 	q := &Queue{
 		conn: conn, c: conn.Client, base: base, keys: []string{base + "receivers"}, opts: opts,
-		ops: make(chan *enqueueOp), stop: make(chan struct{}), mac: newMACKey(opts.Secret),
+		ops: groupcommit.New[[]delivery.Message](stop), stop: stop, mac: newMACKey(opts.Secret),
 	}
 	for range opts.Committers {
 		q.wg.Add(1)
