@@ -7,10 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/idphooks/idphooks/store"
 )
@@ -46,16 +47,34 @@ type agreed struct {
 	key, want string
 	log       *zap.Logger
 
-	mu      sync.Mutex
-	checked bool
-	differs error
+	// verdict is set once Redis has answered the check: it points at nil
+	// (the secrets agree) or at the error every call then returns.
+	verdict atomic.Pointer[error]
+	flight  singleflight.Group
 }
 
+// check is the verdict, checking first when there is none. Calls that
+// come while a check is under way wait for that one: a Redis that does
+// not answer holds each of them at most the Conn's bound, not one bound
+// per caller in turn.
 func (a *agreed) check(ctx context.Context) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.checked {
-		return a.differs
+	if v := a.verdict.Load(); v != nil {
+		return *v
+	}
+	// Not the first caller's context: one caller giving up must not fail
+	// the others' check. The Conn's bound limits it.
+	ch := a.flight.DoChan("check", func() (any, error) { return nil, a.runCheck(context.WithoutCancel(ctx)) })
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *agreed) runCheck(ctx context.Context) error {
+	if v := a.verdict.Load(); v != nil {
+		return *v
 	}
 	var got string
 	err := a.conn.Bounded(ctx, func(ctx context.Context) error {
@@ -69,15 +88,16 @@ func (a *agreed) check(ctx context.Context) error {
 		return nil
 	})
 	if err := a.outcome(ctx, "secret check", err, a.conn.Note); err != nil {
-		return err // not checked yet: the next call tries again
+		return err // no verdict yet: the next call checks again
 	}
-	a.checked = true
+	var differs error
 	if got != a.want {
-		a.differs = fmt.Errorf("%w: %w (README: Cluster mode)", store.ErrUnavailable, ErrSecretDiffers)
+		differs = fmt.Errorf("%w: %w (README: Cluster mode)", store.ErrUnavailable, ErrSecretDiffers)
 		a.log.Error("swap secret differs from the cluster's; token responses answer 503 on this instance until it shares Caddy storage with the others",
 			zap.String("check_key", a.key))
 	}
-	return a.differs
+	a.verdict.Store(&differs)
+	return differs
 }
 
 func (a *agreed) Get(ctx context.Context, key string) ([]byte, error) {

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/idphooks/idphooks/redisconn"
 	"github.com/idphooks/idphooks/store"
 )
 
@@ -73,4 +75,54 @@ func TestAgreedSecret(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Calls that come together while Redis does not answer share the one
+// check: each is held at most about the Conn's bound, not one bound per
+// caller in turn (20 callers on a lock took 20 bounds).
+func TestAgreedCheckSharedWhileRedisHangs(t *testing.T) {
+	if server == nil {
+		t.Skip("no redis-server")
+	}
+	ctx := context.Background()
+	conn, err := redisconn.Open(redisconn.Options{Address: server.Addr, Prefix: newPrefix(), Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	s := New(conn)
+	a := s.Agreed(s.Bucket("swaps"), bytes.Repeat([]byte{1}, 32), nil)
+	if err := server.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			server.Resume()
+		}
+	}()
+	const callers = 20
+	var wg sync.WaitGroup
+	took := make(chan time.Duration, callers)
+	for range callers {
+		wg.Go(func() {
+			start := time.Now()
+			if _, err := a.Get(ctx, "k"); !errors.Is(err, store.ErrUnavailable) {
+				t.Errorf("Get against a hung Redis: %v", err)
+			}
+			took <- time.Since(start)
+		})
+	}
+	wg.Wait()
+	close(took)
+	var longest time.Duration
+	for d := range took {
+		longest = max(longest, d)
+	}
+	// The bound is 500 ms; one check per caller in turn took 10 s.
+	if longest > 2*time.Second {
+		t.Errorf("the longest of %d concurrent first calls took %s", callers, longest)
+	}
+	server.Resume()
+	resumed = true
 }
