@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/idphooks/idphooks/interceptors/oidc"
+	"github.com/idphooks/idphooks/internal/logevery"
 	"github.com/idphooks/idphooks/sandbox"
 	"github.com/idphooks/idphooks/store"
 )
@@ -117,23 +119,19 @@ func (c hookCache) Get(ctx context.Context, key string) ([]byte, bool, error) {
 
 // sometimes logs a warning at most once a minute, counting the rest.
 type sometimes struct {
-	log  *zap.Logger
-	msg  string
-	mu   sync.Mutex
-	last time.Time
-	n    int
+	log   *zap.Logger
+	msg   string
+	every logevery.Limiter
+	n     atomic.Int64
 }
 
 func (s *sometimes) warn(err error) {
 	if s == nil {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.n++
-	if now := time.Now(); now.Sub(s.last) >= time.Minute {
-		s.log.Warn(s.msg, zap.Int("entries", s.n), zap.Error(err))
-		s.last, s.n = now, 0
+	s.n.Add(1)
+	if s.every.Due("", time.Now()) {
+		s.log.Warn(s.msg, zap.Int64("entries", s.n.Swap(0)), zap.Error(err))
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/beevik/etree"
 	"go.uber.org/zap"
@@ -130,7 +128,7 @@ func (i *Interceptor) encryptionFor(ctx context.Context, sp SP) (*Encryption, er
 // message that stay encrypted: no hook or event sees them.
 func (i *Interceptor) noteSealed(sealed []Sealed, what, app string) {
 	for _, s := range sealed {
-		if i.passLog.due("sealed "+app+" "+s.Part+" "+s.Reason, i.cfg.Now()) {
+		if i.passLog.Due("sealed "+app+" "+s.Part+" "+s.Reason, i.cfg.Now()) {
 			i.log.Warn("a part of the SAML "+what+" passed encrypted, as it came: hooks and events do not see it",
 				zap.String("sp", app), zap.String("part", s.Part), zap.String("reason", s.Reason))
 		}
@@ -145,7 +143,7 @@ func (i *Interceptor) noteDecryptionKey(used *rsa.PrivateKey, app string) {
 	if used == nil || len(certs) == 0 || used.PublicKey.Equal(certs[0].PublicKey) {
 		return
 	}
-	if i.passLog.due("key "+app, i.cfg.Now()) {
+	if i.passLog.Due("key "+app, i.cfg.Now()) {
 		i.log.Warn("the IdP encrypts to an idphooks encryption certificate that is not the current one: give the IdP's entry for this SP the first encryption certificate of the metadata idphooks serves, before a rotation drops the old one",
 			zap.String("sp", app), zap.String("current", certs[0].Subject.CommonName))
 	}
@@ -176,30 +174,9 @@ func (i *Interceptor) passEncrypted(doc *etree.Document) error {
 	if len(dest) > 200 {
 		dest = dest[:200]
 	}
-	if i.passLog.due(dest, i.cfg.Now()) {
+	if i.passLog.Due(dest, i.cfg.Now()) {
 		i.log.Warn("SAML response passed unchanged: its assertion is encrypted and decryption is not configured (saml { decrypt }); no hook ran, and the SP gets the IdP's signature, which it refuses when it trusts only idphooks' metadata",
 			zap.String("destination", dest))
 	}
 	return errPass
-}
-
-// passLog remembers when a pass was last logged, per destination.
-type passLog struct {
-	mu   sync.Mutex
-	last map[string]time.Time
-}
-
-// due reports whether key has not been logged for a minute, and notes it.
-func (l *passLog) due(key string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if t, ok := l.last[key]; ok && now.Sub(t) < time.Minute {
-		return false
-	}
-	// Destinations are the IdP's (or anyone's) to choose: bounded.
-	if l.last == nil || len(l.last) >= 64 {
-		l.last = map[string]time.Time{}
-	}
-	l.last[key] = now
-	return true
 }

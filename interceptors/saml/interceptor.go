@@ -13,6 +13,7 @@ import (
 
 	"github.com/idphooks/idphooks/events"
 	"github.com/idphooks/idphooks/interception"
+	"github.com/idphooks/idphooks/internal/logevery"
 )
 
 // Keys are idphooks' SAML signing keys, as the interceptor needs them.
@@ -109,7 +110,7 @@ type Interceptor struct {
 	metadata map[string]bool
 	log      *zap.Logger
 	outage   outage
-	passLog  passLog
+	passLog  logevery.Limiter
 }
 
 // New validates cfg and returns an Interceptor.
