@@ -322,6 +322,15 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	return nil
 }
 
+// flagArg sets a directive that takes no argument (php, trim, decrypt).
+func flagArg(d *caddyfile.Dispenser, dst *bool) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = true
+	return nil
+}
+
 func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
 	var v string
 	if err := oneArg(d, &v); err != nil {

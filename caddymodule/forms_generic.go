@@ -197,15 +197,13 @@ func (g *GenericForms) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "php":
-			if d.NextArg() {
-				return d.ArgErr()
+			if err := flagArg(d, &g.PHP); err != nil {
+				return err
 			}
-			g.PHP = true
 		case "trim":
-			if d.NextArg() {
-				return d.ArgErr()
+			if err := flagArg(d, &g.Trim); err != nil {
+				return err
 			}
-			g.Trim = true
 		case "fold":
 			g.Fold = d.RemainingArgs()
 			if len(g.Fold) == 0 {

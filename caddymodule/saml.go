@@ -652,10 +652,9 @@ func (h *Handler) parseSAML(d *caddyfile.Dispenser) error {
 			}
 			c.CertificateFile, c.KeyFile = args[0], args[1]
 		case "decrypt":
-			if d.NextArg() {
-				return d.ArgErr()
+			if err := flagArg(d, &c.Decrypt); err != nil {
+				return err
 			}
-			c.Decrypt = true
 		case "decryption_certificate":
 			// Files to decrypt with imply decrypting.
 			args := d.RemainingArgs()
