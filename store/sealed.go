@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -21,7 +22,9 @@ var ErrUnsealed = errors.New("store: entry does not open")
 const (
 	sealedNameLabel = "idphooks sealed name v1\x00"
 	sealedSealLabel = "idphooks sealed value v1\x00"
-	sealedFormat    = 1
+	// sealedFormat 2 seals the entry's expiry with its value; 1 (never
+	// released) did not.
+	sealedFormat = 2
 )
 
 // Sealed is a Store whose entries another Store keeps, named by an HMAC
@@ -30,7 +33,10 @@ const (
 // neither what was cached nor under which key (hooks cache by e-mail
 // address or user id), and an entry written there without the secret,
 // or moved under another name, does not open (ErrUnsealed) — a hook
-// never reads a value someone with write access to Redis made up.
+// never reads a value someone with write access to Redis made up. The
+// expiry is sealed with the value and checked on Get: an entry that
+// expired and was put back (a copy kept, restored without a TTL) is
+// not found, as if the Store underneath still expired it.
 type Sealed struct {
 	s    Store
 	mac  *hmacKey
@@ -75,19 +81,33 @@ func (z *Sealed) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnsealed, err)
 	}
-	return v, nil
+	if len(v) < 8 {
+		return nil, fmt.Errorf("%w: malformed", ErrUnsealed)
+	}
+	if exp := int64(binary.BigEndian.Uint64(v)); exp != 0 && time.Now().UnixMilli() >= exp {
+		return nil, ErrNotFound
+	}
+	return v[8:], nil
 }
 
 // Set seals value under key for ttl.
 func (z *Sealed) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	name := z.name(key)
 	n := z.aead.NonceSize()
-	b := make([]byte, 1+n, 1+n+len(value)+z.aead.Overhead())
+	b := make([]byte, 1+n, 1+n+8+len(value)+z.aead.Overhead())
 	b[0] = sealedFormat
 	if _, err := rand.Read(b[1:]); err != nil {
 		return err
 	}
-	return z.s.Set(ctx, name, z.aead.Seal(b, b[1:1+n], value, []byte(name)), ttl)
+	// The plaintext: the expiry (Unix milliseconds, 0 for none), then
+	// the value.
+	plain := make([]byte, 8, 8+len(value))
+	if ttl > 0 {
+		binary.BigEndian.PutUint64(plain, uint64(time.Now().Add(ttl).UnixMilli()))
+	}
+	plain = append(plain, value...)
+	defer clear(plain)
+	return z.s.Set(ctx, name, z.aead.Seal(b, b[1:1+n], plain, []byte(name)), ttl)
 }
 
 // Delete removes key.

@@ -63,6 +63,21 @@ func TestSealed(t *testing.T) {
 	if _, err := z.Get(ctx, "bob@example.com"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after Delete: %v", err)
 	}
+	// An entry that expired, put back by a hand that kept a copy (with
+	// no TTL), is not found: the expiry is sealed with it.
+	if err := z.Set(ctx, "carol@example.com", []byte(`{"mfa":"verified"}`), 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	cn := z.name("carol@example.com")
+	kept, err := under.Get(ctx, cn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(40 * time.Millisecond)
+	under.Set(ctx, cn, kept, 0)
+	if v, err := z.Get(ctx, "carol@example.com"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("an expired entry put back: %q %v", v, err)
+	}
 	if _, err := NewSealed(under, []byte("short")); err == nil {
 		t.Fatal("a short secret was taken")
 	}

@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -111,7 +113,7 @@ func New(c Config) (*Endpoint, error) {
 	var redact []string
 	for _, v := range c.Redact {
 		if v != "" {
-			redact = append(redact, v)
+			redact = appendEchoForms(redact, v)
 		}
 	}
 	return &Endpoint{
@@ -246,12 +248,34 @@ func (e *Endpoint) Quote(text string, max int) string {
 func (e *Endpoint) Redact(text string) string {
 	for _, v := range e.redact {
 		text = strings.ReplaceAll(text, v, "[REDACTED]")
-		if q := strconv.Quote(v); q[1:len(q)-1] != v {
-			// As Go's %q (and so Quote, and the client's errors) wrote it.
-			text = strings.ReplaceAll(text, q[1:len(q)-1], "[REDACTED]")
-		}
 	}
 	return text
+}
+
+// appendEchoForms appends v and the spellings a receiver or a client
+// error may echo it in: as Go's %q writes it (Quote, the client's
+// errors), and as JSON encoders do: < > & as \u escapes (Go's) or
+// not (Node's, PHP's), / as \/ (PHP's json_encode) or not. A URL token of base64 (Azure's ?code= often holds a /) comes
+// back so in a JSON error that quotes the URL.
+func appendEchoForms(forms []string, v string) []string {
+	add := func(f string) {
+		if f != "" && !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	add(v)
+	q := strconv.Quote(v)
+	add(q[1 : len(q)-1])
+	if b, err := json.Marshal(v); err == nil {
+		j := string(b[1 : len(b)-1])
+		add(j)
+		add(strings.ReplaceAll(j, "/", `\/`))
+		// Without the HTML escapes (Node, PHP), slashes escaped or not.
+		plain := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(j)
+		add(plain)
+		add(strings.ReplaceAll(plain, "/", `\/`))
+	}
+	return forms
 }
 
 // Quote shortens s to about max bytes on one line, control characters

@@ -46,3 +46,25 @@ func TestAllowHostsMetadataAddress(t *testing.T) {
 		t.Fatal("listed does not follow allow_hosts")
 	}
 }
+
+// A receiver that answers an error quoting its URL in JSON escapes the
+// token in it as its encoder does: PHP's json_encode writes / as \/,
+// Go's writes & as \u0026. No spelling of it shows in the error.
+func TestStatusErrorRedactsJSONEchoes(t *testing.T) {
+	const code = "Ab/cD+eF==&<x>"
+	e, err := New(Config{URL: "http://127.0.0.1:9/x", AllowHosts: []string{"127.0.0.1"}, Redact: []string{code}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{
+		`{"url":"\/x?code=Ab\/cD+eF==&<x>"}`,
+		`{"url":"/x?code=Ab/cD+eF==\u0026\u003cx\u003e"}`,
+		`{"url":"\/x?code=Ab\/cD+eF==\u0026\u003cx\u003e"}`,
+		`{"url":"/x?code=Ab/cD+eF==&<x>"}`,
+	} {
+		msg := e.StatusError(&Answer{Status: 500, Body: []byte(body)}, "").Error()
+		if strings.Contains(msg, "cD+eF") || !strings.Contains(msg, "[REDACTED]") {
+			t.Errorf("answer %s: error %s", body, msg)
+		}
+	}
+}

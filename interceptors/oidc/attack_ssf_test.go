@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,6 +162,64 @@ func TestAttackSSFZitadelReplayedHint(t *testing.T) {
 			noEvent(t, got, "a replayed logout")
 		}
 	}
+}
+
+// A config reload builds a new interceptor on the pooled upstream: the
+// logouts that raised after_logout stay remembered, a replay after it
+// raises nothing.
+func TestAttackSSFZitadelReplayAfterReload(t *testing.T) {
+	p, err := testidp.StartZitadel(testidp.ZitadelOptions{PostLogoutRedirectURIs: []string{ssfLogoutURI}, SessionIDs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	h, got := logoutHarnessFor(t, p.Issuer())
+	c, _ := p.Client(testidp.ZitadelWebClientID)
+	code, verifier := login(t, p, c.ID, "openid")
+	hint := exchange(t, h, p, c, "/oauth/token", code, verifier)["id_token"].(string)
+	q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {ssfLogoutURI}}
+	logout := func() {
+		if w := h.do(httptest.NewRequest(http.MethodGet, p.Issuer()+"/end_session?"+q.Encode(), nil)); w.Code != http.StatusFound {
+			t.Fatalf("logout: %d %s", w.Code, w.Body)
+		}
+	}
+	logout()
+	nextEvent(t, got)
+	reloaded, err := New(h.ic.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ic = reloaded
+	logout()
+	noEvent(t, got, "a logout replayed after a reload")
+}
+
+// The same logout sent many times at once (an old hint fired in
+// parallel) raises after_logout once: the first request holds the
+// session's logout while the IdP answers, the others raise nothing.
+func TestAttackSSFZitadelConcurrentReplayedHint(t *testing.T) {
+	p, err := testidp.StartZitadel(testidp.ZitadelOptions{PostLogoutRedirectURIs: []string{ssfLogoutURI}, SessionIDs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	h, got := logoutHarnessFor(t, p.Issuer())
+	c, _ := p.Client(testidp.ZitadelWebClientID)
+	code, verifier := login(t, p, c.ID, "openid")
+	hint := exchange(t, h, p, c, "/oauth/token", code, verifier)["id_token"].(string)
+	q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {ssfLogoutURI}}
+	const n = 8 // got holds 8
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.do(httptest.NewRequest(http.MethodGet, p.Issuer()+"/end_session?"+q.Encode(), nil))
+		}()
+	}
+	wg.Wait()
+	nextEvent(t, got)
+	noEvent(t, got, "a logout replayed at the same time")
 }
 
 // A logout whose event could not be queued is not remembered: the user's

@@ -48,10 +48,36 @@ func (e *endedSessions) seen(key [sha256.Size]byte, now time.Time) bool {
 	return ok && now.Before(until)
 }
 
+// claim remembers key's logout until until and reports true, unless
+// its logout raised the event already or is being raised: seen and add
+// in one step, so that the same logout sent many times at once is
+// raised by one of them. A claim whose logout raised nothing after all
+// is given up with release.
+func (e *endedSessions) claim(key [sha256.Size]byte, until, now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if u, ok := e.until[key]; ok && now.Before(u) {
+		return false
+	}
+	e.putLocked(key, until, now)
+	return true
+}
+
+// release forgets a claim whose logout raised nothing.
+func (e *endedSessions) release(key [sha256.Size]byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.until, key)
+}
+
 // add remembers key's logout until until.
 func (e *endedSessions) add(key [sha256.Size]byte, until, now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.putLocked(key, until, now)
+}
+
+func (e *endedSessions) putLocked(key [sha256.Size]byte, until, now time.Time) {
 	if _, ok := e.until[key]; !ok && len(e.until) >= e.max {
 		for k, u := range e.until {
 			if !now.Before(u) {

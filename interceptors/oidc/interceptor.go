@@ -157,7 +157,10 @@ func New(cfg Config) (*Interceptor, error) {
 	}
 	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
 	i := &Interceptor{cfg: cfg, up: cfg.Upstream, policy: events.NewClaimPolicy(cfg.UnlockedClaims), log: cfg.Logger,
-		ended: newEndedSessions(maxEndedSessions)}
+		ended: cfg.Upstream.ended}
+	if i.ended == nil {
+		i.ended = newEndedSessions(maxEndedSessions)
+	}
 	i.verify = &Verifier{
 		Keys:       cfg.Upstream.Keys,
 		Algorithms: cfg.Algorithms,

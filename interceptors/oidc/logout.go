@@ -130,6 +130,17 @@ func (i *Interceptor) raisingLogout(next caddyhttp.Handler, l *pendingLogout) ca
 	return caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		// A page is read to tell a confirmation from a goodbye.
 		r.Header.Set("Accept-Encoding", "identity")
+		if !i.ended.claim(l.key, l.until, time.Now()) {
+			// The same logout, sent again while the first is under way
+			// (or raised since): the first raises it.
+			return next.ServeHTTP(w, r)
+		}
+		raised := false
+		defer func() {
+			if !raised {
+				i.ended.release(l.key)
+			}
+		}()
 		c := interception.NewCapture(w, i.cfg.MaxBody, loggedOut).OnOverflow(interception.Stream)
 		defer c.Release()
 		err := c.Serve(next, r)
@@ -146,7 +157,7 @@ func (i *Interceptor) raisingLogout(next caddyhttp.Handler, l *pendingLogout) ca
 			return &interception.PageError{Status: http.StatusServiceUnavailable,
 				Message: "The sign-out could not be recorded. Please try again.", Cause: out.Err}
 		}
-		i.ended.add(l.key, l.until, time.Now())
+		raised = true
 		c.WriteHeld()
 		return nil
 	})

@@ -27,17 +27,27 @@ func (i *Interceptor) serveSSFConfiguration(w http.ResponseWriter, r *http.Reque
 	if i.rewritesIssuer(d) {
 		issuer = i.cfg.Issuer
 	}
+	origin, fromRequest := i.ssfJWKSOrigin(r, issuer)
 	out, err := json.Marshal(map[string]any{
 		"spec_version":               "1_0",
 		"issuer":                     issuer,
-		"jwks_uri":                   i.ssfJWKSOrigin(r, issuer) + i.cfg.JWKSPath,
+		"jwks_uri":                   origin + i.cfg.JWKSPath,
 		"delivery_methods_supported": []string{ssfPush},
 	})
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	if fromRequest {
+		// The key set named is the request's (X-Forwarded-Host from a
+		// trusted proxy that passes on a client's, say): no shared cache
+		// may keep it for the others, and many key on the Host alone,
+		// Vary or not.
+		w.Header().Set("Cache-Control", "private, max-age=300")
+		w.Header().Set("Vary", "X-Forwarded-Host, X-Forwarded-Proto")
+	} else {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+	}
 	if r.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK)
 		return nil
@@ -53,10 +63,10 @@ func (i *Interceptor) serveSSFConfiguration(w http.ResponseWriter, r *http.Reque
 // someone else's keys. An issuer on the upstream's own origin (the IdP's
 // issuer as idphooks reaches it, no public one configured) is not served
 // by idphooks: the request's public origin is then all there is, as for
-// discovery's jwks_uri.
-func (i *Interceptor) ssfJWKSOrigin(r *http.Request, issuer string) string {
+// discovery's jwks_uri; fromRequest says so.
+func (i *Interceptor) ssfJWKSOrigin(r *http.Request, issuer string) (origin string, fromRequest bool) {
 	if o := interception.OriginOf(issuer); o != "" && o != interception.OriginOf(i.up.URL) {
-		return o
+		return o, false
 	}
-	return interception.PublicOrigin(r)
+	return interception.PublicOrigin(r), true
 }

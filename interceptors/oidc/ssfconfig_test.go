@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -68,7 +69,20 @@ func TestAttackSSFConfigurationHostPicksJWKS(t *testing.T) {
 	own := newHarness(t, idp, nil, func(c *Config) { c.SharedSignals = true })
 	r := httptest.NewRequest(http.MethodGet, "http://idp.test/.well-known/ssf-configuration", nil)
 	r.Host = "auth.example.com"
-	if m := decodeJSON(t, own.do(r).Body.Bytes()); m["issuer"] != idp.srv.URL || m["jwks_uri"] != "http://auth.example.com/.well-known/idphooks/jwks.json" {
+	w := own.do(r)
+	if m := decodeJSON(t, w.Body.Bytes()); m["issuer"] != idp.srv.URL || m["jwks_uri"] != "http://auth.example.com/.well-known/idphooks/jwks.json" {
 		t.Errorf("without an issuer option: %v", m)
+	}
+	// Then the document names the request's keys: a shared cache (a
+	// CDN keying on Host, in front of a trusted proxy passing on a
+	// client's X-Forwarded-Host) must not hand it to other receivers.
+	r = httptest.NewRequest(http.MethodGet, "http://idp.test/.well-known/ssf-configuration", nil)
+	r.Header.Set("X-Forwarded-Host", "evil.example")
+	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.TrustedProxyVarKey: true}))
+	w = own.do(r)
+	if m := decodeJSON(t, w.Body.Bytes()); m["jwks_uri"] == "http://evil.example/.well-known/idphooks/jwks.json" {
+		if cc := w.Header().Get("Cache-Control"); !strings.HasPrefix(cc, "private") || !strings.Contains(w.Header().Get("Vary"), "X-Forwarded-Host") {
+			t.Errorf("a request-made key set URL is cacheable by shared caches: Cache-Control %q, Vary %q", cc, w.Header().Get("Vary"))
+		}
 	}
 }

@@ -63,6 +63,10 @@ type Upstream struct {
 	Client *upstream.Client
 	disc   upstream.Document[*Discovery]
 	Keys   *KeySet
+	// ended are the IdP's sessions whose logout raised after_logout:
+	// kept with the upstream, which a config reload keeps, so that a
+	// reload does not let every logout be replayed once more.
+	ended *endedSessions
 }
 
 // NewUpstream returns an Upstream for the issuer URL u, reading at most
@@ -72,7 +76,7 @@ func NewUpstream(u string, maxBody int64) *Upstream {
 		maxBody = 1 << 20
 	}
 	base := trimSlash(u)
-	up := &Upstream{URL: base, Client: upstream.NewClient(base, maxBody)}
+	up := &Upstream{URL: base, Client: upstream.NewClient(base, maxBody), ended: newEndedSessions(maxEndedSessions)}
 	up.disc.Fetch = up.fetchDiscovery
 	up.Keys = newKeySet(up)
 	return up
