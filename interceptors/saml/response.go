@@ -56,10 +56,11 @@ func (i *Interceptor) response(r *http.Request, doc *etree.Document) ([]byte, er
 		return nil, i.refuse("SAML response refused", err)
 	}
 	success := resp.assertion != nil && model.Status.Code == StatusSuccess
-	var user map[string]any
+	// What the SP receives, after the hooks' edits, read before Sign
+	// (which may encrypt the assertion).
+	var after Model
 	if success {
-		user = samlUser(model)
-		denied, reason, err := i.runAssertionHooks(r, resp, model, user)
+		denied, edited, reason, err := i.runAssertionHooks(r, resp, model)
 		if err != nil {
 			return nil, err
 		}
@@ -70,12 +71,12 @@ func (i *Interceptor) response(r *http.Request, doc *etree.Document) ([]byte, er
 			}
 			return out, nil
 		}
-	}
-	// What the SP receives, after the hooks' edits, read before Sign
-	// (which may encrypt the assertion).
-	var after Model
-	if success {
-		after = resp.Model()
+		// Unedited, only the placement of the signatures may differ.
+		after = model
+		after.Signed = resp.Signed.String()
+		if edited {
+			after = resp.Model()
+		}
 	}
 	out, err := signer.Sign(resp)
 	if err != nil {
@@ -120,34 +121,36 @@ func (i *Interceptor) oneSP(m Model) error {
 }
 
 // runAssertionHooks raises before_saml_assertion for the SP and applies
-// what the hooks asked for.
-func (i *Interceptor) runAssertionHooks(r *http.Request, resp *Response, model Model, user map[string]any) (denied bool, reason string, err error) {
+// what the hooks asked for; edited reports whether that changed the
+// assertion.
+func (i *Interceptor) runAssertionHooks(r *http.Request, resp *Response, model Model) (denied, edited bool, reason string, err error) {
 	disp, app := i.cfg.Dispatcher, model.SPEntityID
 	if app == "" && disp.HasFilteredHook(events.BeforeSAMLAssertion) {
-		return false, "", i.refuse("SAML response refused",
+		return false, false, "", i.refuse("SAML response refused",
 			errors.New("the assertion names no SP (no Audience) while hooks are limited to some applications"))
 	}
 	if !disp.Wants(events.BeforeSAMLAssertion, app) {
 		disp.Skip(events.BeforeSAMLAssertion, app, interception.RequestID(r))
-		return false, "", nil
+		return false, false, "", nil
 	}
 	ev := events.New(events.BeforeSAMLAssertion, app, i.eventRequest(r))
-	ev.User = user
+	ev.User = samlUser(model)
 	ev.Data = map[string]any{"saml": model.Map()}
 	out := disp.Dispatch(r.Context(), ev, i.policy.Check)
 	if out.Err != nil {
-		return false, "", away(out.Err)
+		return false, false, "", away(out.Err)
 	}
 	if out.Denied {
-		return true, out.Reason, nil
+		return true, false, out.Reason, nil
 	}
-	if _, err := resp.Apply(i.policy, out.Ops); err != nil {
+	edited, err = resp.Apply(i.policy, out.Ops)
+	if err != nil {
 		// The sandbox checked each call with the same policy: an edit
 		// refused here is a bug, and the login must not go on unedited.
 		i.log.Error("hook edits could not be applied", zap.String("sp", app), zap.Error(err))
-		return true, "The sign-in could not be completed.", nil
+		return true, false, "The sign-in could not be completed.", nil
 	}
-	return false, "", nil
+	return false, edited, "", nil
 }
 
 // afterLogin tells the after_login hooks of a successful SAML login, m
