@@ -88,23 +88,20 @@ type reader struct {
 	i int
 	// buf holds a value being decoded (one with an entity or a CR).
 	buf []byte
+	b   *builder
 }
 
 // read reads the whole document into doc; false: outside the subset.
 func (r *reader) read(doc *etree.Element) bool {
-	stack := []*etree.Element{doc}
-	// names are the open elements' names as written (prefix:local), to
-	// match end tags against.
-	names := []string{""}
-	s := r.s
+	r.b = newBuilder(doc, r.s)
+	b, s := r.b, r.s
 	for r.i < len(s) {
-		top := stack[len(stack)-1]
 		if s[r.i] != '<' {
 			text, ok := r.text()
 			if !ok {
 				return false
 			}
-			addText(top, text)
+			b.text(text)
 			continue
 		}
 		if r.i+1 >= len(s) {
@@ -114,7 +111,7 @@ func (r *reader) read(doc *etree.Element) bool {
 		case '/':
 			r.i += 2
 			name, ok := r.name()
-			if !ok || len(stack) == 1 || name != names[len(names)-1] {
+			if !ok || b.depth() == 0 || name != b.topName() {
 				return false
 			}
 			r.space()
@@ -122,39 +119,29 @@ func (r *reader) read(doc *etree.Element) bool {
 				return false
 			}
 			r.i++
-			stack, names = stack[:len(stack)-1], names[:len(names)-1]
+			b.close()
 		case '?':
-			if !r.procInst(top) {
+			if !r.procInst() {
 				return false
 			}
 		case '!':
-			if !r.markup(top) {
+			if !r.markup() {
 				return false
 			}
 		default:
 			r.i++
-			el, name, empty, ok := r.startTag(top)
-			if !ok {
+			name, empty, ok := r.startTag()
+			if !ok || !empty && b.depth() >= maxDepth {
 				return false
 			}
-			if !empty {
-				if len(stack) > maxDepth {
-					return false
-				}
-				stack, names = append(stack, el), append(names, name)
-			}
+			b.element(name, empty)
 		}
 	}
-	return len(stack) == 1
-}
-
-// addText adds text as etree's reader does: its own CharData, flagged
-// as white space when it is (SetData sets the flag, CreateText does not).
-func addText(parent *etree.Element, text string) {
-	c := parent.CreateText(text)
-	if whitespace(text) {
-		c.SetData(text)
+	if b.depth() != 0 {
+		return false
 	}
+	b.finish()
+	return true
 }
 
 func whitespace(s string) bool {
@@ -166,48 +153,45 @@ func whitespace(s string) bool {
 	return true
 }
 
-// startTag reads the rest of a start tag from just past its '<', and
-// adds its element to parent.
-func (r *reader) startTag(parent *etree.Element) (el *etree.Element, name string, empty, ok bool) {
+// startTag reads the rest of a start tag from just past its '<', keeping
+// its attributes in the builder.
+func (r *reader) startTag() (name string, empty, ok bool) {
 	s := r.s
 	name, ok = r.name()
 	if !ok {
-		return nil, "", false, false
+		return "", false, false
 	}
-	el = parent.CreateElement(name)
-	for {
+	for n := 0; ; n++ {
 		r.space()
 		if r.i >= len(s) {
-			return nil, "", false, false
+			return "", false, false
 		}
 		switch s[r.i] {
 		case '/':
 			if r.i+1 >= len(s) || s[r.i+1] != '>' {
-				return nil, "", false, false
+				return "", false, false
 			}
 			r.i += 2
-			return el, name, true, true
+			return name, true, true
 		case '>':
 			r.i++
-			return el, name, false, true
+			return name, false, true
 		}
 		key, ok := r.name()
-		if !ok || len(el.Attr) == maxAttrs {
-			return nil, "", false, false
+		if !ok || n == maxAttrs {
+			return "", false, false
 		}
 		r.space()
 		if r.i >= len(s) || s[r.i] != '=' {
-			return nil, "", false, false
+			return "", false, false
 		}
 		r.i++
 		r.space()
 		value, ok := r.attrValue()
 		if !ok {
-			return nil, "", false, false
+			return "", false, false
 		}
-		// A name given twice keeps its first place and its last value,
-		// in CreateAttr as in etree's reader.
-		el.CreateAttr(key, value)
+		r.b.attr(key, value)
 	}
 }
 
@@ -395,7 +379,7 @@ func hexDigit(c byte) rune {
 // encoding UTF-8 if any, standalone if any); any other passes to etree,
 // which refuses versions other than 1.0 and reads every encoding as
 // UTF-8.
-func (r *reader) procInst(parent *etree.Element) bool {
+func (r *reader) procInst() bool {
 	s := r.s
 	r.i += 2
 	start := r.i
@@ -416,7 +400,7 @@ func (r *reader) procInst(parent *etree.Element) bool {
 	if target == "xml" && !xmlDecl(inst) {
 		return false
 	}
-	parent.CreateProcInst(target, inst)
+	r.b.procInst(target, inst)
 	return true
 }
 
@@ -451,7 +435,7 @@ func pseudoAttr(s, name string, valid func(string) bool) (rest string, ok bool) 
 
 // markup reads a comment or a CDATA section from its "<!"; anything else
 // (a DOCTYPE) is outside the subset.
-func (r *reader) markup(parent *etree.Element) bool {
+func (r *reader) markup() bool {
 	s := r.s
 	rest := s[r.i+2:]
 	switch {
@@ -462,7 +446,7 @@ func (r *reader) markup(parent *etree.Element) bool {
 		if end < 0 || end+2 >= len(body) || body[end+2] != '>' {
 			return false
 		}
-		parent.CreateComment(body[:end])
+		r.b.comment(body[:end])
 		r.i += 2 + 2 + end + 3
 	case strings.HasPrefix(rest, "[CDATA["):
 		body := rest[7:]
@@ -474,7 +458,7 @@ func (r *reader) markup(parent *etree.Element) bool {
 		}
 		// Without PreserveCData, etree keeps a CDATA section as its own
 		// text, line ends turned as in any text.
-		addText(parent, lineEnds(body[:end]))
+		r.b.text(lineEnds(body[:end]))
 		r.i += 2 + 7 + end + 3
 	default:
 		return false
