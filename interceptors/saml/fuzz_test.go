@@ -20,6 +20,9 @@ func FuzzParse(f *testing.F) {
 		if err == nil && doc.Root() == nil {
 			t.Fatal("parsed without a root")
 		}
+		if err == nil {
+			sameAsEtree(t, doc)
+		}
 	})
 }
 
