@@ -71,10 +71,11 @@ func (i *Interceptor) response(r *http.Request, doc *etree.Document) ([]byte, er
 			}
 			return out, nil
 		}
-		// Unedited, only the placement of the signatures may differ.
+		// Unedited, only the placement of the signatures may differ; and
+		// edited, it is read again only for what reads it.
 		after = model
 		after.Signed = resp.Signed.String()
-		if edited {
+		if edited && i.readsAfter(app, model) {
 			after = resp.Model()
 		}
 	}
@@ -151,6 +152,13 @@ func (i *Interceptor) runAssertionHooks(r *http.Request, resp *Response, model M
 		return true, false, "The sign-in could not be completed.", nil
 	}
 	return false, edited, "", nil
+}
+
+// readsAfter reports whether anything reads the model of what the SP
+// receives: after_login's hooks (afterLogin), or the memory of NameIDs
+// hooks set (rememberNameID, which needs a SessionIndex).
+func (i *Interceptor) readsAfter(app string, before Model) bool {
+	return i.cfg.NameIDs != nil && before.SessionIndex != "" || i.cfg.Dispatcher.Wants(events.AfterLogin, app)
 }
 
 // afterLogin tells the after_login hooks of a successful SAML login, m
