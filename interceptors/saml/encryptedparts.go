@@ -78,7 +78,7 @@ func (v *Verifier) open(root, holder *etree.Element) (*openedParts, error) {
 	}
 	if idHolder != nil {
 		ids := 0
-		for _, c := range idHolder.ChildElements() {
+		for c := range elements(idHolder) {
 			if is(c, NSAssertion, "NameID") || is(c, NSAssertion, "BaseID") || is(c, NSAssertion, "EncryptedID") {
 				ids++
 			}

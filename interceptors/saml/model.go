@@ -2,6 +2,7 @@ package saml
 
 import (
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 
@@ -223,12 +224,26 @@ func text(el *etree.Element) string {
 
 func children(el *etree.Element, ns, local string) []*etree.Element {
 	var out []*etree.Element
-	for _, c := range el.ChildElements() {
+	for c := range elements(el) {
 		if is(c, ns, local) {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// elements ranges over el's child elements, without the slice
+// ChildElements makes on every call (the model and the checks look at
+// children thousands of times per response). The body must not add or
+// remove children of el.
+func elements(el *etree.Element) iter.Seq[*etree.Element] {
+	return func(yield func(*etree.Element) bool) {
+		for _, t := range el.Child {
+			if c, ok := t.(*etree.Element); ok && !yield(c) {
+				return
+			}
+		}
+	}
 }
 
 // normalizeTypePrefixes makes the prefixes used only inside xsi:type
@@ -261,7 +276,7 @@ func typePrefixes(root *etree.Element, typeNS map[string]string) ([]string, erro
 				used[a.Space] = true
 			}
 		}
-		for _, c := range el.ChildElements() {
+		for c := range elements(el) {
 			walkUsed(c)
 		}
 	}
@@ -309,7 +324,7 @@ func declareTypePrefix(el *etree.Element, p, uri string, inScope bool) {
 	case usesP && !inScope:
 		el.CreateAttr("xmlns:"+p, uri)
 	}
-	for _, c := range el.ChildElements() {
+	for c := range elements(el) {
 		declareTypePrefix(c, p, uri, inScope)
 	}
 }

@@ -383,7 +383,7 @@ func (s *survey) walk(el *etree.Element, depth int) error {
 			return fmt.Errorf("%w: text of %s split in %d runs", ErrWrapping, el.Tag, runs)
 		}
 	}
-	for _, c := range el.ChildElements() {
+	for c := range elements(el) {
 		if err := s.walk(c, depth+1); err != nil {
 			return err
 		}
@@ -422,7 +422,7 @@ func checkSignature(sig, parent *etree.Element, allowed []string) error {
 func checkSignedInfo(sig, parent *etree.Element, allowed []string) error {
 	where := parent.Tag
 	counts := map[string]int{}
-	for _, c := range sig.ChildElements() {
+	for c := range elements(sig) {
 		if c.NamespaceURI() != NSDSig {
 			return fmt.Errorf("%w: %s Signature holds <%s>", ErrWrapping, where, c.Tag)
 		}
@@ -435,7 +435,7 @@ func checkSignedInfo(sig, parent *etree.Element, allowed []string) error {
 	si := child(sig, NSDSig, "SignedInfo")
 	var refs []*etree.Element
 	var cm, sm *etree.Element
-	for _, c := range si.ChildElements() {
+	for c := range elements(si) {
 		switch {
 		case is(c, NSDSig, "Reference"):
 			refs = append(refs, c)
@@ -470,7 +470,7 @@ func checkSignedInfo(sig, parent *etree.Element, allowed []string) error {
 	// by local name in any namespace: what is checked here must be the
 	// only one there is.
 	var dm, dv, ts *etree.Element
-	for _, c := range ref.ChildElements() {
+	for c := range elements(ref) {
 		switch {
 		case is(c, NSDSig, "DigestMethod") && dm == nil:
 			dm = c
@@ -490,7 +490,7 @@ func checkSignedInfo(sig, parent *etree.Element, allowed []string) error {
 	}
 	enveloped := false
 	if ts != nil {
-		for _, t := range ts.ChildElements() {
+		for t := range elements(ts) {
 			a := t.SelectAttrValue("Algorithm", "")
 			if !is(t, NSDSig, "Transform") || !slices.Contains(transformAlgorithms, a) {
 				return fmt.Errorf("%w: transform %q", ErrAlgorithm, a)
@@ -509,7 +509,7 @@ func is(el *etree.Element, ns, local string) bool {
 }
 
 func child(el *etree.Element, ns, local string) *etree.Element {
-	for _, c := range el.ChildElements() {
+	for c := range elements(el) {
 		if is(c, ns, local) {
 			return c
 		}
