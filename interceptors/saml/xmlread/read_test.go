@@ -217,6 +217,12 @@ func FuzzReadAgreesWithEtree(f *testing.F) {
 			f.Add(data)
 		}
 	}
+	// Documents TestGrammar writes, for mutation to start from deep
+	// inside the subset.
+	g := grammar{rng: rand.New(rand.NewPCG(5, 8))}
+	for range 200 {
+		f.Add([]byte(g.document()))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		agree(t, data)
 	})
