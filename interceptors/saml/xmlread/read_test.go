@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -26,6 +27,11 @@ func agree(t testing.TB, data []byte) bool {
 	}
 	if d := diff(&got.Element, &want.Element, "/"); d != "" {
 		t.Fatalf("Read and etree differ at %s: %q", d, data)
+	}
+	// Whatever diff does not name (a flag, an index, a setting of the
+	// document) must be equal too.
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Read and etree build documents that differ beyond their trees: %q", data)
 	}
 	return true
 }
