@@ -189,6 +189,24 @@ var shapes = []struct {
 	{`<a/><b/>`, true},
 	{` <a> x </a> `, true},
 	{"<a>\n  <b/>\n</a>", true},
+	// encoding/xml reads a surrogate's reference as U+FFFD; this does not.
+	{`<a b="&#xD800;"/>`, false},
+	{`<a>&#6a;</a>`, false},
+	{`<a>&#0000065;&#x000041;&#x3C;</a>`, true},
+	// A reference between the brackets hides "]]>" from encoding/xml too.
+	{`<a>]&#93;></a>`, true},
+	{`<a b="]]>" c='"' d="'"/>`, true},
+	{`<a><![CDATA[]]]]></a>`, true},
+	{`<![CDATA[x]]><a/>`, true},
+	{`<![CDATA[]]><a/>`, false},
+	{`<a><!--->--></a>`, true},
+	{`<?a ??><?a:b:c?><a/>`, true},
+	{`<a><?xml version="1.1"?></a>`, false},
+	{"<?xml version=\"1.0\"\r\n?><a/><?xml version='1.0'?>", true},
+	{`<?xml version="1.0"  encoding="UTF-8"?><a/>`, false},
+	{`<?xml version="1.0" standalone="no" encoding="UTF-8"?><a/>`, false},
+	{`<a:-b/>`, true},
+	{`<a/ >`, false},
 }
 
 func TestShapes(t *testing.T) {
