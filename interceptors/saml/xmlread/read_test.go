@@ -229,6 +229,27 @@ func TestDeep(t *testing.T) {
 	}
 }
 
+// TestManyAttributes: past maxAttrs on one element passes to etree, which
+// finds repeated names through a map.
+func TestManyAttributes(t *testing.T) {
+	attrs := func(n int) []byte {
+		var b strings.Builder
+		// A name given again (before the bound) adds none.
+		b.WriteString(`<a x0="first"`)
+		for i := range n {
+			fmt.Fprintf(&b, ` x%d="%d"`, i, i)
+		}
+		b.WriteString("/>")
+		return []byte(b.String())
+	}
+	if !agree(t, attrs(maxAttrs)) {
+		t.Error("maxAttrs attributes not read")
+	}
+	if agree(t, attrs(maxAttrs+1)) {
+		t.Error("attributes past maxAttrs read")
+	}
+}
+
 // FuzzReadAgreesWithEtree: whatever the bytes, Read either passes them
 // to etree or reads the very tree etree reads.
 func FuzzReadAgreesWithEtree(f *testing.F) {
