@@ -207,6 +207,27 @@ var shapes = []struct {
 	{`<?xml version="1.0" standalone="no" encoding="UTF-8"?><a/>`, false},
 	{`<a:-b/>`, true},
 	{`<a/ >`, false},
+	// The end of the input in every state.
+	{`<a b`, false},
+	{`<a b=`, false},
+	{`<a b="1`, false},
+	{`<a b="1"`, false},
+	{`<a/`, false},
+	{`<a></a`, false},
+	{`<a>&amp`, false},
+	{`<a>]]`, false},
+	{`<!`, false},
+	{`<!-`, false},
+	{`<!--x`, false},
+	{`<!--x-`, false},
+	{`<!--x--`, false},
+	{`<?`, false},
+	{`<?a`, false},
+	{`<?a ?`, false},
+	{`<![CDATA[x]]`, false},
+	{`<![CDATA[x]`, false},
+	{"<a/>\r", true},
+	{"<a/>&#13;", true},
 }
 
 func TestShapes(t *testing.T) {
