@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -26,6 +27,11 @@ func agree(t testing.TB, data []byte) bool {
 	}
 	if d := diff(&got.Element, &want.Element, "/"); d != "" {
 		t.Fatalf("Read and etree differ at %s: %q", d, data)
+	}
+	// Whatever diff does not name (a flag, an index, a setting of the
+	// document) must be equal too.
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Read and etree build documents that differ beyond their trees: %q", data)
 	}
 	return true
 }
@@ -183,6 +189,45 @@ var shapes = []struct {
 	{`<a/><b/>`, true},
 	{` <a> x </a> `, true},
 	{"<a>\n  <b/>\n</a>", true},
+	// encoding/xml reads a surrogate's reference as U+FFFD; this does not.
+	{`<a b="&#xD800;"/>`, false},
+	{`<a>&#6a;</a>`, false},
+	{`<a>&#0000065;&#x000041;&#x3C;</a>`, true},
+	// A reference between the brackets hides "]]>" from encoding/xml too.
+	{`<a>]&#93;></a>`, true},
+	{`<a b="]]>" c='"' d="'"/>`, true},
+	{`<a><![CDATA[]]]]></a>`, true},
+	{`<![CDATA[x]]><a/>`, true},
+	{`<![CDATA[]]><a/>`, false},
+	{`<a><!--->--></a>`, true},
+	{`<?a ??><?a:b:c?><a/>`, true},
+	{`<a><?xml version="1.1"?></a>`, false},
+	{"<?xml version=\"1.0\"\r\n?><a/><?xml version='1.0'?>", true},
+	{`<?xml version="1.0"  encoding="UTF-8"?><a/>`, false},
+	{`<?xml version="1.0" standalone="no" encoding="UTF-8"?><a/>`, false},
+	{`<a:-b/>`, true},
+	{`<a/ >`, false},
+	// The end of the input in every state.
+	{`<a b`, false},
+	{`<a b=`, false},
+	{`<a b="1`, false},
+	{`<a b="1"`, false},
+	{`<a/`, false},
+	{`<a></a`, false},
+	{`<a>&amp`, false},
+	{`<a>]]`, false},
+	{`<!`, false},
+	{`<!-`, false},
+	{`<!--x`, false},
+	{`<!--x-`, false},
+	{`<!--x--`, false},
+	{`<?`, false},
+	{`<?a`, false},
+	{`<?a ?`, false},
+	{`<![CDATA[x]]`, false},
+	{`<![CDATA[x]`, false},
+	{"<a/>\r", true},
+	{"<a/>&#13;", true},
 }
 
 func TestShapes(t *testing.T) {
@@ -205,6 +250,27 @@ func TestDeep(t *testing.T) {
 	}
 }
 
+// TestManyAttributes: past maxAttrs on one element passes to etree, which
+// finds repeated names through a map.
+func TestManyAttributes(t *testing.T) {
+	attrs := func(n int) []byte {
+		var b strings.Builder
+		// A name given again (before the bound) adds none.
+		b.WriteString(`<a x0="first"`)
+		for i := range n {
+			fmt.Fprintf(&b, ` x%d="%d"`, i, i)
+		}
+		b.WriteString("/>")
+		return []byte(b.String())
+	}
+	if !agree(t, attrs(maxAttrs)) {
+		t.Error("maxAttrs attributes not read")
+	}
+	if agree(t, attrs(maxAttrs+1)) {
+		t.Error("attributes past maxAttrs read")
+	}
+}
+
 // FuzzReadAgreesWithEtree: whatever the bytes, Read either passes them
 // to etree or reads the very tree etree reads.
 func FuzzReadAgreesWithEtree(f *testing.F) {
@@ -216,6 +282,12 @@ func FuzzReadAgreesWithEtree(f *testing.F) {
 		if data, err := os.ReadFile(file); err == nil {
 			f.Add(data)
 		}
+	}
+	// Documents TestGrammar writes, for mutation to start from deep
+	// inside the subset.
+	g := grammar{rng: rand.New(rand.NewPCG(5, 8))}
+	for range 200 {
+		f.Add([]byte(g.document()))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		agree(t, data)
