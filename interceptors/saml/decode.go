@@ -23,6 +23,10 @@ func Parse(data []byte, maxDepth int) (*etree.Document, error) {
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
+	// A byte order mark is no part of the document (XML 1.0 §4.3.3);
+	// encoding/xml would keep it as text before the root, and metadata
+	// saved on Windows often starts with one.
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	if err := scan(data, maxDepth); err != nil {
 		return nil, err
 	}
@@ -41,7 +45,9 @@ func Parse(data []byte, maxDepth int) (*etree.Document, error) {
 		case *etree.Element:
 			roots++
 		case *etree.CharData:
-			if strings.TrimSpace(t.Data) != "" {
+			// XML's white space only: a no-break or ideographic space is
+			// text outside the root, which a strict SP refuses.
+			if strings.Trim(t.Data, " \t\r\n") != "" {
 				return nil, fmt.Errorf("%w: text outside the root", ErrNotOneRoot)
 			}
 		case *etree.Directive:

@@ -293,6 +293,9 @@ func TestParseRefuses(t *testing.T) {
 		"two roots":    {`<a/><b/>`, ErrNotOneRoot},
 		"no root":      {`<!-- c -->`, ErrNotOneRoot},
 		"text outside": {`<a/>junk`, ErrNotOneRoot},
+		"nbsp outside": {"<a/>\u00a0", ErrNotOneRoot},
+		"nel before":   {"\u0085<a/>", ErrNotOneRoot},
+		"two boms":     {"\uFEFF\uFEFF<a/>", ErrNotOneRoot},
 		"unclosed":     {`<a><b></a>`, ErrMalformed},
 		"undefined":    {`<a>&x;</a>`, ErrMalformed},
 		"unterminated": {`<a b="`, ErrMalformed},
@@ -302,6 +305,10 @@ func TestParseRefuses(t *testing.T) {
 		}
 	}
 	if _, err := Parse([]byte(`<?xml version="1.0"?><a x='>'><!-- <b> --><![CDATA[<c>]]></a>`), 2); err != nil {
+		t.Fatal(err)
+	}
+	// A byte order mark, as metadata saved on Windows starts, is no text.
+	if _, err := Parse([]byte("\uFEFF<?xml version=\"1.0\"?>\r\n<a/>\r\n"), 0); err != nil {
 		t.Fatal(err)
 	}
 }

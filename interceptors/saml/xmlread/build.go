@@ -95,6 +95,8 @@ func (b *builder) element(name string, empty bool) {
 	el := &b.elems[0]
 	b.elems = b.elems[1:]
 	el.Space, el.Tag = split(name)
+	// Empty, not nil, as etree makes them (nothing is allocated).
+	el.Attr, el.Child = []etree.Attr{}, []etree.Token{}
 	if n := len(b.pairs); n > 0 {
 		el.Attr = cut(&b.attrs, n)
 		for _, p := range b.pairs {
