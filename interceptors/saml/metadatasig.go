@@ -6,15 +6,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
 )
 
-// MetadataTrust says how an upstream IdP metadata document must be signed
-// to be used.
+// MetadataTrust says how a metadata document, the upstream IdP's or an
+// SP's, must be signed to be used.
 type MetadataTrust struct {
 	// Certificates, when not empty, are the only ones the document may be
 	// signed with, and it must be signed: at its root (the EntityDescriptor,
-	// or the EntitiesDescriptor holding the IdP), with one Reference to
+	// or the EntitiesDescriptor holding the entity), with one Reference to
 	// the root's ID. Empty: the document is used as fetched, signed or not
 	// (its trust comes from idphooks' own fetch of it).
 	Certificates []*x509.Certificate
@@ -27,7 +28,7 @@ type MetadataTrust struct {
 }
 
 // ErrMetadataUnsigned: a metadata document that must be signed is not.
-var ErrMetadataUnsigned = errors.New("saml: IdP metadata is not signed")
+var ErrMetadataUnsigned = errors.New("saml: metadata is not signed")
 
 // VerifyIdPMetadata checks an upstream metadata document against t and
 // returns what is to be used of it: the document as it came but for its
@@ -39,6 +40,22 @@ var ErrMetadataUnsigned = errors.New("saml: IdP metadata is not signed")
 // refuses it too (ErrExpired). Without certificates the document comes
 // back as it is.
 func (t MetadataTrust) VerifyIdPMetadata(raw []byte) ([]byte, error) {
+	return t.verifyMetadata(raw, "idp_metadata_certificate", idpEntity)
+}
+
+// VerifySPMetadata is VerifyIdPMetadata for the metadata of the SP
+// entityID (an sp block's metadata_certificate): the same signature, on
+// the root holding the SP's EntityDescriptor, under the same rules.
+func (t MetadataTrust) VerifySPMetadata(raw []byte, entityID string) ([]byte, error) {
+	return t.verifyMetadata(raw, "metadata_certificate", func(root *etree.Element) (*etree.Element, error) {
+		return spEntity(root, entityID)
+	})
+}
+
+// verifyMetadata is VerifyIdPMetadata and VerifySPMetadata: entity finds
+// the EntityDescriptor the document is used for, and option names the
+// setting that asks for the signature.
+func (t MetadataTrust) verifyMetadata(raw []byte, option string, entity func(root *etree.Element) (*etree.Element, error)) ([]byte, error) {
 	if len(t.Certificates) == 0 {
 		return raw, nil
 	}
@@ -47,7 +64,7 @@ func (t MetadataTrust) VerifyIdPMetadata(raw []byte) ([]byte, error) {
 		return nil, err
 	}
 	root := doc.Root()
-	if _, err := idpEntity(root); err != nil {
+	if _, err := entity(root); err != nil {
 		return nil, err
 	}
 	s := survey{ids: map[string]bool{}}
@@ -59,7 +76,7 @@ func (t MetadataTrust) VerifyIdPMetadata(raw []byte) ([]byte, error) {
 	}
 	var sig = child(root, NSDSig, "Signature")
 	if sig == nil {
-		return nil, fmt.Errorf("%w: its root <%s> carries no signature, and idp_metadata_certificate says it must", ErrMetadataUnsigned, root.Tag)
+		return nil, fmt.Errorf("%w: its root <%s> carries no signature, and %s says it must", ErrMetadataUnsigned, root.Tag, option)
 	}
 	if kids := root.ChildElements(); kids[0] != sig {
 		return nil, fmt.Errorf("%w: metadata Signature is not the first child of <%s>", ErrWrapping, root.Tag)
