@@ -35,12 +35,13 @@ type SAMLConfig struct {
 
 	// IdPMetadataCertificates are PEM files of the certificates the IdP's
 	// metadata must be signed with (a federation's metadata signing
-	// certificate, say). When set, a document that is unsigned, signed by
-	// another key, changed since it was signed or past its validUntil is
-	// refused: at load for a file; for a URL the first fetch fails (SAML
-	// messages are refused until one verifies) and a later one keeps the
-	// copy in hand, with an error line. Default: none, the document is
-	// used as fetched, signed or not.
+	// certificate, say), at its root or, in an unsigned aggregate, on the
+	// IdP's EntityDescriptor (then used alone). When set, a document that
+	// is unsigned, signed by another key, changed since it was signed or
+	// past its validUntil is refused: at load for a file; for a URL the
+	// first fetch fails (SAML messages are refused until one verifies)
+	// and a later one keeps the copy in hand, with an error line.
+	// Default: none, the document is used as fetched, signed or not.
 	IdPMetadataCertificates []string `json:"idp_metadata_certificates,omitempty"`
 
 	// MetadataPath is where idphooks serves the IdP's metadata with its
