@@ -313,6 +313,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{name: "saml sp encryption_algorithms none", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   encryption_algorithms\n  }\n }\n}", want: []string{argCount}},
 		{name: "saml sp metadata none", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   metadata\n  }\n }\n}", want: []string{argCount, "Testfile:5"}},
 		{name: "saml sp metadata two", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   metadata a.xml b.xml\n  }\n }\n}", want: []string{argCount}},
+		{name: "saml sp metadata_certificate none", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   metadata a.xml\n   metadata_certificate\n  }\n }\n}", want: []string{argCount, "Testfile:6"}},
 		{name: "saml sp unknown option", input: "idp_hooks {\n saml {\n  idp_metadata a.xml\n  sp urn:a {\n   bogus\n  }\n }\n}", want: []string{`unrecognized sp option "bogus"`}},
 
 		// single-argument options

@@ -64,6 +64,7 @@ func TestValidate(t *testing.T) {
 		{name: "saml sp encryption algorithm", h: Handler{SAML: &SAMLConfig{IdPMetadata: "m.xml", SPs: map[string]*SAMLSPConfig{"urn:a": {EncryptionCertificate: "c.pem", EncryptionAlgorithms: []string{"tripledes-cbc"}}}}}, wantErr: `sp urn:a: encryption_algorithms: unknown encryption algorithm "tripledes-cbc"`},
 		{name: "saml sp encryption algorithms alone", h: Handler{SAML: &SAMLConfig{IdPMetadata: "m.xml", SPs: map[string]*SAMLSPConfig{"urn:a": {EncryptionAlgorithms: []string{"aes256-gcm"}}}}}, wantErr: "without an encryption_certificate"},
 		{name: "saml decrypt", h: Handler{SAML: &SAMLConfig{IdPMetadata: "m.xml", Decrypt: true, SPs: map[string]*SAMLSPConfig{"urn:a": {EncryptionCertificate: "c.pem", EncryptionAlgorithms: []string{"aes128-gcm", "rsa-oaep"}}}}}},
+		{name: "saml sp metadata_certificate alone", h: Handler{SAML: &SAMLConfig{IdPMetadata: "m.xml", SPs: map[string]*SAMLSPConfig{"urn:a": {MetadataCertificates: []string{"fed.crt"}}}}}, wantErr: "sp urn:a: metadata_certificate without metadata"},
 		{name: "saml sp name format", h: Handler{SAML: &SAMLConfig{IdPMetadata: "m.xml", SPs: map[string]*SAMLSPConfig{"urn:a": {AttributeNameFormat: "plain"}}}}, wantErr: "attribute_name_format"},
 		{name: "missing upstream", h: Handler{}, wantErr: "upstream is required"},
 		{name: "relative upstream", h: Handler{Upstream: "/realms/main"}, wantErr: `upstream "/realms/main" must be an absolute http(s) URL`},

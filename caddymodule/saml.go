@@ -35,12 +35,13 @@ type SAMLConfig struct {
 
 	// IdPMetadataCertificates are PEM files of the certificates the IdP's
 	// metadata must be signed with (a federation's metadata signing
-	// certificate, say). When set, a document that is unsigned, signed by
-	// another key, changed since it was signed or past its validUntil is
-	// refused: at load for a file; for a URL the first fetch fails (SAML
-	// messages are refused until one verifies) and a later one keeps the
-	// copy in hand, with an error line. Default: none, the document is
-	// used as fetched, signed or not.
+	// certificate, say), at its root or, in an unsigned aggregate, on the
+	// IdP's EntityDescriptor (then used alone). When set, a document that
+	// is unsigned, signed by another key, changed since it was signed or
+	// past its validUntil is refused: at load for a file; for a URL the
+	// first fetch fails (SAML messages are refused until one verifies)
+	// and a later one keeps the copy in hand, with an error line.
+	// Default: none, the document is used as fetched, signed or not.
 	IdPMetadataCertificates []string `json:"idp_metadata_certificates,omitempty"`
 
 	// MetadataPath is where idphooks serves the IdP's metadata with its
@@ -122,6 +123,18 @@ type SAMLSPConfig struct {
 	// lists only algorithms idphooks does not encrypt with (tripledes-cbc,
 	// rsa-1_5) is a config error. Default: none.
 	Metadata string `json:"metadata,omitempty"`
+
+	// MetadataCertificates are PEM files of the certificates the SP's
+	// metadata must be signed with (a federation's metadata signing
+	// certificate, say), under the IdP metadata's rules (see
+	// SAMLConfig.IdPMetadataCertificates) and the algorithms allow-list.
+	// When set, a document that is unsigned, signed by another key,
+	// changed since it was signed or past its validUntil is refused: a
+	// file at load; from a URL, messages to the SP get the "try again"
+	// page until a fetched copy verifies, and a later refused fetch keeps
+	// the copy in hand, with an error line each time. Default: none, the
+	// document is used as fetched, signed or not.
+	MetadataCertificates []string `json:"metadata_certificates,omitempty"`
 
 	// EncryptionCertificate is the SP's certificate (PEM file, RSA): what
 	// this SP receives has its assertion encrypted to it, whether the IdP
@@ -250,6 +263,9 @@ func (c *SAMLConfig) validate() error {
 		if _, err := samlEncryptionList(sp.EncryptionAlgorithms); err != nil {
 			return fmt.Errorf("idp_hooks: saml: sp %s: encryption_algorithms: %v", id, err)
 		}
+		if len(sp.MetadataCertificates) > 0 && sp.Metadata == "" {
+			return fmt.Errorf("idp_hooks: saml: sp %s: metadata_certificate without metadata", id)
+		}
 		if len(sp.EncryptionAlgorithms) > 0 && sp.EncryptionCertificate == "" && sp.Metadata == "" {
 			return fmt.Errorf("idp_hooks: saml: sp %s: encryption_algorithms without an encryption_certificate", id)
 		}
@@ -275,13 +291,9 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 		}
 	}
 	allowed, _ := samlAllowList(c.Algorithms)
-	var trust []*x509.Certificate
-	for _, f := range c.IdPMetadataCertificates {
-		certs, err := readCertificates(f)
-		if err != nil {
-			return fmt.Errorf("idp_hooks: saml: idp_metadata_certificate %s: %w", f, err)
-		}
-		trust = append(trust, certs...)
+	trust, err := readCertificateFiles(c.IdPMetadataCertificates)
+	if err != nil {
+		return fmt.Errorf("idp_hooks: saml: idp_metadata_certificate %w", err)
 	}
 	idp, err := saml.NewIdPWith(c.IdPMetadata, saml.IdPOptions{
 		MaxBody: h.MaxBody,
@@ -296,7 +308,7 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 		if sc == nil {
 			continue
 		}
-		sp, err := samlSP(id, sc, h.MaxBody)
+		sp, err := samlSP(id, sc, saml.SPMetadataOptions{MaxBody: h.MaxBody, Trust: saml.MetadataTrust{Algorithms: allowed}, Logger: h.logger.Named("saml")})
 		if err != nil {
 			return err
 		}
@@ -340,16 +352,24 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 
 // samlSP builds the settings of the SP id: its sign placement, attribute
 // NameFormat, and encryption certificate and algorithms from its metadata
-// file, overridden by encryption_certificate and encryption_algorithms.
-func samlSP(id string, sc *SAMLSPConfig, maxBody int64) (saml.SP, error) {
+// (verified with its metadata_certificate when given), overridden by
+// encryption_certificate and encryption_algorithms. o holds what every
+// SP's metadata shares: the fetch cap, the algorithm allow-list, the log.
+func samlSP(id string, sc *SAMLSPConfig, o saml.SPMetadataOptions) (saml.SP, error) {
 	sp := saml.SP{Sign: samlPlacements[sc.Sign], AttributeNameFormat: sc.AttributeNameFormat}
 	if f, ok := samlNameFormats[sc.AttributeNameFormat]; ok {
 		sp.AttributeNameFormat = f
 	}
+	trust, err := readCertificateFiles(sc.MetadataCertificates)
+	if err != nil {
+		return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: metadata_certificate %w", id, err)
+	}
+	o.Trust.Certificates = trust
+	o.AlgorithmsGiven = len(sc.EncryptionAlgorithms) > 0
 	if upstream.CheckAbsolute(sc.Metadata) == nil {
 		// Fetched by idphooks when first needed and cached; what it says
 		// stands in for what is not set here.
-		m, err := saml.NewSPMetadata(sc.Metadata, id, maxBody, len(sc.EncryptionAlgorithms) > 0)
+		m, err := saml.NewSPMetadataWith(sc.Metadata, id, o)
 		if err != nil {
 			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: metadata: %w", id, err)
 		}
@@ -358,6 +378,9 @@ func samlSP(id string, sc *SAMLSPConfig, maxBody int64) (saml.SP, error) {
 		raw, err := os.ReadFile(sc.Metadata)
 		if err != nil {
 			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: metadata: %w", id, err)
+		}
+		if raw, err = o.Trust.VerifySPMetadata(raw, id); err != nil {
+			return saml.SP{}, fmt.Errorf("idp_hooks: saml: sp %s: metadata %s: %w", id, sc.Metadata, err)
 		}
 		enc, err := saml.ParseSPEncryption(raw, id)
 		// What it lists may be unusable when encryption_algorithms
@@ -546,6 +569,21 @@ func (k fileKeys) SAMLSigner() (crypto.Signer, *x509.Certificate, error) { retur
 func (k fileKeys) SAMLCertificates() []*x509.Certificate                 { return []*x509.Certificate{k.cert} }
 
 // readCertificates reads every certificate of a PEM file.
+// readCertificateFiles reads the certificates of each file (PEM, one or
+// more each): those a metadata document must be signed with. An error
+// names the file.
+func readCertificateFiles(files []string) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for _, f := range files {
+		certs, err := readCertificates(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		out = append(out, certs...)
+	}
+	return out, nil
+}
+
 func readCertificates(path string) ([]*x509.Certificate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -608,7 +646,8 @@ func readCertificate(path string) (*x509.Certificate, error) {
 //		sp <entity id> {
 //			sign                  response|assertion|both
 //			attribute_name_format basic|uri|unspecified|<URI>
-//			metadata               <file>
+//			metadata               <url or file>
+//			metadata_certificate   <file...>
 //			encryption_certificate <file>
 //			encryption_algorithms  <name...>
 //		}
@@ -706,6 +745,8 @@ func (c *SAMLConfig) parseSP(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &sp.AttributeNameFormat)
 		case "metadata":
 			err = oneArg(d, &sp.Metadata)
+		case "metadata_certificate":
+			err = appendArgs(d, &sp.MetadataCertificates)
 		case "encryption_certificate":
 			err = oneArg(d, &sp.EncryptionCertificate)
 		case "encryption_algorithms":

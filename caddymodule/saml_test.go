@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -119,7 +120,7 @@ func TestProvisionSAMLErrors(t *testing.T) {
 		{"ECDSA SP encryption certificate", SAMLConfig{IdPMetadata: md, SPs: map[string]*SAMLSPConfig{"urn:a": {EncryptionCertificate: ecCert}}}, "must hold an RSA key"},
 		{"metadata certificate missing", SAMLConfig{IdPMetadata: md, IdPMetadataCertificates: []string{filepath.Join(dir, "nope.crt")}}, "idp_metadata_certificate"},
 		{"metadata certificate not PEM", SAMLConfig{IdPMetadata: md, IdPMetadataCertificates: []string{md}}, "idp_metadata_certificate " + md + ": no PEM certificate"},
-		{"metadata unsigned", SAMLConfig{IdPMetadata: md, IdPMetadataCertificates: []string{certFile}}, "IdP metadata is not signed"},
+		{"metadata unsigned", SAMLConfig{IdPMetadata: md, IdPMetadataCertificates: []string{certFile}}, "metadata is not signed"},
 		{"ECDSA decryption key", SAMLConfig{IdPMetadata: md, Decrypt: true, DecryptionCertificateFile: ecCert, DecryptionKeyFile: ecKey}, "decryption_certificate: the key must be RSA"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -232,14 +233,14 @@ func TestSAMLSPFromMetadata(t *testing.T) {
 	}
 	em := func(a string) string { return `<md:EncryptionMethod Algorithm="` + a + `"/>` }
 	cbc := md("cbc", em(saml.AES128CBC)+em(saml.RSAOAEPMGF1P))
-	sp, err := samlSP(id, &SAMLSPConfig{Metadata: cbc}, 0)
+	sp, err := samlSP(id, &SAMLSPConfig{Metadata: cbc}, saml.SPMetadataOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(sp.EncryptionCertificate.Raw, spDER) || !slices.Equal(sp.EncryptionAlgorithms, []string{saml.AES128CBC, saml.RSAOAEPMGF1P}) {
 		t.Errorf("from metadata: %v", sp.EncryptionAlgorithms)
 	}
-	sp, err = samlSP(id, &SAMLSPConfig{Metadata: cbc, EncryptionCertificate: otherFile, EncryptionAlgorithms: []string{"aes256-gcm"}}, 0)
+	sp, err = samlSP(id, &SAMLSPConfig{Metadata: cbc, EncryptionCertificate: otherFile, EncryptionAlgorithms: []string{"aes256-gcm"}}, saml.SPMetadataOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,14 +250,14 @@ func TestSAMLSPFromMetadata(t *testing.T) {
 	// Only 3DES listed: an error, unless encryption_algorithms says what
 	// to use.
 	tdes := md("3des", em("http://www.w3.org/2001/04/xmlenc#tripledes-cbc"))
-	if _, err := samlSP(id, &SAMLSPConfig{Metadata: tdes}, 0); err == nil || !strings.Contains(err.Error(), "tripledes-cbc") || !strings.Contains(err.Error(), "sp "+id) {
+	if _, err := samlSP(id, &SAMLSPConfig{Metadata: tdes}, saml.SPMetadataOptions{}); err == nil || !strings.Contains(err.Error(), "tripledes-cbc") || !strings.Contains(err.Error(), "sp "+id) {
 		t.Errorf("3DES only: %v", err)
 	}
-	if sp, err := samlSP(id, &SAMLSPConfig{Metadata: tdes, EncryptionAlgorithms: []string{"aes256-cbc"}}, 0); err != nil || !bytes.Equal(sp.EncryptionCertificate.Raw, spDER) {
+	if sp, err := samlSP(id, &SAMLSPConfig{Metadata: tdes, EncryptionAlgorithms: []string{"aes256-cbc"}}, saml.SPMetadataOptions{}); err != nil || !bytes.Equal(sp.EncryptionCertificate.Raw, spDER) {
 		t.Errorf("3DES with encryption_algorithms: %v", err)
 	}
 	// By URL: fetched when first needed, not at build.
-	if sp, err := samlSP(id, &SAMLSPConfig{Metadata: "http://127.0.0.1:1/sp.xml"}, 0); err != nil || sp.Metadata == nil || sp.EncryptionCertificate != nil {
+	if sp, err := samlSP(id, &SAMLSPConfig{Metadata: "http://127.0.0.1:1/sp.xml"}, saml.SPMetadataOptions{}); err != nil || sp.Metadata == nil || sp.EncryptionCertificate != nil {
 		t.Errorf("by URL: %v %+v", err, sp)
 	}
 	for name, c := range map[string]*SAMLSPConfig{
@@ -265,14 +266,102 @@ func TestSAMLSPFromMetadata(t *testing.T) {
 		"another SP id": {Metadata: md("other", "")},
 	} {
 		if name == "another SP id" {
-			if _, err := samlSP("urn:other", c, 0); err == nil || !strings.Contains(err.Error(), "no SPSSODescriptor for urn:other") {
+			if _, err := samlSP("urn:other", c, saml.SPMetadataOptions{}); err == nil || !strings.Contains(err.Error(), "no SPSSODescriptor for urn:other") {
 				t.Errorf("%s: %v", name, err)
 			}
 			continue
 		}
-		if _, err := samlSP(id, c, 0); err == nil || !strings.Contains(err.Error(), "metadata") {
+		if _, err := samlSP(id, c, saml.SPMetadataOptions{}); err == nil || !strings.Contains(err.Error(), "metadata") {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// signMetadataFile writes the metadata file in with an ID on its root,
+// signed there by key (a federation's, its certificate der), next to it
+// and returns its path.
+func signMetadataFile(t *testing.T, in string, key *rsa.PrivateKey, der []byte) string {
+	t.Helper()
+	doc := etree.NewDocument()
+	if err := doc.ReadFromFile(in); err != nil {
+		t.Fatal(err)
+	}
+	root := doc.Root()
+	root.CreateAttr("ID", "ID_md")
+	sc, err := dsig.NewSigningContext(key, [][]byte{der})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
+	sig, err := sc.ConstructSignature(root.Copy(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.InsertChildAt(0, sig)
+	out := strings.TrimSuffix(in, ".xml") + "-signed.xml"
+	if err := doc.WriteToFile(out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestSAMLSPSignedMetadata: an sp block's metadata_certificate accepts
+// SP metadata signed with its key, under the algorithms allow-list, and
+// refuses a file signed otherwise, or not, at load; by URL, the fetch is
+// refused and nothing is read of it.
+func TestSAMLSPSignedMetadata(t *testing.T) {
+	dir := t.TempDir()
+	sk, mk, ok := rsaKey(t), rsaKey(t), rsaKey(t)
+	_, _, spDER := writeCert(t, dir, "sp", sk, &sk.PublicKey)
+	mdCert, _, mdDER := writeCert(t, dir, "md", mk, &mk.PublicKey)
+	otherCert, _, _ := writeCert(t, dir, "other", ok, &ok.PublicKey)
+	const id = "https://crm.example.com/saml/metadata"
+	unsigned := filepath.Join(dir, "sp.xml")
+	x := `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="` + id + `">` +
+		`<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` +
+		base64.StdEncoding.EncodeToString(spDER) + `</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
+		`<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://crm.example.com/acs" index="0"/></md:SPSSODescriptor></md:EntityDescriptor>`
+	if err := os.WriteFile(unsigned, []byte(x), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signed := signMetadataFile(t, unsigned, mk, mdDER)
+	sha512, _ := samlAllowList([]string{"rsa-sha512"})
+	for _, tc := range []struct {
+		name       string
+		sc         SAMLSPConfig
+		algorithms []string
+		want       string
+	}{
+		{"signed with its key", SAMLSPConfig{Metadata: signed, MetadataCertificates: []string{mdCert}}, nil, ""},
+		{"with a rollover's two", SAMLSPConfig{Metadata: signed, MetadataCertificates: []string{otherCert, mdCert}}, nil, ""},
+		{"unsigned", SAMLSPConfig{Metadata: unsigned, MetadataCertificates: []string{mdCert}}, nil, "metadata is not signed"},
+		{"signed by another key", SAMLSPConfig{Metadata: signed, MetadataCertificates: []string{otherCert}}, nil, "does not verify"},
+		{"rsa-sha256 not allowed", SAMLSPConfig{Metadata: signed, MetadataCertificates: []string{mdCert}}, sha512, "algorithm refused"},
+		{"certificate missing", SAMLSPConfig{Metadata: signed, MetadataCertificates: []string{filepath.Join(dir, "nope.crt")}}, nil, "metadata_certificate " + filepath.Join(dir, "nope.crt")},
+		{"certificate not PEM", SAMLSPConfig{Metadata: signed, MetadataCertificates: []string{unsigned}}, nil, "no PEM certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sp, err := samlSP(id, &tc.sc, saml.SPMetadataOptions{Trust: saml.MetadataTrust{Algorithms: tc.algorithms}})
+			if tc.want == "" {
+				if err != nil || sp.EncryptionCertificate == nil || !bytes.Equal(sp.EncryptionCertificate.Raw, spDER) {
+					t.Fatalf("%v %+v", err, sp)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "sp "+id) {
+				t.Fatalf("samlSP: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	// By URL: an unsigned document is refused at its fetch.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(x)) }))
+	defer srv.Close()
+	sp, err := samlSP(id, &SAMLSPConfig{Metadata: srv.URL + "/sp.xml", MetadataCertificates: []string{mdCert}}, saml.SPMetadataOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Metadata.Check(t.Context()); !errors.Is(err, saml.ErrMetadataUnsigned) {
+		t.Errorf("an unsigned SP metadata by URL: %v", err)
 	}
 }
 
@@ -285,26 +374,7 @@ func TestProvisionSAMLSignedMetadata(t *testing.T) {
 	k, mk := rsaKey(t), rsaKey(t)
 	_, _, der := writeCert(t, dir, "idp", k, &k.PublicKey)
 	mdCert, _, mdDER := writeCert(t, dir, "md", mk, &mk.PublicKey)
-	doc := etree.NewDocument()
-	if err := doc.ReadFromFile(writeIdPMetadata(t, dir, der)); err != nil {
-		t.Fatal(err)
-	}
-	root := doc.Root()
-	root.CreateAttr("ID", "ID_md")
-	sc, err := dsig.NewSigningContext(mk, [][]byte{mdDER})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
-	sig, err := sc.ConstructSignature(root.Copy(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root.InsertChildAt(0, sig)
-	signed := filepath.Join(dir, "signed.xml")
-	if err := doc.WriteToFile(signed); err != nil {
-		t.Fatal(err)
-	}
+	signed := signMetadataFile(t, writeIdPMetadata(t, dir, der), mk, mdDER)
 	for _, tc := range []struct {
 		name       string
 		algorithms []string

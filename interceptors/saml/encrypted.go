@@ -63,7 +63,7 @@ func (i *Interceptor) encryptFor(ctx context.Context, resp *Response, app string
 		return fmt.Errorf("the IdP encrypted the assertion for SP %q, and idphooks has no encryption_certificate for it: it is not sent in clear", app)
 	}
 	if resp.parts.pending() {
-		return fmt.Errorf("the IdP encrypted the NameID or attributes for SP %q, and idphooks has no encryption_certificate for it: they are not sent in clear", app)
+		return fmt.Errorf("the IdP encrypted a NameID or attributes for SP %q, and idphooks has no encryption_certificate for it: they are not sent in clear", app)
 	}
 	return nil
 }

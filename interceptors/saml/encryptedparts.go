@@ -8,9 +8,9 @@ import (
 )
 
 // An IdP may encrypt parts of a message rather than (or beside) the whole
-// assertion: the Subject's NameID as an EncryptedID, attributes as
-// EncryptedAttributes (saml-core §2.2.4, §2.7.3.2), the NameID of a
-// LogoutRequest. They are opened once the message is verified (the
+// assertion: the Subject's NameID as an EncryptedID, a SubjectConfirmation's
+// too (§2.4.1.1), attributes as EncryptedAttributes (saml-core §2.2.4,
+// §2.7.3.2), the NameID of a LogoutRequest. They are opened once the message is verified (the
 // signature covers their ciphertext), so that hooks and events read them
 // as if they had come in clear, and sealed again to the SP's certificate
 // when the message is signed: what came encrypted leaves encrypted. One
@@ -20,7 +20,8 @@ import (
 
 // Sealed is a part of a verified message left encrypted, and why.
 type Sealed struct {
-	// Part is "NameID" or "Attribute".
+	// Part is "NameID" (the Subject's or a LogoutRequest's),
+	// "SubjectConfirmation NameID" or "Attribute".
 	Part string
 	// Reason says why it could not be opened.
 	Reason string
@@ -52,6 +53,15 @@ func partOf(enc *etree.Element) string {
 	return "NameID"
 }
 
+// labelOf names the part enc holds for the log: a SubjectConfirmation's
+// identifier apart from the Subject's.
+func labelOf(enc *etree.Element) string {
+	if p := enc.Parent(); p != nil && is(p, NSAssertion, "SubjectConfirmation") {
+		return "SubjectConfirmation NameID"
+	}
+	return partOf(enc)
+}
+
 // wrapperOf is the EncryptedElementType an opened element goes back in.
 func wrapperOf(el *etree.Element) string {
 	if el.Tag == "Attribute" {
@@ -60,35 +70,48 @@ func wrapperOf(el *etree.Element) string {
 	return "EncryptedID"
 }
 
-// open decrypts the EncryptedID and EncryptedAttributes of a verified
-// assertion (the Subject's identifier and the AttributeStatements'
-// attributes) or LogoutRequest (its identifier), in place, with v's keys.
-// A ciphertext that unwraps with one of them and then fails (a GCM tag,
-// CBC padding, not the element it must hold) refuses the message
-// (ErrDecrypt); one no key of idphooks unwraps is left sealed. The whole
-// document is then held to the rules of a clear one again.
+// open decrypts the EncryptedIDs and EncryptedAttributes of a verified
+// assertion (the Subject's identifier, each SubjectConfirmation's, and
+// the AttributeStatements' attributes) or LogoutRequest (its identifier),
+// in place, with v's keys. A ciphertext that unwraps with one of them and
+// then fails (a GCM tag, CBC padding, not the element it must hold)
+// refuses the message (ErrDecrypt); one no key of idphooks unwraps is
+// left sealed. The whole document is then held to the rules of a clear
+// one again.
+//
+// A SubjectConfirmation's identifier (saml-core §2.4.1.1: the confirming
+// entity, when it is not the Subject) is no part of what hooks see or
+// edit; it is opened only so that it can be sealed again to the SP: left
+// as the IdP encrypted it to idphooks, the SP could not read it.
 func (v *Verifier) open(root, holder *etree.Element) (*openedParts, error) {
-	var encs []*etree.Element
-	idHolder := holder
+	var encs, idHolders []*etree.Element
 	if is(holder, NSAssertion, "Assertion") {
-		idHolder = child(holder, NSAssertion, "Subject")
-		for _, st := range children(holder, NSAssertion, "AttributeStatement") {
-			encs = append(encs, children(st, NSAssertion, "EncryptedAttribute")...)
+		if sub := child(holder, NSAssertion, "Subject"); sub != nil {
+			idHolders = append(idHolders, sub)
+			idHolders = append(idHolders, children(sub, NSAssertion, "SubjectConfirmation")...)
 		}
+	} else {
+		idHolders = append(idHolders, holder)
 	}
-	if idHolder != nil {
+	for _, h := range idHolders {
 		ids := 0
-		for c := range elements(idHolder) {
+		for c := range elements(h) {
 			if is(c, NSAssertion, "NameID") || is(c, NSAssertion, "BaseID") || is(c, NSAssertion, "EncryptedID") {
 				ids++
 			}
 		}
-		// Exactly one identifier, or none (saml-core §2.4.1, §3.7.1): two,
-		// once one is opened, would be read differently by each reader.
+		// Exactly one identifier, or none (saml-core §2.4.1, §2.4.1.1,
+		// §3.7.1): two, once one is opened, would be read differently by
+		// each reader.
 		if ids > 1 {
-			return nil, fmt.Errorf("%w: <%s> holds %d identifiers", ErrStructure, idHolder.Tag, ids)
+			return nil, fmt.Errorf("%w: <%s> holds %d identifiers", ErrStructure, h.Tag, ids)
 		}
-		encs = append(children(idHolder, NSAssertion, "EncryptedID"), encs...)
+		encs = append(encs, children(h, NSAssertion, "EncryptedID")...)
+	}
+	if is(holder, NSAssertion, "Assertion") {
+		for _, st := range children(holder, NSAssertion, "AttributeStatement") {
+			encs = append(encs, children(st, NSAssertion, "EncryptedAttribute")...)
+		}
 	}
 	p := &openedParts{}
 	if len(encs) == 0 {
@@ -96,7 +119,7 @@ func (v *Verifier) open(root, holder *etree.Element) (*openedParts, error) {
 	}
 	if len(v.DecryptionKeys) == 0 {
 		for _, enc := range encs {
-			p.sealed = append(p.sealed, Sealed{partOf(enc), "decryption is not configured"})
+			p.sealed = append(p.sealed, Sealed{labelOf(enc), "decryption is not configured"})
 		}
 		return p, nil
 	}
@@ -109,7 +132,7 @@ func (v *Verifier) open(root, holder *etree.Element) (*openedParts, error) {
 		want := partOf(enc)
 		el, _, err := v.decryptElement(enc, depthOf(enc))
 		if errors.Is(err, errNotOurs) {
-			p.sealed = append(p.sealed, Sealed{want, "encrypted to a certificate idphooks holds no key of"})
+			p.sealed = append(p.sealed, Sealed{labelOf(enc), "encrypted to a certificate idphooks holds no key of"})
 			continue
 		}
 		if err != nil {
@@ -117,7 +140,7 @@ func (v *Verifier) open(root, holder *etree.Element) (*openedParts, error) {
 		}
 		if want == "NameID" && is(el, NSAssertion, "BaseID") {
 			// No reader of event.saml knows a BaseID: it stays sealed.
-			p.sealed = append(p.sealed, Sealed{want, "the EncryptedID holds a BaseID"})
+			p.sealed = append(p.sealed, Sealed{labelOf(enc), "the EncryptedID holds a BaseID"})
 			continue
 		}
 		if !is(el, NSAssertion, want) {

@@ -583,3 +583,214 @@ func TestEncryptedPartsStayProtected(t *testing.T) {
 		t.Errorf("email %q", m.Attributes["email"].Values)
 	}
 }
+
+// The identifier of a SubjectConfirmation (saml-core §2.4.1.1): the
+// entity that confirms the Subject, a proxy say, here named beside the
+// Subject's own NameID.
+const (
+	confirmerPath = "//SubjectConfirmation/NameID"
+	confirmer     = "https://proxy.example.org/saml"
+)
+
+// withConfirmer gives the bearer SubjectConfirmation of a Keycloak-shaped
+// response a NameID of its own, before its SubjectConfirmationData.
+func withConfirmer(x string) string {
+	return strings.Replace(x, `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">`,
+		`<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity">`+confirmer+`</saml:NameID>`, 1)
+}
+
+// kcConfirmed is the Keycloak-shaped response whose SubjectConfirmation
+// NameID and Subject NameID are encrypted to to, signed where p says, its
+// whole assertion encrypted to idphooks too when whole.
+func kcConfirmed(t testing.TB, p Placement, whole bool, to *x509.Certificate) string {
+	t.Helper()
+	x := withConfirmer(keycloakResponse(keycloakAssertion("alice", 0)))
+	x = sealPart(t, x, confirmerPath, "EncryptedID", to, keycloakEncryption(), nil)
+	x = sealPart(t, x, "//Subject/NameID", "EncryptedID", to, keycloakEncryption(), nil)
+	return signParts(t, x, p, whole)
+}
+
+// TestEncryptedSubjectConfirmationID: an EncryptedID in a
+// SubjectConfirmation that the IdP encrypted to idphooks is opened with
+// the Subject's and sealed again to the SP, for every placement, with and
+// without the whole assertion encrypted: crewjam's SP, which decrypts a
+// SubjectConfirmation's EncryptedID and refuses the assertion when it
+// cannot, reads it. It is not the hooks': setNameID changes the Subject's
+// NameID only, and the model shows the Subject's.
+func TestEncryptedSubjectConfirmationID(t *testing.T) {
+	h, sp := encKeys()
+	for _, p := range []Placement{SignedAssertion, SignedResponse, SignedResponse | SignedAssertion} {
+		for _, whole := range []bool{false, true} {
+			name := p.String()
+			if whole {
+				name += "/whole assertion encrypted"
+			}
+			t.Run(name, func(t *testing.T) {
+				r, err := encVerifier().Verify([]byte(kcConfirmed(t, p, whole, h.cert)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m := r.Model(); m.NameID.Value != "alice" || r.Sealed() != nil {
+					t.Fatalf("model %+v, sealed %v", m, r.Sealed())
+				}
+				ops := []sandbox.Op{{Object: "assertion", Method: "setNameID", Args: []any{"crm-alice", ""}}}
+				if _, err := r.Apply(events.NewAssertionPolicy(nil), ops); err != nil {
+					t.Fatal(err)
+				}
+				r.EncryptTo = &Encryption{Certificate: sp.cert}
+				out, err := signer().Sign(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// An SP with a certificate gets the whole assertion encrypted
+				// too; inside, both identifiers are sealed.
+				plain := plainOf(t, out)
+				if strings.Contains(plain, confirmer) || strings.Contains(plain, "crm-alice") || strings.Count(plain, "EncryptedID>") != 4 {
+					t.Errorf("not two EncryptedIDs, nothing in clear:\n%s", plain)
+				}
+				a := acceptedByEncSP(t, out)
+				if a.Subject.NameID == nil || a.Subject.NameID.Value != "crm-alice" {
+					t.Errorf("the SP read the Subject's NameID %+v", a.Subject.NameID)
+				}
+				if sc := a.Subject.SubjectConfirmations; len(sc) != 1 || sc[0].NameID == nil || sc[0].NameID.Value != confirmer ||
+					sc[0].NameID.Format != "urn:oasis:names:tc:SAML:2.0:nameid-format:entity" {
+					t.Errorf("the SP read the SubjectConfirmation %+v", sc)
+				}
+			})
+		}
+	}
+
+	// Only the SubjectConfirmation's identifier encrypted, no hook: the SP
+	// reads it, and the Subject's NameID as it came.
+	x := withConfirmer(keycloakResponse(keycloakAssertion("alice", 0)))
+	x = signParts(t, sealPart(t, x, confirmerPath, "EncryptedID", h.cert, keycloakEncryption(), nil), SignedAssertion, false)
+	r, err := encVerifier().Verify([]byte(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signer().Sign(r); err == nil || !strings.Contains(err.Error(), "came encrypted") {
+		t.Fatalf("Sign without a certificate: %v", err)
+	}
+	r.EncryptTo = &Encryption{Certificate: sp.cert}
+	out, err := signer().Sign(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := acceptedByEncSP(t, out); a.Subject.NameID.Value != "alice" || a.Subject.SubjectConfirmations[0].NameID == nil ||
+		a.Subject.SubjectConfirmations[0].NameID.Value != confirmer {
+		t.Errorf("the SP read %+v, %+v", a.Subject.NameID, a.Subject.SubjectConfirmations)
+	}
+}
+
+// TestInterceptorSubjectConfirmationID: through the interceptor, a hook
+// sees and sets the Subject's NameID only, and the SP reads the
+// SubjectConfirmation's as the IdP wrote it; for an SP without an
+// encryption_certificate the response is refused, never sent in clear.
+func TestInterceptorSubjectConfirmationID(t *testing.T) {
+	h, _ := encKeys()
+	const hook = `exports.onBeforeSamlAssertion = async (event, api) => {
+  if (event.saml.name_id.value !== "alice") { api.deny("saw " + JSON.stringify(event.saml.name_id)); return; }
+  api.assertion.setNameID("crm-alice");
+};`
+	up := kcConfirmed(t, SignedResponse, true, h.cert)
+	hn := newHarness(t, hook, withEncryption)
+	hn.page = serve("text/html", postPage(up, "rs"))
+	w := hn.do(t, "POST", "/x")
+	if w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	msg, _ := sentMessage(t, w.Body.Bytes())
+	a := acceptedByEncSP(t, msg)
+	if a.Subject.NameID.Value != "crm-alice" || a.Subject.SubjectConfirmations[0].NameID == nil || a.Subject.SubjectConfirmations[0].NameID.Value != confirmer {
+		t.Errorf("the SP read %+v, %+v", a.Subject.NameID, a.Subject.SubjectConfirmations)
+	}
+	hn = newHarness(t, "", func(c *Config) { c.Decryption = testDecryption{} })
+	x := withConfirmer(keycloakResponse(keycloakAssertion("alice", 0)))
+	hn.page = serve("text/html", postPage(signParts(t, sealPart(t, x, confirmerPath, "EncryptedID", h.cert, keycloakEncryption(), nil), SignedAssertion, false), ""))
+	if w := hn.do(t, "POST", "/x"); w.Code != http.StatusBadGateway {
+		t.Errorf("for an SP without a certificate: %d, want 502", w.Code)
+	}
+}
+
+// TestEncryptedSubjectConfirmationIDSealed: a SubjectConfirmation's
+// EncryptedID idphooks cannot open goes as it came and is named apart
+// from the Subject's in what the log says; one holding a BaseID stays
+// sealed, as the Subject's does.
+func TestEncryptedSubjectConfirmationIDSealed(t *testing.T) {
+	h, sp := encKeys()
+	for _, tc := range []struct {
+		name   string
+		v      *Verifier
+		reason string
+	}{
+		{"decryption off", verifier(), "decryption is not configured"},
+		{"to the SP's certificate", encVerifier(), "idphooks holds no key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := kcConfirmed(t, SignedAssertion, false, sp.cert)
+			r, err := tc.v.Verify([]byte(x))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := r.Sealed()
+			if len(s) != 2 || s[0].Part != "NameID" || s[1].Part != "SubjectConfirmation NameID" || !strings.Contains(s[1].Reason, tc.reason) {
+				t.Errorf("sealed %+v", s)
+			}
+			out, err := signer().Sign(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cv := range regexpAll(x, `<xenc:CipherValue>[^<]*</xenc:CipherValue>`) {
+				if !strings.Contains(string(out), cv) {
+					t.Errorf("a ciphertext changed")
+				}
+			}
+			if a := acceptedByEncSP(t, out); a.Subject.SubjectConfirmations[0].NameID == nil || a.Subject.SubjectConfirmations[0].NameID.Value != confirmer {
+				t.Errorf("the SP read %+v", a.Subject.SubjectConfirmations)
+			}
+		})
+	}
+	x := withConfirmer(keycloakResponse(keycloakAssertion("alice", 0)))
+	x = sealAt(t, x, confirmerPath, "EncryptedID", `<saml:BaseID xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="x:y"/>`)
+	r, err := encVerifier().Verify([]byte(signParts(t, x, SignedAssertion, false)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Sealed(); len(s) != 1 || s[0].Part != "SubjectConfirmation NameID" || !strings.Contains(s[0].Reason, "BaseID") || r.parts.pending() {
+		t.Errorf("sealed %+v", s)
+	}
+	_ = h
+}
+
+// TestEncryptedSubjectConfirmationIDRefused: a SubjectConfirmation's
+// EncryptedID is held to the rules of the Subject's: one identifier at
+// most, the GCM tag checked, a NameID inside.
+func TestEncryptedSubjectConfirmationIDRefused(t *testing.T) {
+	h, _ := encKeys()
+	base := withConfirmer(keycloakResponse(keycloakAssertion("alice", 0)))
+	const ns = `xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"`
+	sealed := func(f func([]byte) []byte) string {
+		return sealPart(t, base, confirmerPath, "EncryptedID", h.cert, keycloakEncryption(), f)
+	}
+	cases := map[string]struct {
+		xml  string
+		want error
+	}{
+		"a NameID beside the EncryptedID": {strings.Replace(sealed(nil), "<saml:SubjectConfirmationData ", `<saml:NameID>admin</saml:NameID><saml:SubjectConfirmationData `, 1), ErrStructure},
+		"a BaseID beside the NameID":      {strings.Replace(base, "<saml:SubjectConfirmationData ", `<saml:BaseID/><saml:SubjectConfirmationData `, 1), ErrStructure},
+		"GCM tag flipped":                 {sealed(func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), ErrDecrypt},
+		"GCM tag cut off":                 {sealed(func(b []byte) []byte { return b[:len(b)-16] }), ErrDecrypt},
+		"an Attribute inside":             {sealAt(t, base, confirmerPath, "EncryptedID", `<saml:Attribute `+ns+` Name="x"/>`), ErrDecrypt},
+		"an assertion inside":             {sealAt(t, base, confirmerPath, "EncryptedID", `<saml:NameID `+ns+`>x<saml:Assertion ID="inner"/></saml:NameID>`), ErrWrapping},
+		"a comment splitting it":          {sealAt(t, base, confirmerPath, "EncryptedID", `<saml:NameID `+ns+`>https://proxy<!---->.evil.test</saml:NameID>`), ErrWrapping},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := encVerifier().Verify([]byte(signParts(t, c.xml, SignedAssertion, false)))
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			t.Log(err)
+		})
+	}
+}

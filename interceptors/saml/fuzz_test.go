@@ -139,6 +139,8 @@ func FuzzVerifyIdPMetadata(f *testing.F) {
 	f.Add([]byte(signedDescriptor(f, "")))
 	f.Add([]byte(signedDescriptor(f, `validUntil="2020-01-01T00:00:00Z" `)))
 	f.Add(pubTestdata(f, "keycloak-26.7-descriptor.xml"))
+	f.Add([]byte(federationAggregate(f, "", "ID_kc1")))
+	f.Add([]byte(federationAggregate(f, "", "ID_other")))
 	trust := metadataTrust()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		out, err := trust.VerifyIdPMetadata(b)
@@ -149,7 +151,30 @@ func FuzzVerifyIdPMetadata(f *testing.F) {
 		if err != nil || child(doc.Root(), NSDSig, "Signature") == nil {
 			t.Fatalf("accepted %v without a root signature", err)
 		}
+		// What is used is signed as a whole: it verifies on its own.
+		if _, err := trust.VerifyIdPMetadata(out); err != nil {
+			t.Fatalf("what is used does not verify alone: %v", err)
+		}
 		_, _ = ParseIdPMetadata(out)
+	})
+}
+
+// FuzzVerifySPMetadata: an SP's metadata is used only signed as a whole,
+// whatever the document.
+func FuzzVerifySPMetadata(f *testing.F) {
+	f.Add([]byte(signedSPMetadata(f)))
+	f.Add(crewjamSPMetadata(f))
+	f.Add([]byte(swapSPCert(f, signedSPMetadata(f))))
+	trust := metadataTrust()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := trust.VerifySPMetadata(b, testSP)
+		if err != nil {
+			return
+		}
+		if _, err := trust.VerifySPMetadata(out, testSP); err != nil {
+			t.Fatalf("what is used does not verify alone: %v", err)
+		}
+		_, _ = ParseSPEncryption(out, testSP)
 	})
 }
 

@@ -228,3 +228,136 @@ func TestIdPNotesUnverifiedSignature(t *testing.T) {
 		}
 	}
 }
+
+// otherEntity is an SP's EntityDescriptor a federation lists beside the
+// IdP, relying on the aggregate's namespace declarations.
+const otherEntity = `<md:EntityDescriptor ID="ID_other" entityID="https://other.test/sp"><md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
+	`<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://other.test/acs" index="0"/></md:SPSSODescriptor></md:EntityDescriptor>`
+
+// federationAggregate is an unsigned EntitiesDescriptor (attrs on it)
+// holding another entity and Keycloak's descriptor with the ID ID_kc1,
+// which takes its md and ds namespaces from the aggregate; sign lists
+// the IDs the federation's key signs.
+func federationAggregate(t testing.TB, attrs string, sign ...string) string {
+	t.Helper()
+	ed := string(pubTestdata(t, "keycloak-26.7-descriptor.xml"))
+	ed = strings.Replace(ed, ` xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"`, "", 1)
+	ed = strings.Replace(ed, ` xmlns:ds="http://www.w3.org/2000/09/xmldsig#"`, "", 1)
+	ed = strings.Replace(ed, `entityID=`, `ID="ID_kc1" entityID=`, 1)
+	x := `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" ID="ID_fed" Name="urn:example:federation"` + attrs + `>` +
+		otherEntity + ed + `</md:EntitiesDescriptor>`
+	if len(sign) == 0 {
+		return x
+	}
+	return idpSign(t, x, "ds", sign...)
+}
+
+// TestVerifyEntitySignedAggregate: an aggregate whose root is unsigned
+// and whose IdP EntityDescriptor is signed by the federation's key is
+// used for that EntityDescriptor alone, as a document of its own that
+// still verifies; the IdP built from it serves it re-signed by idphooks.
+// An SP's entity signed so is read the same way.
+func TestVerifyEntitySignedAggregate(t *testing.T) {
+	x := federationAggregate(t, ` validUntil="2036-01-01T00:00:00Z"`, "ID_kc1")
+	out, err := metadataTrust().VerifyIdPMetadata([]byte(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Parse(out, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := doc.Root(); r.Tag != "EntityDescriptor" || r.SelectAttrValue("ID", "") != "ID_kc1" || strings.Contains(string(out), "other.test") || strings.Contains(string(out), "urn:example:federation") {
+		t.Fatalf("not the IdP's EntityDescriptor alone:\n%s", out)
+	}
+	if _, err := metadataTrust().VerifyIdPMetadata(out); err != nil {
+		t.Errorf("what is used does not verify on its own: %v\n%s", err, out)
+	}
+	md, err := ParseIdPMetadata(out)
+	if err != nil || !strings.HasSuffix(md.EntityID, "/realms/acme") || len(md.Signing) != 1 {
+		t.Fatalf("%v %+v", err, md)
+	}
+
+	file := filepath.Join(t.TempDir(), "federation.xml")
+	if err := os.WriteFile(file, []byte(x), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, hk := keys()
+	h := newHarness(t, "", func(c *Config) {
+		ip, err := NewIdPWith(file, IdPOptions{Trust: metadataTrust()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.IdP = ip
+		c.MetadataPaths = []string{"/md"}
+	})
+	served := h.do(t, "GET", "/md").Body.Bytes()
+	if _, err := (MetadataTrust{Certificates: []*x509.Certificate{hk.cert}}).VerifyIdPMetadata(served); err != nil || strings.Contains(string(served), "other.test") {
+		t.Fatalf("served metadata: %v\n%s", err, served)
+	}
+
+	// The SP's own entity, signed inside an unsigned aggregate.
+	_, sp := encKeys()
+	spx := strings.Replace(spMetadata(""), `entityID=`, `ID="ID_sp1" entityID=`, 1)
+	spx = strings.Replace(spx, ` xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#"`, "", 1)
+	agg := idpSign(t, `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#">`+otherEntity+spx+`</md:EntitiesDescriptor>`, "ds", "ID_sp1")
+	spOut, err := metadataTrust().VerifySPMetadata([]byte(agg), testSP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := ParseSPEncryption(spOut, testSP); err != nil || !e.Certificate.Equal(sp.cert) {
+		t.Fatalf("%v %+v", err, e)
+	}
+}
+
+// TestVerifyEntitySignedAggregateRefused: the entity's signature is held
+// to the root's rules, and nothing else of the aggregate stands in for
+// it.
+func TestVerifyEntitySignedAggregateRefused(t *testing.T) {
+	signed := federationAggregate(t, "", "ID_kc1")
+	sig := regexpFind(signed, `(?s)<ds:Signature .*?</ds:Signature>`)
+	_, hk := keys()
+	byOther := func() string {
+		doc := etree.NewDocument()
+		_ = doc.ReadFromString(federationAggregate(t, ""))
+		ed := doc.FindElement("//EntityDescriptor[@ID='ID_kc1']")
+		ed.InsertChildAt(0, signFor(t, ed, hk, "ds"))
+		s, _ := doc.WriteToString()
+		return s
+	}()
+	// The other entity's signature moved onto the IdP's.
+	otherRef := func() string {
+		s := federationAggregate(t, "", "ID_other")
+		inner := regexpFind(s, `(?s)<ds:Signature .*?</ds:Signature>`)
+		s = strings.Replace(s, inner, "", 1)
+		return strings.Replace(s, `entityID="http://127.0.0.1:8080/realms/acme">`, `entityID="http://127.0.0.1:8080/realms/acme">`+inner, 1)
+	}()
+	unsig := strings.Replace(signed, sig, "", 1)
+	end := strings.LastIndex(unsig, "</md:EntityDescriptor>")
+	sigLast := unsig[:end] + sig + unsig[end:]
+	cases := map[string]struct {
+		xml  string
+		want error
+	}{
+		"no signature anywhere":           {federationAggregate(t, ""), ErrMetadataUnsigned},
+		"only another entity signed":      {federationAggregate(t, "", "ID_other"), ErrMetadataUnsigned},
+		"signed by another key":           {byOther, ErrSignature},
+		"signing cert swapped":            {swapIdPCert(t, signed), ErrSignature},
+		"signature last":                  {sigLast, ErrWrapping},
+		"reference to another entity":     {otherRef, ErrWrapping},
+		"its ID repeated elsewhere":       {strings.Replace(signed, `ID="ID_other"`, `ID="ID_kc1"`, 1), ErrWrapping},
+		"two signatures on the entity":    {strings.Replace(signed, sig, sig+sig, 1), ErrWrapping},
+		"a root Signature not first":      {strings.Replace(signed, "</md:EntitiesDescriptor>", sig+"</md:EntitiesDescriptor>", 1), ErrWrapping},
+		"the aggregate's validUntil past": {federationAggregate(t, ` validUntil="2020-01-01T00:00:00Z"`, "ID_kc1"), ErrExpired},
+		"the entity's validUntil past":    {idpSign(t, strings.Replace(federationAggregate(t, ""), `ID="ID_kc1"`, `ID="ID_kc1" validUntil="2020-01-01T00:00:00Z"`, 1), "ds", "ID_kc1"), ErrExpired},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := metadataTrust().VerifyIdPMetadata([]byte(c.xml))
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			t.Log(err)
+		})
+	}
+}

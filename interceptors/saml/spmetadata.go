@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+	"go.uber.org/zap"
 
 	"github.com/idphooks/idphooks/upstream"
 )
@@ -189,14 +190,39 @@ type SPMetadata struct {
 	doc upstream.Document[*SPEncryption]
 }
 
+// SPMetadataOptions are NewSPMetadataWith's.
+type SPMetadataOptions struct {
+	// MaxBody caps the fetch (1 MiB when 0).
+	MaxBody int64
+	// AlgorithmsGiven says the operator set the algorithms: an
+	// ErrAlgorithm of what the metadata lists is then ignored.
+	AlgorithmsGiven bool
+	// Trust says how the document must be signed (see
+	// MetadataTrust.VerifySPMetadata); by default it is used as fetched.
+	Trust MetadataTrust
+	// Logger is told of each fetched document Trust refuses; nil:
+	// nothing is logged.
+	Logger *zap.Logger
+}
+
 // NewSPMetadata returns the metadata of SP entityID at url, an absolute
 // http(s) URL, read with ParseSPEncryption (an ErrAlgorithm is ignored
 // when algorithmsGiven: the operator's stand in). maxBody caps the fetch
 // (1 MiB when 0). Nothing is fetched until first use or Check.
 func NewSPMetadata(url, entityID string, maxBody int64, algorithmsGiven bool) (*SPMetadata, error) {
+	return NewSPMetadataWith(url, entityID, SPMetadataOptions{MaxBody: maxBody, AlgorithmsGiven: algorithmsGiven})
+}
+
+// NewSPMetadataWith is NewSPMetadata with options. A document o.Trust
+// refuses is treated as a failed fetch: with no copy in hand, messages to
+// the SP get the "try again" page (errSPMetadata), since how to encrypt
+// to it cannot be told; with one, that copy stays in use. Either way
+// o.Logger gets an error line per refused document.
+func NewSPMetadataWith(url, entityID string, o SPMetadataOptions) (*SPMetadata, error) {
 	if err := upstream.CheckAbsolute(url); err != nil {
 		return nil, err
 	}
+	maxBody := o.MaxBody
 	if maxBody <= 0 {
 		maxBody = 1 << 20
 	}
@@ -207,8 +233,19 @@ func NewSPMetadata(url, entityID string, maxBody int64, algorithmsGiven bool) (*
 		if err != nil {
 			return nil, err
 		}
+		if raw, err = o.Trust.VerifySPMetadata(raw, entityID); err != nil {
+			err = fmt.Errorf("SP metadata at %s: %w", url, err)
+			if o.Logger != nil {
+				msg := "SP metadata refused: it is not signed as metadata_certificate says; SAML messages to this SP are refused until a fetched copy verifies"
+				if _, held := m.doc.Cached(); held {
+					msg = "SP metadata refused: it is not signed as metadata_certificate says; the copy fetched before stays in use"
+				}
+				o.Logger.Error(msg, zap.String("sp", entityID), zap.Error(err))
+			}
+			return nil, err
+		}
 		e, err := ParseSPEncryption(raw, entityID)
-		if err != nil && !(algorithmsGiven && errors.Is(err, ErrAlgorithm)) {
+		if err != nil && !(o.AlgorithmsGiven && errors.Is(err, ErrAlgorithm)) {
 			return nil, fmt.Errorf("SP metadata at %s: %w", url, err)
 		}
 		return e, nil

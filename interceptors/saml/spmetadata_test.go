@@ -5,10 +5,16 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/beevik/etree"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // crewjamSPMetadata is the metadata crewjam's SP publishes for itself.
@@ -189,5 +195,182 @@ func TestSPMetadataByURL(t *testing.T) {
 	}
 	if _, err := NewSPMetadata("sp.xml", testSP, 0, false); err == nil {
 		t.Error("a relative URL accepted")
+	}
+}
+
+// signedSPMetadata is crewjam's SP metadata with an ID, signed at its
+// root by the federation's key (the test IdP's, as metadataTrust has it).
+func signedSPMetadata(t testing.TB) string {
+	t.Helper()
+	raw := strings.Replace(string(crewjamSPMetadata(t)), ` entityID=`, ` ID="ID_sp1" entityID=`, 1)
+	return idpSign(t, raw, "ds", "ID_sp1")
+}
+
+// swapSPCert puts a key idphooks would encrypt to in place of the SP's
+// encryption certificate: the attack metadata_certificate is for.
+func swapSPCert(t testing.TB, x string) string {
+	t.Helper()
+	_, sp := encKeys()
+	if strings.Count(x, b64(sp.cert)) != 1 {
+		t.Fatal("no SP encryption certificate to swap")
+	}
+	return strings.Replace(x, b64(sp.cert), b64(otherEnc.cert), 1)
+}
+
+// TestVerifySPMetadata: an SP's metadata signed at its root (its
+// EntityDescriptor, or a federation's EntitiesDescriptor holding it) by a
+// metadata_certificate is read for its encryption key, less its comments.
+func TestVerifySPMetadata(t *testing.T) {
+	_, sp := encKeys()
+	other := strings.Replace(spMetadata(""), testSP, "https://other.test/sp", 1)
+	aggregate := idpSign(t, `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" ID="ID_fed" Name="urn:example:federation">`+
+		other+string(crewjamSPMetadata(t))+`</md:EntitiesDescriptor>`, "ds", "ID_fed")
+	withComment := strings.Replace(signedSPMetadata(t), "<KeyDescriptor", "<!-- a comment --><KeyDescriptor", 1)
+	for name, x := range map[string]string{"EntityDescriptor": signedSPMetadata(t), "EntitiesDescriptor": aggregate, "with a comment": withComment} {
+		t.Run(name, func(t *testing.T) {
+			out, err := metadataTrust().VerifySPMetadata([]byte(x), testSP)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(out), "a comment") {
+				t.Error("a comment no signature covers is kept")
+			}
+			e, err := ParseSPEncryption(out, testSP)
+			if err != nil || !e.Certificate.Equal(sp.cert) {
+				t.Fatalf("%v %+v", err, e)
+			}
+		})
+	}
+	unsigned := crewjamSPMetadata(t)
+	if out, err := (MetadataTrust{}).VerifySPMetadata(unsigned, testSP); err != nil || string(out) != string(unsigned) {
+		t.Errorf("without certificates: %v", err)
+	}
+}
+
+// TestVerifySPMetadataRefused: with a metadata_certificate, an SP's
+// metadata is held to the IdP metadata's rules: unsigned, signed by
+// another key, changed since signed (its encryption key swapped), a
+// refused algorithm, a wrapping shape, validUntil past, or signed for
+// another SP, it is refused.
+func TestVerifySPMetadataRefused(t *testing.T) {
+	signed := signedSPMetadata(t)
+	_, hk := keys()
+	base := strings.Replace(string(crewjamSPMetadata(t)), ` entityID=`, ` ID="ID_sp1" entityID=`, 1)
+	byOther := func() string {
+		doc := etree.NewDocument()
+		_ = doc.ReadFromString(base)
+		doc.Root().InsertChildAt(0, signFor(t, doc.Root(), hk, "ds"))
+		s, _ := doc.WriteToString()
+		return s
+	}()
+	sig := regexpFind(signed, `(?s)<ds:Signature .*?</ds:Signature>`)
+	sigLast := strings.Replace(strings.Replace(signed, sig, "", 1), "</EntityDescriptor>", sig+"</EntityDescriptor>", 1)
+	otherRef := func() string {
+		raw := strings.Replace(base, "<SPSSODescriptor ", `<SPSSODescriptor ID="ID_inner" `, 1)
+		s := idpSign(t, raw, "ds", "ID_inner")
+		inner := regexpFind(s, `(?s)<ds:Signature .*?</ds:Signature>`)
+		s = strings.Replace(s, inner, "", 1)
+		return strings.Replace(s, `entityID="`+testSP+`">`, `entityID="`+testSP+`">`+inner, 1)
+	}()
+	past := idpSign(t, regexp.MustCompile(`validUntil="[^"]*"`).ReplaceAllString(base, `validUntil="2020-01-01T00:00:00Z"`), "ds", "ID_sp1")
+	cases := map[string]struct {
+		xml  string
+		want error
+	}{
+		"unsigned":                 {string(crewjamSPMetadata(t)), ErrMetadataUnsigned},
+		"signed by another key":    {byOther, ErrSignature},
+		"encryption key swapped":   {swapSPCert(t, signed), ErrSignature},
+		"signature last":           {sigLast, ErrWrapping},
+		"reference to an inner ID": {otherRef, ErrWrapping},
+		"duplicate ID":             {strings.Replace(signed, "<SPSSODescriptor ", `<SPSSODescriptor ID="ID_sp1" `, 1), ErrWrapping},
+		"two root signatures":      {strings.Replace(signed, sig, sig+sig, 1), ErrWrapping},
+		"validUntil past":          {past, ErrExpired},
+		"a DOCTYPE":                {`<!DOCTYPE x [<!ENTITY a "b">]>` + signed, ErrDoctype},
+		"for another SP":           {strings.ReplaceAll(signed, testSP, "https://other.test/sp"), ErrStructure},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := metadataTrust().VerifySPMetadata([]byte(c.xml), testSP)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			t.Log(err)
+		})
+	}
+	// The algorithm allow-list is the IdP's: rsa-sha256 refused when only
+	// rsa-sha512 is allowed.
+	strict := metadataTrust()
+	strict.Algorithms = []string{RSASHA512, DigestSHA512}
+	if _, err := strict.VerifySPMetadata([]byte(signed), testSP); !errors.Is(err, ErrAlgorithm) {
+		t.Errorf("rsa-sha256 under an rsa-sha512 allow-list: %v", err)
+	}
+}
+
+// TestSPMetadataSignedByURL: an SP metadata URL with a
+// metadata_certificate: a verified document decides the encryption, and
+// crewjam's SP reads what idphooks sends; one whose encryption key was
+// swapped is refused with an error line, keeping the copy in hand; with
+// none in hand, messages to the SP get the "try again" page, as when the
+// metadata cannot be fetched.
+func TestSPMetadataSignedByURL(t *testing.T) {
+	var body atomic.Value
+	body.Store(signedSPMetadata(t))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(body.Load().(string)))
+	}))
+	defer srv.Close()
+	core, logs := observer.New(zapcore.InfoLevel)
+	opts := SPMetadataOptions{Trust: metadataTrust(), Logger: zap.New(core)}
+	m, err := NewSPMetadataWith(srv.URL+"/sp.xml", testSP, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(t *testing.T, m *SPMetadata) (*httptest.ResponseRecorder, []byte) {
+		t.Helper()
+		h := newHarness(t, "", func(c *Config) {
+			c.Decryption = testDecryption{}
+			c.SPs = map[string]SP{testSP: {Metadata: m}}
+		})
+		h.page = serve("text/html", postPage(kcEncrypted(t, SignedAssertion), ""))
+		w := h.do(t, "POST", "/x")
+		if w.Code != http.StatusOK {
+			return w, nil
+		}
+		msg, _ := sentMessage(t, w.Body.Bytes())
+		return w, msg
+	}
+	_, msg := send(t, m)
+	if msg == nil {
+		t.Fatal("a verified SP metadata refused")
+	}
+	if d, k := encryptionOf(t, msg); d != AES256GCM || k != RSAOAEP {
+		t.Errorf("encrypted with %s, %s, want what crewjam's metadata lists", d, k)
+	}
+	acceptedByEncSP(t, msg)
+
+	body.Store(swapSPCert(t, signedSPMetadata(t)))
+	m.doc.Invalidate()
+	if _, msg = send(t, m); msg == nil {
+		t.Fatal("a refused refetch lost the copy in hand")
+	}
+	acceptedByEncSP(t, msg)
+	got := logs.FilterMessageSnippet("SP metadata refused").All()
+	if len(got) != 1 || !strings.Contains(got[0].Message, "stays in use") || got[0].ContextMap()["sp"] != testSP ||
+		!strings.Contains(got[0].ContextMap()["error"].(string), "does not verify") {
+		t.Fatalf("log %+v", got)
+	}
+
+	for name, x := range map[string]string{"swapped": swapSPCert(t, signedSPMetadata(t)), "unsigned": string(crewjamSPMetadata(t))} {
+		t.Run(name, func(t *testing.T) {
+			body.Store(x)
+			fresh, _ := NewSPMetadataWith(srv.URL+"/sp.xml", testSP, opts)
+			w, _ := send(t, fresh)
+			if w.Code != http.StatusBadGateway || !strings.Contains(w.Body.String(), "try again") {
+				t.Errorf("no verified SP metadata to be had: %d %s", w.Code, w.Body)
+			}
+			if l := logs.FilterMessageSnippet("refused until a fetched copy verifies").TakeAll(); len(l) == 0 {
+				t.Error("no log line says why")
+			}
+		})
 	}
 }
