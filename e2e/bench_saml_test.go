@@ -24,8 +24,8 @@ import (
 	"github.com/idphooks/idphooks/internal/e2etest"
 )
 
-// samlBenchIdP is an upstream serving, at every path, a Keycloak-sized
-// POST page with a typical signed Response (10 attributes, RSA-2048
+// samlBenchIdP is an upstream serving, at every path, Keycloak's POST
+// page with a typical signed Response (10 attributes, RSA-2048
 // signature on the assertion), or a login page without one at /login.
 type samlBenchIdP struct {
 	srv      *httptest.Server
@@ -87,9 +87,14 @@ func startSAMLBenchIdP(b *testing.B) *samlBenchIdP {
 	assertion.InsertChildAt(1, sig)
 	xml, _ := doc.WriteToString()
 	theme := strings.Repeat(`<script type="module">/* keycloak.v2 theme */ const a = document.querySelectorAll("input"); for (const i of a) { i.dataset.x = "y"; }</script>`+"\n", 90)
+	// Keycloak 26.7's own POST page, as the e2e Keycloak sent it.
+	page, err := os.ReadFile("../interceptors/saml/testdata/keycloak-26.7-post-page.html")
+	if err != nil {
+		b.Fatal(err)
+	}
+	field := `name="SAMLResponse" value="`
 	p := &samlBenchIdP{
-		post: `<!DOCTYPE html><html><head><title>Redirecting</title>` + theme + `</head><body onload="document.forms[0].submit()"><form name="saml-post-binding" method="post" action="` + acs + `">` +
-			`<input type="hidden" name="SAMLResponse" value="` + base64.StdEncoding.EncodeToString([]byte(xml)) + `"/><input type="hidden" name="RelayState" value="r"/></form></body></html>`,
+		post: strings.Replace(string(page), field, field+base64.StdEncoding.EncodeToString([]byte(xml)), 1),
 		login: `<!DOCTYPE html><html><head>` + theme + `</head><body><form id="kc-form-login" method="post" action="/realms/acme/login-actions/authenticate?session_code=x"><input name="username"><input type="password" name="password"></form></body></html>`,
 	}
 	p.metadata = filepath.Join(b.TempDir(), "idp.xml")
