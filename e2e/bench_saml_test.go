@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -88,13 +89,13 @@ func startSAMLBenchIdP(b *testing.B) *samlBenchIdP {
 	xml, _ := doc.WriteToString()
 	theme := strings.Repeat(`<script type="module">/* keycloak.v2 theme */ const a = document.querySelectorAll("input"); for (const i of a) { i.dataset.x = "y"; }</script>`+"\n", 90)
 	// Keycloak 26.7's own POST page, as the e2e Keycloak sent it.
-	page, err := os.ReadFile("../interceptors/saml/testdata/keycloak-26.7-post-page.html")
+	page, err := os.ReadFile("../interceptors/saml/binding/testdata/keycloak-26.7-post.html")
 	if err != nil {
 		b.Fatal(err)
 	}
-	field := `name="SAMLResponse" value="`
+	field := regexp.MustCompile(`name="SAMLResponse" value="[^"]*"`)
 	p := &samlBenchIdP{
-		post: strings.Replace(string(page), field, field+base64.StdEncoding.EncodeToString([]byte(xml)), 1),
+		post: field.ReplaceAllLiteralString(string(page), `name="SAMLResponse" value="`+base64.StdEncoding.EncodeToString([]byte(xml))+`"`),
 		login: `<!DOCTYPE html><html><head>` + theme + `</head><body><form id="kc-form-login" method="post" action="/realms/acme/login-actions/authenticate?session_code=x"><input name="username"><input type="password" name="password"></form></body></html>`,
 	}
 	p.metadata = filepath.Join(b.TempDir(), "idp.xml")
