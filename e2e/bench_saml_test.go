@@ -95,7 +95,7 @@ func startSAMLBenchIdP(b *testing.B) *samlBenchIdP {
 	}
 	field := regexp.MustCompile(`name="SAMLResponse" value="[^"]*"`)
 	p := &samlBenchIdP{
-		post: field.ReplaceAllLiteralString(string(page), `name="SAMLResponse" value="`+base64.StdEncoding.EncodeToString([]byte(xml))+`"`),
+		post:  field.ReplaceAllLiteralString(string(page), `name="SAMLResponse" value="`+base64.StdEncoding.EncodeToString([]byte(xml))+`"`),
 		login: `<!DOCTYPE html><html><head>` + theme + `</head><body><form id="kc-form-login" method="post" action="/realms/acme/login-actions/authenticate?session_code=x"><input name="username"><input type="password" name="password"></form></body></html>`,
 	}
 	p.metadata = filepath.Join(b.TempDir(), "idp.xml")
