@@ -93,6 +93,13 @@ func NewIdPWith(source string, o IdPOptions) (*IdP, error) {
 			if err == nil {
 				p.noteUnverified(raw, o)
 			}
+			// A key that signs one IdP's metadata (a federation's) may sign
+			// others': a refetched document naming another IdP than the
+			// copy in hand would make that IdP's keys trusted for
+			// responses, on the say of whoever answers the fetch.
+			if held, ok := p.doc.Cached(); err == nil && ok && d.md.EntityID != held.md.EntityID {
+				err = fmt.Errorf("%w: the metadata now describes the IdP %q, not %q", ErrStructure, d.md.EntityID, held.md.EntityID)
+			}
 			if err != nil {
 				err = fmt.Errorf("IdP metadata at %s: %w", source, err)
 				if _, held := p.doc.Cached(); held && o.Logger != nil {

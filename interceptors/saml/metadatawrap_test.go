@@ -1,0 +1,90 @@
+package saml
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// TestEntitySignedAggregateWrapping: shapes of an entity-signed
+// aggregate that would let an unsigned IdP entity, or unsigned bytes in
+// the signed one, be read; each is refused or read as signed.
+func TestEntitySignedAggregateWrapping(t *testing.T) {
+	signed := federationAggregate(t, "", "ID_kc1")
+	ed := regexpFind(signed, `(?s)<md:EntityDescriptor [^>]*ID="ID_kc1".*?</md:EntityDescriptor>`)
+	sig := regexpFind(ed, `(?s)<ds:Signature .*?</ds:Signature>`)
+	_, hk := keys()
+	unsignedTwin := strings.Replace(strings.Replace(ed, sig, "", 1), `ID="ID_kc1"`, `ID="ID_twin"`, 1)
+	unsignedTwin = swapIdPCert(t, unsignedTwin)
+	cases := map[string]struct {
+		xml  string
+		want error
+	}{
+		"an unsigned twin of the IdP beside it": {strings.Replace(signed, "</md:EntitiesDescriptor>", unsignedTwin+"</md:EntitiesDescriptor>", 1), ErrStructure},
+		"the signed entity nested, a twin at the top": {strings.Replace(signed, ed,
+			`<md:EntitiesDescriptor>`+ed+`</md:EntitiesDescriptor>`+unsignedTwin, 1), ErrMetadataUnsigned},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := metadataTrust().VerifyIdPMetadata([]byte(c.xml))
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+	// A comment splitting the certificate's text, outside what the
+	// signature covers (readers taking the first text node would read
+	// part of it), is refused.
+	cert := regexpFind(ed, `<ds:X509Certificate>[^<]*</ds:X509Certificate>`)
+	body := strings.TrimSuffix(strings.TrimPrefix(cert, "<ds:X509Certificate>"), "</ds:X509Certificate>")
+	split := "<ds:X509Certificate>" + body[:20] + "<!--" + b64(hk.cert)[:8] + "-->" + body[20:] + "</ds:X509Certificate>"
+	if _, err := metadataTrust().VerifyIdPMetadata([]byte(strings.Replace(signed, cert, split, 1))); !errors.Is(err, ErrWrapping) {
+		t.Fatalf("a comment in the certificate: %v", err)
+	}
+}
+
+// TestIdPRefetchKeepsEntity: a refetched document describing another IdP
+// signed by the same (federation's) key is refused, and the copy in hand
+// kept: its keys would otherwise verify responses.
+func TestIdPRefetchKeepsEntity(t *testing.T) {
+	good := federationAggregate(t, "", "ID_kc1")
+	_, hk := keys()
+	other := federationAggregate(t, "")
+	other = swapIdPCert(t, strings.Replace(other, `entityID="http://127.0.0.1:8080/realms/acme"`, `entityID="https://idp.other.test/"`, 1))
+	other = idpSign(t, other, "ds", "ID_kc1")
+	var body atomic.Value
+	body.Store(good)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/samlmetadata+xml")
+		_, _ = w.Write([]byte(body.Load().(string)))
+	}))
+	defer srv.Close()
+	core, logs := observer.New(zapcore.InfoLevel)
+	p, err := NewIdPWith(srv.URL+"/federation", IdPOptions{Trust: metadataTrust(), Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := p.Metadata(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metadataTrust().VerifyIdPMetadata([]byte(other)); err != nil {
+		t.Fatalf("the other IdP's entity does not verify on its own: %v", err)
+	}
+	body.Store(other)
+	p.doc.Invalidate()
+	again, err := p.Metadata(t.Context())
+	if err != nil || again != md || again.Signing[0].Equal(hk.cert) {
+		t.Fatalf("another IdP's metadata replaced the copy in hand: %v %q", err, again.EntityID)
+	}
+	if got := logs.FilterMessageSnippet("IdP metadata refused").All(); len(got) != 1 || !strings.Contains(got[0].ContextMap()["error"].(string), "idp.other.test") {
+		t.Fatalf("log %+v", got)
+	}
+}
