@@ -44,6 +44,11 @@ type SAMLConfig struct {
 	// Default: none, the document is used as fetched, signed or not.
 	IdPMetadataCertificates []string `json:"idp_metadata_certificates,omitempty"`
 
+	// IdPEntityID, when set, is the entityID the IdP's metadata must
+	// describe, from the first fetch on (a federation's key signs every
+	// member's metadata).
+	IdPEntityID string `json:"idp_entity_id,omitempty"`
+
 	// MetadataPath is where idphooks serves the IdP's metadata with its
 	// own certificates, for SPs to trust. The path of an idp_metadata URL
 	// is always served so too. Default: /.well-known/idphooks/saml/metadata.
@@ -296,9 +301,10 @@ func (h *Handler) provisionSAML(ctx caddy.Context) error {
 		return fmt.Errorf("idp_hooks: saml: idp_metadata_certificate %w", err)
 	}
 	idp, err := saml.NewIdPWith(c.IdPMetadata, saml.IdPOptions{
-		MaxBody: h.MaxBody,
-		Trust:   saml.MetadataTrust{Certificates: trust, Algorithms: allowed},
-		Logger:  h.logger.Named("saml"),
+		MaxBody:  h.MaxBody,
+		Trust:    saml.MetadataTrust{Certificates: trust, Algorithms: allowed},
+		Logger:   h.logger.Named("saml"),
+		EntityID: c.IdPEntityID,
 	})
 	if err != nil {
 		return fmt.Errorf("idp_hooks: saml: %w", err)
@@ -634,6 +640,7 @@ func readCertificate(path string) (*x509.Certificate, error) {
 //	saml {
 //		idp_metadata        <url or file>
 //		idp_metadata_certificate <file...>
+//		idp_entity_id <entity id>
 //		metadata_path       <path>
 //		paths               <prefix...>
 //		algorithms          <name...>
@@ -668,6 +675,8 @@ func (h *Handler) parseSAML(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &c.IdPMetadata)
 		case "idp_metadata_certificate":
 			err = appendArgs(d, &c.IdPMetadataCertificates)
+		case "idp_entity_id":
+			err = oneArg(d, &c.IdPEntityID)
 		case "metadata_path":
 			err = oneArg(d, &c.MetadataPath)
 			if err == nil && !strings.HasPrefix(c.MetadataPath, "/") {

@@ -65,6 +65,10 @@ type IdPOptions struct {
 	// Logger is told of each refetched document refused (the copy in hand
 	// stays in use meanwhile); nil: nothing is logged.
 	Logger *zap.Logger
+	// EntityID, when set, is the IdP the document must describe, from the
+	// first fetch on: a key that signs one IdP's metadata (a
+	// federation's) signs others' too.
+	EntityID string
 }
 
 // NewIdP returns the IdP whose metadata is at source: an absolute http(s)
@@ -89,7 +93,7 @@ func NewIdPWith(source string, o IdPOptions) (*IdP, error) {
 			if err != nil {
 				return nil, err
 			}
-			d, err := readIdPDocument(raw, o.Trust)
+			d, err := readIdPDocument(raw, o)
 			if err == nil {
 				p.noteUnverified(raw, o)
 			}
@@ -115,7 +119,7 @@ func NewIdPWith(source string, o IdPOptions) (*IdP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("IdP metadata: %w", err)
 	}
-	d, err := readIdPDocument(raw, o.Trust)
+	d, err := readIdPDocument(raw, o)
 	if err != nil {
 		return nil, fmt.Errorf("IdP metadata %s: %w", source, err)
 	}
@@ -127,15 +131,19 @@ func NewIdPWith(source string, o IdPOptions) (*IdP, error) {
 	return p, nil
 }
 
-// readIdPDocument verifies raw under trust and reads it.
-func readIdPDocument(raw []byte, trust MetadataTrust) (*idpDocument, error) {
-	raw, err := trust.VerifyIdPMetadata(raw)
+// readIdPDocument verifies raw under o.Trust and reads it, holding it to
+// o.EntityID.
+func readIdPDocument(raw []byte, o IdPOptions) (*idpDocument, error) {
+	raw, err := o.Trust.VerifyIdPMetadata(raw)
 	if err != nil {
 		return nil, err
 	}
 	md, err := ParseIdPMetadata(raw)
 	if err != nil {
 		return nil, err
+	}
+	if o.EntityID != "" && md.EntityID != o.EntityID {
+		return nil, fmt.Errorf("%w: the metadata describes the IdP %q, and idp_entity_id is %q", ErrStructure, md.EntityID, o.EntityID)
 	}
 	return &idpDocument{raw: raw, md: md}, nil
 }

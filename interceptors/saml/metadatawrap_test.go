@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -86,5 +87,46 @@ func TestIdPRefetchKeepsEntity(t *testing.T) {
 	}
 	if got := logs.FilterMessageSnippet("IdP metadata refused").All(); len(got) != 1 || !strings.Contains(got[0].ContextMap()["error"].(string), "idp.other.test") {
 		t.Fatalf("log %+v", got)
+	}
+}
+
+// TestIdPEntityIDPinned: with idp_entity_id, the first fetch too must
+// describe that IdP (another member of the federation, signed by the same
+// key, is refused), and so must a file.
+func TestIdPEntityIDPinned(t *testing.T) {
+	const ours = "http://127.0.0.1:8080/realms/acme"
+	other := federationAggregate(t, "")
+	other = swapIdPCert(t, strings.Replace(other, `entityID="`+ours+`"`, `entityID="https://idp.other.test/"`, 1))
+	other = idpSign(t, other, "ds", "ID_kc1")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/samlmetadata+xml")
+		_, _ = w.Write([]byte(other))
+	}))
+	defer srv.Close()
+	p, err := NewIdPWith(srv.URL+"/federation", IdPOptions{Trust: metadataTrust(), EntityID: ours})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md, err := p.Metadata(t.Context()); !errors.Is(err, ErrStructure) || !strings.Contains(err.Error(), "idp_entity_id") {
+		t.Fatalf("another IdP at the first fetch: %v %v", md, err)
+	}
+	// Without the option, the first fetch has nothing to be held to.
+	p, _ = NewIdPWith(srv.URL+"/federation", IdPOptions{Trust: metadataTrust()})
+	if _, err := p.Metadata(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	file := t.TempDir() + "/idp.xml"
+	if err := os.WriteFile(file, []byte(other), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewIdPWith(file, IdPOptions{Trust: metadataTrust(), EntityID: ours}); !errors.Is(err, ErrStructure) {
+		t.Fatalf("another IdP in a file: %v", err)
+	}
+	good := federationAggregate(t, "", "ID_kc1")
+	if err := os.WriteFile(file, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewIdPWith(file, IdPOptions{Trust: metadataTrust(), EntityID: ours}); err != nil {
+		t.Fatalf("our IdP: %v", err)
 	}
 }
