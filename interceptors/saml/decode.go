@@ -3,7 +3,6 @@ package saml
 import (
 	"bytes"
 	"fmt"
-	"strings"
 
 	"github.com/beevik/etree"
 
@@ -45,9 +44,10 @@ func Parse(data []byte, maxDepth int) (*etree.Document, error) {
 		case *etree.Element:
 			roots++
 		case *etree.CharData:
-			// XML's white space only: a no-break or ideographic space is
-			// text outside the root, which a strict SP refuses.
-			if strings.Trim(t.Data, " \t\r\n") != "" {
+			// XML's white space only, as the reader flags it: a no-break
+			// or ideographic space is text outside the root, which a
+			// strict SP refuses.
+			if !t.IsWhitespace() {
 				return nil, fmt.Errorf("%w: text outside the root", ErrNotOneRoot)
 			}
 		case *etree.Directive:

@@ -4,6 +4,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
+
+	"github.com/idphooks/idphooks/interceptors/saml/xmlread"
 )
 
 // serialize writes a document idphooks signed (or that holds what it
@@ -133,7 +135,7 @@ func (w *xmlWriter) escape(s string, attr bool) {
 		default:
 			r, n := utf8.DecodeRuneInString(s[i:])
 			width = n
-			if r == utf8.RuneError && n == 1 || !xmlCharacter(r) {
+			if r == utf8.RuneError && n == 1 || !xmlread.IsChar(r) {
 				esc = "\uFFFD"
 				break
 			}
@@ -146,9 +148,4 @@ func (w *xmlWriter) escape(s string, attr bool) {
 		last = i
 	}
 	w.b = append(w.b, s[last:]...)
-}
-
-// xmlCharacter is XML's Char production, beyond ASCII.
-func xmlCharacter(r rune) bool {
-	return r >= 0x80 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
 }

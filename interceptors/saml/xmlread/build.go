@@ -159,10 +159,8 @@ func cut[T any](from *[]T, n int) []T {
 // split is etree's split of a name at its colon (name has at most one,
 // never at either end).
 func split(name string) (space, local string) {
-	for i := 0; i < len(name); i++ {
-		if name[i] == ':' {
-			return name[:i], name[i+1:]
-		}
+	if space, local, ok := strings.Cut(name, ":"); ok {
+		return space, local
 	}
 	return "", name
 }

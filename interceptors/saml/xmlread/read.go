@@ -68,7 +68,7 @@ func characters(data []byte) bool {
 			continue
 		}
 		r, n := utf8.DecodeRune(data[i:])
-		if r == utf8.RuneError && n == 1 || !xmlChar(r) {
+		if r == utf8.RuneError && n == 1 || !IsChar(r) {
 			return false
 		}
 		i += n
@@ -76,7 +76,9 @@ func characters(data []byte) bool {
 	return true
 }
 
-func xmlChar(r rune) bool {
+// IsChar reports whether r is an XML character (XML 1.0's Char
+// production).
+func IsChar(r rune) bool {
 	return r == '\t' || r == '\n' || r == '\r' ||
 		r >= 0x20 && r <= 0xD7FF ||
 		r >= 0xE000 && r <= 0xFFFD ||
@@ -356,7 +358,7 @@ func entity(ref string) (rune, bool) {
 		}
 	}
 	// A surrogate is no character; encoding/xml would read U+FFFD.
-	if !xmlChar(n) {
+	if !IsChar(n) {
 		return 0, false
 	}
 	return n, true
