@@ -27,6 +27,19 @@ func signedDescriptor(t testing.TB, attrs string) string {
 	return idpSign(t, raw, "ds", "ID_kc1")
 }
 
+// metadataServer serves metadata at every path, body until serve
+// changes it; it stops with the test.
+func metadataServer(t testing.TB, body string) (url string, serve func(string)) {
+	var current atomic.Value
+	current.Store(body)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/samlmetadata+xml")
+		_, _ = w.Write([]byte(current.Load().(string)))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func(b string) { current.Store(b) }
+}
+
 // swapIdPCert puts idphooks' certificate in place of the IdP's signing
 // one in its KeyDescriptor (not the Signature's KeyInfo).
 func swapIdPCert(t testing.TB, x string) string {
@@ -156,15 +169,9 @@ func TestIdPSignedMetadata(t *testing.T) {
 	}
 
 	good := signedDescriptor(t, "")
-	var body atomic.Value
-	body.Store(good)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/samlmetadata+xml")
-		_, _ = w.Write([]byte(body.Load().(string)))
-	}))
-	defer srv.Close()
+	url, serve := metadataServer(t, good)
 	core, logs := observer.New(zapcore.InfoLevel)
-	p, err := NewIdPWith(srv.URL+"/descriptor", IdPOptions{Trust: metadataTrust(), Logger: zap.New(core)})
+	p, err := NewIdPWith(url+"/descriptor", IdPOptions{Trust: metadataTrust(), Logger: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +180,7 @@ func TestIdPSignedMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, hk := keys()
-	body.Store(swapIdPCert(t, good))
+	serve(swapIdPCert(t, good))
 	p.doc.Invalidate()
 	again, err := p.Metadata(t.Context())
 	if err != nil || again != md {
@@ -183,15 +190,15 @@ func TestIdPSignedMetadata(t *testing.T) {
 		t.Fatalf("log %+v", got)
 	}
 	// A fresh IdP whose first fetch is refused has nothing to serve.
-	p2, _ := NewIdPWith(srv.URL+"/descriptor", IdPOptions{Trust: metadataTrust()})
+	p2, _ := NewIdPWith(url+"/descriptor", IdPOptions{Trust: metadataTrust()})
 	if _, err := p2.Metadata(t.Context()); !errors.Is(err, ErrSignature) {
 		t.Errorf("first fetch refused: %v", err)
 	}
 
 	// Served through the interceptor: re-signed by idphooks.
-	body.Store(good)
+	serve(good)
 	h := newHarness(t, "", func(c *Config) {
-		ip, err := NewIdPWith(srv.URL+"/descriptor", IdPOptions{Trust: metadataTrust()})
+		ip, err := NewIdPWith(url+"/descriptor", IdPOptions{Trust: metadataTrust()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,11 +2,8 @@ package saml
 
 import (
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"go.uber.org/zap"
@@ -51,24 +48,27 @@ func TestEntitySignedAggregateWrapping(t *testing.T) {
 	}
 }
 
+// aggregateIdP is the IdP federationAggregate describes.
+const aggregateIdP = "http://127.0.0.1:8080/realms/acme"
+
+// otherMember is another IdP of the federation: its own entityID and
+// signing certificate, its entity signed by the federation's key.
+func otherMember(t *testing.T) string {
+	other := federationAggregate(t, "")
+	other = swapIdPCert(t, strings.Replace(other, `entityID="`+aggregateIdP+`"`, `entityID="https://idp.other.test/"`, 1))
+	return idpSign(t, other, "ds", "ID_kc1")
+}
+
 // TestIdPRefetchKeepsEntity: a refetched document describing another IdP
 // signed by the same (federation's) key is refused, and the copy in hand
 // kept: its keys would otherwise verify responses.
 func TestIdPRefetchKeepsEntity(t *testing.T) {
 	good := federationAggregate(t, "", "ID_kc1")
 	_, hk := keys()
-	other := federationAggregate(t, "")
-	other = swapIdPCert(t, strings.Replace(other, `entityID="http://127.0.0.1:8080/realms/acme"`, `entityID="https://idp.other.test/"`, 1))
-	other = idpSign(t, other, "ds", "ID_kc1")
-	var body atomic.Value
-	body.Store(good)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/samlmetadata+xml")
-		_, _ = w.Write([]byte(body.Load().(string)))
-	}))
-	defer srv.Close()
+	other := otherMember(t)
+	url, serve := metadataServer(t, good)
 	core, logs := observer.New(zapcore.InfoLevel)
-	p, err := NewIdPWith(srv.URL+"/federation", IdPOptions{Trust: metadataTrust(), Logger: zap.New(core)})
+	p, err := NewIdPWith(url+"/federation", IdPOptions{Trust: metadataTrust(), Logger: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestIdPRefetchKeepsEntity(t *testing.T) {
 	if _, err := metadataTrust().VerifyIdPMetadata([]byte(other)); err != nil {
 		t.Fatalf("the other IdP's entity does not verify on its own: %v", err)
 	}
-	body.Store(other)
+	serve(other)
 	p.doc.Invalidate()
 	again, err := p.Metadata(t.Context())
 	if err != nil || again != md || again.Signing[0].Equal(hk.cert) {
@@ -94,16 +94,9 @@ func TestIdPRefetchKeepsEntity(t *testing.T) {
 // describe that IdP (another member of the federation, signed by the same
 // key, is refused), and so must a file.
 func TestIdPEntityIDPinned(t *testing.T) {
-	const ours = "http://127.0.0.1:8080/realms/acme"
-	other := federationAggregate(t, "")
-	other = swapIdPCert(t, strings.Replace(other, `entityID="`+ours+`"`, `entityID="https://idp.other.test/"`, 1))
-	other = idpSign(t, other, "ds", "ID_kc1")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/samlmetadata+xml")
-		_, _ = w.Write([]byte(other))
-	}))
-	defer srv.Close()
-	p, err := NewIdPWith(srv.URL+"/federation", IdPOptions{Trust: metadataTrust(), EntityID: ours})
+	other := otherMember(t)
+	url, _ := metadataServer(t, other)
+	p, err := NewIdPWith(url+"/federation", IdPOptions{Trust: metadataTrust(), EntityID: aggregateIdP})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +104,7 @@ func TestIdPEntityIDPinned(t *testing.T) {
 		t.Fatalf("another IdP at the first fetch: %v %v", md, err)
 	}
 	// Without the option, the first fetch has nothing to be held to.
-	p, _ = NewIdPWith(srv.URL+"/federation", IdPOptions{Trust: metadataTrust()})
+	p, _ = NewIdPWith(url+"/federation", IdPOptions{Trust: metadataTrust()})
 	if _, err := p.Metadata(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -119,14 +112,14 @@ func TestIdPEntityIDPinned(t *testing.T) {
 	if err := os.WriteFile(file, []byte(other), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewIdPWith(file, IdPOptions{Trust: metadataTrust(), EntityID: ours}); !errors.Is(err, ErrStructure) {
+	if _, err := NewIdPWith(file, IdPOptions{Trust: metadataTrust(), EntityID: aggregateIdP}); !errors.Is(err, ErrStructure) {
 		t.Fatalf("another IdP in a file: %v", err)
 	}
 	good := federationAggregate(t, "", "ID_kc1")
 	if err := os.WriteFile(file, []byte(good), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewIdPWith(file, IdPOptions{Trust: metadataTrust(), EntityID: ours}); err != nil {
+	if _, err := NewIdPWith(file, IdPOptions{Trust: metadataTrust(), EntityID: aggregateIdP}); err != nil {
 		t.Fatalf("our IdP: %v", err)
 	}
 }
