@@ -19,7 +19,6 @@ import (
 	"github.com/idphooks/idphooks/delivery"
 	"github.com/idphooks/idphooks/events"
 	"github.com/idphooks/idphooks/internal/testidp"
-	"github.com/idphooks/idphooks/sandbox"
 )
 
 const ssfLogoutURI = "https://rp.example/bye"
@@ -27,21 +26,7 @@ const ssfLogoutURI = "https://rp.example/bye"
 // logoutHarnessFor is logoutHarness in front of a real IdP.
 func logoutHarnessFor(t *testing.T, upstream string) (*harness, chan *events.Event) {
 	t.Helper()
-	var cfg Config
-	h := newHarness(t, &testIdP{srv: &httptest.Server{URL: upstream}}, []hookSpec{{src: "exports.onAfterLogout = async (event) => {};"}}, func(c *Config) { cfg = *c })
-	got := make(chan *events.Event, 8)
-	cfg.Dispatcher = events.NewDispatcher(h.hooks, events.Options{OnAsync: func(_ string, ev *events.Event, _ *sandbox.Result, err error) {
-		if err != nil {
-			t.Errorf("async run: %v", err)
-		}
-		got <- ev
-	}})
-	ic, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.ic = ic
-	return h, got
+	return logoutHarnessWith(t, &testIdP{srv: &httptest.Server{URL: upstream}}, "exports.onAfterLogout = async (event) => {};")
 }
 
 // The zitadel OP ends the user's sessions on a JWT access token sent as

@@ -30,8 +30,15 @@ func logoutHarness(t *testing.T, answer func(w http.ResponseWriter, r *http.Requ
 		}
 		orig.ServeHTTP(w, r)
 	})
+	return logoutHarnessWith(t, idp, tierHook+"\nexports.onAfterLogout = async (event) => {};")
+}
+
+// logoutHarnessWith is a harness in front of idp with the hooks of src,
+// whose async runs' events arrive on the channel.
+func logoutHarnessWith(t *testing.T, idp *testIdP, src string) (*harness, chan *events.Event) {
+	t.Helper()
 	var cfg Config
-	h := newHarness(t, idp, []hookSpec{{src: tierHook + "\nexports.onAfterLogout = async (event) => {};"}}, func(c *Config) { cfg = *c })
+	h := newHarness(t, idp, []hookSpec{{src: src}}, func(c *Config) { cfg = *c })
 	got := make(chan *events.Event, 8)
 	cfg.Dispatcher = events.NewDispatcher(h.hooks, events.Options{OnAsync: func(_ string, ev *events.Event, _ *sandbox.Result, err error) {
 		if err != nil {
