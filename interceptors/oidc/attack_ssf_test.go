@@ -23,6 +23,27 @@ import (
 
 const ssfLogoutURI = "https://rp.example/bye"
 
+// zitadelLogouts starts the zitadel OP, ending sessions with sids and
+// redirecting to ssfLogoutURI, behind a logout harness.
+func zitadelLogouts(t *testing.T) (*testidp.Provider, *harness, chan *events.Event) {
+	t.Helper()
+	p, err := testidp.StartZitadel(testidp.ZitadelOptions{PostLogoutRedirectURIs: []string{ssfLogoutURI}, SessionIDs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	h, got := logoutHarnessFor(t, p.Issuer())
+	return p, h, got
+}
+
+// zitadelIDToken is a new login's ID token from the web client.
+func zitadelIDToken(t *testing.T, p *testidp.Provider, h *harness) string {
+	t.Helper()
+	c, _ := p.Client(testidp.ZitadelWebClientID)
+	code, verifier := login(t, p, c.ID, "openid")
+	return exchange(t, h, p, c, "/oauth/token", code, verifier)["id_token"].(string)
+}
+
 // logoutHarnessFor is logoutHarness in front of a real IdP.
 func logoutHarnessFor(t *testing.T, upstream string) (*harness, chan *events.Event) {
 	t.Helper()
@@ -36,12 +57,7 @@ func logoutHarnessFor(t *testing.T, upstream string) (*harness, chan *events.Eve
 // session, so receivers would end every session of the user. Only ID
 // tokens raise after_logout.
 func TestAttackSSFZitadelAccessTokenHintRevokesEverySession(t *testing.T) {
-	p, err := testidp.StartZitadel(testidp.ZitadelOptions{PostLogoutRedirectURIs: []string{ssfLogoutURI}, SessionIDs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	h, got := logoutHarnessFor(t, p.Issuer())
+	p, h, got := zitadelLogouts(t)
 	c, _ := p.Client(testidp.ZitadelJWTClientID)
 	code, verifier := login(t, p, c.ID, "openid")
 	toks := exchange(t, h, p, c, "/oauth/token", code, verifier)
@@ -112,18 +128,8 @@ func TestAfterLogoutOnlyFromIDTokens(t *testing.T) {
 // request, the session long ended: after_logout is raised for the first
 // only, and for another login's session again.
 func TestAttackSSFZitadelReplayedHint(t *testing.T) {
-	p, err := testidp.StartZitadel(testidp.ZitadelOptions{PostLogoutRedirectURIs: []string{ssfLogoutURI}, SessionIDs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	h, got := logoutHarnessFor(t, p.Issuer())
-	c, _ := p.Client(testidp.ZitadelWebClientID)
-	hint := func() string {
-		code, verifier := login(t, p, c.ID, "openid")
-		return exchange(t, h, p, c, "/oauth/token", code, verifier)["id_token"].(string)
-	}
-	first, second := hint(), hint()
+	p, h, got := zitadelLogouts(t)
+	first, second := zitadelIDToken(t, p, h), zitadelIDToken(t, p, h)
 	for n, tt := range []struct {
 		hint, method string
 		raised       bool
@@ -153,15 +159,8 @@ func TestAttackSSFZitadelReplayedHint(t *testing.T) {
 // logouts that raised after_logout stay remembered, a replay after it
 // raises nothing.
 func TestAttackSSFZitadelReplayAfterReload(t *testing.T) {
-	p, err := testidp.StartZitadel(testidp.ZitadelOptions{PostLogoutRedirectURIs: []string{ssfLogoutURI}, SessionIDs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	h, got := logoutHarnessFor(t, p.Issuer())
-	c, _ := p.Client(testidp.ZitadelWebClientID)
-	code, verifier := login(t, p, c.ID, "openid")
-	hint := exchange(t, h, p, c, "/oauth/token", code, verifier)["id_token"].(string)
+	p, h, got := zitadelLogouts(t)
+	hint := zitadelIDToken(t, p, h)
 	q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {ssfLogoutURI}}
 	logout := func() {
 		if w := h.do(httptest.NewRequest(http.MethodGet, p.Issuer()+"/end_session?"+q.Encode(), nil)); w.Code != http.StatusFound {
@@ -183,15 +182,8 @@ func TestAttackSSFZitadelReplayAfterReload(t *testing.T) {
 // parallel) raises after_logout once: the first request holds the
 // session's logout while the IdP answers, the others raise nothing.
 func TestAttackSSFZitadelConcurrentReplayedHint(t *testing.T) {
-	p, err := testidp.StartZitadel(testidp.ZitadelOptions{PostLogoutRedirectURIs: []string{ssfLogoutURI}, SessionIDs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	h, got := logoutHarnessFor(t, p.Issuer())
-	c, _ := p.Client(testidp.ZitadelWebClientID)
-	code, verifier := login(t, p, c.ID, "openid")
-	hint := exchange(t, h, p, c, "/oauth/token", code, verifier)["id_token"].(string)
+	p, h, got := zitadelLogouts(t)
+	hint := zitadelIDToken(t, p, h)
 	q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {ssfLogoutURI}}
 	const n = 8 // got holds 8
 	var wg sync.WaitGroup
