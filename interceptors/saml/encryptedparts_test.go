@@ -145,6 +145,20 @@ func plainOf(t testing.TB, out []byte) string {
 	return string(plain)
 }
 
+// eachPlacement runs f for every placement of the IdP's signatures, with
+// and without the whole assertion encrypted too.
+func eachPlacement(t *testing.T, f func(t *testing.T, p Placement, whole bool)) {
+	for _, p := range []Placement{SignedAssertion, SignedResponse, SignedResponse | SignedAssertion} {
+		for _, whole := range []bool{false, true} {
+			name := p.String()
+			if whole {
+				name += "/whole assertion encrypted"
+			}
+			t.Run(name, func(t *testing.T) { f(t, p, whole) })
+		}
+	}
+}
+
 // TestEncryptedPartsOpened: a NameID and an attribute the IdP encrypted
 // to idphooks read as if they had come in clear, take a hook's edits, and
 // leave encrypted to the SP (inside its signature, inside the encrypted
@@ -152,66 +166,58 @@ func plainOf(t testing.TB, out []byte) string {
 // encrypted too; crewjam's SP, trusting only idphooks, reads the edits.
 func TestEncryptedPartsOpened(t *testing.T) {
 	h, sp := encKeys()
-	for _, p := range []Placement{SignedAssertion, SignedResponse, SignedResponse | SignedAssertion} {
-		for _, whole := range []bool{false, true} {
-			name := p.String()
-			if whole {
-				name += "/whole assertion encrypted"
-			}
-			t.Run(name, func(t *testing.T) {
-				r, err := encVerifier().Verify([]byte(kcParts(t, p, whole, h.cert)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				m := r.Model()
-				if m.NameID.Value != "alice" || m.NameID.Format == "" || !slices.Equal(m.Attributes["email"].Values, []string{"alice@example.com"}) ||
-					m.Attributes["email"].FriendlyName != "email" || len(m.Attributes["Role"].Values) != 2 || r.Sealed() != nil {
-					t.Fatalf("model %+v, sealed %v", m, r.Sealed())
-				}
-				ops := []sandbox.Op{
-					{Object: "assertion", Method: "setNameID", Args: []any{"crm-alice", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"}},
-					{Object: "assertion", Method: "setAttribute", Args: []any{"email", []any{"alice@crm.test"}}},
-					{Object: "assertion", Method: "setAttribute", Args: []any{"tier", "gold"}},
-				}
-				if _, err := r.Apply(events.NewAssertionPolicy(nil), ops); err != nil {
-					t.Fatal(err)
-				}
-				r.EncryptTo = &Encryption{Certificate: sp.cert}
-				out, err := signer().Sign(r)
-				if err != nil {
-					t.Fatal(err)
-				}
-				plain := plainOf(t, out)
-				for _, clear := range []string{"crm-alice", "alice@crm.test", "alice@example.com"} {
-					if strings.Contains(plain, clear) {
-						t.Errorf("%q in clear in the assertion:\n%s", clear, plain)
-					}
-				}
-				if strings.Count(plain, "EncryptedID>") != 2 || strings.Count(plain, "EncryptedAttribute>") != 2 || !strings.Contains(plain, "gold") {
-					t.Errorf("not one EncryptedID and one EncryptedAttribute beside a clear tier:\n%s", plain)
-				}
-				a := acceptedByEncSP(t, out)
-				if a.Subject.NameID == nil || a.Subject.NameID.Value != "crm-alice" || !slices.Equal(spValues(a, "email"), []string{"alice@crm.test"}) ||
-					!slices.Equal(spValues(a, "tier"), []string{"gold"}) || len(spValues(a, "Role")) != 2 {
-					t.Errorf("the SP read NameID %+v, email %q, tier %q", a.Subject.NameID, spValues(a, "email"), spValues(a, "tier"))
-				}
-				// r stays readable after Sign, opened.
-				if m := r.Model(); m.NameID.Value != "crm-alice" || m.Attributes["email"].Values[0] != "alice@crm.test" {
-					t.Errorf("model after Sign: %+v", m)
-				}
-				// Read back by idphooks' own verifier with the SP's key.
-				_, hk := keys()
-				back := &Verifier{Certificates: []*x509.Certificate{hk.cert}, DecryptionKeys: []*rsa.PrivateKey{sp.key}}
-				again, err := back.Verify(out)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := again.Model(); got.NameID.Value != "crm-alice" || got.Attributes["email"].Values[0] != "alice@crm.test" {
-					t.Errorf("read back: %+v", got)
-				}
-			})
+	eachPlacement(t, func(t *testing.T, p Placement, whole bool) {
+		r, err := encVerifier().Verify([]byte(kcParts(t, p, whole, h.cert)))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		m := r.Model()
+		if m.NameID.Value != "alice" || m.NameID.Format == "" || !slices.Equal(m.Attributes["email"].Values, []string{"alice@example.com"}) ||
+			m.Attributes["email"].FriendlyName != "email" || len(m.Attributes["Role"].Values) != 2 || r.Sealed() != nil {
+			t.Fatalf("model %+v, sealed %v", m, r.Sealed())
+		}
+		ops := []sandbox.Op{
+			{Object: "assertion", Method: "setNameID", Args: []any{"crm-alice", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"}},
+			{Object: "assertion", Method: "setAttribute", Args: []any{"email", []any{"alice@crm.test"}}},
+			{Object: "assertion", Method: "setAttribute", Args: []any{"tier", "gold"}},
+		}
+		if _, err := r.Apply(events.NewAssertionPolicy(nil), ops); err != nil {
+			t.Fatal(err)
+		}
+		r.EncryptTo = &Encryption{Certificate: sp.cert}
+		out, err := signer().Sign(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain := plainOf(t, out)
+		for _, clear := range []string{"crm-alice", "alice@crm.test", "alice@example.com"} {
+			if strings.Contains(plain, clear) {
+				t.Errorf("%q in clear in the assertion:\n%s", clear, plain)
+			}
+		}
+		if strings.Count(plain, "EncryptedID>") != 2 || strings.Count(plain, "EncryptedAttribute>") != 2 || !strings.Contains(plain, "gold") {
+			t.Errorf("not one EncryptedID and one EncryptedAttribute beside a clear tier:\n%s", plain)
+		}
+		a := acceptedByEncSP(t, out)
+		if a.Subject.NameID == nil || a.Subject.NameID.Value != "crm-alice" || !slices.Equal(spValues(a, "email"), []string{"alice@crm.test"}) ||
+			!slices.Equal(spValues(a, "tier"), []string{"gold"}) || len(spValues(a, "Role")) != 2 {
+			t.Errorf("the SP read NameID %+v, email %q, tier %q", a.Subject.NameID, spValues(a, "email"), spValues(a, "tier"))
+		}
+		// r stays readable after Sign, opened.
+		if m := r.Model(); m.NameID.Value != "crm-alice" || m.Attributes["email"].Values[0] != "alice@crm.test" {
+			t.Errorf("model after Sign: %+v", m)
+		}
+		// Read back by idphooks' own verifier with the SP's key.
+		_, hk := keys()
+		back := &Verifier{Certificates: []*x509.Certificate{hk.cert}, DecryptionKeys: []*rsa.PrivateKey{sp.key}}
+		again, err := back.Verify(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := again.Model(); got.NameID.Value != "crm-alice" || got.Attributes["email"].Values[0] != "alice@crm.test" {
+			t.Errorf("read back: %+v", got)
+		}
+	})
 }
 
 // TestEncryptedPartsNoHook: with no hook, what the SP reads is what the
@@ -619,46 +625,38 @@ func kcConfirmed(t testing.TB, p Placement, whole bool, to *x509.Certificate) st
 // NameID only, and the model shows the Subject's.
 func TestEncryptedSubjectConfirmationID(t *testing.T) {
 	h, sp := encKeys()
-	for _, p := range []Placement{SignedAssertion, SignedResponse, SignedResponse | SignedAssertion} {
-		for _, whole := range []bool{false, true} {
-			name := p.String()
-			if whole {
-				name += "/whole assertion encrypted"
-			}
-			t.Run(name, func(t *testing.T) {
-				r, err := encVerifier().Verify([]byte(kcConfirmed(t, p, whole, h.cert)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if m := r.Model(); m.NameID.Value != "alice" || r.Sealed() != nil {
-					t.Fatalf("model %+v, sealed %v", m, r.Sealed())
-				}
-				ops := []sandbox.Op{{Object: "assertion", Method: "setNameID", Args: []any{"crm-alice", ""}}}
-				if _, err := r.Apply(events.NewAssertionPolicy(nil), ops); err != nil {
-					t.Fatal(err)
-				}
-				r.EncryptTo = &Encryption{Certificate: sp.cert}
-				out, err := signer().Sign(r)
-				if err != nil {
-					t.Fatal(err)
-				}
-				// An SP with a certificate gets the whole assertion encrypted
-				// too; inside, both identifiers are sealed.
-				plain := plainOf(t, out)
-				if strings.Contains(plain, confirmer) || strings.Contains(plain, "crm-alice") || strings.Count(plain, "EncryptedID>") != 4 {
-					t.Errorf("not two EncryptedIDs, nothing in clear:\n%s", plain)
-				}
-				a := acceptedByEncSP(t, out)
-				if a.Subject.NameID == nil || a.Subject.NameID.Value != "crm-alice" {
-					t.Errorf("the SP read the Subject's NameID %+v", a.Subject.NameID)
-				}
-				if sc := a.Subject.SubjectConfirmations; len(sc) != 1 || sc[0].NameID == nil || sc[0].NameID.Value != confirmer ||
-					sc[0].NameID.Format != "urn:oasis:names:tc:SAML:2.0:nameid-format:entity" {
-					t.Errorf("the SP read the SubjectConfirmation %+v", sc)
-				}
-			})
+	eachPlacement(t, func(t *testing.T, p Placement, whole bool) {
+		r, err := encVerifier().Verify([]byte(kcConfirmed(t, p, whole, h.cert)))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		if m := r.Model(); m.NameID.Value != "alice" || r.Sealed() != nil {
+			t.Fatalf("model %+v, sealed %v", m, r.Sealed())
+		}
+		ops := []sandbox.Op{{Object: "assertion", Method: "setNameID", Args: []any{"crm-alice", ""}}}
+		if _, err := r.Apply(events.NewAssertionPolicy(nil), ops); err != nil {
+			t.Fatal(err)
+		}
+		r.EncryptTo = &Encryption{Certificate: sp.cert}
+		out, err := signer().Sign(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An SP with a certificate gets the whole assertion encrypted
+		// too; inside, both identifiers are sealed.
+		plain := plainOf(t, out)
+		if strings.Contains(plain, confirmer) || strings.Contains(plain, "crm-alice") || strings.Count(plain, "EncryptedID>") != 4 {
+			t.Errorf("not two EncryptedIDs, nothing in clear:\n%s", plain)
+		}
+		a := acceptedByEncSP(t, out)
+		if a.Subject.NameID == nil || a.Subject.NameID.Value != "crm-alice" {
+			t.Errorf("the SP read the Subject's NameID %+v", a.Subject.NameID)
+		}
+		if sc := a.Subject.SubjectConfirmations; len(sc) != 1 || sc[0].NameID == nil || sc[0].NameID.Value != confirmer ||
+			sc[0].NameID.Format != "urn:oasis:names:tc:SAML:2.0:nameid-format:entity" {
+			t.Errorf("the SP read the SubjectConfirmation %+v", sc)
+		}
+	})
 
 	// Only the SubjectConfirmation's identifier encrypted, no hook: the SP
 	// reads it, and the Subject's NameID as it came.
