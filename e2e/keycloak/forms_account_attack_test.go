@@ -88,16 +88,7 @@ func notVictim(t *testing.T, ev map[string]any, victim, victimID string) {
 // Keycloak checks the password of the user the username step took, and
 // ignores a username posted beside it.
 func TestFormsAttackAccountEventPasswordStepUsername(t *testing.T) {
-	ctx := e2etest.Ctx(t)
-	restore, err := testidp.UseKeycloakUsernameFirstFlow(ctx, kc, testidp.KeycloakATClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := restore(); err != nil {
-			t.Errorf("restoring the client's flow: %v", err)
-		}
-	})
+	useUsernameFirstFlow(t)
 	mallory, victim, _, victimID := accountAttackUsers(t)
 	s := newSink(t)
 	px := startJourney(t, strings.ReplaceAll(accountHook, "__SINK__", s.URL))
@@ -167,16 +158,7 @@ func TestFormsAttackAccountEventLoginPostIgnored(t *testing.T) {
 // answer with its password page, the flow would name nobody (two
 // names), never the second.
 func TestFormsAttackAccountEventUsernameStepAgain(t *testing.T) {
-	ctx := e2etest.Ctx(t)
-	restore, err := testidp.UseKeycloakUsernameFirstFlow(ctx, kc, testidp.KeycloakATClientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := restore(); err != nil {
-			t.Errorf("restoring the client's flow: %v", err)
-		}
-	})
+	useUsernameFirstFlow(t)
 	mallory, victim, _, victimID := accountAttackUsers(t)
 	s := newSink(t)
 	px := startJourney(t, strings.ReplaceAll(accountHook, "__SINK__", s.URL))

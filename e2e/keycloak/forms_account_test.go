@@ -249,14 +249,12 @@ func TestJourneyPasswordChangeSET(t *testing.T) {
 	}
 }
 
-// A username-then-password login (Keycloak's Username Form, then its
-// Password Form, as a client's browser flow): the password step posts
-// no username, yet its failure names the customer Keycloak took at the
-// username step, and the account event after it names them by their
-// Keycloak id.
-func TestJourneyUsernameThenPassword(t *testing.T) {
-	ctx := e2etest.Ctx(t)
-	restore, err := testidp.UseKeycloakUsernameFirstFlow(ctx, kc, testidp.KeycloakATClientID)
+// useUsernameFirstFlow gives the access-token client Keycloak's
+// username-then-password browser flow for the test, and its own back
+// after.
+func useUsernameFirstFlow(t *testing.T) {
+	t.Helper()
+	restore, err := testidp.UseKeycloakUsernameFirstFlow(e2etest.Ctx(t), kc, testidp.KeycloakATClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,6 +263,16 @@ func TestJourneyUsernameThenPassword(t *testing.T) {
 			t.Errorf("restoring the client's flow: %v", err)
 		}
 	})
+}
+
+// A username-then-password login (Keycloak's Username Form, then its
+// Password Form, as a client's browser flow): the password step posts
+// no username, yet its failure names the customer Keycloak took at the
+// username step, and the account event after it names them by their
+// Keycloak id.
+func TestJourneyUsernameThenPassword(t *testing.T) {
+	ctx := e2etest.Ctx(t)
+	useUsernameFirstFlow(t)
 	s := newSink(t)
 	px := startJourney(t, strings.ReplaceAll(accountHook, "__SINK__", s.URL)+`
 exports.onAtFailedAuthentication = async (event, api) => {
