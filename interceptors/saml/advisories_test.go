@@ -65,14 +65,7 @@ func advString(t testing.TB, doc *etree.Document) string {
 // enveloped Signature.
 func advDigest(t testing.TB, el *etree.Element) string {
 	t.Helper()
-	ctx, err := etreeutils.NSBuildParentContext(el)
-	if err != nil {
-		t.Fatal(err)
-	}
-	det, err := etreeutils.NSDetatch(ctx, el)
-	if err != nil {
-		t.Fatal(err)
-	}
+	det := detach(t, el)
 	for _, c := range det.ChildElements() {
 		if c.Tag == "Signature" {
 			det.RemoveChild(c)
@@ -93,14 +86,7 @@ func advDigest(t testing.TB, el *etree.Element) string {
 func advResign(t testing.TB, sig *etree.Element, kp keyPair) {
 	t.Helper()
 	si := child(sig, NSDSig, "SignedInfo")
-	ctx, err := etreeutils.NSBuildParentContext(si)
-	if err != nil {
-		t.Fatal(err)
-	}
-	det, err := etreeutils.NSDetatch(ctx, si)
-	if err != nil {
-		t.Fatal(err)
-	}
+	det := detach(t, si)
 	canon, err := dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("").Canonicalize(det)
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,6 @@ import (
 	"github.com/beevik/etree"
 	crewjam "github.com/crewjam/saml"
 	"github.com/crewjam/saml/xmlenc"
-	"github.com/russellhaering/goxmldsig/etreeutils"
 
 	"github.com/idphooks/idphooks/events"
 	"github.com/idphooks/idphooks/sandbox"
@@ -72,14 +71,7 @@ func encryptWith(t testing.TB, xml string, to *x509.Certificate, e xmlenc.RSA) s
 	}
 	root := doc.Root()
 	a := child(root, NSAssertion, "Assertion")
-	ctx, err := etreeutils.NSBuildParentContext(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	det, err := etreeutils.NSDetatch(ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
+	det := detach(t, a)
 	pd := etree.NewDocument()
 	pd.SetRoot(det)
 	plain, err := pd.WriteToBytes()

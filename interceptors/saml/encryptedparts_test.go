@@ -16,7 +16,6 @@ import (
 	"github.com/beevik/etree"
 	crewjam "github.com/crewjam/saml"
 	"github.com/crewjam/saml/xmlenc"
-	"github.com/russellhaering/goxmldsig/etreeutils"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -51,14 +50,7 @@ func sealPart(t testing.TB, xml, path, wrapper string, to *x509.Certificate, e x
 	if el == nil {
 		t.Fatalf("no %s", path)
 	}
-	ctx, err := etreeutils.NSBuildParentContext(el)
-	if err != nil {
-		t.Fatal(err)
-	}
-	det, err := etreeutils.NSDetatch(ctx, el)
-	if err != nil {
-		t.Fatal(err)
-	}
+	det := detach(t, el)
 	pd := etree.NewDocument()
 	pd.SetRoot(det)
 	plain, _ := pd.WriteToBytes()

@@ -14,7 +14,6 @@ import (
 
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
-	"github.com/russellhaering/goxmldsig/etreeutils"
 )
 
 type keyPair struct {
@@ -149,14 +148,7 @@ func signFor(t testing.TB, el *etree.Element, kp keyPair, prefix string) *etree.
 	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
 	// goxmldsig canonicalizes in place and without the parent's
 	// namespaces: sign a detached copy.
-	nctx, err := etreeutils.NSBuildParentContext(el)
-	if err != nil {
-		t.Fatal(err)
-	}
-	det, err := etreeutils.NSDetatch(nctx, el)
-	if err != nil {
-		t.Fatal(err)
-	}
+	det := detach(t, el)
 	sig, err := ctx.ConstructSignature(det, true)
 	if err != nil {
 		t.Fatal(err)
