@@ -203,15 +203,7 @@ func TestAttackSSFZitadelConcurrentReplayedHint(t *testing.T) {
 // retry raises it. A hint without a sid is remembered by the token.
 func TestAfterLogoutOncePerSession(t *testing.T) {
 	var cfg Config
-	idp := newTestIdP(t)
-	orig := idp.srv.Config.Handler
-	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/logout" {
-			redirectBack(w, r)
-			return
-		}
-		orig.ServeHTTP(w, r)
-	})
+	idp := logoutIdP(t, redirectBack)
 	h := newHarness(t, idp, nil, func(c *Config) { cfg = *c })
 	out := &flakyOutbox{fail: 1}
 	cfg.Dispatcher = events.NewDispatcher(nil, events.Options{Outbox: out,

@@ -17,10 +17,8 @@ import (
 	"github.com/idphooks/idphooks/sandbox"
 )
 
-// logoutHarness is an interceptor whose IdP answers /logout with
-// answer, and whose hook tells of every after_logout on the channel.
-func logoutHarness(t *testing.T, answer func(w http.ResponseWriter, r *http.Request)) (*harness, chan *events.Event) {
-	t.Helper()
+// logoutIdP is the test IdP answering /logout with answer.
+func logoutIdP(t *testing.T, answer func(w http.ResponseWriter, r *http.Request)) *testIdP {
 	idp := newTestIdP(t)
 	orig := idp.srv.Config.Handler
 	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -30,6 +28,14 @@ func logoutHarness(t *testing.T, answer func(w http.ResponseWriter, r *http.Requ
 		}
 		orig.ServeHTTP(w, r)
 	})
+	return idp
+}
+
+// logoutHarness is an interceptor whose IdP answers /logout with
+// answer, and whose hook tells of every after_logout on the channel.
+func logoutHarness(t *testing.T, answer func(w http.ResponseWriter, r *http.Request)) (*harness, chan *events.Event) {
+	t.Helper()
+	idp := logoutIdP(t, answer)
 	return logoutHarnessWith(t, idp, tierHook+"\nexports.onAfterLogout = async (event) => {};")
 }
 
@@ -203,15 +209,7 @@ func TestAfterLogoutUnverifiedHint(t *testing.T) {
 // user retries and the event is raised then.
 func TestAfterLogoutNotQueuedFails(t *testing.T) {
 	var cfg Config
-	idp := newTestIdP(t)
-	orig := idp.srv.Config.Handler
-	idp.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/logout" {
-			redirectBack(w, r)
-			return
-		}
-		orig.ServeHTTP(w, r)
-	})
+	idp := logoutIdP(t, redirectBack)
 	h := newHarness(t, idp, nil, func(c *Config) { cfg = *c })
 	cfg.Dispatcher = events.NewDispatcher(nil, events.Options{Outbox: refusingOutbox{},
 		Receivers: []events.Receiver{{Name: "ssf", Events: []string{events.AfterLogout}}}})
