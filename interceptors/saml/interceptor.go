@@ -177,9 +177,16 @@ func (i *Interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 
 func (i *Interceptor) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	p := interception.NormalizePath(r.URL.Path)
-	if i.metadata[p] && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	if i.metadata[p] {
 		if i.cfg.IdP.IsOwnFetch(r) {
 			return next.ServeHTTP(w, r)
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// Passed on, the IdP's own document would answer (an IdP
+			// serving its metadata to any method): never through Caddy.
+			w.Header().Set("Allow", "GET, HEAD")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return nil
 		}
 		return i.serveMetadata(w, r)
 	}
@@ -226,11 +233,44 @@ func (i *Interceptor) inScope(p string) bool {
 func mayCarryMessage(status int, h http.Header) bool {
 	switch {
 	case status >= 200 && status < 300:
-		ct := strings.ToLower(h.Get("Content-Type"))
-		// No type at all is sniffed by browsers, and may be HTML.
-		return ct == "" || strings.HasPrefix(ct, "text/html") || strings.HasPrefix(ct, "application/xhtml")
+		types := h.Values("Content-Type")
+		if len(types) == 0 {
+			// No type at all is sniffed by browsers, and may be HTML.
+			return true
+		}
+		// Browsers join repeated fields and take the last type that
+		// parses (Fetch, "extract a MIME type"): any of them may be the
+		// one a page is rendered as.
+		for _, field := range types {
+			for _, ct := range strings.Split(field, ",") {
+				if rendersAsDocument(ct) {
+					return true
+				}
+			}
+		}
+		return false
 	case status >= 300 && status < 400:
 		return locationCarriesMessage(h.Get("Location"))
+	}
+	return false
+}
+
+// rendersAsDocument reports whether a browser navigating to an answer of
+// type ct may render it as a document whose forms and scripts run: HTML,
+// any XML type (an XHTML form in an XML or SVG document posts like one in
+// HTML), and the types it sniffs instead (none that parses, unknown/unknown,
+// application/unknown, */*; MIME Sniffing §7.1).
+func rendersAsDocument(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	typ, sub, ok := strings.Cut(mt, "/")
+	switch {
+	case !ok || typ == "" || sub == "" || strings.ContainsAny(mt, " \t\"()<>@:[]?={}"):
+		return true
+	case mt == "text/html", mt == "text/xml", mt == "application/xml", strings.HasSuffix(sub, "+xml"):
+		return true
+	case mt == "unknown/unknown", mt == "application/unknown", mt == "*/*":
+		return true
 	}
 	return false
 }

@@ -333,6 +333,36 @@ func TestInterceptorGzipPage(t *testing.T) {
 	}
 }
 
+// TestInterceptorReadsEveryDocumentType: a POST page labelled with a type
+// a browser still renders as a document (an XML type, a type it sniffs, a
+// repeated Content-Type whose last value is HTML) is read and re-signed,
+// never passed on under the IdP's signature.
+func TestInterceptorReadsEveryDocumentType(t *testing.T) {
+	h := newHarness(t, "", nil)
+	page := postPage(idpSign(t, keycloakResponse(keycloakAssertion("alice", 0)), "dsig", "ID_a1b2c3"), "rs")
+	for _, types := range [][]string{
+		{"text/xml"}, {"application/xml; charset=utf-8"}, {"image/svg+xml"}, {"application/rss+xml"},
+		{"unknown/unknown"}, {"application/unknown"}, {"*/*"}, {"html"}, {""},
+		{"text/plain", "text/html"}, {"text/plain, text/html"},
+	} {
+		h.page = func(w http.ResponseWriter, r *http.Request) {
+			w.Header()["Content-Type"] = types
+			_, _ = w.Write([]byte(page))
+		}
+		w := h.do(t, "POST", "/realms/acme/login-actions/authenticate")
+		msg, _ := sentMessage(t, w.Body.Bytes())
+		if _, err := hooksVerifier().Verify(msg); err != nil {
+			t.Errorf("%q: %d, not re-signed by idphooks: %v", types, w.Code, err)
+		}
+	}
+	for _, ct := range []string{"text/plain", "application/json", "application/octet-stream", "image/png"} {
+		h.page = serve(ct, page)
+		if w := h.do(t, "POST", "/realms/acme/login-actions/authenticate"); w.Code != 200 || w.Body.String() != page {
+			t.Errorf("%s: %d, want passed as it came (browsers render none as a document)", ct, w.Code)
+		}
+	}
+}
+
 func TestInterceptorPaths(t *testing.T) {
 	h := newHarness(t, "", func(c *Config) { c.Paths = []string{"/realms/acme/"} })
 	unsigned := postPage(keycloakResponse(keycloakAssertion("alice", 0)), "")
@@ -369,6 +399,12 @@ func TestInterceptorServesMetadata(t *testing.T) {
 	}
 	if w := h.do(t, "HEAD", "/.well-known/idphooks/saml/metadata"); w.Code != 200 || w.Body.Len() != 0 {
 		t.Errorf("HEAD: %d, %d bytes", w.Code, w.Body.Len())
+	}
+	// An IdP serving its document to any method would answer these.
+	for _, m := range []string{"POST", "PUT", "OPTIONS", "PROPFIND"} {
+		if w := h.do(t, m, "/.well-known/idphooks/saml/metadata"); w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET, HEAD" {
+			t.Errorf("%s: %d, Allow %q", m, w.Code, w.Header().Get("Allow"))
+		}
 	}
 }
 
